@@ -1,0 +1,174 @@
+package hub
+
+import (
+	"errors"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors the hub returns to the protocol servers, which turn them into
+// protocol answers (NetStream.Publish.BadName, HTTP 404, ...).
+var (
+	ErrStreamBusy   = errors.New("stream is already being published")
+	ErrNotPublished = errors.New("stream is not published")
+	ErrSlowPlayer   = errors.New("player keeps falling behind the stream")
+	ErrClosed       = errors.New("hub is closed")
+)
+
+// Key names a stream: vhost, app and stream name (without query string).
+type Key struct {
+	Vhost, App, Name string
+}
+
+func (k Key) String() string { return k.Vhost + "/" + k.App + "/" + k.Name }
+
+// Options are the play settings a reload can change live.
+type Options struct {
+	GOPCache          bool
+	GOPCacheMaxFrames int
+	QueueLength       time.Duration // how far behind a player may fall before a skip
+	SendTimeout       time.Duration // how long one write to a player may block
+	MaxSkips          int           // skips without catching up before a player is dropped
+}
+
+// DefaultOptions match the embedded default config.
+func DefaultOptions() Options {
+	return Options{GOPCache: true, GOPCacheMaxFrames: 2500, QueueLength: 10 * time.Second, SendTimeout: 10 * time.Second, MaxSkips: 3}
+}
+
+// maxWindow caps the messages a stream keeps whatever the timestamps say, so
+// a publisher with frozen timestamps cannot grow memory without bound.
+const maxWindow = 1 << 15
+
+// Hub is the set of streams of one process. It is safe for concurrent use.
+type Hub struct {
+	log  *slog.Logger
+	opts atomic.Pointer[Options]
+
+	mu      sync.Mutex
+	streams map[Key]*Stream
+	closed  bool
+}
+
+// New returns an empty hub.
+func New(opts Options, log *slog.Logger) *Hub {
+	h := &Hub{log: log, streams: make(map[Key]*Stream)}
+	h.SetOptions(opts)
+	return h
+}
+
+// SetOptions changes the play settings for every stream from now on.
+func (h *Hub) SetOptions(opts Options) { h.opts.Store(&opts) }
+
+// Options returns the play settings in force.
+func (h *Hub) Options() Options { return *h.opts.Load() }
+
+// stream returns the stream for key, creating it when create is set.
+func (h *Hub) stream(key Key, create bool) (*Stream, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	s := h.streams[key]
+	if s == nil && create {
+		s = newStream(h, key)
+		h.streams[key] = s
+	}
+	return s, nil
+}
+
+// release forgets s once nobody publishes or plays it.
+func (h *Hub) release(s *Stream) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.idle() && h.streams[s.key] == s {
+		delete(h.streams, s.key)
+	}
+}
+
+// Publish makes the caller the publisher of key. It fails with
+// ErrStreamBusy while another publisher holds the stream.
+func (h *Hub) Publish(key Key) (*Publisher, error) {
+	s, err := h.stream(key, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.publish()
+}
+
+// Subscribe attaches a player to key. With mustBePublished the call fails
+// with ErrNotPublished when no publisher is live (HTTP-FLV answers 404);
+// otherwise the player waits for one (as RTMP players do).
+func (h *Hub) Subscribe(key Key, mustBePublished bool) (*Subscriber, error) {
+	s, err := h.stream(key, !mustBePublished)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, ErrNotPublished
+	}
+	sub := s.subscribe(mustBePublished)
+	if sub == nil {
+		h.release(s)
+		return nil, ErrNotPublished
+	}
+	return sub, nil
+}
+
+// Streams describes every stream with a publisher or a player, by key.
+func (h *Hub) Streams() []StreamInfo {
+	h.mu.Lock()
+	list := make([]*Stream, 0, len(h.streams))
+	for _, s := range h.streams {
+		list = append(list, s)
+	}
+	h.mu.Unlock()
+	infos := make([]StreamInfo, 0, len(list))
+	for _, s := range list {
+		infos = append(infos, s.Info())
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Key.String() < infos[j].Key.String() })
+	return infos
+}
+
+// Close ends every publisher and player: their Run loops and writes return
+// ErrClosed. New publishes and plays are refused.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	list := make([]*Stream, 0, len(h.streams))
+	for _, s := range h.streams {
+		list = append(list, s)
+	}
+	h.mu.Unlock()
+	for _, s := range list {
+		s.close()
+	}
+}
+
+// DefaultVhost is the vhost of a stream whose client named none (SRS's name).
+const DefaultVhost = "__defaultVhost__"
+
+// ValidName reports whether s may be an app or stream name: not empty, no
+// path tricks, no control characters, a sane length.
+func ValidName(s string) bool {
+	if s == "" || len(s) > 256 || s == "." || s == ".." {
+		return false
+	}
+	for _, part := range strings.Split(s, "/") {
+		if part == "" || part == "." || part == ".." {
+			return false
+		}
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == '?' || r == '#' || r == '\\' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,222 @@
+package hub
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"streamedge/media/flv"
+)
+
+// Stream is one live stream: its publisher (if any), its headers, its GOP
+// cache and the window of recent messages its players read.
+type Stream struct {
+	hub *Hub
+	key Key
+
+	mu        sync.RWMutex
+	win       ring
+	signal    chan struct{} // closed and replaced whenever the stream changes
+	publisher *Publisher
+	players   int
+	closed    bool
+
+	meta, videoSeq, audioSeq *Msg
+	gopStart                 uint64 // sequence number of the last keyframe
+	hasGOP                   bool
+	gopFrames                int
+	hasAudio, hasVideo       bool // tracks seen in the current publish
+
+	// Timestamps are rebased on republish so players never see time go back.
+	everPublished bool
+	rebasePending bool
+	tsOffset      uint32
+	lastTS        uint32
+
+	bytesIn atomic.Uint64
+	msgsIn  atomic.Uint64
+}
+
+func newStream(h *Hub, key Key) *Stream {
+	return &Stream{hub: h, key: key, signal: make(chan struct{})}
+}
+
+// Key returns the stream's name.
+func (s *Stream) Key() Key { return s.key }
+
+// wakeLocked tells every waiting player that something changed.
+func (s *Stream) wakeLocked() {
+	close(s.signal)
+	s.signal = make(chan struct{})
+}
+
+func (s *Stream) idle() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.publisher == nil && s.players == 0
+}
+
+func (s *Stream) publish() (*Publisher, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if s.publisher != nil {
+		return nil, ErrStreamBusy
+	}
+	p := &Publisher{s: s}
+	s.publisher = p
+	s.rebasePending = s.everPublished
+	s.everPublished = true
+	s.hasAudio, s.hasVideo = false, false
+	s.wakeLocked()
+	return p, nil
+}
+
+func (s *Stream) unpublish(p *Publisher) {
+	s.mu.Lock()
+	if s.publisher == p {
+		s.publisher = nil
+		// Like SRS, a new publisher starts from scratch: no stale headers or GOP
+		// for players that join before it sends its own.
+		s.meta, s.videoSeq, s.audioSeq = nil, nil, nil
+		s.hasGOP, s.gopFrames = false, 0
+		s.wakeLocked()
+	}
+	s.mu.Unlock()
+	s.hub.release(s)
+}
+
+// push appends one message from the publisher p.
+func (s *Stream) push(p *Publisher, typeID uint8, timestamp uint32, payload []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.publisher != p {
+		return ErrClosed
+	}
+	if s.rebasePending {
+		// Continue a little after the last message the players saw.
+		s.tsOffset = s.lastTS + 40 - timestamp
+		s.rebasePending = false
+	}
+	ts := timestamp + s.tsOffset
+	if int32(ts-s.lastTS) > 0 {
+		s.lastTS = ts
+	}
+	m := NewMsg(typeID, ts, payload)
+	s.bytesIn.Add(uint64(len(payload)))
+	s.msgsIn.Add(1)
+	switch {
+	case typeID == flv.TagScript:
+		if !isMetadata(payload) {
+			break
+		}
+		s.meta = m
+	case typeID == flv.TagVideo:
+		s.hasVideo = true
+		if m.SeqHeader {
+			s.videoSeq = m
+		}
+	case typeID == flv.TagAudio:
+		s.hasAudio = true
+		if m.SeqHeader {
+			s.audioSeq = m
+		}
+	}
+	if m.Keyframe {
+		s.gopStart, s.hasGOP, s.gopFrames = s.win.head, true, 0
+	}
+	s.win.push(m)
+	s.trimLocked(m)
+	s.wakeLocked()
+	return nil
+}
+
+// trimLocked drops what no player can still need: messages older than
+// queue_length, except the GOP cache, and anything past the hard cap.
+func (s *Stream) trimLocked(newest *Msg) {
+	opts := s.hub.opts.Load()
+	if s.hasGOP {
+		s.gopFrames++
+		if !opts.GOPCache || s.gopFrames > opts.GOPCacheMaxFrames {
+			s.hasGOP = false
+		}
+	}
+	keepFrom := s.win.head
+	if s.hasGOP {
+		keepFrom = s.gopStart
+	}
+	window := uint32(opts.QueueLength.Milliseconds())
+	seq := s.win.tail
+	for seq < keepFrom && newest.Timestamp-s.win.at(seq).Timestamp > window {
+		seq++
+	}
+	if s.win.head-seq > maxWindow {
+		seq = s.win.head - maxWindow
+		if s.hasGOP && s.gopStart < seq {
+			s.hasGOP = false
+		}
+	}
+	s.win.dropBefore(seq)
+}
+
+func (s *Stream) subscribe(mustBePublished bool) *Subscriber {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || (mustBePublished && s.publisher == nil) {
+		return nil
+	}
+	s.players++
+	return &Subscriber{s: s, hasAudio: s.hasAudio || s.publisher == nil, hasVideo: s.hasVideo || s.publisher == nil}
+}
+
+func (s *Stream) unsubscribe() {
+	s.mu.Lock()
+	s.players--
+	s.mu.Unlock()
+	s.hub.release(s)
+}
+
+func (s *Stream) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.publisher = nil
+	s.wakeLocked()
+	s.mu.Unlock()
+}
+
+// StreamInfo is a snapshot of a stream for the API and logs.
+type StreamInfo struct {
+	Key        Key
+	Publishing bool
+	Players    int
+	HasAudio   bool
+	HasVideo   bool
+	BytesIn    uint64
+	MsgsIn     uint64
+}
+
+// Info snapshots the stream.
+func (s *Stream) Info() StreamInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return StreamInfo{Key: s.key, Publishing: s.publisher != nil, Players: s.players,
+		HasAudio: s.hasAudio, HasVideo: s.hasVideo, BytesIn: s.bytesIn.Load(), MsgsIn: s.msgsIn.Load()}
+}
+
+// Publisher is the right to write one stream; Close gives it up.
+type Publisher struct {
+	s    *Stream
+	once sync.Once
+}
+
+// Stream returns the stream being published.
+func (p *Publisher) Stream() *Stream { return p.s }
+
+// Write hands one message to every player. payload is kept by the hub.
+func (p *Publisher) Write(typeID uint8, timestamp uint32, payload []byte) error {
+	return p.s.push(p, typeID, timestamp, payload)
+}
+
+// Close unpublishes; players stay attached and wait for the next publisher.
+func (p *Publisher) Close() { p.once.Do(func() { p.s.unpublish(p) }) }

@@ -1,0 +1,296 @@
+package rtmp
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/yutopp/go-rtmp/handshake"
+
+	"streamedge/media/rtmp/amf"
+	"streamedge/media/rtmp/chunk"
+)
+
+// StatusError is an onStatus or _error the server answered with.
+type StatusError struct {
+	Code, Description string
+}
+
+func (e *StatusError) Error() string { return e.Code + ": " + e.Description }
+
+// Client is an RTMP client that plays or publishes one stream: what tests,
+// the load generator and relays use. go-rtmp's client cannot play, so this
+// one is built on our chunk layer.
+type Client struct {
+	nc           net.Conn
+	cr           *chunk.Reader
+	wbuf         []byte
+	outChunkSize int
+	streamID     uint32
+	app, tcURL   string
+	stream       string
+	txID         float64
+	window       uint32
+	lastAck      uint64
+}
+
+// Dial connects and handshakes to an rtmp:// URL whose path is /app/stream
+// (the app may have several segments), and sends connect.
+func Dial(ctx context.Context, rawURL string) (*Client, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "rtmp" {
+		return nil, fmt.Errorf("not an rtmp:// URL: %s", rawURL)
+	}
+	path := strings.Trim(u.Path, "/")
+	i := strings.LastIndex(path, "/")
+	if i <= 0 {
+		return nil, fmt.Errorf("URL has no app and stream: %s", rawURL)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "1935")
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{nc: nc, outChunkSize: 128, window: ackWindow, app: path[:i], stream: path[i+1:]}
+	if u.RawQuery != "" {
+		c.stream += "?" + u.RawQuery
+	}
+	c.tcURL = (&url.URL{Scheme: "rtmp", Host: u.Host, Path: "/" + c.app}).String()
+	if err := c.connect(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close ends the connection.
+func (c *Client) Close() error { return c.nc.Close() }
+
+// Conn is the underlying connection (for deadlines and addresses).
+func (c *Client) Conn() net.Conn { return c.nc }
+
+func (c *Client) withDeadline(ctx context.Context, f func() error) error {
+	if dl, ok := ctx.Deadline(); ok {
+		c.nc.SetDeadline(dl)
+		defer c.nc.SetDeadline(time.Time{})
+	}
+	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	return f()
+}
+
+func (c *Client) connect(ctx context.Context) error {
+	return c.withDeadline(ctx, func() error {
+		br := bufio.NewReaderSize(c.nc, 16<<10)
+		if err := handshake.HandshakeWithServer(br, c.nc, &handshake.Config{SkipHandshakeVerification: true}); err != nil {
+			return fmt.Errorf("handshake: %w", err)
+		}
+		c.cr = chunk.NewReader(br, 16<<20)
+		if err := c.writeUint(chunk.TypeSetChunkSize, 60000); err != nil {
+			return err
+		}
+		c.outChunkSize = 60000
+		obj := []amf.Property{{Key: "app", Value: c.app}, {Key: "flashVer", Value: "LNX 9,0,124,2"},
+			{Key: "tcUrl", Value: c.tcURL}, {Key: "fpad", Value: false}, {Key: "capabilities", Value: 15.0},
+			{Key: "audioCodecs", Value: 4071.0}, {Key: "videoCodecs", Value: 252.0}, {Key: "videoFunction", Value: 1.0}}
+		if _, err := c.call("connect", 0, obj); err != nil {
+			return fmt.Errorf("connect: %w", err)
+		}
+		return nil
+	})
+}
+
+// call sends a command and waits for its _result, answering control
+// messages meanwhile.
+func (c *Client) call(name string, streamID uint32, args ...any) (command, error) {
+	c.txID++
+	tx := c.txID
+	vals := append([]any{name, tx}, args...)
+	if err := c.writeCommand(streamID, vals...); err != nil {
+		return command{}, err
+	}
+	for {
+		msg, err := c.readAny()
+		if err != nil {
+			return command{}, err
+		}
+		if msg.TypeID != chunk.TypeCommandAMF0 {
+			continue
+		}
+		cmd, err := parseCommand(msg.StreamID, msg.Payload)
+		if err != nil {
+			return command{}, err
+		}
+		if cmd.TxID != tx {
+			continue
+		}
+		if cmd.Name == "_error" {
+			return cmd, statusOf(cmd)
+		}
+		return cmd, nil
+	}
+}
+
+func statusOf(cmd command) *StatusError {
+	info, _ := lastArg(cmd).(amf.Object)
+	code, _ := info["code"].(string)
+	desc, _ := info["description"].(string)
+	return &StatusError{Code: code, Description: desc}
+}
+
+func lastArg(cmd command) any {
+	if len(cmd.Args) == 0 {
+		return nil
+	}
+	return cmd.Args[len(cmd.Args)-1]
+}
+
+func (c *Client) createStream() error {
+	res, err := c.call("createStream", 0, nil)
+	if err != nil {
+		return fmt.Errorf("createStream: %w", err)
+	}
+	id, ok := lastArg(res).(float64)
+	if !ok {
+		return errors.New("createStream: no stream id in the answer")
+	}
+	c.streamID = uint32(id)
+	return nil
+}
+
+// awaitStatus reads until an onStatus with one of the codes (nil) or with
+// level error (a *StatusError).
+func (c *Client) awaitStatus(codes ...string) error {
+	for {
+		msg, err := c.readAny()
+		if err != nil {
+			return err
+		}
+		if msg.TypeID != chunk.TypeCommandAMF0 {
+			continue
+		}
+		cmd, err := parseCommand(msg.StreamID, msg.Payload)
+		if err != nil || cmd.Name != "onStatus" {
+			continue
+		}
+		st := statusOf(cmd)
+		info, _ := lastArg(cmd).(amf.Object)
+		if level, _ := info["level"].(string); level == "error" {
+			return st
+		}
+		for _, code := range codes {
+			if st.Code == code {
+				return nil
+			}
+		}
+	}
+}
+
+// Play asks for the stream named in the URL and waits for Play.Start.
+func (c *Client) Play(ctx context.Context) error {
+	return c.withDeadline(ctx, func() error {
+		if err := c.createStream(); err != nil {
+			return err
+		}
+		if err := c.writeCommand(c.streamID, "play", 0, nil, c.stream, -2000.0); err != nil {
+			return err
+		}
+		return c.awaitStatus("NetStream.Play.Start")
+	})
+}
+
+// Publish announces the stream named in the URL and waits for Publish.Start.
+func (c *Client) Publish(ctx context.Context) error {
+	return c.withDeadline(ctx, func() error {
+		if err := c.createStream(); err != nil {
+			return err
+		}
+		if err := c.writeCommand(c.streamID, "publish", 0, nil, c.stream, "live"); err != nil {
+			return err
+		}
+		return c.awaitStatus("NetStream.Publish.Start")
+	})
+}
+
+// ReadMedia returns the next audio, video or data message. An onStatus
+// error (the stream was refused or closed) comes back as a *StatusError.
+func (c *Client) ReadMedia() (chunk.Message, error) {
+	for {
+		msg, err := c.readAny()
+		if err != nil {
+			return msg, err
+		}
+		switch msg.TypeID {
+		case chunk.TypeAudio, chunk.TypeVideo, chunk.TypeDataAMF0:
+			return msg, nil
+		case chunk.TypeCommandAMF0:
+			if cmd, err := parseCommand(msg.StreamID, msg.Payload); err == nil && cmd.Name == "onStatus" {
+				if info, _ := lastArg(cmd).(amf.Object); info["level"] == "error" {
+					return msg, statusOf(cmd)
+				}
+			}
+		}
+	}
+}
+
+// WriteMedia sends one audio, video or data message on the published stream.
+func (c *Client) WriteMedia(typeID uint8, timestamp uint32, payload []byte) error {
+	c.wbuf = chunk.AppendMessage(c.wbuf[:0], chunk.CSIDForType(typeID), typeID, timestamp, c.streamID, payload, c.outChunkSize)
+	_, err := c.nc.Write(c.wbuf)
+	return err
+}
+
+// readAny reads the next message and handles protocol control on the way.
+func (c *Client) readAny() (chunk.Message, error) {
+	msg, err := c.cr.ReadMessage()
+	if err != nil {
+		return msg, err
+	}
+	switch msg.TypeID {
+	case chunk.TypeSetChunkSize:
+		if len(msg.Payload) >= 4 {
+			err = c.cr.SetChunkSize(binary.BigEndian.Uint32(msg.Payload))
+		}
+	case chunk.TypeWindowAckSize:
+		if len(msg.Payload) >= 4 {
+			c.window = max(binary.BigEndian.Uint32(msg.Payload), 4096)
+		}
+	case chunk.TypeUserControl:
+		if len(msg.Payload) >= 6 && binary.BigEndian.Uint16(msg.Payload) == eventPingRequest {
+			err = c.writeMessage(chunk.CSIDProtocol, chunk.TypeUserControl, 0,
+				append([]byte{0, eventPingResponse}, msg.Payload[2:6]...))
+		}
+	}
+	if err == nil && c.cr.BytesRead-c.lastAck >= uint64(c.window) {
+		c.lastAck = c.cr.BytesRead
+		err = c.writeUint(chunk.TypeAck, uint32(c.cr.BytesRead))
+	}
+	return msg, err
+}
+
+func (c *Client) writeMessage(csid uint32, typeID uint8, streamID uint32, payload []byte) error {
+	c.wbuf = chunk.AppendMessage(c.wbuf[:0], csid, typeID, 0, streamID, payload, c.outChunkSize)
+	_, err := c.nc.Write(c.wbuf)
+	return err
+}
+
+func (c *Client) writeUint(typeID uint8, v uint32) error {
+	return c.writeMessage(chunk.CSIDProtocol, typeID, 0, binary.BigEndian.AppendUint32(nil, v))
+}
+
+func (c *Client) writeCommand(streamID uint32, values ...any) error {
+	return c.writeMessage(chunk.CSIDCommand, chunk.TypeCommandAMF0, streamID, amf.Append(nil, values...))
+}

@@ -1,0 +1,192 @@
+package rtmp
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"streamedge/media/rtmp/amf"
+	"streamedge/media/rtmp/chunk"
+)
+
+// command is a decoded AMF0 command: name, transaction id, command object
+// and the arguments after it.
+type command struct {
+	Name     string
+	TxID     float64
+	Object   amf.Object
+	Args     []any
+	StreamID uint32
+}
+
+func parseCommand(streamID uint32, payload []byte) (command, error) {
+	vals, err := amf.Decode(payload)
+	if err != nil {
+		return command{}, fmt.Errorf("bad command: %w", err)
+	}
+	cmd := command{StreamID: streamID}
+	if len(vals) < 1 {
+		return cmd, errors.New("empty command")
+	}
+	var ok bool
+	if cmd.Name, ok = vals[0].(string); !ok {
+		return cmd, fmt.Errorf("command name is %T, not a string", vals[0])
+	}
+	if len(vals) > 1 {
+		cmd.TxID, _ = vals[1].(float64)
+	}
+	if len(vals) > 2 {
+		cmd.Object, _ = vals[2].(amf.Object)
+	}
+	if len(vals) > 3 {
+		cmd.Args = vals[3:]
+	}
+	return cmd, nil
+}
+
+// stringArg returns argument i when it is a string.
+func (cmd command) stringArg(i int) string {
+	if i < len(cmd.Args) {
+		s, _ := cmd.Args[i].(string)
+		return s
+	}
+	return ""
+}
+
+func (c *conn) handleCommand(streamID uint32, payload []byte) error {
+	cmd, err := parseCommand(streamID, payload)
+	if err != nil {
+		return err
+	}
+	if cmd.Name != "connect" && !c.connected {
+		return fmt.Errorf("%q before connect", cmd.Name)
+	}
+	switch cmd.Name {
+	case "connect":
+		return c.onConnect(cmd)
+	case "createStream":
+		id := c.nextStreamID
+		c.nextStreamID++
+		return c.writeCommand(0, "_result", cmd.TxID, nil, id)
+	case "releaseStream", "FCPublish":
+		return c.writeCommand(0, "_result", cmd.TxID, nil, nil)
+	case "publish":
+		return c.onPublish(cmd)
+	case "play":
+		return c.onPlay(cmd)
+	case "FCUnpublish", "deleteStream", "closeStream":
+		return c.onCloseStream(cmd)
+	}
+	return nil // getStreamLength, checkbw, pause, ...: nothing to answer on a live server
+}
+
+func (c *conn) onConnect(cmd command) error {
+	if c.connected {
+		return errors.New("second connect on one connection")
+	}
+	app, _ := cmd.Object["app"].(string)
+	tcURL, _ := cmd.Object["tcUrl"].(string)
+	target, err := parseConnect(app, tcURL)
+	if err != nil {
+		c.writeCommand(0, "_error", cmd.TxID, nil, status("error", "NetConnection.Connect.Rejected", err.Error()))
+		return fmt.Errorf("connect rejected: %w", err)
+	}
+	c.target, c.connected = target, true
+	c.log = c.log.With("app", target.App)
+	encoding, _ := cmd.Object["objectEncoding"].(float64)
+	if err := c.writeUint32(chunk.TypeWindowAckSize, ackWindow); err != nil {
+		return err
+	}
+	if err := c.writeUint32(chunk.TypeSetPeerBandwidth, peerBandwidth, 2); err != nil {
+		return err
+	}
+	if err := c.writeUint32(chunk.TypeSetChunkSize, uint32(c.cfg.ChunkSize)); err != nil {
+		return err
+	}
+	c.outChunkSize = c.cfg.ChunkSize
+	props := []amf.Property{{Key: "fmsVer", Value: "FMS/3,5,3,888"}, {Key: "capabilities", Value: 127.0}, {Key: "mode", Value: 1.0}}
+	info := append(status("status", "NetConnection.Connect.Success", "Connection succeeded."),
+		amf.Property{Key: "objectEncoding", Value: encoding})
+	return c.writeCommand(0, "_result", cmd.TxID, props, info)
+}
+
+// status builds an onStatus / _error info object.
+func status(level, code, description string) []amf.Property {
+	return []amf.Property{{Key: "level", Value: level}, {Key: "code", Value: code}, {Key: "description", Value: description}}
+}
+
+func (c *conn) writeCommand(streamID uint32, values ...any) error {
+	return c.writeMessage(chunk.CSIDCommand, chunk.TypeCommandAMF0, streamID, amf.Append(nil, values...))
+}
+
+func (c *conn) writeStatus(streamID uint32, level, code, description string) error {
+	return c.writeCommand(streamID, "onStatus", 0, nil, status(level, code, description))
+}
+
+func (c *conn) onPublish(cmd command) error {
+	if c.publisher != nil || c.play != nil {
+		return errors.New("publish on a connection that already publishes or plays")
+	}
+	key, err := streamKey(c.target, cmd.stringArg(0))
+	if err != nil {
+		c.writeStatus(cmd.StreamID, "error", "NetStream.Publish.BadName", err.Error())
+		return fmt.Errorf("publish refused: %w", err)
+	}
+	pub, err := c.srv.hub.Publish(key)
+	if err != nil {
+		desc := fmt.Sprintf("stream %s: %v", key.App+"/"+key.Name, err)
+		c.writeStatus(cmd.StreamID, "error", "NetStream.Publish.BadName", desc)
+		c.log = c.log.With("stream", key.String())
+		return fmt.Errorf("publish refused: %w", err)
+	}
+	c.publisher, c.pubStreamID = pub, cmd.StreamID
+	c.srv.Stats.Publishers.Add(1)
+	c.log = c.log.With("stream", key.String())
+	c.log.Info("rtmp publish start")
+	c.nc.SetDeadline(time.Time{})
+	if err := c.writeCommand(cmd.StreamID, "onFCPublish", 0, nil, status("status", "NetStream.Publish.Start", "Started publishing stream.")); err != nil {
+		return err
+	}
+	return c.writeStatus(cmd.StreamID, "status", "NetStream.Publish.Start", "Started publishing stream.")
+}
+
+func (c *conn) onPlay(cmd command) error {
+	if c.publisher != nil || c.play != nil {
+		return errors.New("play on a connection that already publishes or plays")
+	}
+	key, err := streamKey(c.target, cmd.stringArg(0))
+	if err != nil {
+		c.writeStatus(cmd.StreamID, "error", "NetStream.Play.StreamNotFound", err.Error())
+		return fmt.Errorf("play refused: %w", err)
+	}
+	sub, err := c.srv.hub.Subscribe(key, false)
+	if err != nil {
+		c.writeStatus(cmd.StreamID, "error", "NetStream.Play.Failed", err.Error())
+		return fmt.Errorf("play refused: %w", err)
+	}
+	c.log = c.log.With("stream", key.String())
+	c.nc.SetDeadline(time.Time{})
+	// Play.Start must come before any metadata or media.
+	if err := c.writeUserControl(eventStreamBegin, cmd.StreamID); err != nil {
+		sub.Close()
+		return err
+	}
+	c.writeStatus(cmd.StreamID, "status", "NetStream.Play.Reset", "Playing and resetting stream.")
+	if err := c.writeStatus(cmd.StreamID, "status", "NetStream.Play.Start", "Started playing stream."); err != nil {
+		sub.Close()
+		return err
+	}
+	c.writeMessage(chunk.CSIDData, chunk.TypeDataAMF0, cmd.StreamID, amf.Append(nil, "|RtmpSampleAccess", true, true))
+	c.play = startPlayer(c, sub, cmd.StreamID)
+	return nil
+}
+
+func (c *conn) onCloseStream(cmd command) error {
+	if c.publisher != nil && (cmd.Name == "FCUnpublish" || cmd.StreamID == c.pubStreamID || cmd.Name == "deleteStream") {
+		return errClientClosed
+	}
+	if c.play != nil && cmd.Name != "FCUnpublish" {
+		return errClientClosed
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package rtmp
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"streamedge/media/hub"
+	"streamedge/media/rtmp/chunk"
+)
+
+// player feeds one RTMP play from the hub. Its goroutine is the only one
+// that writes media; commands from the reading goroutine share the write lock.
+type player struct {
+	c        *conn
+	sub      *hub.Subscriber
+	streamID uint32
+	cancel   context.CancelFunc
+	done     chan struct{}
+
+	vecs    [][]byte    // reused for every batch: no allocation per message
+	out     net.Buffers // what writev consumes
+	scratch []byte      // headers for a player on a stream id other than hub.RTMPStreamID
+}
+
+var _ hub.BatchWriter = (*player)(nil)
+
+func startPlayer(c *conn, sub *hub.Subscriber, streamID uint32) *player {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &player{c: c, sub: sub, streamID: streamID, cancel: cancel, done: make(chan struct{})}
+	c.srv.Stats.Players.Add(1)
+	c.log.Info("rtmp play start")
+	go func() {
+		defer close(p.done)
+		err := sub.Run(ctx, p)
+		if ctx.Err() == nil {
+			// The stream dropped the player (too slow, write failed, hub closed):
+			// close the socket so the reading side ends the session.
+			c.nc.Close()
+		}
+		p.finish(err)
+	}()
+	return p
+}
+
+func (p *player) finish(err error) {
+	p.sub.Close()
+	p.c.srv.Stats.Players.Add(-1)
+	reason := "client closed the connection"
+	if err != nil && !errors.Is(err, context.Canceled) {
+		reason = err.Error()
+	}
+	p.c.log.Info("rtmp play end", "reason", reason, "bytes_sent", p.sub.Sent.Load(), "skips", p.sub.Skipped.Load())
+}
+
+// stop ends the player and waits for its goroutine.
+func (p *player) stop() {
+	p.cancel()
+	<-p.done
+}
+
+// WriteBatch sends msgs as chunks in one writev, reusing the headers the hub
+// encoded once for every player.
+func (p *player) WriteBatch(msgs []*hub.Msg) error {
+	vecs := p.vecs[:0]
+	p.scratch = p.scratch[:0]
+	size := p.c.outChunkSize
+	for _, m := range msgs {
+		hdr, cont := m.RTMPHeader(), m.RTMPContinuation()
+		if p.streamID != hub.RTMPStreamID {
+			hdr, cont = p.ownHeaders(m)
+		}
+		vecs = appendChunks(vecs, hdr, cont, m.Payload, size)
+	}
+	p.vecs = vecs
+	p.out = vecs
+	c := p.c
+	c.wmu.Lock()
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.hub.Options().SendTimeout))
+	n, err := p.out.WriteTo(c.nc)
+	c.wmu.Unlock()
+	c.srv.Stats.BytesOut.Add(uint64(n))
+	return err
+}
+
+// appendChunks lays out one message as header, first chunk, then a
+// continuation header before each further chunk; no bytes are copied.
+func appendChunks(vecs [][]byte, hdr, cont, payload []byte, chunkSize int) [][]byte {
+	n := min(len(payload), chunkSize)
+	vecs = append(vecs, hdr, payload[:n])
+	for payload = payload[n:]; len(payload) > 0; payload = payload[n:] {
+		n = min(len(payload), chunkSize)
+		vecs = append(vecs, cont, payload[:n])
+	}
+	return vecs
+}
+
+// ownHeaders encodes a message's headers for this player's stream id. Only
+// clients that play on a second stream of one connection take this path.
+func (p *player) ownHeaders(m *hub.Msg) (hdr, cont []byte) {
+	csid := chunk.CSIDForType(m.Type)
+	start := len(p.scratch)
+	p.scratch = append(p.scratch, make([]byte, chunk.MaxHeaderLen+chunk.MaxContinuationLen)...)
+	b := p.scratch[start:]
+	hn := chunk.PutHeader(b, csid, m.Type, m.Timestamp, len(m.Payload), p.streamID)
+	cn := chunk.PutContinuation(b[hn:], csid, m.Timestamp)
+	return b[:hn:hn], b[hn : hn+cn]
+}

@@ -1,0 +1,117 @@
+package rtmp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"streamedge/media/hub"
+)
+
+// Config is what a reload may change; new connections take the new values.
+type Config struct {
+	ChunkSize        int           // outbound chunk size
+	HandshakeTimeout time.Duration // handshake through publish/play; also a silent publisher's limit
+	MaxMessageSize   int           // largest inbound message
+}
+
+// Stats are the server's running counters, read by the load reports.
+type Stats struct {
+	Conns      atomic.Int64 // open connections
+	Publishers atomic.Int64
+	Players    atomic.Int64
+	BytesIn    atomic.Uint64
+	BytesOut   atomic.Uint64
+}
+
+// Server accepts RTMP connections and joins them to a hub.
+type Server struct {
+	hub   *hub.Hub
+	log   *slog.Logger
+	cfg   atomic.Pointer[Config]
+	Stats Stats
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// NewServer returns a server that publishes to and plays from h.
+func NewServer(h *hub.Hub, cfg Config, log *slog.Logger) *Server {
+	s := &Server{hub: h, log: log, conns: make(map[*conn]struct{})}
+	s.SetConfig(cfg)
+	return s
+}
+
+// SetConfig applies a reloaded config to connections accepted from now on.
+func (s *Server) SetConfig(cfg Config) { s.cfg.Store(&cfg) }
+
+// Serve accepts connections on ln until ctx ends, then closes ln and every
+// connection and returns nil once they are all gone.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				s.closeAll()
+				return nil
+			}
+			// Out of fds and the like: wait rather than spin, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("rtmp accept failed", "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		backoff = 0
+		c := newConn(s, nc, *s.cfg.Load())
+		if !s.track(c) {
+			nc.Close()
+			continue
+		}
+		go func() {
+			defer s.untrack(c)
+			c.serve(ctx)
+		}()
+	}
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.Stats.Conns.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.Stats.Conns.Add(-1)
+	s.wg.Done()
+}
+
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+	for c := range conns {
+		c.nc.Close()
+	}
+	s.wg.Wait()
+}
