@@ -1,0 +1,217 @@
+// Package httpflv serves live streams from the hub as HTTP-FLV: one endless
+// FLV file per request, GET /{app}/{stream}.flv[?vhost=...].
+//
+// A response is written on the hijacked connection with writev, sharing the
+// FLV tag headers the hub encoded once; http.Server.Shutdown does not see
+// hijacked connections, so the handler tracks them and Close ends them.
+package httpflv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"streamedge/media/flv"
+	"streamedge/media/hub"
+)
+
+// Stats are the handler's running counters.
+type Stats struct {
+	Players  atomic.Int64
+	BytesOut atomic.Uint64
+}
+
+// Handler is the HTTP-FLV endpoint.
+type Handler struct {
+	hub   *hub.Hub
+	log   *slog.Logger
+	Stats Stats
+
+	mu      sync.Mutex
+	players map[*player]struct{}
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// New returns a handler that plays streams of h.
+func New(h *hub.Hub, log *slog.Logger) *Handler {
+	return &Handler{hub: h, log: log, players: make(map[*player]struct{})}
+}
+
+// ParsePath turns /{app}/{stream}.flv into a stream key; ok is false for
+// any other path.
+func ParsePath(path, vhost string) (hub.Key, bool) {
+	path = strings.TrimPrefix(path, "/")
+	app, file, found := cutLast(path, "/")
+	name, isFLV := strings.CutSuffix(file, ".flv")
+	if !found || !isFLV {
+		return hub.Key{}, false
+	}
+	if vhost == "" {
+		vhost = hub.DefaultVhost
+	}
+	key := hub.Key{Vhost: vhost, App: app, Name: name}
+	ok := hub.ValidName(app) && hub.ValidName(name) && hub.ValidName(vhost) && !strings.Contains(vhost, "/")
+	return key, ok
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return "", s, false
+}
+
+// jsonError answers with a short JSON body, as SRS's API does.
+func jsonError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]any{"code": code, "error": msg})
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		jsonError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	key, ok := ParsePath(r.URL.Path, r.URL.Query().Get("vhost"))
+	if !ok {
+		jsonError(w, http.StatusNotFound, "not a stream: use /{app}/{stream}.flv")
+		return
+	}
+	sub, err := h.hub.Subscribe(key, true)
+	if err != nil {
+		jsonError(w, http.StatusNotFound, "stream "+key.App+"/"+key.Name+" is not published")
+		return
+	}
+	if r.Method == http.MethodHead {
+		sub.Close()
+		w.Header().Set("Content-Type", "video/x-flv")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		return
+	}
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		sub.Close()
+		jsonError(w, http.StatusInternalServerError, "cannot stream on this connection")
+		return
+	}
+	p := &player{h: h, sub: sub, nc: nc, log: h.log.With("client", r.RemoteAddr, "stream", key.String())}
+	if !h.track(p) {
+		sub.Close()
+		nc.Close()
+		return
+	}
+	defer h.untrack(p)
+	p.serve(brw.Reader)
+}
+
+func (h *Handler) track(p *player) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.players[p] = struct{}{}
+	h.wg.Add(1)
+	return true
+}
+
+func (h *Handler) untrack(p *player) {
+	h.mu.Lock()
+	delete(h.players, p)
+	h.mu.Unlock()
+	h.wg.Done()
+}
+
+// Close ends every player and waits for them; later requests are refused.
+func (h *Handler) Close() {
+	h.mu.Lock()
+	h.closed = true
+	for p := range h.players {
+		p.nc.Close()
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+}
+
+// responseHead is written before the FLV header. The body runs until the
+// connection closes, which HTTP/1.x allows with Connection: close.
+const responseHead = "HTTP/1.1 200 OK\r\n" +
+	"Content-Type: video/x-flv\r\n" +
+	"Access-Control-Allow-Origin: *\r\n" +
+	"Cache-Control: no-cache\r\n" +
+	"Connection: close\r\n" +
+	"Server: streamedge\r\n\r\n"
+
+// player is one HTTP-FLV response.
+type player struct {
+	h    *Handler
+	sub  *hub.Subscriber
+	nc   net.Conn
+	log  *slog.Logger
+	vecs [][]byte
+	out  net.Buffers
+}
+
+var _ hub.BatchWriter = (*player)(nil)
+
+// errClientGone ends a response whose client closed its side.
+var errClientGone = errors.New("client closed the connection")
+
+func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
+	h := p.h
+	h.Stats.Players.Add(1)
+	defer h.Stats.Players.Add(-1)
+	defer p.sub.Close()
+	defer p.nc.Close()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	// A player sends nothing after its request: a read that returns means
+	// it has gone, and we stop at once instead of at the next write.
+	go func() {
+		var b [512]byte
+		for {
+			if _, err := r.Read(b[:]); err != nil {
+				cancel(errClientGone)
+				p.nc.Close()
+				return
+			}
+		}
+	}()
+	audio, video := p.sub.Tracks()
+	head := flv.AppendFileHeader([]byte(responseHead), audio, video)
+	p.nc.SetWriteDeadline(time.Now().Add(h.hub.Options().SendTimeout))
+	_, err := p.nc.Write(head)
+	if err == nil {
+		p.log.Info("flv play start")
+		err = p.sub.Run(ctx, p)
+	}
+	if c := context.Cause(ctx); c != nil {
+		err = c
+	}
+	p.log.Info("flv play end", "reason", err.Error(), "bytes_sent", p.sub.Sent.Load(), "skips", p.sub.Skipped.Load())
+}
+
+// WriteBatch writes tags as header, body and trailer slices in one writev.
+func (p *player) WriteBatch(msgs []*hub.Msg) error {
+	vecs := p.vecs[:0]
+	for _, m := range msgs {
+		vecs = append(vecs, m.FLVHeader(), m.Payload, m.FLVTrailer())
+	}
+	p.vecs = vecs
+	p.out = vecs
+	p.nc.SetWriteDeadline(time.Now().Add(p.h.hub.Options().SendTimeout))
+	n, err := p.out.WriteTo(p.nc)
+	p.h.Stats.BytesOut.Add(uint64(n))
+	return err
+}

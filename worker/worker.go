@@ -1,0 +1,107 @@
+// Package worker runs the media servers of one process on listeners it is
+// given: RTMP, and HTTP for HTTP-FLV. It never binds a port itself, so the
+// same code serves a standalone process and, later, a worker forked by the
+// master on inherited sockets.
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"streamedge/configs"
+	"streamedge/media/httpflv"
+	"streamedge/media/hub"
+	"streamedge/media/rtmp"
+)
+
+// Listeners are the sockets a worker serves. A nil listener is not served.
+type Listeners struct {
+	RTMP net.Listener
+	HTTP net.Listener
+}
+
+// Worker is the hub and the protocol servers of one process.
+type Worker struct {
+	log  *slog.Logger
+	hub  *hub.Hub
+	rtmp *rtmp.Server
+	flv  *httpflv.Handler
+	http *http.Server
+}
+
+// New builds a worker from cfg; Run starts it.
+func New(cfg *configs.Config, log *slog.Logger) *Worker {
+	h := hub.New(hubOptions(cfg), log)
+	w := &Worker{log: log, hub: h, rtmp: rtmp.NewServer(h, rtmpConfig(cfg), log), flv: httpflv.New(h, log)}
+	mux := http.NewServeMux()
+	mux.Handle("/", w.flv)
+	w.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),
+		IdleTimeout:       30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.With("server", "http").Handler(), slog.LevelDebug),
+	}
+	return w
+}
+
+func hubOptions(cfg *configs.Config) hub.Options {
+	return hub.Options{
+		GOPCache:          cfg.Play.GOPCache,
+		GOPCacheMaxFrames: cfg.Play.GOPCacheMaxFrames,
+		QueueLength:       cfg.Play.QueueLength.Std(),
+		SendTimeout:       cfg.Play.SendTimeout.Std(),
+		MaxSkips:          cfg.Play.MaxSkips,
+	}
+}
+
+func rtmpConfig(cfg *configs.Config) rtmp.Config {
+	return rtmp.Config{
+		ChunkSize:        cfg.RTMP.ChunkSize,
+		HandshakeTimeout: cfg.RTMP.HandshakeTimeout.Std(),
+		MaxMessageSize:   cfg.RTMP.MaxMessageSize,
+	}
+}
+
+// Reload applies the settings a running worker can take without touching
+// any session: play options and RTMP limits for new connections.
+func (w *Worker) Reload(cfg *configs.Config) {
+	w.hub.SetOptions(hubOptions(cfg))
+	w.rtmp.SetConfig(rtmpConfig(cfg))
+}
+
+// Hub is the worker's stream hub (for the API and tests).
+func (w *Worker) Hub() *hub.Hub { return w.hub }
+
+// Run serves ls until ctx ends, then closes every listener and session and
+// returns once all its goroutines are done.
+func (w *Worker) Run(ctx context.Context, ls Listeners) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	if ls.RTMP != nil {
+		wg.Go(func() { errs <- w.rtmp.Serve(ctx, ls.RTMP) })
+	}
+	if ls.HTTP != nil {
+		wg.Go(func() {
+			if err := w.http.Serve(ls.HTTP); !errors.Is(err, http.ErrServerClosed) {
+				errs <- err
+			}
+		})
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+	}
+	// Closing the hub first ends players and publishers at once, so the
+	// servers have nothing long-lived left to wait for.
+	w.hub.Close()
+	w.http.Close()
+	w.flv.Close()
+	wg.Wait()
+	return err
+}
