@@ -59,9 +59,11 @@ func (sub *Subscriber) Fetch(batch []*Msg) ([]*Msg, <-chan struct{}, error) {
 	if s.closed {
 		return batch, nil, ErrClosed
 	}
+	skipped := false
 	if !sub.primed {
 		batch = sub.primeLocked(batch)
 	} else if sub.behindLocked() {
+		skipped = true
 		if sub.skips >= s.hub.opts.Load().MaxSkips {
 			return batch, nil, fmt.Errorf("%w: skipped %d times without catching up", ErrSlowPlayer, sub.skips)
 		}
@@ -80,8 +82,8 @@ func (sub *Subscriber) Fetch(batch []*Msg) ([]*Msg, <-chan struct{}, error) {
 		}
 		batch = append(batch, m)
 	}
-	if sub.next == s.win.head {
-		sub.skips = 0
+	if sub.next == s.win.head && !skipped {
+		sub.skips = 0 // caught up by itself: it was a hiccup, not a slow link
 	}
 	return batch, s.signal, nil
 }
