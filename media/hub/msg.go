@@ -33,7 +33,7 @@ func NewMsg(typeID uint8, timestamp uint32, payload []byte) *Msg {
 	switch typeID {
 	case flv.TagVideo:
 		m.SeqHeader = flv.IsVideoSequenceHeader(payload)
-		m.Keyframe = !m.SeqHeader && flv.IsVideoKeyframe(payload)
+		m.Keyframe = flv.IsVideoKeyPicture(payload)
 	case flv.TagAudio:
 		m.SeqHeader = flv.IsAudioSequenceHeader(payload)
 	}
