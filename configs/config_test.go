@@ -1,0 +1,489 @@
+package configs
+
+import (
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// lines builds a file from numbered-at-a-glance lines, so the line numbers
+// in the expected errors can be checked by eye.
+func lines(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
+
+type parseCase struct {
+	name string
+	in   string
+	// Exactly one of want and err is set: want edits a copy of the
+	// defaults into the expected config, err is the exact error text.
+	want func(c *Config)
+	err  string
+}
+
+var parseCases = []parseCase{
+	{name: "empty file", in: "", want: func(*Config) {}},
+	{name: "comments only", in: lines("# nothing to see", ""), want: func(*Config) {}},
+	{name: "empty document", in: lines("---"), want: func(*Config) {}},
+	{name: "null section keeps defaults", in: lines("listen:"), want: func(*Config) {}},
+	{
+		name: "good minimal",
+		in:   lines("workers: 4", "listen:", "  rtmp: :1936"),
+		want: func(c *Config) {
+			c.Workers = 4
+			c.Listen.RTMP = ":1936"
+		},
+	},
+	{
+		name: "every key",
+		in: lines(
+			"workers: 8",
+			"listen:",
+			"  rtmp: 10.0.0.1:19350",
+			"  http: '[::1]:8081'",
+			"  api: ''",
+			"log:",
+			"  level: debug",
+			"  format: json",
+			"  file: /var/log/streamedge.log",
+			"rtmp:",
+			"  chunk_size: 4096",
+			"  handshake_timeout: 2300ms",
+			"  max_message_size: 1024",
+			"play:",
+			"  gop_cache: false",
+			"  gop_cache_max_frames: 1",
+			"  queue_length: 1m30s",
+			"  send_timeout: 1s",
+			"  max_skips: 1",
+		),
+		want: func(c *Config) {
+			*c = Config{
+				Workers: 8,
+				Listen:  Listen{RTMP: "10.0.0.1:19350", HTTP: "[::1]:8081", API: ""},
+				Log:     Log{Level: "debug", Format: "json", File: "/var/log/streamedge.log"},
+				RTMP: RTMP{
+					ChunkSize:        4096,
+					HandshakeTimeout: Duration(2300 * time.Millisecond),
+					MaxMessageSize:   1024,
+				},
+				Play: Play{
+					GOPCache:          false,
+					GOPCacheMaxFrames: 1,
+					QueueLength:       Duration(90 * time.Second),
+					SendTimeout:       Duration(time.Second),
+					MaxSkips:          1,
+				},
+			}
+		},
+	},
+	{name: "bounds are inclusive", in: lines("workers: 1024", "rtmp:", "  chunk_size: 65536"), want: func(c *Config) {
+		c.Workers = 1024
+		c.RTMP.ChunkSize = 65536
+	}},
+	{name: "flow mapping", in: lines("play: {max_skips: 5, gop_cache: no}"), want: func(c *Config) {
+		c.Play.MaxSkips = 5
+		c.Play.GOPCache = false
+	}},
+
+	// Durations.
+	{name: "duration as int seconds", in: lines("play:", "  queue_length: 30"), want: func(c *Config) {
+		c.Play.QueueLength = Duration(30 * time.Second)
+	}},
+	{name: "duration as string", in: lines("play:", "  send_timeout: 2300ms"), want: func(c *Config) {
+		c.Play.SendTimeout = Duration(2300 * time.Millisecond)
+	}},
+	{name: "duration as quoted string", in: lines("rtmp:", `  handshake_timeout: "1m"`), want: func(c *Config) {
+		c.RTMP.HandshakeTimeout = Duration(time.Minute)
+	}},
+	{
+		name: "duration garbage",
+		in:   lines("play:", "  queue_length: abc"),
+		err:  `streamedge.yaml:2: play.queue_length: invalid duration "abc"`,
+	},
+	{
+		name: "duration float is not seconds",
+		in:   lines("play:", "  queue_length: 1.5"),
+		err:  `streamedge.yaml:2: play.queue_length: invalid duration "1.5"`,
+	},
+	{
+		name: "duration negative",
+		in:   lines("play:", "  queue_length: -5", "  send_timeout: -3s"),
+		err: lines(
+			`streamedge.yaml:2: play.queue_length: invalid duration "-5": must not be negative`,
+			`streamedge.yaml:3: play.send_timeout: invalid duration "-3s": must not be negative`,
+		),
+	},
+	{
+		name: "duration overflow",
+		in:   lines("play:", "  queue_length: 9223372036854775807"),
+		err:  `streamedge.yaml:2: play.queue_length: invalid duration "9223372036854775807"`,
+	},
+	{
+		name: "duration not a scalar",
+		in:   lines("play:", "  queue_length: {a: 1}"),
+		err:  `streamedge.yaml:2: play.queue_length: invalid duration, got a mapping`,
+	},
+	{
+		name: "duration in a flow mapping",
+		in:   lines(`play: {queue_length: 5, send_timeout: "x"}`),
+		err:  `streamedge.yaml:1: play.send_timeout: invalid duration "x"`,
+	},
+
+	// Syntax and structure.
+	{
+		name: "syntax error",
+		in:   lines("workers: 2", "listen: x: y"),
+		err:  "streamedge.yaml:2: yaml: mapping values are not allowed in this context",
+	},
+	{
+		name: "syntax error without line",
+		in:   lines("workers: *nope"),
+		err:  "streamedge.yaml: yaml: unknown anchor 'nope' referenced",
+	},
+	{
+		name: "top level not a mapping",
+		in:   lines("- workers: 1"),
+		err:  "streamedge.yaml:1: the file must be a mapping of keys, got a list",
+	},
+	{
+		name: "multi-line value stays on one line",
+		in:   "0\n\n0",
+		err:  `streamedge.yaml:1: the file must be a mapping of keys, got "0\n0"`,
+	},
+	{
+		name: "second document",
+		in:   lines("workers: 1", "---", "workers: 2"),
+		err:  "streamedge.yaml:2: only one YAML document is allowed",
+	},
+	{
+		name: "unknown top-level key",
+		in:   lines("workers: 1", "", "lisen:", "  rtmp: :1935"),
+		err:  `streamedge.yaml:3: unknown key "lisen"`,
+	},
+	{
+		name: "unknown nested key",
+		in:   lines("rtmp:", "  chunk_size: 4096", "  chunksize: 4096"),
+		err:  `streamedge.yaml:3: unknown key "rtmp.chunksize"`,
+	},
+	{
+		name: "duplicate key",
+		in:   lines("rtmp:", "  chunk_size: 4096", "  chunk_size: 8192"),
+		err:  `streamedge.yaml:3: key "rtmp.chunk_size" is set twice (first at line 2)`,
+	},
+	{
+		name: "wrong type string for int",
+		in:   lines("workers: many"),
+		err:  `streamedge.yaml:1: workers must be an integer, got "many"`,
+	},
+	{
+		name: "wrong type long value is not truncated",
+		in:   lines("rtmp:", "  max_message_size: sixteen-megabytes"),
+		err:  `streamedge.yaml:2: rtmp.max_message_size must be an integer, got "sixteen-megabytes"`,
+	},
+	{
+		name: "wrong type float for int",
+		in:   lines("workers: 1.5"),
+		err:  "streamedge.yaml:1: workers must be an integer, got 1.5",
+	},
+	{
+		name: "wrong type bool",
+		in:   lines("play:", "  gop_cache: maybe"),
+		err:  `streamedge.yaml:2: play.gop_cache must be true or false, got "maybe"`,
+	},
+	{
+		name: "wrong type section",
+		in:   lines("listen: 1935"),
+		err:  "streamedge.yaml:1: listen must be a mapping, got 1935",
+	},
+	{
+		name: "wrong type mapping for int",
+		in:   lines("rtmp:", "  chunk_size: {x: 1}"),
+		err:  "streamedge.yaml:2: rtmp.chunk_size must be an integer, got a mapping",
+	},
+	{
+		name: "decode errors in file order",
+		in:   lines("workers: 1.5", "rtmp: {chunk_size: x, max_message_size: 2e6}", "nope: 1"),
+		err: lines(
+			"streamedge.yaml:1: workers must be an integer, got 1.5",
+			"streamedge.yaml:2: rtmp.max_message_size must be an integer, got 2e6",
+			`streamedge.yaml:2: rtmp.chunk_size must be an integer, got "x"`,
+			`streamedge.yaml:3: unknown key "nope"`,
+		),
+	},
+
+	// Validation, one rule at a time.
+	{name: "workers negative", in: lines("log:", "  level: info", "workers: -1"),
+		err: "streamedge.yaml:3: workers must be >= 0, got -1"},
+	{name: "workers too many", in: lines("workers: 1025"),
+		err: "streamedge.yaml:1: workers must be <= 1024, got 1025"},
+	{name: "listen empty", in: lines("listen:", "  rtmp: ''"),
+		err: "streamedge.yaml:2: listen.rtmp must not be empty"},
+	{name: "listen api may be empty", in: lines("listen:", "  api: ''"), want: func(c *Config) { c.Listen.API = "" }},
+	{name: "listen http may not", in: lines("listen:", "  http: ''"),
+		err: "streamedge.yaml:2: listen.http must not be empty"},
+	{name: "listen bare port", in: lines("listen:", "  rtmp: 1935"),
+		err: `streamedge.yaml:2: listen.rtmp must be host:port, got "1935" (did you mean ":1935"?)`},
+	{name: "listen no port", in: lines("listen:", "  api: localhost"),
+		err: `streamedge.yaml:2: listen.api must be host:port, got "localhost"`},
+	{name: "listen port zero picks a free port", in: lines("listen:", "  http: 127.0.0.1:0"),
+		want: func(c *Config) { c.Listen.HTTP = "127.0.0.1:0" }},
+	{name: "listen port too big", in: lines("listen:", "  http: :65536"),
+		err: `streamedge.yaml:2: listen.http port must be between 0 and 65535, got "65536"`},
+	{name: "listen port named", in: lines("listen:", "  http: :http"),
+		err: `streamedge.yaml:2: listen.http port must be between 0 and 65535, got "http"`},
+	{name: "log level", in: lines("log:", "  level: verbose"),
+		err: `streamedge.yaml:2: log.level must be one of debug | info | warn | error, got "verbose"`},
+	{name: "log format", in: lines("log:", "  format: xml"),
+		err: `streamedge.yaml:2: log.format must be one of text | json, got "xml"`},
+	{name: "chunk size too small", in: lines("rtmp:", "  chunk_size: 99"),
+		err: "streamedge.yaml:2: rtmp.chunk_size must be between 128 and 65536, got 99"},
+	{name: "chunk size too big", in: lines("rtmp:", "  chunk_size: 65537"),
+		err: "streamedge.yaml:2: rtmp.chunk_size must be between 128 and 65536, got 65537"},
+	{name: "handshake timeout zero", in: lines("rtmp:", "  handshake_timeout: 0"),
+		err: "streamedge.yaml:2: rtmp.handshake_timeout must be > 0, got 0s"},
+	{name: "max message size too small", in: lines("rtmp:", "  max_message_size: 1023"),
+		err: "streamedge.yaml:2: rtmp.max_message_size must be between 1024 and 16777215, got 1023"},
+	{name: "max message size too big", in: lines("rtmp:", "  max_message_size: 16777216"),
+		err: "streamedge.yaml:2: rtmp.max_message_size must be between 1024 and 16777215, got 16777216"},
+	{name: "gop cache frames", in: lines("play:", "  gop_cache_max_frames: 0"),
+		err: "streamedge.yaml:2: play.gop_cache_max_frames must be >= 1, got 0"},
+	{name: "queue length", in: lines("play:", "  queue_length: 999ms"),
+		err: "streamedge.yaml:2: play.queue_length must be >= 1s, got 999ms"},
+	{name: "send timeout", in: lines("play:", "  send_timeout: 0"),
+		err: "streamedge.yaml:2: play.send_timeout must be >= 1s, got 0s"},
+	{name: "max skips", in: lines("play:", "  max_skips: 0"),
+		err: "streamedge.yaml:2: play.max_skips must be >= 1, got 0"},
+	{
+		name: "multiple validation errors",
+		in: lines(
+			"workers: -2",
+			"log: {level: loud, format: json}",
+			"rtmp:",
+			"  chunk_size: 99",
+			"play:",
+			"  max_skips: 0",
+		),
+		err: lines(
+			"streamedge.yaml:1: workers must be >= 0, got -2",
+			`streamedge.yaml:2: log.level must be one of debug | info | warn | error, got "loud"`,
+			"streamedge.yaml:4: rtmp.chunk_size must be between 128 and 65536, got 99",
+			"streamedge.yaml:6: play.max_skips must be >= 1, got 0",
+		),
+	},
+	{
+		// A merged-in value has no "log.level" key of its own to point at.
+		name: "validation error without a line",
+		in:   lines("log: {<<: {level: loud}}"),
+		err:  `streamedge.yaml: log.level must be one of debug | info | warn | error, got "loud"`,
+	},
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range parseCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Parse("streamedge.yaml", []byte(tc.in))
+			if tc.err != "" {
+				if err == nil {
+					t.Fatalf("Parse succeeded, want error\n%s", tc.err)
+				}
+				if want := strings.TrimSuffix(tc.err, "\n"); err.Error() != want {
+					t.Fatalf("error:\n%s\nwant:\n%s", err, want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			want := Default()
+			tc.want(want)
+			if *got != *want {
+				t.Fatalf("config:\n%+v\nwant:\n%+v", *got, *want)
+			}
+		})
+	}
+}
+
+func TestParseErrorsCarryPosition(t *testing.T) {
+	_, err := Parse("a.yaml", []byte(lines("workers: 1", "rtmp:", "  chunk_size: 1")))
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v is not a *Error", err)
+	}
+	if e.File != "a.yaml" || e.Line != 3 {
+		t.Fatalf("got %s:%d, want a.yaml:3", e.File, e.Line)
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	for _, tc := range []struct {
+		err  Error
+		want string
+	}{
+		{Error{File: "f.yaml", Line: 4, Msg: "bad"}, "f.yaml:4: bad"},
+		{Error{File: "f.yaml", Msg: "bad"}, "f.yaml: bad"},
+		{Error{Msg: "bad"}, "bad"},
+	} {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}
+
+func TestDefault(t *testing.T) {
+	d := Default()
+	if err := d.Validate(); err != nil {
+		t.Fatalf("default config does not validate: %v", err)
+	}
+	parsed, err := Parse("default.yaml", DefaultYAML())
+	if err != nil {
+		t.Fatalf("Parse(DefaultYAML()): %v", err)
+	}
+	if *parsed != *d {
+		t.Fatalf("parsed default %+v differs from Default() %+v", *parsed, *d)
+	}
+	// Spot-check the documented values, which clients of this package
+	// are promised in default.yaml's comments.
+	if d.Workers != 0 || d.RTMP.ChunkSize != 60000 || d.Play.QueueLength.Std() != 10*time.Second || !d.Play.GOPCache {
+		t.Fatalf("unexpected defaults: %+v", *d)
+	}
+	d.Workers = 99
+	if Default().Workers == 99 {
+		t.Fatal("Default() hands out shared state")
+	}
+}
+
+func TestDefaultYAMLIsACopy(t *testing.T) {
+	b := DefaultYAML()
+	b[0] = '!'
+	if DefaultYAML()[0] == '!' {
+		t.Fatal("DefaultYAML() exposes the embedded bytes")
+	}
+}
+
+// TestDefaultYAMLDocumentsEveryKey catches a field added to Config but not
+// to default.yaml, where it would go undocumented with a zero default.
+func TestDefaultYAMLDocumentsEveryKey(t *testing.T) {
+	dumped, err := Default().Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromFile, fromDump map[string]any
+	if err := yaml.Unmarshal(DefaultYAML(), &fromFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(dumped, &fromDump); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fromFile, fromDump) {
+		t.Fatalf("default.yaml:\n%v\ndoes not match Config:\n%v", fromFile, fromDump)
+	}
+}
+
+func TestDumpRoundTrip(t *testing.T) {
+	c := Default()
+	c.Workers = 3
+	c.Log.File = "/tmp/a: b.log"
+	c.RTMP.HandshakeTimeout = Duration(1500 * time.Millisecond)
+	c.Play.QueueLength = Duration(time.Hour + time.Nanosecond)
+	out, err := c.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "handshake_timeout: 1.5s\n") {
+		t.Errorf("durations should dump as strings:\n%s", out)
+	}
+	back, err := Parse("dump.yaml", out)
+	if err != nil {
+		t.Fatalf("Parse(Dump()): %v\n%s", err, out)
+	}
+	if *back != *c {
+		t.Fatalf("round trip:\n%+v\nwant:\n%+v", *back, *c)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	missing := filepath.Join(dir, "missing.yaml")
+	if err := os.WriteFile(good, []byte("workers: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("workers: 2\nlisen: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := Load(good)
+	if err != nil || c.Workers != 2 {
+		t.Fatalf("Load(good) = %+v, %v", c, err)
+	}
+
+	_, err = Load(bad)
+	if want := bad + `:2: unknown key "lisen"`; err == nil || err.Error() != want {
+		t.Fatalf("Load(bad) error %v, want %s", err, want)
+	}
+
+	_, err = Load(missing)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Load(missing) error %v, want fs.ErrNotExist", err)
+	}
+	if want := missing + ": cannot read config: no such file or directory"; err.Error() != want {
+		t.Fatalf("Load(missing) error %q, want %q", err, want)
+	}
+}
+
+func TestSlogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		level string
+		want  slog.Level
+	}{
+		{"debug", slog.LevelDebug},
+		{"info", slog.LevelInfo},
+		{"warn", slog.LevelWarn},
+		{"error", slog.LevelError},
+		{"", slog.LevelInfo},
+	} {
+		if got := (Log{Level: tc.level}).SlogLevel(); got != tc.want {
+			t.Errorf("SlogLevel(%q) = %v, want %v", tc.level, got, tc.want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, tc := range parseCases {
+		f.Add([]byte(tc.in))
+	}
+	f.Add(DefaultYAML())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			for line := range strings.SplitSeq(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "fuzz.yaml:") {
+					t.Fatalf("error line %q does not name the file", line)
+				}
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Parse accepted a config that fails Validate: %v", err)
+		}
+		out, err := c.Dump()
+		if err != nil {
+			t.Fatalf("Dump: %v", err)
+		}
+		back, err := Parse("dump.yaml", out)
+		if err != nil {
+			t.Fatalf("Parse(Dump()): %v\n%s", err, out)
+		}
+		if *back != *c {
+			t.Fatalf("round trip:\n%+v\nwant:\n%+v", *back, *c)
+		}
+	})
+}
