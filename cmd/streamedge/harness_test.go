@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"streamedge/media/flv"
+	"streamedge/media/rtmp"
+)
+
+// binary is the streamedge built once for every test in this package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "streamedge-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "streamedge")
+	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building streamedge: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is a streamedge process on ephemeral loopback ports.
+type server struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	rtmp    string // host:port
+	http    string
+	logs    *logLines
+	exited  chan struct{}
+	exitErr error
+}
+
+// logLines keeps the server's JSON log lines for assertions.
+type logLines struct {
+	mu    sync.Mutex
+	lines []map[string]any
+	raw   bytes.Buffer
+	added chan struct{}
+}
+
+func (l *logLines) add(line []byte) {
+	var m map[string]any
+	json.Unmarshal(line, &m)
+	l.mu.Lock()
+	l.raw.Write(line)
+	l.raw.WriteByte('\n')
+	if m != nil {
+		l.lines = append(l.lines, m)
+	}
+	close(l.added)
+	l.added = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// wait returns the first line with msg for which match holds.
+func (l *logLines) wait(t *testing.T, msg string, match func(map[string]any) bool, d time.Duration) map[string]any {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		l.mu.Lock()
+		for _, line := range l.lines {
+			if line["msg"] == msg && (match == nil || match(line)) {
+				l.mu.Unlock()
+				return line
+			}
+		}
+		added := l.added
+		l.mu.Unlock()
+		select {
+		case <-added:
+		case <-deadline:
+			t.Fatalf("no log line %q within %v; log:\n%s", msg, d, l.String())
+		}
+	}
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.raw.String()
+}
+
+// startServer runs streamedge with the given YAML appended to a base config
+// that listens on free loopback ports and logs JSON.
+func startServer(t *testing.T, extraYAML string, args ...string) *server {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "streamedge.yaml")
+	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: \"\"\nlog:\n  level: debug\n  format: json\n" + extraYAML
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, logs: &logLines{added: make(chan struct{})}, exited: make(chan struct{})}
+	s.cmd = exec.Command(binary, append([]string{"-c", cfg}, args...)...)
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			s.logs.add(sc.Bytes())
+		}
+		s.exitErr = s.cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-s.exited
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.logs.String())
+		}
+	})
+	started := s.logs.wait(t, "streamedge started", nil, 10*time.Second)
+	s.rtmp, _ = started["rtmp"].(string)
+	s.http, _ = started["http"].(string)
+	return s
+}
+
+func (s *server) rtmpURL(stream string) string { return "rtmp://" + s.rtmp + "/live/" + stream }
+func (s *server) flvURL(stream string) string  { return "http://" + s.http + "/live/" + stream + ".flv" }
+
+// stop sends sig and returns how long the process took to exit.
+func (s *server) stop(sig syscall.Signal, limit time.Duration) time.Duration {
+	s.t.Helper()
+	start := time.Now()
+	s.cmd.Process.Signal(sig)
+	select {
+	case <-s.exited:
+	case <-time.After(limit):
+		s.t.Fatalf("server still running %v after %v", limit, sig)
+	}
+	return time.Since(start)
+}
+
+// frame is one media message as a player received it.
+type frame struct {
+	Type      uint8
+	Timestamp uint32
+	Data      []byte
+}
+
+// mediaSource is a player of either protocol.
+type mediaSource interface {
+	next() (frame, error)
+	close()
+}
+
+type rtmpSource struct{ c *rtmp.Client }
+
+func (s rtmpSource) next() (frame, error) {
+	m, err := s.c.ReadMedia()
+	return frame{m.TypeID, m.Timestamp, m.Payload}, err
+}
+func (s rtmpSource) close() { s.c.Close() }
+
+type flvSource struct {
+	body io.ReadCloser
+	r    *flv.Reader
+}
+
+func (s flvSource) next() (frame, error) {
+	tag, err := s.r.ReadTag()
+	return frame{tag.Type, tag.Timestamp, tag.Data}, err
+}
+func (s flvSource) close() { s.body.Close() }
+
+func playRTMP(ctx context.Context, url string) (mediaSource, error) {
+	c, err := rtmp.Dial(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Play(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return rtmpSource{c}, nil
+}
+
+func playFLV(ctx context.Context, url string) (mediaSource, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "video/x-flv" {
+		resp.Body.Close()
+		return nil, fmt.Errorf("content type %q", ct)
+	}
+	r := flv.NewReader(resp.Body)
+	if _, _, err := r.ReadHeader(); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return flvSource{resp.Body, r}, nil
+}
+
+// waitPlayable retries a play until the stream is published.
+func waitPlayable(t *testing.T, play func(context.Context, string) (mediaSource, error), url string) mediaSource {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		// The context must outlive a successful play: it carries the response body.
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		t.Cleanup(cancel)
+		src, err := play(ctx, url)
+		if err == nil {
+			return src
+		}
+		cancel()
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never became playable: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func isPlayStart(line map[string]any) bool {
+	return strings.HasSuffix(fmt.Sprint(line["msg"]), "play start")
+}
