@@ -21,8 +21,9 @@ import (
 
 // Listeners are the sockets a worker serves. A nil listener is not served.
 type Listeners struct {
-	RTMP net.Listener
-	HTTP net.Listener
+	RTMP  net.Listener
+	HTTP  net.Listener
+	Relay net.Listener // the private unix socket other workers relay from
 }
 
 // Worker is the hub and the protocol servers of one process.
@@ -81,9 +82,11 @@ func (w *Worker) Hub() *hub.Hub { return w.hub }
 // returns once all its goroutines are done.
 func (w *Worker) Run(ctx context.Context, ls Listeners) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	if ls.RTMP != nil {
-		wg.Go(func() { errs <- w.rtmp.Serve(ctx, ls.RTMP) })
+	errs := make(chan error, 3)
+	for _, ln := range []net.Listener{ls.RTMP, ls.Relay} {
+		if ln != nil {
+			wg.Go(func() { errs <- w.rtmp.Serve(ctx, ln) })
+		}
 	}
 	if ls.HTTP != nil {
 		wg.Go(func() {

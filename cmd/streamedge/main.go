@@ -1,20 +1,19 @@
 // Command streamedge is a live-streaming edge server: RTMP publish and play,
-// HTTP-FLV play. See README.md for its flags and configuration.
+// HTTP-FLV play, one master process and N worker processes. See README.md.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"streamedge/configs"
+	"streamedge/supervisor"
 	"streamedge/worker"
 )
 
@@ -26,8 +25,13 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "bench" {
-		return runBench(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "bench":
+			return runBench(args[1:], stdout, stderr)
+		case "worker":
+			return runWorker(args[1:], stderr)
+		}
 	}
 	fs := flag.NewFlagSet("streamedge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -43,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "streamedge", version)
 		return 0
 	}
-	cfg, name, err := loadConfig(*cfgPath)
+	cfg, yaml, name, err := loadConfig(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		if *testOnly {
@@ -58,65 +62,71 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "streamedge: configuration %s test is successful\n", name)
 		return 0
 	}
-	log, closeLog, err := newLogger(cfg.Log, stderr)
+	log, logOut, err := newLogger(cfg.Log, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	defer closeLog()
-	if err := serve(cfg, log); err != nil {
+	defer logOut.Close()
+	if err := serve(cfg, yaml, log); err != nil {
 		log.Error("streamedge stopped", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func loadConfig(path string) (*configs.Config, string, error) {
+// loadConfig reads the config file, or the embedded default, and returns it
+// with the YAML that workers will be configured with.
+func loadConfig(path string) (*configs.Config, []byte, string, error) {
 	if path == "" {
-		return configs.Default(), "(embedded default)", nil
+		return configs.Default(), configs.DefaultYAML(), "(embedded default)", nil
 	}
-	cfg, err := configs.Load(path)
-	return cfg, path, err
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, path, fmt.Errorf("%s: cannot read config: %w", path, err)
+	}
+	cfg, err := configs.Parse(path, data)
+	return cfg, data, path, err
 }
 
-// newLogger builds the slog logger the config asks for.
-func newLogger(c configs.Log, stderr io.Writer) (*slog.Logger, func(), error) {
-	out, closeOut := stderr, func() {}
-	if c.File != "" {
-		f, err := os.OpenFile(c.File, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, nil, fmt.Errorf("log file: %w", err)
-		}
-		out, closeOut = f, func() { f.Close() }
-	}
-	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
-	var h slog.Handler = slog.NewTextHandler(out, opts)
-	if c.Format == "json" {
-		h = slog.NewJSONHandler(out, opts)
-	}
-	return slog.New(h), closeOut, nil
-}
-
-// serve runs one process with the listen addresses of cfg until SIGINT or
-// SIGTERM.
-func serve(cfg *configs.Config, log *slog.Logger) error {
+// serve runs the master until SIGINT or SIGTERM.
+func serve(cfg *configs.Config, yaml []byte, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	var ls worker.Listeners
-	var err error
-	if ls.RTMP, err = net.Listen("tcp", cfg.Listen.RTMP); err != nil {
-		return fmt.Errorf("listen rtmp: %w", err)
+	m, err := supervisor.New(supervisor.Options{Config: cfg, ConfigYAML: yaml, Version: version, Log: log})
+	if err != nil {
+		return err
 	}
-	if ls.HTTP, err = net.Listen("tcp", cfg.Listen.HTTP); err != nil {
-		ls.RTMP.Close()
-		return fmt.Errorf("listen http: %w", err)
-	}
-	log.Info("streamedge started", "version", version, "pid", os.Getpid(),
-		"rtmp", ls.RTMP.Addr().String(), "http", ls.HTTP.Addr().String())
-	err = worker.New(cfg, log).Run(ctx, ls)
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
+	rtmpAddr, httpAddr := m.Addrs()
+	log.Info("streamedge started", "version", version, "pid", os.Getpid(), "workers", m.Workers(),
+		"rtmp", rtmpAddr, "http", httpAddr)
+	err = m.Run(ctx)
 	log.Info("streamedge stopped")
 	return err
+}
+
+// runWorker is the hidden `streamedge worker` mode the master re-executes.
+func runWorker(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("streamedge worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	slot := fs.Int("slot", -1, "worker slot (set by the master)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	// Ctrl-C reaches the whole process group; the master decides how its
+	// workers stop, so a worker leaves SIGINT to it.
+	signal.Ignore(syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	err := worker.RunProcess(ctx, worker.Process{
+		Slot: *slot, Version: version, Stderr: stderr,
+		NewLogger: func(c configs.Log) (*slog.Logger, worker.LogOutput, error) {
+			return newLogger(c, stderr)
+		},
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "streamedge worker %d: %v\n", *slot, err)
+		return 1
+	}
+	return 0
 }

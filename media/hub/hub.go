@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sort"
@@ -44,10 +45,27 @@ func DefaultOptions() Options {
 // a publisher with frozen timestamps cannot grow memory without bound.
 const maxWindow = 1 << 15
 
+// Host joins a hub to the other worker processes of the host. A hub
+// without one is a whole server on its own.
+type Host interface {
+	// Claim asks to be the host-wide publisher of key; ErrStreamBusy (or
+	// another error) when that is refused.
+	Claim(ctx context.Context, key Key) error
+	// Release gives a claim back.
+	Release(key Key)
+	// Pull relays key here when another worker publishes it, and reports
+	// whether one does.
+	Pull(ctx context.Context, key Key) bool
+}
+
+// claimTimeout bounds a round trip to the master.
+const claimTimeout = 3 * time.Second
+
 // Hub is the set of streams of one process. It is safe for concurrent use.
 type Hub struct {
-	log  *slog.Logger
-	opts atomic.Pointer[Options]
+	log      *slog.Logger
+	opts     atomic.Pointer[Options]
+	hostLink atomic.Pointer[Host]
 
 	mu      sync.Mutex
 	streams map[Key]*Stream
@@ -59,6 +77,16 @@ func New(opts Options, log *slog.Logger) *Hub {
 	h := &Hub{log: log, streams: make(map[Key]*Stream)}
 	h.SetOptions(opts)
 	return h
+}
+
+// SetHost joins the hub to the host's other workers.
+func (h *Hub) SetHost(host Host) { h.hostLink.Store(&host) }
+
+func (h *Hub) host() Host {
+	if p := h.hostLink.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // SetOptions changes the play settings for every stream from now on.
@@ -92,19 +120,51 @@ func (h *Hub) release(s *Stream) {
 }
 
 // Publish makes the caller the publisher of key. It fails with
-// ErrStreamBusy while another publisher holds the stream.
+// ErrStreamBusy while another publisher holds the stream, here or, with a
+// Host, anywhere on the host.
 func (h *Hub) Publish(key Key) (*Publisher, error) {
 	s, err := h.stream(key, true)
 	if err != nil {
 		return nil, err
 	}
-	return s.publish()
+	p, err := s.publish(false)
+	if err != nil {
+		return nil, err
+	}
+	if host := h.host(); host != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+		defer cancel()
+		if err := host.Claim(ctx, key); err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.claimed = true
+	}
+	return p, nil
+}
+
+// PublishRelay makes a relay the local publisher of key: the stream is
+// published on another worker of the host, which holds the claim.
+func (h *Hub) PublishRelay(key Key) (*Publisher, error) {
+	s, err := h.stream(key, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.publish(true)
 }
 
 // Subscribe attaches a player to key. With mustBePublished the call fails
 // with ErrNotPublished when no publisher is live (HTTP-FLV answers 404);
 // otherwise the player waits for one (as RTMP players do).
 func (h *Hub) Subscribe(key Key, mustBePublished bool) (*Subscriber, error) {
+	host := h.host()
+	if mustBePublished && host != nil && !h.publishing(key) {
+		// Published on another worker? Then a relay brings it here.
+		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+		found := host.Pull(ctx, key)
+		cancel()
+		mustBePublished = !found
+	}
 	s, err := h.stream(key, !mustBePublished)
 	if err != nil {
 		return nil, err
@@ -112,12 +172,44 @@ func (h *Hub) Subscribe(key Key, mustBePublished bool) (*Subscriber, error) {
 	if s == nil {
 		return nil, ErrNotPublished
 	}
-	sub := s.subscribe(mustBePublished)
+	sub, live := s.subscribe(mustBePublished)
 	if sub == nil {
 		h.release(s)
 		return nil, ErrNotPublished
 	}
+	if !live && host != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+			defer cancel()
+			host.Pull(ctx, key)
+		}()
+	}
 	return sub, nil
+}
+
+// publishing reports whether key has a local publisher (its own or a relay).
+func (h *Hub) publishing(key Key) bool {
+	h.mu.Lock()
+	s := h.streams[key]
+	h.mu.Unlock()
+	return s != nil && s.Info().Publishing
+}
+
+// Unpublish ends the local publisher of key, if any: a relay whose source
+// stream has ended on its owner.
+func (h *Hub) Unpublish(key Key, relayOnly bool) {
+	h.mu.Lock()
+	s := h.streams[key]
+	h.mu.Unlock()
+	if s == nil {
+		return
+	}
+	s.mu.RLock()
+	p := s.publisher
+	s.mu.RUnlock()
+	if p != nil && (!relayOnly || p.relay) {
+		p.Close()
+	}
 }
 
 // Streams describes every stream with a publisher or a player, by key.
@@ -171,4 +263,16 @@ func ValidName(s string) bool {
 		}
 	}
 	return true
+}
+
+// ParseKey is the inverse of Key.String: vhost, app (which may have
+// slashes), then the stream name.
+func ParseKey(s string) (Key, bool) {
+	vhost, rest, ok := strings.Cut(s, "/")
+	i := strings.LastIndex(rest, "/")
+	if !ok || i <= 0 {
+		return Key{}, false
+	}
+	k := Key{Vhost: vhost, App: rest[:i], Name: rest[i+1:]}
+	return k, ValidName(k.Vhost) && ValidName(k.App) && ValidName(k.Name)
 }

@@ -55,7 +55,7 @@ func (s *Stream) idle() bool {
 	return s.publisher == nil && s.players == 0
 }
 
-func (s *Stream) publish() (*Publisher, error) {
+func (s *Stream) publish(relay bool) (*Publisher, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -64,7 +64,7 @@ func (s *Stream) publish() (*Publisher, error) {
 	if s.publisher != nil {
 		return nil, ErrStreamBusy
 	}
-	p := &Publisher{s: s}
+	p := &Publisher{s: s, relay: relay}
 	s.publisher = p
 	s.rebasePending = s.everPublished
 	s.everPublished = true
@@ -160,14 +160,18 @@ func (s *Stream) trimLocked(newest *Msg) {
 	s.win.dropBefore(seq)
 }
 
-func (s *Stream) subscribe(mustBePublished bool) *Subscriber {
+// subscribe adds a player and tells whether the stream has a publisher.
+func (s *Stream) subscribe(mustBePublished bool) (*Subscriber, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || (mustBePublished && s.publisher == nil) {
-		return nil
+	live := s.publisher != nil
+	if s.closed || (mustBePublished && !live) {
+		return nil, live
 	}
 	s.players++
-	return &Subscriber{s: s, hasAudio: s.hasAudio || s.publisher == nil, hasVideo: s.hasVideo || s.publisher == nil}
+	// Before the first media the tracks are unknown: announce both.
+	known := live && (s.hasAudio || s.hasVideo)
+	return &Subscriber{s: s, hasAudio: s.hasAudio || !known, hasVideo: s.hasVideo || !known}, live
 }
 
 func (s *Stream) unsubscribe() {
@@ -189,6 +193,7 @@ func (s *Stream) close() {
 type StreamInfo struct {
 	Key        Key
 	Publishing bool
+	Relay      bool // the publisher is a relay from another worker
 	Players    int
 	HasAudio   bool
 	HasVideo   bool
@@ -200,15 +205,20 @@ type StreamInfo struct {
 func (s *Stream) Info() StreamInfo {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return StreamInfo{Key: s.key, Publishing: s.publisher != nil, Players: s.players,
+	return StreamInfo{Key: s.key, Publishing: s.publisher != nil, Relay: s.publisher != nil && s.publisher.relay, Players: s.players,
 		HasAudio: s.hasAudio, HasVideo: s.hasVideo, BytesIn: s.bytesIn.Load(), MsgsIn: s.msgsIn.Load()}
 }
 
 // Publisher is the right to write one stream; Close gives it up.
 type Publisher struct {
-	s    *Stream
-	once sync.Once
+	s       *Stream
+	once    sync.Once
+	relay   bool // fed from the owning worker, holds no claim
+	claimed bool // holds the host-wide claim, given back on Close
 }
+
+// Relay reports whether the publisher is a relay from another worker.
+func (p *Publisher) Relay() bool { return p.relay }
 
 // Stream returns the stream being published.
 func (p *Publisher) Stream() *Stream { return p.s }
@@ -219,4 +229,13 @@ func (p *Publisher) Write(typeID uint8, timestamp uint32, payload []byte) error 
 }
 
 // Close unpublishes; players stay attached and wait for the next publisher.
-func (p *Publisher) Close() { p.once.Do(func() { p.s.unpublish(p) }) }
+func (p *Publisher) Close() {
+	p.once.Do(func() {
+		p.s.unpublish(p)
+		if p.claimed {
+			if host := p.s.hub.host(); host != nil {
+				host.Release(p.s.key)
+			}
+		}
+	})
+}

@@ -43,6 +43,13 @@ type Client struct {
 // Dial connects and handshakes to an rtmp:// URL whose path is /app/stream
 // (the app may have several segments), and sends connect.
 func Dial(ctx context.Context, rawURL string) (*Client, error) {
+	return DialVia(ctx, "", "", rawURL)
+}
+
+// DialVia is Dial over a given network and address, such as a worker's
+// private unix socket; the URL still names the app and stream. Empty
+// network and address mean TCP to the URL's host.
+func DialVia(ctx context.Context, network, address, rawURL string) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
@@ -55,12 +62,14 @@ func Dial(ctx context.Context, rawURL string) (*Client, error) {
 	if i <= 0 {
 		return nil, fmt.Errorf("URL has no app and stream: %s", rawURL)
 	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "1935")
+	if network == "" {
+		network, address = "tcp", u.Host
+		if u.Port() == "" {
+			address = net.JoinHostPort(u.Hostname(), "1935")
+		}
 	}
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", host)
+	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}

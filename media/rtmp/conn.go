@@ -49,11 +49,18 @@ type conn struct {
 	publisher   *hub.Publisher
 	pubStreamID uint32
 	play        *player
+	relay       bool // came in on the private socket: another worker's relay
 }
 
 func newConn(s *Server, nc net.Conn, cfg Config) *conn {
-	return &conn{srv: s, cfg: cfg, nc: nc, outChunkSize: 128, nextStreamID: hub.RTMPStreamID, peerWindow: ackWindow,
-		log: s.log.With("client", nc.RemoteAddr().String())}
+	c := &conn{srv: s, cfg: cfg, nc: nc, outChunkSize: 128, nextStreamID: hub.RTMPStreamID, peerWindow: ackWindow,
+		relay: nc.LocalAddr().Network() == "unix"}
+	if c.relay {
+		c.log = s.log.With("client", "relay")
+	} else {
+		c.log = s.log.With("client", nc.RemoteAddr().String())
+	}
+	return c
 }
 
 // serve runs the session to its end and closes the connection.

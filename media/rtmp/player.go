@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"streamedge/media/hub"
@@ -29,7 +30,7 @@ var _ hub.BatchWriter = (*player)(nil)
 func startPlayer(c *conn, sub *hub.Subscriber, streamID uint32) *player {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &player{c: c, sub: sub, streamID: streamID, cancel: cancel, done: make(chan struct{})}
-	c.srv.Stats.Players.Add(1)
+	p.counter().Add(1)
 	c.log.Info("rtmp play start")
 	go func() {
 		defer close(p.done)
@@ -46,12 +47,21 @@ func startPlayer(c *conn, sub *hub.Subscriber, streamID uint32) *player {
 
 func (p *player) finish(err error) {
 	p.sub.Close()
-	p.c.srv.Stats.Players.Add(-1)
+	p.counter().Add(-1)
 	reason := "client closed the connection"
 	if err != nil && !errors.Is(err, context.Canceled) {
 		reason = err.Error()
 	}
 	p.c.log.Info("rtmp play end", "reason", reason, "bytes_sent", p.sub.Sent.Load(), "skips", p.sub.Skipped.Load())
+}
+
+// counter is the stat the player counts in: a relay to another worker over
+// the private unix socket, or a player.
+func (p *player) counter() *atomic.Int64 {
+	if p.c.relay {
+		return &p.c.srv.Stats.RelayOut
+	}
+	return &p.c.srv.Stats.Players
 }
 
 // stop ends the player and waits for its goroutine.

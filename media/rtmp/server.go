@@ -24,6 +24,7 @@ type Stats struct {
 	Conns      atomic.Int64 // open connections
 	Publishers atomic.Int64
 	Players    atomic.Int64
+	RelayOut   atomic.Int64 // plays by other workers' relays, over the private socket
 	BytesIn    atomic.Uint64
 	BytesOut   atomic.Uint64
 }

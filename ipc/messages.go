@@ -1,0 +1,213 @@
+package ipc
+
+import (
+	"strconv"
+	"time"
+)
+
+// Message is a pointer to one of the message types of this package
+// (*Hello, *Load, ...). The unexported method seals the set, so a type
+// switch over it can be complete; the pointer receivers make a Hello value
+// (rather than *Hello) a compile error instead of a case that never matches.
+type Message interface {
+	Kind() Kind
+	sealed()
+}
+
+// Kind is the byte that says which message a frame holds. The values are on
+// the wire: append new kinds, never renumber.
+type Kind uint8
+
+const (
+	KindHello Kind = iota + 1
+	KindConfigure
+	KindReady
+	KindLoad
+	KindClaim
+	KindClaimReply
+	KindRelease
+	KindLookup
+	KindLookupReply
+	KindStreamPublished
+	KindCommand
+	KindStreamUnpublished
+
+	// kindLast is the highest kind in use; tests walk 1..kindLast to check
+	// that every kind has a name, a decoder and a table entry.
+	kindLast = KindStreamUnpublished
+)
+
+var kindNames = [...]string{
+	KindHello:             "hello",
+	KindConfigure:         "configure",
+	KindReady:             "ready",
+	KindLoad:              "load",
+	KindClaim:             "claim",
+	KindClaimReply:        "claim_reply",
+	KindRelease:           "release",
+	KindLookup:            "lookup",
+	KindLookupReply:       "lookup_reply",
+	KindStreamPublished:   "stream_published",
+	KindCommand:           "command",
+	KindStreamUnpublished: "stream_unpublished",
+}
+
+// String is the kind's name as it appears in logs ("claim_reply"), or
+// "Kind(N)" for a byte that is no kind.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Hello is the first message a worker sends, before anything else, so the
+// master can match the connection to the slot and process it started.
+type Hello struct {
+	Version    string // build version; the master refuses a stranger
+	Slot       int
+	PID        int
+	GOMAXPROCS int
+}
+
+// Configure carries the configuration to a worker after its Hello, and again
+// on every successful reload. The YAML is passed as the master validated it,
+// so a worker never reads a config file the master did not check.
+type Configure struct {
+	ConfigYAML []byte
+	RelayDir   string // where the worker makes its private relay socket
+}
+
+// Ready says the worker is serving. RelayAddr is the path of its private
+// unix socket that other workers pull streams from.
+type Ready struct {
+	RelayAddr string
+}
+
+// Load is a worker's report, sent every second; the balancer decides on it.
+type Load struct {
+	Time           time.Time
+	CPUPercent     float64 // of one core: 100 is one core busy
+	RSSBytes       uint64
+	Conns          ConnCounts
+	BytesInPerSec  float64
+	BytesOutPerSec float64
+	BytesIn        uint64 // totals since the worker started
+	BytesOut       uint64
+	// Streams must keep the frame under MaxFrame: at roughly 120 bytes per
+	// entry, a worker with thousands of streams should send only the
+	// busiest.
+	Streams []StreamLoad
+}
+
+// ConnCounts are a worker's open connections by kind.
+type ConnCounts struct {
+	RTMPPublish int
+	RTMPPlay    int
+	FLVPlay     int
+	RelayIn     int
+	RelayOut    int
+	Total       int
+}
+
+// StreamLoad is one stream as seen by one worker.
+type StreamLoad struct {
+	Stream      string
+	Publishing  bool // this worker has the publisher
+	Relay       bool // this worker pulls the stream from another worker
+	Players     int
+	BytesIn     uint64
+	BitrateKbps float64
+}
+
+// Claim asks the master whether the worker may become the publisher of
+// Stream; the host refuses a second publisher of one stream.
+type Claim struct {
+	ID     uint64 // echoed in the ClaimReply
+	Stream string
+}
+
+// ClaimReply answers a Claim. If OK is false, Owner is the slot that already
+// publishes the stream and Err says why, for the publisher's error message.
+type ClaimReply struct {
+	ID    uint64
+	OK    bool
+	Owner int
+	Err   string
+}
+
+// Release tells the master that the worker's publisher of Stream left.
+type Release struct {
+	Stream string
+}
+
+// Lookup asks the master which worker owns Stream, so a player can be
+// served through a relay.
+type Lookup struct {
+	ID     uint64 // echoed in the LookupReply
+	Stream string
+}
+
+// LookupReply answers a Lookup.
+type LookupReply struct {
+	ID        uint64
+	Found     bool
+	Owner     int
+	RelayAddr string
+}
+
+// StreamPublished is broadcast by the master to all workers when a stream
+// gets a publisher, so players waiting for it can start relaying.
+type StreamPublished struct {
+	Stream    string
+	Owner     int
+	RelayAddr string
+}
+
+// StreamUnpublished is broadcast by the master to all workers when a
+// stream's publisher has left (Owner sent a Release, or died), so relays of
+// it can end.
+type StreamUnpublished struct {
+	Stream string
+	Owner  int
+}
+
+// Command is an order from the master, one of the Cmd names. Reason is for
+// the worker's log: every drain and quit says why.
+type Command struct {
+	Name   string
+	Reason string
+}
+
+// The commands of the master, after nginx's channel commands.
+const (
+	CmdQuit       = "quit"        // fast: close everything now
+	CmdDrain      = "drain"       // graceful: stop accepting, let sessions end
+	CmdReopenLogs = "reopen_logs" // after logrotate (SIGUSR1 on the master)
+)
+
+func (*Hello) Kind() Kind             { return KindHello }
+func (*Configure) Kind() Kind         { return KindConfigure }
+func (*Ready) Kind() Kind             { return KindReady }
+func (*Load) Kind() Kind              { return KindLoad }
+func (*Claim) Kind() Kind             { return KindClaim }
+func (*ClaimReply) Kind() Kind        { return KindClaimReply }
+func (*Release) Kind() Kind           { return KindRelease }
+func (*Lookup) Kind() Kind            { return KindLookup }
+func (*LookupReply) Kind() Kind       { return KindLookupReply }
+func (*StreamPublished) Kind() Kind   { return KindStreamPublished }
+func (*Command) Kind() Kind           { return KindCommand }
+func (*StreamUnpublished) Kind() Kind { return KindStreamUnpublished }
+
+func (*Hello) sealed()             {}
+func (*Configure) sealed()         {}
+func (*Ready) sealed()             {}
+func (*Load) sealed()              {}
+func (*Claim) sealed()             {}
+func (*ClaimReply) sealed()        {}
+func (*Release) sealed()           {}
+func (*Lookup) sealed()            {}
+func (*LookupReply) sealed()       {}
+func (*StreamPublished) sealed()   {}
+func (*Command) sealed()           {}
+func (*StreamUnpublished) sealed() {}

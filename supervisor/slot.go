@@ -1,0 +1,61 @@
+package supervisor
+
+import (
+	"os/exec"
+	"time"
+
+	"streamedge/ipc"
+)
+
+// WorkerState is where a worker is in its life.
+type WorkerState string
+
+// Worker states, as the API shows them.
+const (
+	StateStarting WorkerState = "starting"
+	StateReady    WorkerState = "ready"
+	StateStopping WorkerState = "stopping"
+	StateDown     WorkerState = "down" // between a crash and the restart
+)
+
+// slot is a numbered place for one worker, as in nginx: a worker that dies
+// is restarted in the same slot, on the same sockets.
+type slot struct {
+	index    int
+	sockets  *slotSockets
+	proc     *workerProc // nil between a crash and the restart
+	restarts int         // workers started in this slot after the first
+	crashes  int         // exits in a row that came soon after a start
+	due      time.Time   // when a down slot's next worker starts
+}
+
+// workerProc is one worker process in a slot.
+type workerProc struct {
+	gen       uint64 // tells events of this process from those of earlier ones
+	cmd       *exec.Cmd
+	pid       int
+	conn      *ipc.Conn
+	state     WorkerState
+	started   time.Time
+	hello     *ipc.Hello
+	relayAddr string
+	load      *ipc.Load
+}
+
+func (s *slot) state() WorkerState {
+	if s.proc == nil {
+		return StateDown
+	}
+	return s.proc.state
+}
+
+// restartDelay is the backoff before a slot's next worker: short after a
+// worker that ran for a while, doubling for one that keeps dying at start.
+func restartDelay(crashes int) time.Duration {
+	const first, ceiling = 100 * time.Millisecond, 30 * time.Second
+	d := first
+	for range min(crashes, 10) {
+		d *= 2
+	}
+	return min(d, ceiling)
+}

@@ -1,0 +1,101 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/shirou/gopsutil/v3/process"
+
+	"streamedge/ipc"
+)
+
+// loadSampler turns the worker's counters into per-second figures.
+type loadSampler struct {
+	w        *Worker
+	proc     *process.Process
+	lastCPU  float64 // user+system seconds
+	lastAt   time.Time
+	lastIn   uint64
+	lastOut  uint64
+	streamIn map[string]uint64
+}
+
+func newLoadSampler(w *Worker) (*loadSampler, error) {
+	p, err := process.NewProcess(int32(os.Getpid()))
+	if err != nil {
+		return nil, err
+	}
+	s := &loadSampler{w: w, proc: p, streamIn: map[string]uint64{}}
+	s.sample(time.Now()) // the baseline
+	return s, nil
+}
+
+func (s *loadSampler) sample(now time.Time) *ipc.Load {
+	l := &ipc.Load{Time: now}
+	elapsed := now.Sub(s.lastAt).Seconds()
+	if t, err := s.proc.Times(); err == nil {
+		cpu := t.User + t.System
+		if !s.lastAt.IsZero() && elapsed > 0 {
+			l.CPUPercent = 100 * (cpu - s.lastCPU) / elapsed
+		}
+		s.lastCPU = cpu
+	}
+	if m, err := s.proc.MemoryInfo(); err == nil {
+		l.RSSBytes = m.RSS
+	}
+	w := s.w
+	rs, fs := &w.rtmp.Stats, &w.flv.Stats
+	l.BytesIn = rs.BytesIn.Load()
+	l.BytesOut = rs.BytesOut.Load() + fs.BytesOut.Load()
+	if !s.lastAt.IsZero() && elapsed > 0 {
+		l.BytesInPerSec = float64(l.BytesIn-s.lastIn) / elapsed
+		l.BytesOutPerSec = float64(l.BytesOut-s.lastOut) / elapsed
+	}
+	s.lastIn, s.lastOut = l.BytesIn, l.BytesOut
+	l.Conns = ipc.ConnCounts{
+		RTMPPublish: int(rs.Publishers.Load()),
+		RTMPPlay:    int(rs.Players.Load()),
+		FLVPlay:     int(fs.Players.Load()),
+		RelayOut:    int(rs.RelayOut.Load()),
+	}
+	l.Conns.Total = int(rs.Conns.Load()) + l.Conns.FLVPlay
+	seen := make(map[string]uint64)
+	for _, info := range w.hub.Streams() {
+		name := info.Key.String()
+		st := ipc.StreamLoad{Stream: name, Publishing: info.Publishing, Relay: info.Relay, Players: info.Players, BytesIn: info.BytesIn}
+		if prev, ok := s.streamIn[name]; ok && elapsed > 0 && info.BytesIn >= prev {
+			st.BitrateKbps = float64(info.BytesIn-prev) * 8 / 1000 / elapsed
+		}
+		if info.Relay {
+			l.Conns.RelayIn++
+		}
+		seen[name] = info.BytesIn
+		l.Streams = append(l.Streams, st)
+	}
+	s.streamIn = seen
+	s.lastAt = now
+	return l
+}
+
+// reportLoad sends a load report every second until ctx ends.
+func reportLoad(ctx context.Context, conn *ipc.Conn, w *Worker, log *slog.Logger) {
+	s, err := newLoadSampler(w)
+	if err != nil {
+		log.Error("load sampling unavailable", "err", err)
+		return
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := conn.Send(s.sample(now)); err != nil {
+				log.Warn("load report not sent", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"streamedge/configs"
+	"streamedge/ipc"
+)
+
+// ErrNotByHand is what a worker started by a person says.
+var ErrNotByHand = errors.New("`streamedge worker` is started by the streamedge master, not by hand; run `streamedge` instead")
+
+// helloTimeout bounds the wait for the master's configuration.
+const helloTimeout = 10 * time.Second
+
+// Process is the options of RunProcess.
+type Process struct {
+	Slot    int
+	Version string
+	Stderr  io.Writer
+	// NewLogger builds the worker's logger from the configuration the master sends.
+	NewLogger func(configs.Log) (*slog.Logger, LogOutput, error)
+}
+
+// LogOutput is where a logger writes: a file that logrotate may move away.
+type LogOutput interface {
+	Reopen() error
+	Close() error
+}
+
+// RunProcess is the body of a worker process: it adopts the sockets the
+// master passed by name, says hello, takes its configuration, serves until
+// the master says quit or goes away, and reports its load every second.
+func RunProcess(ctx context.Context, p Process) error {
+	// One core's worth of Go: the master spreads load over processes, and a
+	// worker's CPU share is only meaningful if it cannot take more.
+	runtime.GOMAXPROCS(1)
+	files, err := ipc.InheritedFiles()
+	if err != nil {
+		return fmt.Errorf("%w (%v)", ErrNotByHand, err)
+	}
+	conn, err := ipc.FileConn(files["ipc"])
+	if err != nil {
+		return fmt.Errorf("ipc socket: %w", err)
+	}
+	defer conn.Close()
+	if err := conn.Send(&ipc.Hello{Version: p.Version, Slot: p.Slot, PID: os.Getpid(), GOMAXPROCS: runtime.GOMAXPROCS(0)}); err != nil {
+		return fmt.Errorf("hello: %w", err)
+	}
+	conf, err := awaitConfigure(conn)
+	if err != nil {
+		return err
+	}
+	cfg, err := configs.Parse("(from master)", conf.ConfigYAML)
+	if err != nil {
+		return fmt.Errorf("configuration from the master: %w", err)
+	}
+	log, logOut, err := p.NewLogger(cfg.Log)
+	if err != nil {
+		return err
+	}
+	defer logOut.Close()
+	log = log.With("worker", p.Slot, "pid", os.Getpid())
+	ls, err := adoptListeners(files, conf.RelayDir, p.Slot)
+	if err != nil {
+		return err
+	}
+	w := New(cfg, log)
+	link := newHostLink(conn, w, p.Slot, log)
+	w.hub.SetHost(link)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	served := make(chan error, 1)
+	go func() { served <- w.Run(ctx, ls) }()
+	if err := conn.Send(&ipc.Ready{RelayAddr: ls.Relay.Addr().String()}); err != nil {
+		cancel(err)
+	}
+	log.Info("worker serving", "gomaxprocs", runtime.GOMAXPROCS(0))
+	go reportLoad(ctx, conn, w, log)
+	go func() {
+		err := link.receive(ctx, func(c *ipc.Configure) {
+			next, err := configs.Parse("(from master)", c.ConfigYAML)
+			if err != nil {
+				log.Error("reload from master refused", "err", err)
+				return
+			}
+			w.Reload(next)
+			log.Info("worker reloaded")
+		}, func() {
+			if err := logOut.Reopen(); err != nil {
+				log.Error("reopening the log file failed", "err", err)
+			}
+		})
+		cancel(err)
+	}()
+	err = <-served
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, errQuit) {
+		log.Warn("worker stopping", "reason", cause.Error())
+	}
+	log.Info("worker stopped")
+	return err
+}
+
+func awaitConfigure(conn *ipc.Conn) (*ipc.Configure, error) {
+	type result struct {
+		m   ipc.Message
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		m, err := conn.Receive()
+		got <- result{m, err}
+	}()
+	select {
+	case r := <-got:
+		if r.err != nil {
+			return nil, fmt.Errorf("waiting for the master's configuration: %w", r.err)
+		}
+		c, ok := r.m.(*ipc.Configure)
+		if !ok {
+			return nil, fmt.Errorf("master sent %v before the configuration", r.m.Kind())
+		}
+		return c, nil
+	case <-time.After(helloTimeout):
+		return nil, errors.New("no configuration from the master in time")
+	}
+}
+
+// adoptListeners turns the inherited sockets into listeners and opens the
+// worker's private relay socket.
+func adoptListeners(files map[string]*os.File, relayDir string, slot int) (Listeners, error) {
+	var ls Listeners
+	var err error
+	for name, dst := range map[string]*net.Listener{"rtmp": &ls.RTMP, "http": &ls.HTTP} {
+		f := files[name]
+		if f == nil {
+			return ls, fmt.Errorf("the master passed no %s socket", name)
+		}
+		if *dst, err = net.FileListener(f); err != nil {
+			return ls, fmt.Errorf("%s socket: %w", name, err)
+		}
+		f.Close() // FileListener holds its own copy
+	}
+	path := filepath.Join(relayDir, fmt.Sprintf("relay-%d-%d.sock", slot, os.Getpid()))
+	if ls.Relay, err = net.Listen("unix", path); err != nil {
+		return ls, fmt.Errorf("relay socket: %w", err)
+	}
+	return ls, nil
+}
