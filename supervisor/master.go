@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"syscall"
@@ -43,6 +45,7 @@ type Master struct {
 	runDir  string
 
 	slots    []*slot
+	api      net.Listener // nil when listen.api is empty
 	registry *registry
 	host     hostSampler
 	events   chan any
@@ -69,21 +72,34 @@ func New(opts Options) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
+	var api net.Listener
+	if addr := opts.Config.Listen.API; addr != "" {
+		if api, err = net.Listen("tcp", addr); err != nil {
+			for _, s := range socks {
+				s.close()
+			}
+			return nil, fmt.Errorf("listen api: %w", err)
+		}
+	}
 	runDir, err := os.MkdirTemp("", "streamedge-")
 	if err != nil {
 		return nil, err
 	}
 	m := &Master{cfg: opts.Config, cfgYAML: opts.ConfigYAML, version: opts.Version, log: opts.Log, exe: exe, runDir: runDir,
-		registry: newRegistry(), events: make(chan any, 256), started: time.Now()}
+		api: api, registry: newRegistry(), events: make(chan any, 256), started: time.Now()}
 	for i, s := range socks {
 		m.slots = append(m.slots, &slot{index: i, sockets: s})
 	}
 	return m, nil
 }
 
-// Addrs are the public addresses, with the ports the kernel chose for port 0.
-func (m *Master) Addrs() (rtmp, http string) {
-	return m.slots[0].sockets.rtmp.Addr().String(), m.slots[0].sockets.http.Addr().String()
+// Addrs are the listening addresses, with the ports the kernel chose for
+// port 0; api is empty when the API is off.
+func (m *Master) Addrs() (rtmp, http, api string) {
+	if m.api != nil {
+		api = m.api.Addr().String()
+	}
+	return m.slots[0].sockets.rtmp.Addr().String(), m.slots[0].sockets.http.Addr().String(), api
 }
 
 // Run starts the workers and supervises them until ctx ends, then stops
@@ -100,6 +116,12 @@ func (m *Master) Run(ctx context.Context) error {
 			m.shutdown()
 			return err
 		}
+	}
+	if m.api != nil {
+		srv := &http.Server{Handler: m.apiHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(m.log.With("server", "api").Handler(), slog.LevelDebug)}
+		go srv.Serve(m.api)
+		defer srv.Close()
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()

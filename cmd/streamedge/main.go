@@ -97,9 +97,9 @@ func serve(cfg *configs.Config, yaml []byte, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	rtmpAddr, httpAddr := m.Addrs()
+	rtmpAddr, httpAddr, apiAddr := m.Addrs()
 	log.Info("streamedge started", "version", version, "pid", os.Getpid(), "workers", m.Workers(),
-		"rtmp", rtmpAddr, "http", httpAddr)
+		"rtmp", rtmpAddr, "http", httpAddr, "api", apiAddr)
 	err = m.Run(ctx)
 	log.Info("streamedge stopped")
 	return err

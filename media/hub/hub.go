@@ -157,7 +157,20 @@ func (h *Hub) PublishRelay(key Key) (*Publisher, error) {
 // with ErrNotPublished when no publisher is live (HTTP-FLV answers 404);
 // otherwise the player waits for one (as RTMP players do).
 func (h *Hub) Subscribe(key Key, mustBePublished bool) (*Subscriber, error) {
+	return h.subscribe(key, mustBePublished, false)
+}
+
+// SubscribeRelay attaches another worker's relay. It never pulls the stream
+// from elsewhere itself, so relays cannot chain into loops.
+func (h *Hub) SubscribeRelay(key Key) (*Subscriber, error) {
+	return h.subscribe(key, false, true)
+}
+
+func (h *Hub) subscribe(key Key, mustBePublished, relay bool) (*Subscriber, error) {
 	host := h.host()
+	if relay {
+		host = nil
+	}
 	if mustBePublished && host != nil && !h.publishing(key) {
 		// Published on another worker? Then a relay brings it here.
 		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
@@ -172,7 +185,7 @@ func (h *Hub) Subscribe(key Key, mustBePublished bool) (*Subscriber, error) {
 	if s == nil {
 		return nil, ErrNotPublished
 	}
-	sub, live := s.subscribe(mustBePublished)
+	sub, live := s.subscribe(mustBePublished, relay)
 	if sub == nil {
 		h.release(s)
 		return nil, ErrNotPublished

@@ -17,7 +17,8 @@ type Stream struct {
 	win       ring
 	signal    chan struct{} // closed and replaced whenever the stream changes
 	publisher *Publisher
-	players   int
+	players   int // every subscriber, relays included
+	relays    int // subscribers that are other workers' relays
 	closed    bool
 
 	meta, videoSeq, audioSeq *Msg
@@ -161,7 +162,7 @@ func (s *Stream) trimLocked(newest *Msg) {
 }
 
 // subscribe adds a player and tells whether the stream has a publisher.
-func (s *Stream) subscribe(mustBePublished bool) (*Subscriber, bool) {
+func (s *Stream) subscribe(mustBePublished, relay bool) (*Subscriber, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	live := s.publisher != nil
@@ -169,14 +170,20 @@ func (s *Stream) subscribe(mustBePublished bool) (*Subscriber, bool) {
 		return nil, live
 	}
 	s.players++
+	if relay {
+		s.relays++
+	}
 	// Before the first media the tracks are unknown: announce both.
 	known := live && (s.hasAudio || s.hasVideo)
-	return &Subscriber{s: s, hasAudio: s.hasAudio || !known, hasVideo: s.hasVideo || !known}, live
+	return &Subscriber{s: s, relay: relay, hasAudio: s.hasAudio || !known, hasVideo: s.hasVideo || !known}, live
 }
 
-func (s *Stream) unsubscribe() {
+func (s *Stream) unsubscribe(relay bool) {
 	s.mu.Lock()
 	s.players--
+	if relay {
+		s.relays--
+	}
 	s.mu.Unlock()
 	s.hub.release(s)
 }
@@ -194,7 +201,8 @@ type StreamInfo struct {
 	Key        Key
 	Publishing bool
 	Relay      bool // the publisher is a relay from another worker
-	Players    int
+	Players    int  // players on this process, relays to other workers not counted
+	RelaysOut  int  // other workers' relays of this stream
 	HasAudio   bool
 	HasVideo   bool
 	BytesIn    uint64
@@ -205,7 +213,7 @@ type StreamInfo struct {
 func (s *Stream) Info() StreamInfo {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return StreamInfo{Key: s.key, Publishing: s.publisher != nil, Relay: s.publisher != nil && s.publisher.relay, Players: s.players,
+	return StreamInfo{Key: s.key, Publishing: s.publisher != nil, Relay: s.publisher != nil && s.publisher.relay, Players: s.players - s.relays, RelaysOut: s.relays,
 		HasAudio: s.hasAudio, HasVideo: s.hasVideo, BytesIn: s.bytesIn.Load(), MsgsIn: s.msgsIn.Load()}
 }
 

@@ -29,6 +29,7 @@ type Subscriber struct {
 	hasAudio bool
 	hasVideo bool
 	closed   bool
+	relay    bool
 
 	// Sent and Skipped count what the player got, for its closing log line.
 	Sent    atomic.Uint64
@@ -46,7 +47,7 @@ func (sub *Subscriber) Tracks() (audio, video bool) { return sub.hasAudio, sub.h
 func (sub *Subscriber) Close() {
 	if !sub.closed {
 		sub.closed = true
-		sub.s.unsubscribe()
+		sub.s.unsubscribe(sub.relay)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"streamedge/media/hub"
 	"streamedge/media/rtmp/amf"
 	"streamedge/media/rtmp/chunk"
 )
@@ -159,7 +160,11 @@ func (c *conn) onPlay(cmd command) error {
 		c.writeStatus(cmd.StreamID, "error", "NetStream.Play.StreamNotFound", err.Error())
 		return fmt.Errorf("play refused: %w", err)
 	}
-	sub, err := c.srv.hub.Subscribe(key, false)
+	subscribe := func(k hub.Key) (*hub.Subscriber, error) { return c.srv.hub.Subscribe(k, false) }
+	if c.relay {
+		subscribe = c.srv.hub.SubscribeRelay
+	}
+	sub, err := subscribe(key)
 	if err != nil {
 		c.writeStatus(cmd.StreamID, "error", "NetStream.Play.Failed", err.Error())
 		return fmt.Errorf("play refused: %w", err)

@@ -1,0 +1,86 @@
+package supervisor
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// collector mirrors the workers' latest reports at scrape time, so the
+// numbers in /metrics are the ones the API shows.
+type collector struct{ m *Master }
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("streamedge_"+name, help, labels, nil)
+}
+
+var (
+	descWorkerUp       = desc("worker_up", "1 when the slot's worker is ready.", "worker", "state")
+	descWorkerCPU      = desc("worker_cpu_percent", "Worker process CPU, percent of one core.", "worker")
+	descWorkerRSS      = desc("worker_rss_bytes", "Worker resident memory.", "worker")
+	descWorkerConns    = desc("worker_connections", "Worker connections by kind.", "worker", "kind")
+	descWorkerBytesIn  = desc("worker_received_bytes_total", "Bytes received by the worker process since it started.", "worker")
+	descWorkerBytesOut = desc("worker_sent_bytes_total", "Bytes sent by the worker process since it started.", "worker")
+	descWorkerRestarts = desc("worker_restarts_total", "Workers started in the slot after its first.", "worker")
+	descStreams        = desc("streams", "Streams published on the host.")
+	descStreamPlayers  = desc("stream_players", "Players of a stream across the host.", "stream")
+	descHostCPU        = desc("host_cpu_percent", "Host CPU, percent of all cores.")
+	descHostMemUsed    = desc("host_memory_used_bytes", "Host memory in use.")
+	descHostNetRecv    = desc("host_network_receive_bytes_per_second", "Host network receive rate.")
+	descHostNetSent    = desc("host_network_transmit_bytes_per_second", "Host network transmit rate.")
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descWorkerUp, descWorkerCPU, descWorkerRSS, descWorkerConns, descWorkerBytesIn,
+		descWorkerBytesOut, descWorkerRestarts, descStreams, descStreamPlayers, descHostCPU, descHostMemUsed, descHostNetRecv, descHostNetSent} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	snap, err := c.m.Snapshot(ctx)
+	if err != nil {
+		return
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	for _, w := range snap.Workers {
+		slot := strconv.Itoa(w.Slot)
+		up := 0.0
+		if w.State == StateReady {
+			up = 1
+		}
+		gauge(descWorkerUp, up, slot, string(w.State))
+		counter(descWorkerRestarts, float64(w.Restarts), slot)
+		if l := w.Load; l != nil {
+			gauge(descWorkerCPU, l.CPUPercent, slot)
+			gauge(descWorkerRSS, float64(l.RSSBytes), slot)
+			counter(descWorkerBytesIn, float64(l.BytesIn), slot)
+			counter(descWorkerBytesOut, float64(l.BytesOut), slot)
+			for kind, n := range map[string]int{"rtmp_publish": l.Conns.RTMPPublish, "rtmp_play": l.Conns.RTMPPlay,
+				"flv_play": l.Conns.FLVPlay, "relay_in": l.Conns.RelayIn, "relay_out": l.Conns.RelayOut} {
+				gauge(descWorkerConns, float64(n), slot, kind)
+			}
+		}
+	}
+	published := 0
+	for _, st := range snap.Streams {
+		if st.Publishing {
+			published++
+		}
+		gauge(descStreamPlayers, float64(st.Players), st.Stream)
+	}
+	gauge(descStreams, float64(published))
+	gauge(descHostCPU, snap.Host.CPUPercent)
+	gauge(descHostMemUsed, float64(snap.Host.MemUsed))
+	gauge(descHostNetRecv, snap.Host.NetRecvPerSec)
+	gauge(descHostNetSent, snap.Host.NetSentPerSec)
+}
