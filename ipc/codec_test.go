@@ -321,6 +321,16 @@ func FuzzUnmarshal(f *testing.F) {
 	for _, tt := range badFrames {
 		f.Add(tt.bytes)
 	}
+	// Inputs Marshal never makes but a decoder must take back exactly.
+	for _, body := range []string{
+		`{"Time":"2025-01-01T00:00:00.123+05:30","CPUPercent":-0,"Streams":[]}`,
+		`{"Time":"0000-01-01T00:00:00-23:59","Streams":null}`,
+		` {"version":"a\u00e9\ud800","slot":-1} `,
+		`null`,
+	} {
+		f.Add(frame(KindLoad, body))
+		f.Add(frame(KindHello, body))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Unmarshal(data)
 		if err != nil {

@@ -105,7 +105,7 @@ func TestConnRoundTrip(t *testing.T) {
 // many goroutines: each must arrive whole, and each sender's in its order.
 func TestConnConcurrentSend(t *testing.T) {
 	master, worker := pair(t)
-	const senders, each, size = 16, 20, 96 << 10
+	const senders, each, size = 8, 5, 256 << 10
 	var wg sync.WaitGroup
 	errs := make(chan error, senders)
 	for g := range senders {

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"fmt"
 	"io"
+
+	"streamedge/bench"
 )
 
-// runBench is `streamedge bench`: the load generator (package bench).
+// runBench is `streamedge bench`: the load generator. Its commands and flags
+// live in package bench, next to what they configure.
 func runBench(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "streamedge bench: not built yet")
-	return 2
+	return bench.Main(args, stdout, stderr)
 }

@@ -46,6 +46,7 @@ type server struct {
 	cmd     *exec.Cmd
 	rtmp    string // host:port
 	http    string
+	api     string
 	logs    *logLines
 	exited  chan struct{}
 	exitErr error
@@ -80,7 +81,7 @@ func (l *logLines) wait(t *testing.T, msg string, match func(map[string]any) boo
 	for {
 		l.mu.Lock()
 		for _, line := range l.lines {
-			if line["msg"] == msg && (match == nil || match(line)) {
+			if (msg == "" || line["msg"] == msg) && (match == nil || match(line)) {
 				l.mu.Unlock()
 				return line
 			}
@@ -106,7 +107,7 @@ func (l *logLines) String() string {
 func startServer(t *testing.T, extraYAML string, args ...string) *server {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "streamedge.yaml")
-	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: \"\"\nlog:\n  level: debug\n  format: json\n" + extraYAML
+	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: 127.0.0.1:0\nlog:\n  level: debug\n  format: json\n" + extraYAML
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -138,6 +139,7 @@ func startServer(t *testing.T, extraYAML string, args ...string) *server {
 	started := s.logs.wait(t, "streamedge started", nil, 10*time.Second)
 	s.rtmp, _ = started["rtmp"].(string)
 	s.http, _ = started["http"].(string)
+	s.api, _ = started["api"].(string)
 	return s
 }
 
