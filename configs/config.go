@@ -23,6 +23,11 @@ type Config struct {
 	Log     Log    `yaml:"log"`
 	RTMP    RTMP   `yaml:"rtmp"`
 	Play    Play   `yaml:"play"`
+
+	// Graceful quit, with SRS's names and defaults.
+	GraceStartWait Duration `yaml:"grace_start_wait"`
+	GraceFinalWait Duration `yaml:"grace_final_wait"`
+	ForceGraceQuit bool     `yaml:"force_grace_quit"`
 }
 
 // Listen holds the host:port addresses the server binds.

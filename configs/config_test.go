@@ -62,6 +62,9 @@ var parseCases = []parseCase{
 			"  queue_length: 1m30s",
 			"  send_timeout: 1s",
 			"  max_skips: 1",
+			"grace_start_wait: 0",
+			"grace_final_wait: 10s",
+			"force_grace_quit: true",
 		),
 		want: func(c *Config) {
 			*c = Config{
@@ -80,6 +83,9 @@ var parseCases = []parseCase{
 					SendTimeout:       Duration(time.Second),
 					MaxSkips:          1,
 				},
+				GraceStartWait: 0,
+				GraceFinalWait: Duration(10 * time.Second),
+				ForceGraceQuit: true,
 			}
 		},
 	},
@@ -234,6 +240,8 @@ var parseCases = []parseCase{
 		err: `streamedge.yaml:2: listen.api must be host:port, got "localhost"`},
 	{name: "listen port zero picks a free port", in: lines("listen:", "  http: 127.0.0.1:0"),
 		want: func(c *Config) { c.Listen.HTTP = "127.0.0.1:0" }},
+	{name: "grace wait too long", in: lines("grace_final_wait: 2h"),
+		err: "streamedge.yaml:1: grace_final_wait must be <= 1h0m0s, got 2h0m0s"},
 	{name: "listen port too big", in: lines("listen:", "  http: :65536"),
 		err: `streamedge.yaml:2: listen.http port must be between 0 and 65535, got "65536"`},
 	{name: "listen port named", in: lines("listen:", "  http: :http"),

@@ -44,6 +44,9 @@ func (c *Config) problems() []problem {
 	// 16777215 is the largest length the 3-byte message header can carry.
 	v.between("rtmp.max_message_size", c.RTMP.MaxMessageSize, 1024, 16777215)
 
+	v.maxDuration("grace_start_wait", c.GraceStartWait, 10*time.Minute)
+	v.maxDuration("grace_final_wait", c.GraceFinalWait, time.Hour)
+
 	v.atLeast("play.gop_cache_max_frames", c.Play.GOPCacheMaxFrames, 1)
 	// Sub-second limits would skip or drop players over ordinary network
 	// jitter.
@@ -88,6 +91,12 @@ func (v *validator) positive(path string, d Duration) {
 func (v *validator) minDuration(path string, d Duration, lo time.Duration) {
 	if d.Std() < lo {
 		v.fail(path, "must be >= %s, got %s", lo, d)
+	}
+}
+
+func (v *validator) maxDuration(path string, d Duration, hi time.Duration) {
+	if d.Std() > hi {
+		v.fail(path, "must be <= %s, got %s", hi, d)
 	}
 }
 

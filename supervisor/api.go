@@ -22,7 +22,7 @@ func (m *Master) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/summaries", m.snapshotJSON(func(s Snapshot) any {
 		return map[string]any{"server": map[string]any{"version": s.Version, "pid": s.PID, "started_at": s.Started,
 			"uptime_seconds": time.Since(s.Started).Seconds(), "workers": len(s.Workers)},
-			"host": s.Host, "workers": s.Workers, "totals": totals(s)}
+			"host": s.Host, "workers": s.Workers, "totals": totals(s), "reloads": s.Reloads}
 	}))
 	mux.HandleFunc("GET /api/v1/workers", m.snapshotJSON(func(s Snapshot) any { return map[string]any{"workers": s.Workers} }))
 	mux.HandleFunc("GET /api/v1/streams", m.snapshotJSON(func(s Snapshot) any { return map[string]any{"streams": s.Streams} }))

@@ -26,6 +26,7 @@ var (
 	descWorkerRestarts = desc("worker_restarts_total", "Workers started in the slot after its first.", "worker")
 	descStreams        = desc("streams", "Streams published on the host.")
 	descStreamPlayers  = desc("stream_players", "Players of a stream across the host.", "stream")
+	descReloads        = desc("reloads_total", "Configuration reloads (SIGHUP) by result.", "result")
 	descHostCPU        = desc("host_cpu_percent", "Host CPU, percent of all cores.")
 	descHostMemUsed    = desc("host_memory_used_bytes", "Host memory in use.")
 	descHostNetRecv    = desc("host_network_receive_bytes_per_second", "Host network receive rate.")
@@ -34,7 +35,7 @@ var (
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkerUp, descWorkerCPU, descWorkerRSS, descWorkerConns, descWorkerBytesIn,
-		descWorkerBytesOut, descWorkerRestarts, descStreams, descStreamPlayers, descHostCPU, descHostMemUsed, descHostNetRecv, descHostNetSent} {
+		descWorkerBytesOut, descWorkerRestarts, descStreams, descStreamPlayers, descReloads, descHostCPU, descHostMemUsed, descHostNetRecv, descHostNetSent} {
 		ch <- d
 	}
 }
@@ -52,7 +53,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
+	seen := map[int]bool{}
 	for _, w := range snap.Workers {
+		// One series per slot: its serving worker, listed first; a
+		// replacement or a draining worker of the same slot would clash.
+		if seen[w.Slot] {
+			continue
+		}
+		seen[w.Slot] = true
 		slot := strconv.Itoa(w.Slot)
 		up := 0.0
 		if w.State == StateReady {
@@ -79,6 +87,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descStreamPlayers, float64(st.Players), st.Stream)
 	}
 	gauge(descStreams, float64(published))
+	counter(descReloads, float64(snap.Reloads.OK), "ok")
+	counter(descReloads, float64(snap.Reloads.Failed), "failed")
 	gauge(descHostCPU, snap.Host.CPUPercent)
 	gauge(descHostMemUsed, float64(snap.Host.MemUsed))
 	gauge(descHostNetRecv, snap.Host.NetRecvPerSec)

@@ -2,42 +2,43 @@ package supervisor
 
 import "sort"
 
-// registry is the host-wide map of published streams to the slot whose
-// worker publishes them. Only the master loop touches it.
+// registry is the host-wide map of published streams to the worker process
+// (by generation, since a slot may hold a retiring and a new worker at once)
+// that publishes them. Only the master loop touches it.
 type registry struct {
-	owners map[string]int
+	owners map[string]uint64
 }
 
-func newRegistry() *registry { return &registry{owners: make(map[string]int)} }
+func newRegistry() *registry { return &registry{owners: make(map[string]uint64)} }
 
-// claim gives stream to slot unless another slot holds it.
-func (r *registry) claim(stream string, slot int) (owner int, ok bool) {
-	if o, taken := r.owners[stream]; taken && o != slot {
+// claim gives stream to gen unless another worker holds it.
+func (r *registry) claim(stream string, gen uint64) (owner uint64, ok bool) {
+	if o, taken := r.owners[stream]; taken && o != gen {
 		return o, false
 	}
-	r.owners[stream] = slot
-	return slot, true
+	r.owners[stream] = gen
+	return gen, true
 }
 
-// release frees stream if slot holds it, and reports whether it did.
-func (r *registry) release(stream string, slot int) bool {
-	if o, taken := r.owners[stream]; taken && o == slot {
+// release frees stream if gen holds it, and reports whether it did.
+func (r *registry) release(stream string, gen uint64) bool {
+	if o, taken := r.owners[stream]; taken && o == gen {
 		delete(r.owners, stream)
 		return true
 	}
 	return false
 }
 
-func (r *registry) owner(stream string) (int, bool) {
+func (r *registry) owner(stream string) (uint64, bool) {
 	o, ok := r.owners[stream]
 	return o, ok
 }
 
-// dropSlot frees every stream of a slot whose worker is gone and returns them.
-func (r *registry) dropSlot(slot int) []string {
+// drop frees every stream of a worker that is gone and returns them.
+func (r *registry) drop(gen uint64) []string {
 	var gone []string
 	for s, o := range r.owners {
-		if o == slot {
+		if o == gen {
 			gone = append(gone, s)
 			delete(r.owners, s)
 		}

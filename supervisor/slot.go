@@ -14,8 +14,9 @@ type WorkerState string
 const (
 	StateStarting WorkerState = "starting"
 	StateReady    WorkerState = "ready"
-	StateStopping WorkerState = "stopping"
-	StateDown     WorkerState = "down" // between a crash and the restart
+	StateDraining WorkerState = "draining" // retired: accepts nothing, lets its sessions end
+	StateStopping WorkerState = "stopping" // told to quit, or killed
+	StateDown     WorkerState = "down"     // between a crash and the restart
 )
 
 // slot is a numbered place for one worker, as in nginx: a worker that dies
@@ -23,15 +24,18 @@ const (
 type slot struct {
 	index    int
 	sockets  *slotSockets
-	proc     *workerProc // nil between a crash and the restart
-	restarts int         // workers started in this slot after the first
-	crashes  int         // exits in a row that came soon after a start
-	due      time.Time   // when a down slot's next worker starts
+	proc     *workerProc // the serving worker; nil between a crash and the restart
+	next     *workerProc // its replacement while that one starts (reload)
+	nextSock *slotSockets
+	restarts int       // workers started in this slot after the first
+	crashes  int       // exits in a row that came soon after a start
+	due      time.Time // when a down slot's next worker starts
 }
 
-// workerProc is one worker process in a slot.
+// workerProc is one worker process.
 type workerProc struct {
-	gen       uint64 // tells events of this process from those of earlier ones
+	gen       uint64 // tells this process's events from any other's
+	slot      int
 	cmd       *exec.Cmd
 	pid       int
 	conn      *ipc.Conn
@@ -40,6 +44,10 @@ type workerProc struct {
 	hello     *ipc.Hello
 	relayAddr string
 	load      *ipc.Load
+	// retired workers: when to give up waiting, and sockets of their own
+	// to close when they are gone.
+	drainDeadline time.Time
+	closeOnExit   *slotSockets
 }
 
 func (s *slot) state() WorkerState {

@@ -41,11 +41,12 @@ type Snapshot struct {
 	Host    HostLoad     `json:"host"`
 	Workers []WorkerInfo `json:"workers"`
 	Streams []StreamInfo `json:"streams"`
+	Reloads reloadStats  `json:"reloads"`
 }
 
 // snapshot is made on the master loop.
 func (m *Master) snapshot() Snapshot {
-	snap := Snapshot{Version: m.version, PID: os.Getpid(), Started: m.started, Host: m.host.last}
+	snap := Snapshot{Version: m.opts.Version, PID: os.Getpid(), Started: m.started, Host: m.host.last, Reloads: m.reloads}
 	streams := map[string]*StreamInfo{}
 	get := func(name string) *StreamInfo {
 		if st := streams[name]; st != nil {
@@ -53,7 +54,7 @@ func (m *Master) snapshot() Snapshot {
 		}
 		st := &StreamInfo{Stream: name, Owner: -1, PlayersBy: map[int]int{}}
 		if o, ok := m.registry.owner(name); ok {
-			st.Owner, st.Publishing = o, true
+			st.Owner, st.Publishing = m.slotOf(o), true
 		}
 		streams[name] = st
 		return st
@@ -61,35 +62,52 @@ func (m *Master) snapshot() Snapshot {
 	for name := range m.registry.owners {
 		get(name)
 	}
-	for _, s := range m.slots {
-		wi := WorkerInfo{Slot: s.index, State: s.state(), Restarts: s.restarts, Crashes: s.crashes}
-		if p := s.proc; p != nil {
-			wi.PID, wi.StartedAt, wi.Load = p.pid, p.started, p.load
+	add := func(wi WorkerInfo, p *workerProc) {
+		if p != nil {
+			wi.PID, wi.State, wi.StartedAt, wi.Load = p.pid, p.state, p.started, p.load
 			if p.hello != nil {
 				wi.GOMAXPROCS = p.hello.GOMAXPROCS
 			}
-			if p.load != nil {
-				for _, sl := range p.load.Streams {
-					st := get(sl.Stream)
-					st.Players += sl.Players
-					if sl.Players > 0 {
-						st.PlayersBy[s.index] += sl.Players
-					}
-					if sl.Relay {
-						st.RelayedBy = append(st.RelayedBy, s.index)
-					} else if sl.Publishing {
-						st.BitrateKbps = sl.BitrateKbps
-					}
+			for _, sl := range loadStreams(p.load) {
+				st := get(sl.Stream)
+				st.Players += sl.Players
+				if sl.Players > 0 {
+					st.PlayersBy[p.slot] += sl.Players
+				}
+				if sl.Relay {
+					st.RelayedBy = append(st.RelayedBy, p.slot)
+				} else if sl.Publishing {
+					st.BitrateKbps = sl.BitrateKbps
 				}
 			}
 		}
 		snap.Workers = append(snap.Workers, wi)
+	}
+	current := map[uint64]bool{}
+	for _, s := range m.slots {
+		add(WorkerInfo{Slot: s.index, State: s.state(), Restarts: s.restarts, Crashes: s.crashes}, s.proc)
+		if s.proc != nil {
+			current[s.proc.gen] = true
+		}
+	}
+	// Replacements starting and workers draining, after the slots' own.
+	for _, p := range m.procs {
+		if !current[p.gen] {
+			add(WorkerInfo{Slot: p.slot}, p)
+		}
 	}
 	for _, st := range streams {
 		snap.Streams = append(snap.Streams, *st)
 	}
 	sort.Slice(snap.Streams, func(i, j int) bool { return strings.Compare(snap.Streams[i].Stream, snap.Streams[j].Stream) < 0 })
 	return snap
+}
+
+func loadStreams(l *ipc.Load) []ipc.StreamLoad {
+	if l == nil {
+		return nil
+	}
+	return l.Streams
 }
 
 // Snapshot asks the master loop for its state; it fails when the loop is

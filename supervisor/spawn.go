@@ -11,16 +11,16 @@ import (
 	"streamedge/ipc"
 )
 
-// spawn starts a worker in s and the goroutines that turn its messages and
-// its exit into events.
-func (m *Master) spawn(s *slot) error {
+// spawn starts a worker for slot s on socks and the goroutines that turn
+// its messages and its exit into events.
+func (m *Master) spawn(s *slot, socks *slotSockets) (*workerProc, error) {
 	conn, workerEnd, err := ipc.Socketpair()
 	if err != nil {
-		return fmt.Errorf("ipc socketpair: %w", err)
+		return nil, fmt.Errorf("ipc socketpair: %w", err)
 	}
 	defer workerEnd.Close() // the child has its own copy once started
 	cmd := exec.Command(m.exe, "worker", "-slot", strconv.Itoa(s.index))
-	cmd.ExtraFiles = []*os.File{workerEnd, s.sockets.rtmpFile, s.sockets.httpFile}
+	cmd.ExtraFiles = []*os.File{workerEnd, socks.rtmpFile, socks.httpFile}
 	cmd.Env = append(os.Environ(), ipc.EnvFDs+"="+ipc.FormatFDs([]string{"ipc", "rtmp", "http"}, 3))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	// The backstop for orphans: the kernel kills the worker when we die,
@@ -28,45 +28,42 @@ func (m *Master) spawn(s *slot) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		conn.Close()
-		return fmt.Errorf("start worker: %w", err)
+		return nil, fmt.Errorf("start worker: %w", err)
 	}
 	m.gen++
-	p := &workerProc{gen: m.gen, cmd: cmd, pid: cmd.Process.Pid, conn: conn, state: StateStarting, started: time.Now()}
-	s.proc = p
+	p := &workerProc{gen: m.gen, slot: s.index, cmd: cmd, pid: cmd.Process.Pid, conn: conn, state: StateStarting, started: time.Now()}
+	m.procs[p.gen] = p
 	m.log.Info("worker started", "worker", s.index, "pid", p.pid, "restarts", s.restarts)
 	go func() {
 		for {
 			msg, err := conn.Receive()
 			if err != nil {
-				m.events <- ipcClosed{slot: s.index, gen: p.gen, err: err}
+				m.events <- ipcClosed{gen: p.gen, err: err}
 				return
 			}
-			m.events <- workerMessage{slot: s.index, gen: p.gen, msg: msg}
+			m.events <- workerMessage{gen: p.gen, msg: msg}
 		}
 	}()
 	go func() {
 		err := cmd.Wait()
 		conn.Close()
-		m.events <- workerExited{slot: s.index, gen: p.gen, err: err}
+		m.events <- workerExited{gen: p.gen, err: err}
 	}()
-	return nil
+	return p, nil
 }
 
 // Events the worker goroutines send to the master loop.
 type (
 	workerMessage struct {
-		slot int
-		gen  uint64
-		msg  ipc.Message
+		gen uint64
+		msg ipc.Message
 	}
 	ipcClosed struct {
-		slot int
-		gen  uint64
-		err  error
+		gen uint64
+		err error
 	}
 	workerExited struct {
-		slot int
-		gen  uint64
-		err  error
+		gen uint64
+		err error
 	}
 )

@@ -95,9 +95,9 @@ func TestRegistry(t *testing.T) {
 	steps := []struct {
 		op     string
 		stream string
-		slot   int
+		slot   uint64
 		want   bool
-		owner  int
+		owner  uint64
 	}{
 		{"claim", "v/live/a", 0, true, 0},
 		{"claim", "v/live/a", 1, false, 0}, // taken on another worker
@@ -109,7 +109,7 @@ func TestRegistry(t *testing.T) {
 	}
 	for i, st := range steps {
 		var got bool
-		owner := -1
+		var owner uint64
 		switch st.op {
 		case "claim":
 			owner, got = r.claim(st.stream, st.slot)
@@ -121,7 +121,7 @@ func TestRegistry(t *testing.T) {
 			t.Fatalf("step %d %s %s by %d: got %v owner %d, want %v owner %d", i, st.op, st.stream, st.slot, got, owner, st.want, st.owner)
 		}
 	}
-	if gone := r.dropSlot(1); len(gone) != 2 || gone[0] != "v/live/a" || gone[1] != "v/live/b" {
+	if gone := r.drop(1); len(gone) != 2 || gone[0] != "v/live/a" || gone[1] != "v/live/b" {
 		t.Fatalf("dropSlot(1) = %v", gone)
 	}
 	if _, ok := r.owner("v/live/a"); ok {

@@ -102,9 +102,16 @@ func (l *hostLink) lookup(ctx context.Context, key hub.Key) (*ipc.LookupReply, e
 	return m.(*ipc.LookupReply), nil
 }
 
+// commands are what the worker does when the master asks.
+type commands struct {
+	reload     func(*ipc.Configure)
+	reopenLogs func()
+	drain      func()
+}
+
 // receive handles the master's messages until the connection ends. EOF
 // means the master is gone: the worker must not outlive it.
-func (l *hostLink) receive(ctx context.Context, reload func(*ipc.Configure), reopenLogs func()) error {
+func (l *hostLink) receive(ctx context.Context, cmds commands) error {
 	for {
 		m, err := l.conn.Receive()
 		if err != nil {
@@ -127,13 +134,15 @@ func (l *hostLink) receive(ctx context.Context, reload func(*ipc.Configure), reo
 				l.relays.unpublished(key)
 			}
 		case *ipc.Configure:
-			reload(m)
+			cmds.reload(m)
 		case *ipc.Command:
 			switch m.Name {
 			case ipc.CmdQuit:
 				return errQuit
 			case ipc.CmdReopenLogs:
-				reopenLogs()
+				cmds.reopenLogs()
+			case ipc.CmdDrain:
+				cmds.drain()
 			default:
 				l.log.Warn("unknown command from master", "command", m.Name)
 			}

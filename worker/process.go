@@ -34,6 +34,7 @@ type Process struct {
 // LogOutput is where a logger writes: a file that logrotate may move away.
 type LogOutput interface {
 	Reopen() error
+	SetLevel(slog.Level)
 	Close() error
 }
 
@@ -88,27 +89,66 @@ func RunProcess(ctx context.Context, p Process) error {
 	log.Info("worker serving", "gomaxprocs", runtime.GOMAXPROCS(0))
 	go reportLoad(ctx, conn, w, log)
 	go func() {
-		err := link.receive(ctx, func(c *ipc.Configure) {
-			next, err := configs.Parse("(from master)", c.ConfigYAML)
-			if err != nil {
-				log.Error("reload from master refused", "err", err)
-				return
-			}
-			w.Reload(next)
-			log.Info("worker reloaded")
-		}, func() {
-			if err := logOut.Reopen(); err != nil {
-				log.Error("reopening the log file failed", "err", err)
-			}
+		err := link.receive(ctx, commands{
+			reload: func(c *ipc.Configure) {
+				next, err := configs.Parse("(from master)", c.ConfigYAML)
+				if err != nil {
+					log.Error("reload from master refused", "err", err)
+					return
+				}
+				cfg = next
+				w.Reload(next)
+				logOut.SetLevel(next.Log.SlogLevel())
+				log.Info("worker reloaded")
+			},
+			reopenLogs: func() {
+				if err := logOut.Reopen(); err != nil {
+					log.Error("reopening the log file failed", "err", err)
+				}
+			},
+			drain: func() {
+				log.Info("worker draining", "grace_final_wait", cfg.GraceFinalWait.String(), "sessions", w.Sessions())
+				w.Drain(ls)
+				go awaitDrained(ctx, w, cfg.GraceFinalWait.Std(), cancel)
+			},
 		})
 		cancel(err)
 	}()
 	err = <-served
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, errQuit) {
-		log.Warn("worker stopping", "reason", cause.Error())
+		log.Info("worker stopping", "reason", cause.Error())
 	}
 	log.Info("worker stopped")
 	return err
+}
+
+// Why a draining worker stopped.
+var (
+	errDrained   = errors.New("drained: no sessions left")
+	errGraceOver = errors.New("grace_final_wait is over: closing the sessions left")
+)
+
+// awaitDrained ends a draining worker once its last session is gone, or
+// when the grace period is over (closing whatever is left, publishers too).
+func awaitDrained(ctx context.Context, w *Worker, grace time.Duration, stop context.CancelCauseFunc) {
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			stop(errGraceOver)
+			return
+		case <-tick.C:
+			if w.Sessions() == 0 {
+				stop(errDrained)
+				return
+			}
+		}
+	}
 }
 
 func awaitConfigure(conn *ipc.Conn) (*ipc.Configure, error) {

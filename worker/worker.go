@@ -75,6 +75,26 @@ func (w *Worker) Reload(cfg *configs.Config) {
 	w.rtmp.SetConfig(rtmpConfig(cfg))
 }
 
+// Drain retires the worker gracefully: it stops accepting on ls (the
+// master's copies of the sockets stay open, so nothing queued is lost),
+// closes idle HTTP connections, and ends the players of every stream that
+// ends from now on, so they reconnect to a worker that stays. Sessions go
+// on until Run's context ends.
+func (w *Worker) Drain(ls Listeners) {
+	for _, ln := range []net.Listener{ls.RTMP, ls.HTTP} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	w.http.SetKeepAlivesEnabled(false)
+	w.hub.Drain()
+}
+
+// Sessions counts open RTMP connections (relays included) and HTTP-FLV players.
+func (w *Worker) Sessions() int64 {
+	return w.rtmp.Stats.Conns.Load() + w.flv.Stats.Players.Load()
+}
+
 // Hub is the worker's stream hub (for the API and tests).
 func (w *Worker) Hub() *hub.Hub { return w.hub }
 
@@ -90,15 +110,20 @@ func (w *Worker) Run(ctx context.Context, ls Listeners) error {
 	}
 	if ls.HTTP != nil {
 		wg.Go(func() {
-			if err := w.http.Serve(ls.HTTP); !errors.Is(err, http.ErrServerClosed) {
+			// A closed listener is a drain, not a failure: sessions go on.
+			if err := w.http.Serve(ls.HTTP); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				errs <- err
 			}
 		})
 	}
+	// A server that returns nil had its listener closed by a drain: keep
+	// serving sessions until ctx ends. Only an error stops the worker early.
 	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errs:
+	for err == nil && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case err = <-errs:
+		}
 	}
 	// Closing the hub first ends players and publishers at once, so the
 	// servers have nothing long-lived left to wait for.

@@ -107,7 +107,7 @@ func TestMasterRunsSingleThreadedWorkers(t *testing.T) {
 		}
 	}
 	var sum struct {
-		Server struct{ PID int }
+		Server  struct{ PID int }
 		Workers []supervisor.WorkerInfo
 	}
 	s.apiGet(t, "/api/v1/summaries", &sum)

@@ -47,6 +47,8 @@ type server struct {
 	rtmp    string // host:port
 	http    string
 	api     string
+	cfgPath string
+	baseCfg string // the listen and log part every config of this server keeps
 	logs    *logLines
 	exited  chan struct{}
 	exitErr error
@@ -102,23 +104,71 @@ func (l *logLines) String() string {
 	return l.raw.String()
 }
 
+// startServerLoggingTo runs streamedge with its log in a file, which the
+// harness follows by path (across renames, as logrotate does).
+func startServerLoggingTo(t *testing.T, logPath string) *server {
+	t.Helper()
+	return startServer(t, "workers: 2\nlog:\n  format: json\n  file: "+logPath+"\n")
+}
+
+// followFile feeds the lines of the file at path to add until done.
+func followFile(path string, add func([]byte), done <-chan struct{}) {
+	var ino uint64
+	var offset int64
+	var partial []byte
+	for {
+		select {
+		case <-done:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Fstat(int(f.Fd()), &st) == nil && st.Ino != ino {
+			ino, offset, partial = st.Ino, 0, nil
+		}
+		f.Seek(offset, io.SeekStart)
+		b, _ := io.ReadAll(f)
+		f.Close()
+		offset += int64(len(b))
+		partial = append(partial, b...)
+		for {
+			i := bytes.IndexByte(partial, '\n')
+			if i < 0 {
+				break
+			}
+			add(partial[:i])
+			partial = partial[i+1:]
+		}
+	}
+}
+
 // startServer runs streamedge with the given YAML appended to a base config
 // that listens on free loopback ports and logs JSON.
 func startServer(t *testing.T, extraYAML string, args ...string) *server {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "streamedge.yaml")
-	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: 127.0.0.1:0\nlog:\n  level: debug\n  format: json\n" + extraYAML
+	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: 127.0.0.1:0\n" + logYAML(extraYAML) + extraYAML
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, logs: &logLines{added: make(chan struct{})}, exited: make(chan struct{})}
+	s := &server{t: t, logs: &logLines{added: make(chan struct{})}, exited: make(chan struct{}), cfgPath: cfg}
 	s.cmd = exec.Command(binary, append([]string{"-c", cfg}, args...)...)
+	// The race runtime sleeps a second at exit by default; exits are timed here.
+	s.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0 halt_on_error=1")
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
+	}
+	if _, file, ok := strings.Cut(extraYAML, "  file: "); ok {
+		file, _, _ = strings.Cut(file, "\n")
+		go followFile(file, s.logs.add, s.exited)
 	}
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -140,7 +190,27 @@ func startServer(t *testing.T, extraYAML string, args ...string) *server {
 	s.rtmp, _ = started["rtmp"].(string)
 	s.http, _ = started["http"].(string)
 	s.api, _ = started["api"].(string)
+	// Reloaded configs keep the ports the server got.
+	s.baseCfg = fmt.Sprintf("listen:\n  rtmp: %s\n  http: %s\n  api: %s\n", s.rtmp, s.http, s.api)
 	return s
+}
+
+// logYAML is the JSON debug log the harness reads, unless the test's own
+// YAML configures the log (it must then keep format json).
+func logYAML(extra string) string {
+	if strings.HasPrefix(extra, "log:") || strings.Contains(extra, "\nlog:") {
+		return ""
+	}
+	return "log:\n  level: debug\n  format: json\n"
+}
+
+// reload writes a new config (the base plus yaml) and sends SIGHUP.
+func (s *server) reload(yaml string) {
+	s.t.Helper()
+	if err := os.WriteFile(s.cfgPath, []byte(s.baseCfg+logYAML(yaml)+yaml), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	s.cmd.Process.Signal(syscall.SIGHUP)
 }
 
 func (s *server) rtmpURL(stream string) string { return "rtmp://" + s.rtmp + "/live/" + stream }

@@ -14,10 +14,11 @@ import (
 // logFile is the log output: stderr, or a file that can be reopened after
 // logrotate moved it away (SIGUSR1), while every logger keeps writing to it.
 type logFile struct {
-	path string
-	mu   sync.Mutex
-	w    io.Writer
-	f    *os.File
+	path  string
+	level slog.LevelVar // a reload may change it under running loggers
+	mu    sync.Mutex
+	w     io.Writer
+	f     *os.File
 }
 
 func (l *logFile) Write(p []byte) (int, error) {
@@ -45,6 +46,9 @@ func (l *logFile) Reopen() error {
 	return nil
 }
 
+// SetLevel changes the level of every logger writing here.
+func (l *logFile) SetLevel(level slog.Level) { l.level.Set(level) }
+
 func (l *logFile) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -62,7 +66,8 @@ func newLogger(c configs.Log, stderr io.Writer) (*slog.Logger, *logFile, error) 
 	if err := out.Reopen(); err != nil {
 		return nil, nil, err
 	}
-	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	out.level.Set(c.SlogLevel())
+	opts := &slog.HandlerOptions{Level: &out.level}
 	var h slog.Handler = slog.NewTextHandler(out, opts)
 	if c.Format == "json" {
 		h = slog.NewJSONHandler(out, opts)

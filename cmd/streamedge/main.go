@@ -55,9 +55,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	if *workers >= 0 {
-		cfg.Workers = *workers
-	}
 	if *testOnly {
 		fmt.Fprintf(stdout, "streamedge: configuration %s test is successful\n", name)
 		return 0
@@ -68,7 +65,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer logOut.Close()
-	if err := serve(cfg, yaml, log); err != nil {
+	opts := supervisor.Options{Config: cfg, ConfigYAML: yaml, ConfigPath: *cfgPath, Workers: *workers,
+		Version: version, Log: log, SetLogLevel: logOut.SetLevel, ReopenLogs: logOut.Reopen}
+	if err := serve(opts); err != nil {
 		log.Error("streamedge stopped", "err", err)
 		return 1
 	}
@@ -89,19 +88,22 @@ func loadConfig(path string) (*configs.Config, []byte, string, error) {
 	return cfg, data, path, err
 }
 
-// serve runs the master until SIGINT or SIGTERM.
-func serve(cfg *configs.Config, yaml []byte, log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	m, err := supervisor.New(supervisor.Options{Config: cfg, ConfigYAML: yaml, Version: version, Log: log})
+// serve runs the master until a signal says quit. Signals are nginx's: HUP
+// reload, QUIT graceful quit, TERM/INT fast quit, USR1 reopen logs.
+func serve(opts supervisor.Options) error {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	opts.Signals = sigs
+	m, err := supervisor.New(opts)
 	if err != nil {
 		return err
 	}
 	rtmpAddr, httpAddr, apiAddr := m.Addrs()
-	log.Info("streamedge started", "version", version, "pid", os.Getpid(), "workers", m.Workers(),
+	opts.Log.Info("streamedge started", "version", version, "pid", os.Getpid(), "workers", m.Workers(),
 		"rtmp", rtmpAddr, "http", httpAddr, "api", apiAddr)
-	err = m.Run(ctx)
-	log.Info("streamedge stopped")
+	err = m.Run(context.Background())
+	opts.Log.Info("streamedge stopped")
 	return err
 }
 

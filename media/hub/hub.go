@@ -18,6 +18,7 @@ var (
 	ErrNotPublished = errors.New("stream is not published")
 	ErrSlowPlayer   = errors.New("player keeps falling behind the stream")
 	ErrClosed       = errors.New("hub is closed")
+	ErrStreamEnded  = errors.New("stream ended on a draining worker: reconnect")
 )
 
 // Key names a stream: vhost, app and stream name (without query string).
@@ -67,9 +68,32 @@ type Hub struct {
 	opts     atomic.Pointer[Options]
 	hostLink atomic.Pointer[Host]
 
-	mu      sync.Mutex
-	streams map[Key]*Stream
-	closed  bool
+	mu       sync.Mutex
+	streams  map[Key]*Stream
+	closed   bool
+	draining bool
+}
+
+// Drain prepares the hub for the worker's retirement: from now on a stream
+// whose publisher is gone ends its players (they reconnect and land on a
+// worker that stays) instead of keeping them waiting for a republish here.
+func (h *Hub) Drain() {
+	h.mu.Lock()
+	h.draining = true
+	list := make([]*Stream, 0, len(h.streams))
+	for _, s := range h.streams {
+		list = append(list, s)
+	}
+	h.mu.Unlock()
+	for _, s := range list {
+		s.endIfUnpublished()
+	}
+}
+
+func (h *Hub) isDraining() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.draining
 }
 
 // New returns an empty hub.

@@ -20,6 +20,7 @@ type Stream struct {
 	players   int // every subscriber, relays included
 	relays    int // subscribers that are other workers' relays
 	closed    bool
+	ended     bool // unpublished on a draining hub: players must go elsewhere
 
 	meta, videoSeq, audioSeq *Msg
 	gopStart                 uint64 // sequence number of the last keyframe
@@ -66,7 +67,7 @@ func (s *Stream) publish(relay bool) (*Publisher, error) {
 		return nil, ErrStreamBusy
 	}
 	p := &Publisher{s: s, relay: relay}
-	s.publisher = p
+	s.publisher, s.ended = p, false
 	s.rebasePending = s.everPublished
 	s.everPublished = true
 	s.hasAudio, s.hasVideo = false, false
@@ -85,7 +86,19 @@ func (s *Stream) unpublish(p *Publisher) {
 		s.wakeLocked()
 	}
 	s.mu.Unlock()
+	if s.hub.isDraining() {
+		s.endIfUnpublished()
+	}
 	s.hub.release(s)
+}
+
+func (s *Stream) endIfUnpublished() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.publisher == nil && !s.ended {
+		s.ended = true
+		s.wakeLocked()
+	}
 }
 
 // push appends one message from the publisher p.

@@ -60,6 +60,9 @@ func (sub *Subscriber) Fetch(batch []*Msg) ([]*Msg, <-chan struct{}, error) {
 	if s.closed {
 		return batch, nil, ErrClosed
 	}
+	if s.ended && sub.next >= s.win.head {
+		return batch, nil, ErrStreamEnded
+	}
 	skipped := false
 	if !sub.primed {
 		batch = sub.primeLocked(batch)

@@ -85,6 +85,9 @@ func DialVia(ctx context.Context, network, address, rawURL string) (*Client, err
 	return c, nil
 }
 
+// PeerChunkSize is the chunk size the server announced.
+func (c *Client) PeerChunkSize() uint32 { return c.cr.ChunkSize() }
+
 // Close ends the connection.
 func (c *Client) Close() error { return c.nc.Close() }
 

@@ -52,7 +52,9 @@ func NewServer(h *hub.Hub, cfg Config, log *slog.Logger) *Server {
 func (s *Server) SetConfig(cfg Config) { s.cfg.Store(&cfg) }
 
 // Serve accepts connections on ln until ctx ends, then closes ln and every
-// connection and returns nil once they are all gone.
+// connection and returns nil once they are all gone. When ln is closed
+// first (a draining worker stops accepting), Serve returns nil at once and
+// the sessions go on until ctx ends or Close.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -60,8 +62,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			if ctx.Err() != nil {
 				s.closeAll()
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
 			// Out of fds and the like: wait rather than spin, as net/http does.
@@ -105,6 +110,9 @@ func (s *Server) untrack(c *conn) {
 	s.Stats.Conns.Add(-1)
 	s.wg.Done()
 }
+
+// Close ends every connection and waits for them; later accepts are refused.
+func (s *Server) Close() { s.closeAll() }
 
 func (s *Server) closeAll() {
 	s.mu.Lock()

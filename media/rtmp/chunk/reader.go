@@ -72,6 +72,9 @@ func (r *Reader) SetChunkSize(n uint32) error {
 	return nil
 }
 
+// ChunkSize is the peer's chunk size in force.
+func (r *Reader) ChunkSize() uint32 { return r.chunkSize }
+
 // Abort drops the partly read message on csid (Abort Message).
 func (r *Reader) Abort(csid uint32) {
 	if st := r.streams[csid]; st != nil && st.buf != nil {

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"streamedge/media/mediatest"
+	"streamedge/media/rtmp"
+	"streamedge/supervisor"
+)
+
+func pids(ws []supervisor.WorkerInfo) string {
+	var out []string
+	for _, w := range ws {
+		out = append(out, fmt.Sprintf("%d:%d:%s", w.Slot, w.PID, w.State))
+	}
+	return strings.Join(out, " ")
+}
+
+// metric reads one sample of /metrics.
+func (s *server) metric(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + s.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := families[name]
+	if f == nil {
+		t.Fatalf("/metrics has no %s", name)
+	}
+next:
+	for _, m := range f.Metric {
+		for _, lp := range m.Label {
+			if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
+				continue next
+			}
+		}
+		if m.Counter != nil {
+			return m.Counter.GetValue()
+		}
+		return m.Gauge.GetValue()
+	}
+	t.Fatalf("%s has no series %v", name, labels)
+	return 0
+}
+
+// attachPlayers starts n RTMP players that record gaps.
+func attachPlayers(t *testing.T, s *server, stream string, n int, stop <-chan struct{}) []*gapWatcher {
+	t.Helper()
+	var ws []*gapWatcher
+	for range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		src, err := playRTMP(ctx, s.rtmpURL(stream))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, watchGaps(src, stop))
+	}
+	return ws
+}
+
+func checkUninterrupted(t *testing.T, ws []*gapWatcher, minFrames int) {
+	t.Helper()
+	for i, w := range ws {
+		w.mu.Lock()
+		if w.err != nil || w.longest > 1500*time.Millisecond || w.frames < minFrames {
+			t.Errorf("player %d: %d frames, longest gap %v, err %v", i, w.frames, w.longest, w.err)
+		}
+		w.mu.Unlock()
+	}
+}
+
+func TestBadReloadChangesNothing(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	s := startServer(t, "workers: 2\n")
+	before := s.waitWorkers(t, 2, nil)
+	publishFFmpeg(t, s, "steady")
+	stop := make(chan struct{})
+	defer close(stop)
+	players := attachPlayers(t, s, "steady", 4, stop)
+	bad := []struct{ yaml, want string }{
+		{"workers: 3\nrtmp: [unclosed\n", ":8: yaml: did not find expected"},
+		{"workers: 3\nplay:\n  gop_cahce: false\n", `:10: unknown key "play.gop_cahce"`},
+		{"workers: 3\nrtmp:\n  chunk_size: 99\n", ":10: rtmp.chunk_size must be between 128 and 65536, got 99"},
+	}
+	for i, b := range bad {
+		s.reload(b.yaml)
+		s.logs.wait(t, "reload failed, configuration unchanged", func(l map[string]any) bool {
+			return strings.Contains(fmt.Sprint(l["err"]), s.cfgPath+b.want)
+		}, 5*time.Second)
+		if got := s.metric(t, "streamedge_reloads_total", map[string]string{"result": "failed"}); got != float64(i+1) {
+			t.Fatalf("failed reloads metric = %v after %d bad reloads", got, i+1)
+		}
+	}
+	time.Sleep(time.Second)
+	if after := s.workers(t); pids(after) != pids(before) {
+		t.Fatalf("workers changed: %s -> %s", pids(before), pids(after))
+	}
+	checkUninterrupted(t, players, 25)
+}
+
+func TestLiveReloadKeepsWorkersAndSessions(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	s := startServer(t, "workers: 2\n")
+	before := s.waitWorkers(t, 2, nil)
+	publishFFmpeg(t, s, "live")
+	stop := make(chan struct{})
+	defer close(stop)
+	players := attachPlayers(t, s, "live", 4, stop)
+	s.reload("workers: 2\nrtmp:\n  chunk_size: 4096\n")
+	s.logs.wait(t, "reload applied", nil, 5*time.Second)
+	// Every worker takes the new chunk size for new connections.
+	for i := range 8 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := rtmp.Dial(ctx, s.rtmpURL("live"))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.PeerChunkSize(); got != 4096 {
+			t.Fatalf("connection %d after reload: server chunk size %d, want 4096", i, got)
+		}
+		c.Close()
+	}
+	time.Sleep(time.Second)
+	if after := s.workers(t); pids(after) != pids(before) {
+		t.Fatalf("workers changed: %s -> %s", pids(before), pids(after))
+	}
+	checkUninterrupted(t, players, 25)
+}
+
+func TestReloadWorkerCountRefusesNoOne(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	s := startServer(t, "workers: 2\ngrace_final_wait: 2s\n")
+	s.waitWorkers(t, 2, nil)
+	publishFFmpeg(t, s, "scale")
+	stop := make(chan struct{})
+	defer close(stop)
+	early := attachPlayers(t, s, "scale", 4, stop)
+
+	// 300 connection attempts spread over the two reloads.
+	var wg sync.WaitGroup
+	failures := make(chan error, 300)
+	probing := make(chan struct{})
+	go func() {
+		defer close(probing)
+		for i := range 300 {
+			time.Sleep(20 * time.Millisecond)
+			wg.Go(func() {
+				if err := probeConnection(s, i%2 == 0); err != nil {
+					failures <- fmt.Errorf("attempt %d: %w", i, err)
+				}
+			})
+		}
+	}()
+	time.Sleep(time.Second)
+	s.reload("workers: 3\ngrace_final_wait: 2s\n")
+	s.waitWorkers(t, 3, nil)
+	// Players that join now may land on the new worker, which is retired next.
+	late := attachPlayers(t, s, "scale", 6, stop)
+	time.Sleep(time.Second)
+	s.reload("workers: 2\ngrace_final_wait: 2s\n")
+	s.logs.wait(t, "worker retired", nil, 10*time.Second)
+	<-probing
+	wg.Wait()
+	close(failures)
+	for err := range failures {
+		t.Error(err)
+	}
+	s.waitWorkers(t, 2, func(ws []supervisor.WorkerInfo) bool { return len(ws) == 2 })
+	checkUninterrupted(t, early, 100)
+	// The late players either still stream or were closed by the retired
+	// worker; a closed one gets the stream again at once by reconnecting.
+	for i, w := range late {
+		w.mu.Lock()
+		err := w.err
+		w.mu.Unlock()
+		if err == nil {
+			continue
+		}
+		if rep := watch(fmt.Sprint("reconnected ", i), waitPlayable(t, playFLV, s.flvURL("scale")), 25); rep.err != nil {
+			t.Fatalf("late player %d (closed: %v) could not reconnect: %v", i, err, rep.err)
+		}
+	}
+}
+
+func TestSIGQUITQuitsGracefully(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	s := startServer(t, "workers: 2\ngrace_start_wait: 1s\ngrace_final_wait: 2s\n")
+	s.waitWorkers(t, 2, nil)
+	publishFFmpeg(t, s, "bye")
+	stop := make(chan struct{})
+	defer close(stop)
+	players := attachPlayers(t, s, "bye", 4, stop)
+	start := time.Now()
+	s.cmd.Process.Signal(syscall.SIGQUIT)
+	// Still serving during grace_start_wait.
+	time.Sleep(300 * time.Millisecond)
+	if err := probeConnection(s, true); err != nil {
+		t.Fatalf("during grace_start_wait: %v", err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(1*time.Second + 2*time.Second + time.Second):
+		t.Fatal("not gone after grace_start_wait + grace_final_wait + 1 s")
+	}
+	took := time.Since(start)
+	if s.exitErr != nil {
+		t.Fatalf("exit: %v", s.exitErr)
+	}
+	if took < time.Second {
+		t.Fatalf("quit after %v, before grace_start_wait", took)
+	}
+	for i, w := range players {
+		w.mu.Lock()
+		if w.frames < 10 {
+			t.Errorf("player %d got %d frames before the quit", i, w.frames)
+		}
+		w.mu.Unlock()
+	}
+}
+
+func TestSIGUSR1ReopensTheLogFile(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "streamedge.log")
+	s := startServerLoggingTo(t, logPath)
+	s.waitWorkers(t, 2, nil)
+	rotated := logPath + ".1"
+	if err := os.Rename(logPath, rotated); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Process.Signal(syscall.SIGUSR1)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(logPath)
+		if strings.Contains(string(b), "log files reopened") && strings.Count(string(b), "\n") >= 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new log file after SIGUSR1; it has %q", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
