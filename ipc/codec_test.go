@@ -254,17 +254,15 @@ func TestReadFrameRefusesBeforeAllocating(t *testing.T) {
 		hdr := binary.BigEndian.AppendUint32(nil, n)
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		allocs := testing.AllocsPerRun(20, func() {
+		for range 21 {
 			_, err := ReadFrame(&tripwire{t: t, data: hdr})
 			if !errors.Is(err, ErrFrameTooLarge) {
 				t.Fatalf("length %d: error %v, want ErrFrameTooLarge", n, err)
 			}
-		})
-		runtime.ReadMemStats(&after)
-		// The tripwire, the header and the error's text; never the frame.
-		if allocs > 6 {
-			t.Errorf("length %d: %v allocations to refuse it", n, allocs)
 		}
+		runtime.ReadMemStats(&after)
+		// Bytes, not a count of allocations: the count varies under -race,
+		// and what matters is that the claimed frame is never allocated.
 		if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<10 {
 			t.Errorf("length %d: 21 refusals allocated %d bytes", n, grew)
 		}
