@@ -174,34 +174,20 @@ func TestStreamsReachPlayersOnEveryWorker(t *testing.T) {
 		})
 	}
 	// While they play, the API must show one relay per non-owner worker
-	// with players, and players on more than one worker.
+	// with players, and players on more than one worker. Load reports are a
+	// second old, so a relay that is starting may not show yet: ask again.
 	var streams struct{ Streams []supervisor.StreamInfo }
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		s.apiGet(t, "/api/v1/streams", &streams)
-		if len(streams.Streams) == 1 && streams.Streams[0].Players >= players/2 && len(streams.Streams[0].PlayersBy) > 1 {
+		problem := relayProblem(streams.Streams, players/2)
+		if problem == "" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("streams never showed players on several workers: %+v", streams)
+			t.Fatalf("%s: %+v", problem, streams.Streams)
 		}
 		time.Sleep(200 * time.Millisecond)
-	}
-	st := streams.Streams[0]
-	relays := map[int]int{}
-	for _, w := range st.RelayedBy {
-		relays[w]++
-	}
-	for w, n := range st.PlayersBy {
-		if w == st.Owner {
-			continue
-		}
-		if relays[w] != 1 {
-			t.Fatalf("worker %d has %d players and %d relays, want exactly 1: %+v", w, n, relays[w], st)
-		}
-	}
-	if relays[st.Owner] != 0 {
-		t.Fatalf("the owner relays its own stream: %+v", st)
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -209,6 +195,32 @@ func TestStreamsReachPlayersOnEveryWorker(t *testing.T) {
 			t.Fatalf("player %d: %v", i, err)
 		}
 	}
+}
+
+// relayProblem says what is wrong with the streams list, if anything: one
+// stream, at least minPlayers, on more than one worker, and exactly one relay
+// on each worker but the owner that has players.
+func relayProblem(streams []supervisor.StreamInfo, minPlayers int) string {
+	if len(streams) != 1 {
+		return fmt.Sprintf("%d streams, want 1", len(streams))
+	}
+	st := streams[0]
+	if st.Players < minPlayers || len(st.PlayersBy) < 2 {
+		return "players not yet on several workers"
+	}
+	relays := map[int]int{}
+	for _, w := range st.RelayedBy {
+		relays[w]++
+	}
+	if relays[st.Owner] != 0 {
+		return "the owner relays its own stream"
+	}
+	for w := range st.PlayersBy {
+		if w != st.Owner && relays[w] != 1 {
+			return fmt.Sprintf("worker %d has players and %d relays, want exactly 1", w, relays[w])
+		}
+	}
+	return ""
 }
 
 // gapWatcher reads a player and records the longest gap between video frames.
