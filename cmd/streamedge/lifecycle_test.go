@@ -77,6 +77,17 @@ func attachPlayers(t *testing.T, s *server, stream string, n int, stop <-chan st
 	return ws
 }
 
+// checkUnchanged asserts the same worker processes and players that never
+// stopped.
+func checkUnchanged(t *testing.T, s *server, before []supervisor.WorkerInfo, players []*gapWatcher) {
+	t.Helper()
+	time.Sleep(time.Second)
+	if after := s.workers(t); pids(after) != pids(before) {
+		t.Fatalf("workers changed: %s -> %s", pids(before), pids(after))
+	}
+	checkUninterrupted(t, players, 25)
+}
+
 func checkUninterrupted(t *testing.T, ws []*gapWatcher, minFrames int) {
 	t.Helper()
 	for i, w := range ws {
@@ -88,14 +99,21 @@ func checkUninterrupted(t *testing.T, ws []*gapWatcher, minFrames int) {
 	}
 }
 
-func TestBadReloadChangesNothing(t *testing.T) {
+// startWithPlayers runs a two-worker server with yaml, an ffmpeg publisher
+// of stream and four RTMP players watching for gaps.
+func startWithPlayers(t *testing.T, yaml, stream string) (*server, []supervisor.WorkerInfo, []*gapWatcher) {
+	t.Helper()
 	mediatest.RequireFFmpeg(t)
-	s := startServer(t, "workers: 2\n")
+	s := startServer(t, yaml)
 	before := s.waitWorkers(t, 2, nil)
-	publishFFmpeg(t, s, "steady")
+	publishFFmpeg(t, s, stream)
 	stop := make(chan struct{})
-	defer close(stop)
-	players := attachPlayers(t, s, "steady", 4, stop)
+	t.Cleanup(func() { close(stop) })
+	return s, before, attachPlayers(t, s, stream, 4, stop)
+}
+
+func TestBadReloadChangesNothing(t *testing.T) {
+	s, before, players := startWithPlayers(t, "workers: 2\n", "steady")
 	bad := []struct{ yaml, want string }{
 		{"workers: 3\nrtmp: [unclosed\n", ":8: yaml: did not find expected"},
 		{"workers: 3\nplay:\n  gop_cahce: false\n", `:10: unknown key "play.gop_cahce"`},
@@ -110,21 +128,11 @@ func TestBadReloadChangesNothing(t *testing.T) {
 			t.Fatalf("failed reloads metric = %v after %d bad reloads", got, i+1)
 		}
 	}
-	time.Sleep(time.Second)
-	if after := s.workers(t); pids(after) != pids(before) {
-		t.Fatalf("workers changed: %s -> %s", pids(before), pids(after))
-	}
-	checkUninterrupted(t, players, 25)
+	checkUnchanged(t, s, before, players)
 }
 
 func TestLiveReloadKeepsWorkersAndSessions(t *testing.T) {
-	mediatest.RequireFFmpeg(t)
-	s := startServer(t, "workers: 2\n")
-	before := s.waitWorkers(t, 2, nil)
-	publishFFmpeg(t, s, "live")
-	stop := make(chan struct{})
-	defer close(stop)
-	players := attachPlayers(t, s, "live", 4, stop)
+	s, before, players := startWithPlayers(t, "workers: 2\n", "live")
 	s.reload("workers: 2\nrtmp:\n  chunk_size: 4096\n")
 	s.logs.wait(t, "reload applied", nil, 5*time.Second)
 	// Every worker takes the new chunk size for new connections.
@@ -140,11 +148,7 @@ func TestLiveReloadKeepsWorkersAndSessions(t *testing.T) {
 		}
 		c.Close()
 	}
-	time.Sleep(time.Second)
-	if after := s.workers(t); pids(after) != pids(before) {
-		t.Fatalf("workers changed: %s -> %s", pids(before), pids(after))
-	}
-	checkUninterrupted(t, players, 25)
+	checkUnchanged(t, s, before, players)
 }
 
 func TestReloadWorkerCountRefusesNoOne(t *testing.T) {
@@ -203,13 +207,7 @@ func TestReloadWorkerCountRefusesNoOne(t *testing.T) {
 }
 
 func TestSIGQUITQuitsGracefully(t *testing.T) {
-	mediatest.RequireFFmpeg(t)
-	s := startServer(t, "workers: 2\ngrace_start_wait: 1s\ngrace_final_wait: 2s\n")
-	s.waitWorkers(t, 2, nil)
-	publishFFmpeg(t, s, "bye")
-	stop := make(chan struct{})
-	defer close(stop)
-	players := attachPlayers(t, s, "bye", 4, stop)
+	s, _, players := startWithPlayers(t, "workers: 2\ngrace_start_wait: 1s\ngrace_final_wait: 2s\n", "bye")
 	start := time.Now()
 	s.cmd.Process.Signal(syscall.SIGQUIT)
 	// Still serving during grace_start_wait.

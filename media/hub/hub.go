@@ -78,16 +78,24 @@ type Hub struct {
 // whose publisher is gone ends its players (they reconnect and land on a
 // worker that stays) instead of keeping them waiting for a republish here.
 func (h *Hub) Drain() {
+	for _, s := range h.list(func() { h.draining = true }) {
+		s.endIfUnpublished()
+	}
+}
+
+// list returns the streams, after running under the hub's lock whatever
+// change must happen atomically with taking the list (nil: none).
+func (h *Hub) list(underLock func()) []*Stream {
 	h.mu.Lock()
-	h.draining = true
+	defer h.mu.Unlock()
+	if underLock != nil {
+		underLock()
+	}
 	list := make([]*Stream, 0, len(h.streams))
 	for _, s := range h.streams {
 		list = append(list, s)
 	}
-	h.mu.Unlock()
-	for _, s := range list {
-		s.endIfUnpublished()
-	}
+	return list
 }
 
 func (h *Hub) isDraining() bool {
@@ -251,12 +259,7 @@ func (h *Hub) Unpublish(key Key, relayOnly bool) {
 
 // Streams describes every stream with a publisher or a player, by key.
 func (h *Hub) Streams() []StreamInfo {
-	h.mu.Lock()
-	list := make([]*Stream, 0, len(h.streams))
-	for _, s := range h.streams {
-		list = append(list, s)
-	}
-	h.mu.Unlock()
+	list := h.list(nil)
 	infos := make([]StreamInfo, 0, len(list))
 	for _, s := range list {
 		infos = append(infos, s.Info())
@@ -268,14 +271,7 @@ func (h *Hub) Streams() []StreamInfo {
 // Close ends every publisher and player: their Run loops and writes return
 // ErrClosed. New publishes and plays are refused.
 func (h *Hub) Close() {
-	h.mu.Lock()
-	h.closed = true
-	list := make([]*Stream, 0, len(h.streams))
-	for _, s := range h.streams {
-		list = append(list, s)
-	}
-	h.mu.Unlock()
-	for _, s := range list {
+	for _, s := range h.list(func() { h.closed = true }) {
 		s.close()
 	}
 }
