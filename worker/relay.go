@@ -60,13 +60,20 @@ func (r *relays) pull(ctx context.Context, key hub.Key) bool {
 	return true
 }
 
+// waiting reports local players waiting for key, which has no publisher here.
+func (r *relays) waiting(key hub.Key) bool {
+	for _, info := range r.hub.Streams() {
+		if info.Key == key {
+			return !info.Publishing && info.Players > 0
+		}
+	}
+	return false
+}
+
 // published starts a relay for key when local players wait for it.
 func (r *relays) published(key hub.Key, addr string) {
-	for _, info := range r.hub.Streams() {
-		if info.Key == key && !info.Publishing && info.Players > 0 {
-			r.start(key, addr)
-			return
-		}
+	if r.waiting(key) {
+		r.start(key, addr)
 	}
 }
 
@@ -97,7 +104,24 @@ func (r *relays) start(key hub.Key, addr string) {
 		delete(r.running, key)
 		r.mu.Unlock()
 		r.log.Info("relay end", "stream", key.String(), "reason", err.Error())
+		if ctx.Err() == nil && !errors.Is(err, errIdle) {
+			// Lost for another reason than the publisher leaving or nobody
+			// watching: local players still wait, so pull again.
+			time.AfterFunc(relayRetry, func() { r.repull(key) })
+		}
 	}()
+}
+
+// relayRetry is the pause before pulling again a relay that broke.
+const relayRetry = 500 * time.Millisecond
+
+// repull starts the relay of key again if local players wait for it.
+func (r *relays) repull(key hub.Key) {
+	if r.waiting(key) {
+		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+		defer cancel()
+		r.pull(ctx, key)
+	}
 }
 
 // errIdle ends a relay nobody watches.
