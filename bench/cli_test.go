@@ -1,0 +1,95 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestUsageErrors: a command line the bench cannot run exits 2 and says why,
+// before any connection is made.
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", nil, "usage: streamedge bench"},
+		{"unknown command", []string{"attack"}, `unknown command "attack"`},
+		{"play without url", []string{"play"}, "-url is required"},
+		{"too many clients", []string{"play", "-url", "rtmp://127.0.0.1/live/s", "-clients", "20001"}, "clients must be between 1 and 20000"},
+		{"remote target", []string{"play", "-url", "rtmp://192.0.2.1/live/s"}, "not a loopback address"},
+		{"not a stream url", []string{"play", "-url", "http://127.0.0.1:8080/live/s"}, "ends in .flv"},
+		{"bad bitrate", []string{"play", "-url", "rtmp://127.0.0.1/live/s", "-bitrate", "fast"}, "bad bitrate"},
+		{"ramp longer than the run", []string{"play", "-url", "rtmp://127.0.0.1/live/s", "-clients", "100", "-ramp", "10/s", "-duration", "5s"}, "longer than the duration"},
+		{"stray argument", []string{"play", "-url", "rtmp://127.0.0.1/live/s", "-reconnect", "true"}, "unexpected arguments: true"},
+		{"publish without media", []string{"publish", "-url", "rtmp://127.0.0.1/live/s"}, "-synthetic"},
+		{"publish over http", []string{"publish", "-url", "http://127.0.0.1/live/s.flv", "-synthetic", "1M"}, "publishers speak RTMP"},
+		{"publish a missing file", []string{"publish", "-url", "rtmp://127.0.0.1/live/s", "-file", "/nonexistent.flv"}, "no such file"},
+		{"scenario protocol", []string{"scenario", "-protocol", "hls"}, "-protocol must be flv or rtmp"},
+		{"scenario steps", []string{"scenario", "-steps", "200,100"}, "counts must increase"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := Main(tt.args, &stdout, &stderr); code != ExitUsage {
+				t.Errorf("exit code %d, want %d", code, ExitUsage)
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("stderr does not say %q:\n%s", tt.want, stderr.String())
+			}
+		})
+	}
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	for _, cmd := range []string{"play", "publish", "scenario"} {
+		var stdout, stderr bytes.Buffer
+		if code := Main([]string{cmd, "-h"}, &stdout, &stderr); code != ExitPass || !strings.Contains(stderr.String(), "usage: streamedge bench "+cmd) {
+			t.Errorf("%s -h: exit code %d, output:\n%s", cmd, code, stderr.String())
+		}
+	}
+}
+
+// TestScenarioCommand runs the `make bench` scenario, small, through the
+// real command: it starts its own server, publishes, and prints a row per
+// step with figures that add up.
+func TestScenarioCommand(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "scenario.json")
+	stdout, code := runBenchCommand(t, "scenario", "-server", serverBinary, "-steps", "10,20", "-cap", "20",
+		"-step-duration", "3s", "-bitrate", "1M", "-json", out, "-q")
+	if code != ExitPass {
+		t.Fatalf("exit code %d\n%s", code, stdout)
+	}
+	for _, want := range []string{"delivered Gbit/s", "CPU-s/Gbit", "startup p99", "starving", "all steps passed"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the table has no %q:\n%s", want, stdout)
+		}
+	}
+	var res ScenarioResult
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Steps) != 2 {
+		t.Fatalf("%d steps, want 2:\n%s", len(res.Steps), stdout)
+	}
+	for _, s := range res.Steps {
+		want := float64(s.Players) * 1e6 / 1e9
+		// Seconds-long samples over a few seconds: a keyframe more or less
+		// (the rest of the tests check the bench's accuracy).
+		if s.DeliveredGbps < 0.8*want || s.DeliveredGbps > 1.2*want {
+			t.Errorf("%d players: %.4f Gbit/s delivered, want about %.4f", s.Players, s.DeliveredGbps, want)
+		}
+		if s.CPUSecPerGbit <= 0 || s.ServerCPUPct <= 0 || s.StarvingPct != 0 || s.StartupP99MS <= 0 {
+			t.Errorf("%d players: %.2f CPU-s/Gbit, server CPU %.1f%%, starving %.1f%%, startup p99 %.0f ms",
+				s.Players, s.CPUSecPerGbit, s.ServerCPUPct, s.StarvingPct, s.StartupP99MS)
+		}
+	}
+}

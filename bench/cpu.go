@@ -1,0 +1,147 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// clockTick is USER_HZ, the unit of /proc's CPU times. It is 100 on every
+// Linux architecture Go supports; reading sysconf(_SC_CLK_TCK) would need cgo.
+const clockTick = time.Second / 100
+
+// selfCPU is the user+system CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procStat is the part of /proc/<pid>/stat the bench needs.
+type procStat struct {
+	pid, ppid                    int
+	utime, stime, cutime, cstime uint64 // clock ticks
+}
+
+// parseProcStat reads one /proc/<pid>/stat line. The command name is in
+// parentheses and may itself hold spaces and parentheses, so the fields are
+// counted from the last ')'.
+func parseProcStat(b []byte) (procStat, error) {
+	var st procStat
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return st, fmt.Errorf("bad /proc stat line %q", b)
+	}
+	pid, err := strconv.Atoi(string(bytes.TrimSpace(b[:open])))
+	if err != nil {
+		return st, fmt.Errorf("bad pid in /proc stat line %q", b)
+	}
+	// After the name: state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17).
+	f := bytes.Fields(b[end+1:])
+	if len(f) < 15 {
+		return st, fmt.Errorf("short /proc stat line %q", b)
+	}
+	st.pid = pid
+	nums := make([]uint64, 0, 5)
+	for _, i := range []int{1, 11, 12, 13, 14} {
+		v, err := strconv.ParseInt(string(f[i]), 10, 64)
+		if err != nil || v < 0 {
+			return st, fmt.Errorf("bad field in /proc stat line %q", b)
+		}
+		nums = append(nums, uint64(v))
+	}
+	st.ppid = int(nums[0])
+	st.utime, st.stime, st.cutime, st.cstime = nums[1], nums[2], nums[3], nums[4]
+	return st, nil
+}
+
+// ProcessTreeCPU is the CPU time used by pid and its descendants: their own
+// time, plus what their exited and reaped children used (so a worker that
+// was restarted still counts).
+func ProcessTreeCPU(pid int) (time.Duration, error) {
+	stats, err := allProcStats()
+	if err != nil {
+		return 0, err
+	}
+	if _, ok := stats[pid]; !ok {
+		return 0, fmt.Errorf("process %d is gone", pid)
+	}
+	return treeCPU(stats, pid), nil
+}
+
+// treeCPU sums the ticks of root and everything below it.
+func treeCPU(stats map[int]procStat, root int) time.Duration {
+	children := map[int][]int{}
+	for _, st := range stats {
+		children[st.ppid] = append(children[st.ppid], st.pid)
+	}
+	var ticks uint64
+	queue := []int{root}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		st := stats[pid]
+		ticks += st.utime + st.stime + st.cutime + st.cstime
+		queue = append(queue, children[pid]...)
+	}
+	return time.Duration(ticks) * clockTick
+}
+
+func allProcStats() (map[int]procStat, error) {
+	dirs, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return nil, err
+	}
+	stats := make(map[int]procStat, len(dirs))
+	for _, path := range dirs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // exited while we looked
+		}
+		if st, err := parseProcStat(b); err == nil {
+			stats[st.pid] = st
+		}
+	}
+	if len(stats) == 0 {
+		return nil, fmt.Errorf("no processes in /proc: is it mounted?")
+	}
+	return stats, nil
+}
+
+// hostBusy is the CPU time all of this machine's cores spent on anything
+// but idling, from /proc/stat: the bench and the server share the box, and
+// the kernel's loopback work is in neither process.
+func hostBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseHostBusy(b)
+}
+
+// parseHostBusy reads the "cpu" line: user nice system idle iowait irq
+// softirq steal ...; guest time is already inside user.
+func parseHostBusy(b []byte) (time.Duration, error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return 0, fmt.Errorf("bad /proc/stat line %q", line)
+	}
+	var busy uint64
+	for i, field := range f[1:9] {
+		v, err := strconv.ParseUint(string(field), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bad /proc/stat line %q", line)
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return time.Duration(busy) * clockTick, nil
+}

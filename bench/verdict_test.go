@@ -1,0 +1,189 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStarvingAndStalls plays a server that feeds some clients at half the
+// stream's speed and pauses others: the slow ones must be starving, the
+// paused ones stalled, the rest healthy, and the run must fail.
+func TestStarvingAndStalls(t *testing.T) {
+	t.Parallel()
+	const rate = 1e6
+	srv := pacedFLVServer(t, rate)
+	names := []string{"fast", "slow", "pause"}
+	var progress bytes.Buffer
+	res, err := Play(context.Background(), PlayConfig{
+		URL: srv.URL + "/live/{i%3}.flv", Clients: 9, Duration: 4 * time.Second, Timeout: 3 * time.Second,
+		Bitrate: rate, MaxFail: 10, Progress: &progress,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Clients {
+		kind := names[c.Index%3]
+		switch {
+		case c.Failed:
+			t.Errorf("client %d (%s) failed: %s", c.Index, kind, c.FailReason)
+		case kind == "fast" && (c.Starving || c.Stalls != 0):
+			t.Errorf("fast client %d: starving %v at %.0f bit/s, %d stalls", c.Index, c.Starving, c.BitrateBPS, c.Stalls)
+		case kind == "slow" && (!c.Starving || c.Speed > 0.6):
+			t.Errorf("slow client %d: starving %v at %.0f bit/s, speed %.2f", c.Index, c.Starving, c.BitrateBPS, c.Speed)
+		case kind == "pause" && (c.Stalls != 1 || c.MaxGapMS < 1400):
+			t.Errorf("paused client %d: %d stalls, longest gap %.0f ms", c.Index, c.Stalls, c.MaxGapMS)
+		}
+	}
+	s := res.Summary
+	if s.Pass || s.Starving < 3 || s.Stalls != 3 || s.StalledClient != 3 {
+		t.Errorf("pass %v, starving %d, stalls %d in %d clients; want a failed run with at least 3 starving and 3 stalls",
+			s.Pass, s.Starving, s.Stalls, s.StalledClient)
+	}
+	// Not a terminal: one plain line a second, no carriage returns.
+	if lines := strings.Count(progress.String(), "\n"); lines < 4 || strings.Contains(progress.String(), "\r") {
+		t.Errorf("progress is not one plain line a second:\n%q", progress.String())
+	}
+}
+
+// TestFailingTargets runs the command against a server that accepts and
+// sends nothing and against a port where nothing listens: every client
+// must fail, with the reason, and the exit code must say so.
+func TestFailingTargets(t *testing.T) {
+	t.Parallel()
+	silent := listenTCP(t)
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	closed := listenTCP(t)
+	closedAddr := closed.Addr().String()
+	closed.Close()
+
+	tests := []struct {
+		name, url, reason string
+	}{
+		{"silent rtmp", "rtmp://" + silent.Addr().String() + "/live/s", "connect: timed out"},
+		{"silent http-flv", "http://" + silent.Addr().String() + "/live/s.flv", "response: timed out"},
+		{"refused rtmp", "rtmp://" + closedAddr + "/live/s", "connection refused"},
+		{"refused http-flv", "http://" + closedAddr + "/live/s.flv", "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "result.json")
+			stdout, code := runBenchCommand(t, "play", "-url", tt.url, "-clients", "5", "-ramp", "0",
+				"-duration", "2s", "-timeout", "1s", "-json", out, "-q")
+			if code != ExitFail {
+				t.Errorf("exit code %d, want %d\n%s", code, ExitFail, stdout)
+			}
+			if !strings.Contains(stdout, "FAIL") || !strings.Contains(stdout, tt.reason) {
+				t.Errorf("summary does not say FAIL and %q:\n%s", tt.reason, stdout)
+			}
+			var res Result
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, &res); err != nil {
+				t.Fatal(err)
+			}
+			s := res.Summary
+			if s.Requested != 5 || s.Failed != 5 || s.GotMedia != 0 || s.Pass || len(res.Clients) != 5 {
+				t.Errorf("requested %d failed %d got media %d pass %v clients %d; want 5 failed",
+					s.Requested, s.Failed, s.GotMedia, s.Pass, len(res.Clients))
+			}
+			if len(s.Failures) != 1 || s.Failures[0].Count != 5 || !strings.Contains(s.Failures[0].Reason, tt.reason) {
+				t.Errorf("failures %+v, want all 5 for %q", s.Failures, tt.reason)
+			}
+		})
+	}
+}
+
+// TestUnpublishedStream: a real server refuses HTTP-FLV for a stream
+// nobody publishes, and the bench reports the server's answer.
+func TestUnpublishedStream(t *testing.T) {
+	t.Parallel()
+	srv := startTestServer(t, 1, false)
+	res, err := Play(context.Background(), PlayConfig{URL: srv.url(ProtoFLV, "nobody"), Clients: 3,
+		Duration: time.Second, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := res.Summary; s.Failed != 3 || s.Pass || len(s.Failures) != 1 || !strings.Contains(s.Failures[0].Reason, "404") {
+		t.Errorf("failed %d pass %v failures %+v; want 3 failed with the server's 404", s.Failed, s.Pass, s.Failures)
+	}
+}
+
+func listenTCP(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// runBenchCommand runs `streamedge bench args...` as a user would and
+// returns its stdout and exit code.
+func runBenchCommand(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, serverBinary, append([]string{"bench"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running bench: %v", err)
+	}
+	if stderr.Len() > 0 {
+		t.Logf("stderr:\n%s", stderr.String())
+	}
+	return stdout.String(), code
+}
+
+// TestReconnect plays a server that ends every response after a second:
+// with -reconnect the players come back and count it, without it they fail.
+func TestReconnect(t *testing.T) {
+	t.Parallel()
+	srv := pacedFLVServer(t, 1e6)
+	for _, reconnect := range []bool{true, false} {
+		res, err := Play(context.Background(), PlayConfig{URL: srv.URL + "/live/3.flv", Clients: 3,
+			Duration: 3500 * time.Millisecond, Timeout: time.Second, Reconnect: reconnect, MaxFail: 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := res.Summary
+		if reconnect {
+			if !s.Pass || s.Failed != 0 || s.Reconnects < 6 || s.Disconnects < 6 || s.Stalls != 0 {
+				t.Errorf("with -reconnect: pass %v, failed %d, %d reconnects, %d disconnects, %d stalls; want 3 healthy clients back twice each (%s)",
+					s.Pass, s.Failed, s.Reconnects, s.Disconnects, s.Stalls, s.FailedReason)
+			}
+			continue
+		}
+		if s.Pass || s.Failed != 3 || s.Reconnects != 0 || len(s.Failures) != 1 || s.Failures[0].Reason != "read: server closed the connection" {
+			t.Errorf("without -reconnect: pass %v, failed %d, %d reconnects, failures %+v; want 3 failed clients",
+				s.Pass, s.Failed, s.Reconnects, s.Failures)
+		}
+		if s.DurationS > 2 {
+			t.Errorf("the run went on for %.1f s after every client had failed", s.DurationS)
+		}
+	}
+}
