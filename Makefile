@@ -5,7 +5,7 @@ BIN     := bin/streamedge
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet deps fuzz bench clean
+.PHONY: all build run test vet deps fuzz bench microbench clean
 
 all: build
 
@@ -15,15 +15,23 @@ build:
 run: build
 	./$(BIN) $(ARGS)
 
-# The tests drive real clients: ffmpeg publishes, ffprobe and ffmpeg play.
-deps:
-	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+# The tests drive real clients: ffmpeg publishes, ffprobe and ffmpeg play,
+# and Chromium opens the bench's HTML report.
+define need
+	@command -v $(1) >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing ffmpeg (needed by the tests)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
+	    echo "installing $(2) (needed by the tests)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; } || \
+	      { echo "could not install $(2): apt-get install -y $(2)" >&2; exit 1; }; \
 	  else \
-	    echo "ffmpeg and ffprobe are needed by the tests: install them (apt-get install -y ffmpeg)" >&2; exit 1; \
+	    echo "$(1) is needed by the tests: apt-get install -y $(2)" >&2; exit 1; \
 	  fi; }
+endef
+
+deps:
+	$(call need,ffprobe,ffmpeg)
+	$(call need,ffmpeg,ffmpeg)
+	$(call need,chromium,chromium)
 
 vet:
 	$(GO) vet ./...
@@ -40,7 +48,13 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; done
 
-bench:
+# The figure we quote: a real server, a synthetic 2 Mbit/s stream, players
+# ramped in steps until more than 1 % starve (see `streamedge bench -h`).
+bench: build
+	./$(BIN) bench scenario -server ./$(BIN)
+
+# Go benchmarks: the hub's fan-out cost and allocations per player per message.
+microbench:
 	$(GO) test -run '^$$' -bench . -benchmem ./media/...
 
 clean:
