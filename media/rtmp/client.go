@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/yutopp/go-rtmp/handshake"
@@ -30,7 +31,9 @@ func (e *StatusError) Error() string { return e.Code + ": " + e.Description }
 type Client struct {
 	nc           net.Conn
 	cr           *chunk.Reader
+	wmu          sync.Mutex // a publisher's writes and its background reader's answers
 	wbuf         []byte
+	readerDone   chan struct{} // a publisher's background reader has ended
 	outChunkSize int
 	streamID     uint32
 	app, tcURL   string
@@ -88,8 +91,21 @@ func DialVia(ctx context.Context, network, address, rawURL string) (*Client, err
 // PeerChunkSize is the chunk size the server announced.
 func (c *Client) PeerChunkSize() uint32 { return c.cr.ChunkSize() }
 
-// Close ends the connection.
-func (c *Client) Close() error { return c.nc.Close() }
+// Close ends the connection. A publisher first says it is done
+// (deleteStream), so the server sees a clean end rather than a reset.
+func (c *Client) Close() error {
+	if c.readerDone != nil {
+		c.writeCommand(0, "deleteStream", 0, nil, float64(c.streamID))
+		if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			tc.CloseWrite()
+			select {
+			case <-c.readerDone:
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return c.nc.Close()
+}
 
 // Conn is the underlying connection (for deadlines and addresses).
 func (c *Client) Conn() net.Conn { return c.nc }
@@ -233,7 +249,21 @@ func (c *Client) Publish(ctx context.Context) error {
 		if err := c.writeCommand(c.streamID, "publish", 0, nil, c.stream, "live"); err != nil {
 			return err
 		}
-		return c.awaitStatus("NetStream.Publish.Start")
+		if err := c.awaitStatus("NetStream.Publish.Start"); err != nil {
+			return err
+		}
+		// A publisher still has to read: the server's acknowledgements and
+		// pings would otherwise sit unread and turn a clean close into a reset.
+		c.readerDone = make(chan struct{})
+		go func() {
+			defer close(c.readerDone)
+			for {
+				if _, err := c.readAny(); err != nil {
+					return
+				}
+			}
+		}()
+		return nil
 	})
 }
 
@@ -260,6 +290,8 @@ func (c *Client) ReadMedia() (chunk.Message, error) {
 
 // WriteMedia sends one audio, video or data message on the published stream.
 func (c *Client) WriteMedia(typeID uint8, timestamp uint32, payload []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.wbuf = chunk.AppendMessage(c.wbuf[:0], chunk.CSIDForType(typeID), typeID, timestamp, c.streamID, payload, c.outChunkSize)
 	_, err := c.nc.Write(c.wbuf)
 	return err
@@ -294,6 +326,8 @@ func (c *Client) readAny() (chunk.Message, error) {
 }
 
 func (c *Client) writeMessage(csid uint32, typeID uint8, streamID uint32, payload []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.wbuf = chunk.AppendMessage(c.wbuf[:0], csid, typeID, 0, streamID, payload, c.outChunkSize)
 	_, err := c.nc.Write(c.wbuf)
 	return err
