@@ -58,6 +58,7 @@ type Play struct {
 	QueueLength       Duration `yaml:"queue_length"`
 	SendTimeout       Duration `yaml:"send_timeout"`
 	MaxSkips          int      `yaml:"max_skips"`
+	MWLatency         Duration `yaml:"mw_latency"`
 }
 
 //go:embed default.yaml

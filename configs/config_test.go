@@ -62,6 +62,7 @@ var parseCases = []parseCase{
 			"  queue_length: 1m30s",
 			"  send_timeout: 1s",
 			"  max_skips: 1",
+			"  mw_latency: 0",
 			"grace_start_wait: 0",
 			"grace_final_wait: 10s",
 			"force_grace_quit: true",

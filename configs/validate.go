@@ -44,6 +44,7 @@ func (c *Config) problems() []problem {
 	// 16777215 is the largest length the 3-byte message header can carry.
 	v.between("rtmp.max_message_size", c.RTMP.MaxMessageSize, 1024, 16777215)
 
+	v.maxDuration("play.mw_latency", c.Play.MWLatency, 2*time.Second)
 	v.maxDuration("grace_start_wait", c.GraceStartWait, 10*time.Minute)
 	v.maxDuration("grace_final_wait", c.GraceFinalWait, time.Hour)
 

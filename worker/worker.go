@@ -57,6 +57,7 @@ func hubOptions(cfg *configs.Config) hub.Options {
 		QueueLength:       cfg.Play.QueueLength.Std(),
 		SendTimeout:       cfg.Play.SendTimeout.Std(),
 		MaxSkips:          cfg.Play.MaxSkips,
+		MergedWrite:       cfg.Play.MWLatency.Std(),
 	}
 }
 

@@ -98,6 +98,31 @@ func (l *logLines) wait(t *testing.T, msg string, match func(map[string]any) boo
 	}
 }
 
+// waitCount waits until n lines have msg.
+func (l *logLines) waitCount(t *testing.T, msg string, n int, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		l.mu.Lock()
+		count := 0
+		for _, line := range l.lines {
+			if line["msg"] == msg {
+				count++
+			}
+		}
+		added := l.added
+		l.mu.Unlock()
+		if count >= n {
+			return
+		}
+		select {
+		case <-added:
+		case <-deadline:
+			t.Fatalf("%d log lines %q within %v, want %d; log:\n%s", count, msg, d, n, l.String())
+		}
+	}
+}
+
 func (l *logLines) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -81,7 +81,7 @@ func attachPlayers(t *testing.T, s *server, stream string, n int, stop <-chan st
 // stopped.
 func checkUnchanged(t *testing.T, s *server, before []supervisor.WorkerInfo, players []*gapWatcher) {
 	t.Helper()
-	time.Sleep(time.Second)
+	time.Sleep(2 * time.Second) // players must keep receiving after the reload, not only before
 	if after := s.workers(t); pids(after) != pids(before) {
 		t.Fatalf("workers changed: %s -> %s", pids(before), pids(after))
 	}
@@ -135,6 +135,7 @@ func TestLiveReloadKeepsWorkersAndSessions(t *testing.T) {
 	s, before, players := startWithPlayers(t, "workers: 2\n", "live")
 	s.reload("workers: 2\nrtmp:\n  chunk_size: 4096\n")
 	s.logs.wait(t, "reload applied", nil, 5*time.Second)
+	s.logs.waitCount(t, "worker reloaded", 2, 5*time.Second)
 	// Every worker takes the new chunk size for new connections.
 	for i := range 8 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -35,11 +35,13 @@ type Options struct {
 	QueueLength       time.Duration // how far behind a player may fall before a skip
 	SendTimeout       time.Duration // how long one write to a player may block
 	MaxSkips          int           // skips without catching up before a player is dropped
+	MergedWrite       time.Duration // pause after each write to a player, so writes merge (0: none)
 }
 
 // DefaultOptions match the embedded default config.
 func DefaultOptions() Options {
-	return Options{GOPCache: true, GOPCacheMaxFrames: 2500, QueueLength: 10 * time.Second, SendTimeout: 10 * time.Second, MaxSkips: 3}
+	return Options{GOPCache: true, GOPCacheMaxFrames: 2500, QueueLength: 10 * time.Second, SendTimeout: 10 * time.Second,
+		MaxSkips: 3, MergedWrite: 350 * time.Millisecond}
 }
 
 // maxWindow caps the messages a stream keeps whatever the timestamps say, so

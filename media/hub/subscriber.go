@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"streamedge/media/flv"
 )
@@ -148,6 +149,13 @@ func (sub *Subscriber) skipLocked(batch []*Msg) []*Msg {
 // behind for good, or a write fails. It never returns nil.
 func (sub *Subscriber) Run(ctx context.Context, w BatchWriter) error {
 	batch := make([]*Msg, 0, maxBatch+3)
+	// Merged writes (SRS's mw_latency): after a write the player sleeps a
+	// little so the next writev carries several messages. Syscalls and
+	// wakeups per delivered message fall by that factor; latency grows by
+	// at most the pause. The first write (headers and GOP) goes at once.
+	pause := time.NewTimer(time.Hour)
+	pause.Stop()
+	defer pause.Stop()
 	for ctx.Err() == nil {
 		var wait <-chan struct{}
 		var err error
@@ -172,6 +180,16 @@ func (sub *Subscriber) Run(ctx context.Context, w BatchWriter) error {
 		}
 		sub.Sent.Add(n)
 		clear(batch) // let the window's old messages be collected
+		// A relay feeds players that pause on their own side: pausing it
+		// too would only add a hop of latency.
+		if mw := sub.s.hub.opts.Load().MergedWrite; mw > 0 && !sub.relay {
+			pause.Reset(mw)
+			select {
+			case <-pause.C:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
 	}
 	return context.Cause(ctx)
 }
