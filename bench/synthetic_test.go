@@ -97,34 +97,3 @@ func checkNALU(t *testing.T, b []byte) {
 	}
 }
 
-func TestEscapeRBSP(t *testing.T) {
-	tests := []struct{ in, want []byte }{
-		{[]byte{1, 2, 3}, []byte{1, 2, 3}},
-		{[]byte{0, 0, 1}, []byte{0, 0, 3, 1}},
-		{[]byte{0, 0, 0, 0}, []byte{0, 0, 3, 0, 0}},
-		{[]byte{0, 0, 0, 0, 0}, []byte{0, 0, 3, 0, 0, 3, 0}},
-		{[]byte{0, 0, 4}, []byte{0, 0, 4}},
-		{[]byte{0, 0, 3}, []byte{0, 0, 3, 3}},
-	}
-	for _, tt := range tests {
-		if got := escapeRBSP(tt.in); string(got) != string(tt.want) {
-			t.Errorf("escapeRBSP(% x) = % x, want % x", tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestExpGolomb(t *testing.T) {
-	var w bitWriter
-	for _, v := range []uint32{0, 1, 2, 3, 79} {
-		w.ue(v)
-	}
-	// 1 010 011 00100 0000001010000
-	want := "1010011001000000001010000"
-	var got []byte
-	for i := range w.bits {
-		got = append(got, '0'+(w.b[i/8]>>(7-i%8))&1)
-	}
-	if string(got) != want {
-		t.Errorf("ue bits %s, want %s", got, want)
-	}
-}

@@ -31,74 +31,6 @@ func avcSequenceHeader(sps, pps []byte) []byte {
 	return append(b, pps...)
 }
 
-// bitWriter produces H.264-style bit strings for synthesised SPS test data.
-type bitWriter struct {
-	b []byte
-	n int // bits used
-}
-
-func (w *bitWriter) u(bits int, v uint32) {
-	for i := bits - 1; i >= 0; i-- {
-		if w.n%8 == 0 {
-			w.b = append(w.b, 0)
-		}
-		if v>>i&1 == 1 {
-			w.b[len(w.b)-1] |= 0x80 >> (w.n % 8)
-		}
-		w.n++
-	}
-}
-
-func (w *bitWriter) flag(v bool) {
-	if v {
-		w.u(1, 1)
-	} else {
-		w.u(1, 0)
-	}
-}
-
-func (w *bitWriter) ue(v uint32) {
-	x := uint64(v) + 1
-	bits := 0
-	for x>>bits > 1 {
-		bits++
-	}
-	w.u(bits, 0)
-	w.u(bits+1, uint32(x))
-}
-
-func (w *bitWriter) se(v int32) {
-	if v > 0 {
-		w.ue(uint32(2*v - 1))
-	} else {
-		w.ue(uint32(-2 * v))
-	}
-}
-
-// nal finishes the RBSP with its stop bit and returns it as a NAL unit with
-// emulation prevention bytes inserted, as they would appear in a stream.
-func (w *bitWriter) nal(header byte) []byte {
-	w.u(1, 1)
-	for w.n%8 != 0 {
-		w.u(1, 0)
-	}
-	out := []byte{header}
-	zeros := 0
-	for _, c := range w.b {
-		if zeros >= 2 && c <= 3 {
-			out = append(out, 3)
-			zeros = 0
-		}
-		out = append(out, c)
-		if c == 0 {
-			zeros++
-		} else {
-			zeros = 0
-		}
-	}
-	return out
-}
-
 // spsFields are the SPS syntax elements the tests vary.
 type spsFields struct {
 	profile        uint32
@@ -116,56 +48,56 @@ type spsFields struct {
 }
 
 func (f spsFields) encode() []byte {
-	w := &bitWriter{}
-	w.u(8, f.profile)
-	w.u(8, 0)  // constraint flags
-	w.u(8, 40) // level 4.0
-	w.ue(0)    // sps id
+	w := &BitWriter{}
+	w.U(8, f.profile)
+	w.U(8, 0)  // constraint flags
+	w.U(8, 40) // level 4.0
+	w.UE(0)    // sps id
 	if hasChromaInfo(f.profile) {
-		w.ue(f.chromaFormat)
+		w.UE(f.chromaFormat)
 		if f.chromaFormat == 3 {
-			w.flag(f.separatePlanes)
+			w.Flag(f.separatePlanes)
 		}
-		w.ue(0)
-		w.ue(0)
-		w.flag(false)
-		w.flag(f.scalingLists != nil)
+		w.UE(0)
+		w.UE(0)
+		w.Flag(false)
+		w.Flag(f.scalingLists != nil)
 		for _, l := range f.scalingLists {
-			w.flag(l != nil)
+			w.Flag(l != nil)
 			for _, d := range l {
-				w.se(d)
+				w.SE(d)
 			}
 		}
 	}
-	w.ue(0) // log2_max_frame_num_minus4
-	w.ue(f.pocType)
+	w.UE(0) // log2_max_frame_num_minus4
+	w.UE(f.pocType)
 	switch f.pocType {
 	case 0:
-		w.ue(2)
+		w.UE(2)
 	case 1:
-		w.flag(false)
-		w.se(-3)
-		w.se(5)
-		w.ue(uint32(len(f.pocCycle)))
+		w.Flag(false)
+		w.SE(-3)
+		w.SE(5)
+		w.UE(uint32(len(f.pocCycle)))
 		for _, o := range f.pocCycle {
-			w.se(o)
+			w.SE(o)
 		}
 	}
-	w.ue(4)
-	w.flag(false)
-	w.ue(f.widthMbs - 1)
-	w.ue(f.heightMapUnits - 1)
-	w.flag(f.frameMbsOnly)
+	w.UE(4)
+	w.Flag(false)
+	w.UE(f.widthMbs - 1)
+	w.UE(f.heightMapUnits - 1)
+	w.Flag(f.frameMbsOnly)
 	if !f.frameMbsOnly {
-		w.flag(true)
+		w.Flag(true)
 	}
-	w.flag(true)
-	w.flag(f.crop != nil)
+	w.Flag(true)
+	w.Flag(f.crop != nil)
 	if f.crop != nil {
 		for _, c := range f.crop {
-			w.ue(c)
+			w.UE(c)
 		}
 	}
-	w.flag(false) // vui_parameters_present_flag
-	return w.nal(0x67)
+	w.Flag(false) // vui_parameters_present_flag
+	return w.NAL(0x67)
 }
