@@ -96,4 +96,3 @@ func checkNALU(t *testing.T, b []byte) {
 		}
 	}
 }
-
