@@ -41,9 +41,15 @@ func TestPlayMatchesServer(t *testing.T) {
 			if got := <-apiPlayers; got != clients {
 				t.Errorf("the API counted %d players at most, want %d", got, clients)
 			}
-			for name, v := range map[string]float64{"p50": s.BitrateP50, "p1": s.BitrateP1, "source": s.SourceBPS} {
-				if math.Abs(v-rate)/rate > 0.03 {
-					t.Errorf("bitrate %s = %.0f, want %.0f within 3%%", name, v, rate)
+			// p1 is the slowest client of 50 that share two cores with the
+			// server and other test binaries: it gets a wider margin. The byte
+			// counts below are compared exactly.
+			for _, c := range []struct {
+				name      string
+				v, margin float64
+			}{{"p50", s.BitrateP50, 0.03}, {"source", s.SourceBPS, 0.03}, {"p1", s.BitrateP1, 0.08}} {
+				if math.Abs(c.v-rate)/rate > c.margin {
+					t.Errorf("bitrate %s = %.0f, want %.0f within %.0f%%", c.name, c.v, rate, 100*c.margin)
 				}
 			}
 			if s.Startup.N != clients || s.Stalls != 0 {

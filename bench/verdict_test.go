@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +160,19 @@ func runBenchCommand(t *testing.T, args ...string) (string, int) {
 	return stdout.String(), code
 }
 
+// failuresAmong reports failures that all have one of the reasons.
+func failuresAmong(failures []ReasonCount, reasons ...string) bool {
+	if len(failures) == 0 {
+		return false
+	}
+	for _, f := range failures {
+		if !slices.Contains(reasons, f.Reason) {
+			return false
+		}
+	}
+	return true
+}
+
 // TestReconnect plays a server that ends every response after a second:
 // with -reconnect the players come back and count it, without it they fail.
 func TestReconnect(t *testing.T) {
@@ -178,7 +192,9 @@ func TestReconnect(t *testing.T) {
 			}
 			continue
 		}
-		if s.Pass || s.Failed != 3 || s.Reconnects != 0 || len(s.Failures) != 1 || s.Failures[0].Reason != "read: server closed the connection" {
+		// The server closes each response after a second and the client
+		// gives up on a second without media: under load either comes first.
+		if s.Pass || s.Failed != 3 || s.Reconnects != 0 || !failuresAmong(s.Failures, "read: server closed the connection", "read: no media for 1s") {
 			t.Errorf("without -reconnect: pass %v, failed %d, %d reconnects, failures %+v; want 3 failed clients",
 				s.Pass, s.Failed, s.Reconnects, s.Failures)
 		}

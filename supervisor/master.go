@@ -365,8 +365,15 @@ func (m *Master) onExit(p *workerProc, err error) {
 	case s != nil && s.proc == p:
 		s.proc = nil
 	case s != nil && s.next == p:
-		s.next = nil // the replacement died: the old worker keeps serving
-		m.log.Error("replacement worker died before it was ready", "worker", p.slot, "pid", p.pid, "reason", reason)
+		// The replacement died: the old worker keeps serving on its old
+		// sockets rather than the reload retrying a broken start forever.
+		m.log.Error("replacement worker died before it was ready, the old one keeps serving", "worker", p.slot, "pid", p.pid, "reason", reason)
+		s.next = nil
+		s.nextSock.close()
+		s.nextSock = nil
+		if len(m.reloads.rollings) > 0 && m.reloads.rollings[0] == s.index {
+			m.reloads.rollings = m.reloads.rollings[1:]
+		}
 		m.rollNext()
 		return
 	default:

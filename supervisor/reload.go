@@ -108,7 +108,9 @@ func (m *Master) reload() {
 	}
 	m.reloads.OK++
 	m.reloads.LastAt, m.reloads.LastOK, m.reloads.LastErr = time.Now(), true, ""
-	m.log.Info("reload applied", "file", path, "workers_before", old, "workers", len(m.slots), "listen_changed", listenChanged)
+	rtmpAddr, httpAddr, apiAddr := m.Addrs()
+	m.log.Info("reload applied", "file", path, "workers_before", old, "workers", len(m.slots), "listen_changed", listenChanged,
+		"rtmp", rtmpAddr, "http", httpAddr, "api", apiAddr)
 }
 
 // broadcastReady sends msg to every worker that serves or drains.

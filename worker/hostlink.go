@@ -18,8 +18,11 @@ var errQuit = errors.New("master said quit")
 // about the host (claims, lookups) by asking the master, and turns the
 // master's news into relays.
 type hostLink struct {
-	conn   *ipc.Conn
-	slot   int
+	conn *ipc.Conn
+	slot int
+	// self is our relay socket: it tells our own streams from those of
+	// another worker, even one that shares our slot while it drains.
+	self   string
 	log    *slog.Logger
 	relays *relays
 
@@ -30,8 +33,8 @@ type hostLink struct {
 
 var _ hub.Host = (*hostLink)(nil)
 
-func newHostLink(conn *ipc.Conn, w *Worker, slot int, log *slog.Logger) *hostLink {
-	l := &hostLink{conn: conn, slot: slot, log: log, pending: make(map[uint64]chan ipc.Message)}
+func newHostLink(conn *ipc.Conn, w *Worker, relayAddr string, log *slog.Logger) *hostLink {
+	l := &hostLink{conn: conn, self: relayAddr, log: log, pending: make(map[uint64]chan ipc.Message)}
 	l.relays = newRelays(w.hub, l, log)
 	return l
 }
@@ -126,7 +129,7 @@ func (l *hostLink) receive(ctx context.Context, cmds commands) error {
 		case *ipc.LookupReply:
 			l.deliver(m.ID, m)
 		case *ipc.StreamPublished:
-			if key, ok := hub.ParseKey(m.Stream); ok && m.Owner != l.slot {
+			if key, ok := hub.ParseKey(m.Stream); ok && m.RelayAddr != l.self {
 				l.relays.published(key, m.RelayAddr)
 			}
 		case *ipc.StreamUnpublished:

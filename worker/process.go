@@ -76,7 +76,7 @@ func RunProcess(ctx context.Context, p Process) error {
 		return err
 	}
 	w := New(cfg, log)
-	link := newHostLink(conn, w, p.Slot, log)
+	link := newHostLink(conn, w, ls.Relay.Addr().String(), log)
 	w.hub.SetHost(link)
 
 	ctx, cancel := context.WithCancelCause(ctx)

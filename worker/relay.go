@@ -53,7 +53,7 @@ func (r *relays) pull(ctx context.Context, key hub.Key) bool {
 	if !reply.Found {
 		return false
 	}
-	if reply.Owner == r.link.slot {
+	if reply.RelayAddr == r.link.self {
 		return true // ours: the publisher is registering right now
 	}
 	r.start(key, reply.RelayAddr)

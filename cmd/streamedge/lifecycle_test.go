@@ -259,3 +259,40 @@ func TestSIGUSR1ReopensTheLogFile(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestReloadToNewAddressesReplacesWorkersOneByOne(t *testing.T) {
+	s, before, players := startWithPlayers(t, "workers: 2\ngrace_final_wait: 2s\n", "moving")
+	// New addresses: "localhost:0" is not the "127.0.0.1:0" the server
+	// started with, so the kernel gives new ports.
+	if err := os.WriteFile(s.cfgPath, []byte("listen:\n  rtmp: localhost:0\n  http: localhost:0\n  api: "+s.api+
+		"\nlog:\n  level: debug\n  format: json\nworkers: 2\ngrace_final_wait: 2s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	applied := s.logs.wait(t, "reload applied", nil, 5*time.Second)
+	if applied["listen_changed"] != true || applied["rtmp"] == s.rtmp {
+		t.Fatalf("reload did not move the listeners: %v", applied)
+	}
+	s.logs.waitCount(t, "worker retired", 2, 10*time.Second)
+	after := s.waitWorkers(t, 2, nil)
+	for i := range after {
+		if after[i].PID == before[i].PID {
+			t.Fatalf("slot %d kept its worker: %s -> %s", i, pids(before), pids(after))
+		}
+	}
+	// The players of the old workers were kept until their grace ended.
+	for i, w := range players {
+		w.mu.Lock()
+		if w.frames < 25 {
+			t.Errorf("player %d got %d frames before its worker retired", i, w.frames)
+		}
+		w.mu.Unlock()
+	}
+	// The new addresses serve the stream, which the publisher republishes
+	// after its worker retired.
+	s.rtmp, s.http = applied["rtmp"].(string), applied["http"].(string)
+	publishFFmpeg(t, s, "moved")
+	if rep := watch("player", waitPlayable(t, playFLV, s.flvURL("moved")), 25); rep.err != nil {
+		t.Fatal(rep.err)
+	}
+}
