@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -26,7 +25,6 @@ const helloTimeout = 10 * time.Second
 type Process struct {
 	Slot    int
 	Version string
-	Stderr  io.Writer
 	// NewLogger builds the worker's logger from the configuration the master sends.
 	NewLogger func(configs.Log) (*slog.Logger, LogOutput, error)
 }

@@ -121,7 +121,7 @@ func runWorker(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	err := worker.RunProcess(ctx, worker.Process{
-		Slot: *slot, Version: version, Stderr: stderr,
+		Slot: *slot, Version: version,
 		NewLogger: func(c configs.Log) (*slog.Logger, worker.LogOutput, error) {
 			return newLogger(c, stderr)
 		},
