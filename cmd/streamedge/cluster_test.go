@@ -114,6 +114,11 @@ func TestMasterRunsSingleThreadedWorkers(t *testing.T) {
 	if sum.Server.PID != s.cmd.Process.Pid || len(sum.Workers) != 3 {
 		t.Fatalf("summaries: %+v", sum)
 	}
+	for _, w := range sum.Workers {
+		if !kids[w.PID] || w.Load == nil {
+			t.Fatalf("summaries show worker %d with pid %d (children %v) and load %v", w.Slot, w.PID, kids, w.Load)
+		}
+	}
 	// /metrics is valid Prometheus text with a series per worker.
 	resp, err := http.Get("http://" + s.api + "/metrics")
 	if err != nil {
