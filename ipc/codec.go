@@ -136,6 +136,10 @@ func decodeBody(k Kind, body []byte) (Message, error) {
 		return decodeAs[Command](body)
 	case KindStreamUnpublished:
 		return decodeAs[StreamUnpublished](body)
+	case KindListClients:
+		return decodeAs[ListClients](body)
+	case KindClientList:
+		return decodeAs[ClientList](body)
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, k)
 }

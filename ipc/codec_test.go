@@ -94,6 +94,18 @@ var messages = []struct {
 		bytes: frame(KindStreamUnpublished, `{"Stream":"live/cam1","Owner":1}`),
 		msg:   &StreamUnpublished{Stream: "live/cam1", Owner: 1},
 	},
+	{
+		name:  "list clients",
+		bytes: frame(KindListClients, `{"ID":9}`),
+		msg:   &ListClients{ID: 9},
+	},
+	{
+		name: "client list",
+		bytes: frame(KindClientList, `{"ID":9,"Clients":[{"Kind":"flv_play","Addr":"127.0.0.1:5000","Stream":"v/live/cam1",`+
+			`"Since":"2026-11-25T13:00:00Z","BytesSent":4096,"BytesIn":0}],"Truncated":false}`),
+		msg: &ClientList{ID: 9, Clients: []Client{{Kind: "flv_play", Addr: "127.0.0.1:5000", Stream: "v/live/cam1",
+			Since: time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC), BytesSent: 4096}}},
+	},
 }
 
 func TestMarshal(t *testing.T) {

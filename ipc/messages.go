@@ -31,10 +31,12 @@ const (
 	KindStreamPublished
 	KindCommand
 	KindStreamUnpublished
+	KindListClients
+	KindClientList
 
 	// kindLast is the highest kind in use; tests walk 1..kindLast to check
 	// that every kind has a name, a decoder and a table entry.
-	kindLast = KindStreamUnpublished
+	kindLast = KindClientList
 )
 
 var kindNames = [...]string{
@@ -50,6 +52,8 @@ var kindNames = [...]string{
 	KindStreamPublished:   "stream_published",
 	KindCommand:           "command",
 	KindStreamUnpublished: "stream_unpublished",
+	KindListClients:       "list_clients",
+	KindClientList:        "client_list",
 }
 
 // String is the kind's name as it appears in logs ("claim_reply"), or
@@ -172,6 +176,32 @@ type StreamUnpublished struct {
 	Owner  int
 }
 
+// ListClients asks a worker for its sessions, for the API's client list.
+type ListClients struct {
+	ID uint64 // echoed in the ClientList
+}
+
+// MaxClientsListed bounds a ClientList so its frame stays under MaxFrame
+// (an entry is about 150 bytes); Truncated says some were left out.
+const MaxClientsListed = 5000
+
+// ClientList answers ListClients.
+type ClientList struct {
+	ID        uint64
+	Clients   []Client
+	Truncated bool
+}
+
+// Client is one session of a worker.
+type Client struct {
+	Kind      string // rtmp_publish, rtmp_play, flv_play, relay_out
+	Addr      string // the peer's address ("relay" for another worker)
+	Stream    string // vhost/app/name
+	Since     time.Time
+	BytesSent uint64 // media sent to a player
+	BytesIn   uint64 // media received from a publisher
+}
+
 // Command is an order from the master, one of the Cmd names. Reason is for
 // the worker's log: every drain and quit says why.
 type Command struct {
@@ -198,6 +228,8 @@ func (*LookupReply) Kind() Kind       { return KindLookupReply }
 func (*StreamPublished) Kind() Kind   { return KindStreamPublished }
 func (*Command) Kind() Kind           { return KindCommand }
 func (*StreamUnpublished) Kind() Kind { return KindStreamUnpublished }
+func (*ListClients) Kind() Kind       { return KindListClients }
+func (*ClientList) Kind() Kind        { return KindClientList }
 
 func (*Hello) sealed()             {}
 func (*Configure) sealed()         {}
@@ -211,3 +243,5 @@ func (*LookupReply) sealed()       {}
 func (*StreamPublished) sealed()   {}
 func (*Command) sealed()           {}
 func (*StreamUnpublished) sealed() {}
+func (*ListClients) sealed()       {}
+func (*ClientList) sealed()        {}

@@ -26,15 +26,7 @@ func (m *Master) apiHandler() http.Handler {
 	}))
 	mux.HandleFunc("GET /api/v1/workers", m.snapshotJSON(func(s Snapshot) any { return map[string]any{"workers": s.Workers} }))
 	mux.HandleFunc("GET /api/v1/streams", m.snapshotJSON(func(s Snapshot) any { return map[string]any{"streams": s.Streams} }))
-	mux.HandleFunc("GET /api/v1/clients", m.snapshotJSON(func(s Snapshot) any {
-		clients := []map[string]any{}
-		for _, w := range s.Workers {
-			if w.Load != nil {
-				clients = append(clients, map[string]any{"worker": w.Slot, "pid": w.PID, "connections": w.Load.Conns})
-			}
-		}
-		return map[string]any{"clients": clients, "totals": totals(s)}
-	}))
+	mux.HandleFunc("GET /api/v1/clients", m.clientsJSON)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": "no such endpoint",
 			"endpoints": []string{"/api/v1/summaries", "/api/v1/workers", "/api/v1/streams", "/api/v1/clients", "/metrics"}})
@@ -67,6 +59,21 @@ func totals(s Snapshot) Totals {
 		}
 	}
 	return t
+}
+
+// clientsJSON lists every session on the host, asking the workers now.
+func (m *Master) clientsJSON(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	clients, truncated, err := m.Clients(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "error": "master busy: " + err.Error()})
+		return
+	}
+	if clients == nil {
+		clients = []ClientInfo{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "total": len(clients), "truncated": truncated, "clients": clients})
 }
 
 func (m *Master) snapshotJSON(view func(Snapshot) any) http.HandlerFunc {

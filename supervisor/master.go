@@ -67,9 +67,11 @@ type Master struct {
 	gen      uint64
 	started  time.Time
 
-	reloads  reloadStats
-	quitting bool // graceful quit under way: no restarts
-	stopping bool // fast quit under way
+	reloads    reloadStats
+	clientReqs map[uint64]chan workerClients // client list requests waiting for answers
+	nextReq    uint64
+	quitting   bool // graceful quit under way: no restarts
+	stopping   bool // fast quit under way
 }
 
 // New opens the public sockets, so that a port in use is an error before
@@ -83,7 +85,7 @@ func New(opts Options) (*Master, error) {
 		}
 	}
 	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: opts.ConfigYAML, log: opts.Log, exe: exe,
-		procs: map[uint64]*workerProc{}, registry: newRegistry(), events: make(chan any, 256), started: time.Now()}
+		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, registry: newRegistry(), events: make(chan any, 256), started: time.Now()}
 	enableMigrateReq(m.log)
 	n := m.workerCount(opts.Config)
 	socks, err := openSlotSockets(opts.Config.Listen.RTMP, opts.Config.Listen.HTTP, n)
@@ -283,6 +285,8 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 		m.onReady(p, msg)
 	case *ipc.Load:
 		p.load = msg
+	case *ipc.ClientList:
+		m.onClientList(p, msg)
 	case *ipc.Claim:
 		owner, ok := m.registry.claim(msg.Stream, p.gen)
 		reply := &ipc.ClaimReply{ID: msg.ID, OK: ok, Owner: p.slot}

@@ -19,6 +19,7 @@ var errQuit = errors.New("master said quit")
 // master's news into relays.
 type hostLink struct {
 	conn *ipc.Conn
+	w    *Worker
 	slot int
 	// self is our relay socket: it tells our own streams from those of
 	// another worker, even one that shares our slot while it drains.
@@ -34,7 +35,7 @@ type hostLink struct {
 var _ hub.Host = (*hostLink)(nil)
 
 func newHostLink(conn *ipc.Conn, w *Worker, relayAddr string, log *slog.Logger) *hostLink {
-	l := &hostLink{conn: conn, self: relayAddr, log: log, pending: make(map[uint64]chan ipc.Message)}
+	l := &hostLink{conn: conn, w: w, self: relayAddr, log: log, pending: make(map[uint64]chan ipc.Message)}
 	l.relays = newRelays(w.hub, l, log)
 	return l
 }
@@ -138,6 +139,10 @@ func (l *hostLink) receive(ctx context.Context, cmds commands) error {
 			}
 		case *ipc.Configure:
 			cmds.reload(m)
+		case *ipc.ListClients:
+			if err := l.conn.Send(l.w.clientList(m.ID)); err != nil {
+				l.log.Warn("client list not sent", "err", err)
+			}
 		case *ipc.Command:
 			switch m.Name {
 			case ipc.CmdQuit:

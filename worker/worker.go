@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"streamedge/configs"
+	"streamedge/ipc"
 	"streamedge/media/httpflv"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp"
@@ -94,6 +95,20 @@ func (w *Worker) Drain(ls Listeners) {
 // Sessions counts open RTMP connections (relays included) and HTTP-FLV players.
 func (w *Worker) Sessions() int64 {
 	return w.rtmp.Stats.Conns.Load() + w.flv.Stats.Players.Load()
+}
+
+// clientList is the worker's sessions for the master's API, at most
+// ipc.MaxClientsListed of them.
+func (w *Worker) clientList(id uint64) *ipc.ClientList {
+	list := &ipc.ClientList{ID: id}
+	for _, ses := range append(w.rtmp.Sessions(), w.flv.Sessions()...) {
+		if len(list.Clients) == ipc.MaxClientsListed {
+			list.Truncated = true
+			break
+		}
+		list.Clients = append(list.Clients, ipc.Client(ses))
+	}
+	return list
 }
 
 // Hub is the worker's stream hub (for the API and tests).

@@ -172,7 +172,7 @@ func TestStreamsReachPlayersOnEveryWorker(t *testing.T) {
 				src, err = playFLV(ctx, s.flvURL("wide"))
 			}
 			if err == nil {
-				rep := watch(fmt.Sprint("player ", i), src, 25)
+				rep := watch(fmt.Sprint("player ", i), src, 100) // 4 s: still playing while the API is read
 				err = rep.err
 			}
 			errs[i] = err
@@ -193,6 +193,22 @@ func TestStreamsReachPlayersOnEveryWorker(t *testing.T) {
 			t.Fatalf("%s: %+v", problem, streams.Streams)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	// The client list has the publisher and the players, each on its worker.
+	var clients struct {
+		Total   int
+		Clients []supervisor.ClientInfo
+	}
+	s.apiGet(t, "/api/v1/clients", &clients)
+	kinds := map[string]int{}
+	for _, c := range clients.Clients {
+		kinds[c.Kind]++
+		if c.Stream != "__defaultVhost__/live/wide" || c.PID == 0 {
+			t.Fatalf("client %+v", c)
+		}
+	}
+	if kinds["rtmp_publish"] != 1 || kinds["rtmp_play"]+kinds["flv_play"] < players/2 || clients.Total != len(clients.Clients) {
+		t.Fatalf("clients by kind %v, total %d", kinds, clients.Total)
 	}
 	wg.Wait()
 	for i, err := range errs {

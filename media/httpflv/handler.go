@@ -105,7 +105,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusInternalServerError, "cannot stream on this connection")
 		return
 	}
-	p := &player{h: h, sub: sub, nc: nc, log: h.log.With("client", r.RemoteAddr, "stream", key.String())}
+	p := &player{h: h, sub: sub, nc: nc, addr: r.RemoteAddr, stream: key.String(), since: time.Now(),
+		log: h.log.With("client", r.RemoteAddr, "stream", key.String())}
 	if !h.track(p) {
 		sub.Close()
 		nc.Close()
@@ -133,6 +134,17 @@ func (h *Handler) untrack(p *player) {
 	h.wg.Done()
 }
 
+// Sessions lists the HTTP-FLV players.
+func (h *Handler) Sessions() []hub.Session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	list := make([]hub.Session, 0, len(h.players))
+	for p := range h.players {
+		list = append(list, hub.Session{Kind: "flv_play", Addr: p.addr, Stream: p.stream, Since: p.since, BytesSent: p.sub.Sent.Load()})
+	}
+	return list
+}
+
 // Close ends every player and waits for them; later requests are refused.
 func (h *Handler) Close() {
 	h.mu.Lock()
@@ -155,12 +167,15 @@ const responseHead = "HTTP/1.1 200 OK\r\n" +
 
 // player is one HTTP-FLV response.
 type player struct {
-	h    *Handler
-	sub  *hub.Subscriber
-	nc   net.Conn
-	log  *slog.Logger
-	vecs [][]byte
-	out  net.Buffers
+	h      *Handler
+	sub    *hub.Subscriber
+	nc     net.Conn
+	addr   string
+	stream string
+	since  time.Time
+	log    *slog.Logger
+	vecs   [][]byte
+	out    net.Buffers
 }
 
 var _ hub.BatchWriter = (*player)(nil)

@@ -311,3 +311,13 @@ func ParseKey(s string) (Key, bool) {
 	k := Key{Vhost: vhost, App: rest[:i], Name: rest[i+1:]}
 	return k, ValidName(k.Vhost) && ValidName(k.App) && ValidName(k.Name)
 }
+
+// Session describes one publisher or player connection, for the API.
+type Session struct {
+	Kind      string // rtmp_publish, rtmp_play, flv_play, relay_out
+	Addr      string
+	Stream    string
+	Since     time.Time
+	BytesSent uint64
+	BytesIn   uint64
+}

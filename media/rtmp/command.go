@@ -141,6 +141,7 @@ func (c *conn) onPublish(cmd command) error {
 		return fmt.Errorf("publish refused: %w", err)
 	}
 	c.publisher, c.pubStreamID = pub, cmd.StreamID
+	c.session.Store(&sessionMeta{kind: "rtmp_publish", stream: key.String(), pub: pub})
 	c.srv.Stats.Publishers.Add(1)
 	c.log = c.log.With("stream", key.String())
 	c.log.Info("rtmp publish start")
@@ -182,6 +183,11 @@ func (c *conn) onPlay(cmd command) error {
 		return err
 	}
 	c.writeMessage(chunk.CSIDData, chunk.TypeDataAMF0, cmd.StreamID, amf.Append(nil, "|RtmpSampleAccess", true, true))
+	kind := "rtmp_play"
+	if c.relay {
+		kind = "relay_out"
+	}
+	c.session.Store(&sessionMeta{kind: kind, stream: key.String(), sub: sub})
 	c.play = startPlayer(c, sub, cmd.StreamID)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/yutopp/go-rtmp/handshake"
@@ -50,11 +51,21 @@ type conn struct {
 	pubStreamID uint32
 	play        *player
 	relay       bool // came in on the private socket: another worker's relay
+	since       time.Time
+	session     atomic.Pointer[sessionMeta] // set once publishing or playing, read by Sessions
+}
+
+// sessionMeta is what the API lists of a connection that publishes or plays.
+type sessionMeta struct {
+	kind   string
+	stream string
+	pub    *hub.Publisher
+	sub    *hub.Subscriber
 }
 
 func newConn(s *Server, nc net.Conn, cfg Config) *conn {
 	c := &conn{srv: s, cfg: cfg, nc: nc, outChunkSize: 128, nextStreamID: hub.RTMPStreamID, peerWindow: ackWindow,
-		relay: nc.LocalAddr().Network() == "unix"}
+		relay: nc.LocalAddr().Network() == "unix", since: time.Now()}
 	if c.relay {
 		c.log = s.log.With("client", "relay")
 	} else {

@@ -111,6 +111,32 @@ func (s *Server) untrack(c *conn) {
 	s.wg.Done()
 }
 
+// Sessions lists the connections that publish or play.
+func (s *Server) Sessions() []hub.Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var list []hub.Session
+	for c := range s.conns {
+		meta := c.session.Load()
+		if meta == nil {
+			continue
+		}
+		addr := c.nc.RemoteAddr().String()
+		if c.relay {
+			addr = "relay"
+		}
+		ses := hub.Session{Kind: meta.kind, Addr: addr, Stream: meta.stream, Since: c.since}
+		if meta.sub != nil {
+			ses.BytesSent = meta.sub.Sent.Load()
+		}
+		if meta.pub != nil {
+			ses.BytesIn = meta.pub.Stream().Info().BytesIn
+		}
+		list = append(list, ses)
+	}
+	return list
+}
+
 // Close ends every connection and waits for them; later accepts are refused.
 func (s *Server) Close() { s.closeAll() }
 
