@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"sort"
 	"time"
 
 	"github.com/shirou/gopsutil/v3/process"
@@ -76,8 +77,16 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 	}
 	s.streamIn = seen
 	s.lastAt = now
+	if len(l.Streams) > maxStreamsReported {
+		// Keep the frame under ipc.MaxFrame: the busiest streams matter most.
+		sort.Slice(l.Streams, func(i, j int) bool { return l.Streams[i].Players > l.Streams[j].Players })
+		l.Streams = l.Streams[:maxStreamsReported]
+	}
 	return l
 }
+
+// maxStreamsReported bounds a load report's stream list (about 120 bytes each).
+const maxStreamsReported = 4000
 
 // reportLoad sends a load report every second until ctx ends.
 func reportLoad(ctx context.Context, conn *ipc.Conn, w *Worker, log *slog.Logger) {
