@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"streamedge/media/mediatest"
 )
 
 // TestStarvingAndStalls plays a server that feeds some clients at half the
@@ -59,16 +61,7 @@ func TestStarvingAndStalls(t *testing.T) {
 // must fail, with the reason, and the exit code must say so.
 func TestFailingTargets(t *testing.T) {
 	t.Parallel()
-	silent := listenTCP(t)
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
+	silent := mediatest.SilentServer(t)
 	closed := listenTCP(t)
 	closedAddr := closed.Addr().String()
 	closed.Close()
@@ -76,8 +69,8 @@ func TestFailingTargets(t *testing.T) {
 	tests := []struct {
 		name, url, reason string
 	}{
-		{"silent rtmp", "rtmp://" + silent.Addr().String() + "/live/s", "connect: timed out"},
-		{"silent http-flv", "http://" + silent.Addr().String() + "/live/s.flv", "response: timed out"},
+		{"silent rtmp", "rtmp://" + silent + "/live/s", "connect: timed out"},
+		{"silent http-flv", "http://" + silent + "/live/s.flv", "response: timed out"},
 		{"refused rtmp", "rtmp://" + closedAddr + "/live/s", "connection refused"},
 		{"refused http-flv", "http://" + closedAddr + "/live/s.flv", "connection refused"},
 	}

@@ -164,15 +164,9 @@ func TestStreamsReachPlayersOnEveryWorker(t *testing.T) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			var src mediaSource
-			var err error
-			if i%2 == 0 {
-				src, err = playRTMP(ctx, s.rtmpURL("wide"))
-			} else {
-				src, err = playFLV(ctx, s.flvURL("wide"))
-			}
+			src, name, err := playMixed(ctx, s, "wide", i)
 			if err == nil {
-				rep := watch(fmt.Sprint("player ", i), src, 100) // 4 s: still playing while the API is read
+				rep := watch(name, src, 100) // 4 s: still playing while the API is read
 				err = rep.err
 			}
 			errs[i] = err

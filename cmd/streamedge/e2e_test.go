@@ -124,15 +124,7 @@ func TestConcurrentPlayersReceiveTheSameMedia(t *testing.T) {
 			time.Sleep(time.Duration(i) * 70 * time.Millisecond)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			var src mediaSource
-			var err error
-			name := fmt.Sprintf("player %d (rtmp)", i)
-			if i%2 == 0 {
-				src, err = playRTMP(ctx, s.rtmpURL("shared"))
-			} else {
-				name = fmt.Sprintf("player %d (http-flv)", i)
-				src, err = playFLV(ctx, s.flvURL("shared"))
-			}
+			src, name, err := playMixed(ctx, s, "shared", i)
 			if err != nil {
 				reports[i] = playerReport{name: name, err: err}
 				return

@@ -320,6 +320,17 @@ func playFLV(ctx context.Context, url string) (mediaSource, error) {
 	return flvSource{resp.Body, r}, nil
 }
 
+// playMixed starts player i of a test that mixes protocols: even ones over
+// RTMP, odd ones over HTTP-FLV. It returns a name that says which.
+func playMixed(ctx context.Context, s *server, stream string, i int) (mediaSource, string, error) {
+	if i%2 == 0 {
+		src, err := playRTMP(ctx, s.rtmpURL(stream))
+		return src, fmt.Sprintf("player %d (rtmp)", i), err
+	}
+	src, err := playFLV(ctx, s.flvURL(stream))
+	return src, fmt.Sprintf("player %d (http-flv)", i), err
+}
+
 // waitPlayable retries a play until the stream is published.
 func waitPlayable(t *testing.T, play func(context.Context, string) (mediaSource, error), url string) mediaSource {
 	t.Helper()

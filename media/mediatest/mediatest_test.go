@@ -68,18 +68,7 @@ func TestFLVFile(t *testing.T) {
 }
 
 func TestFFprobeFailures(t *testing.T) {
-	silent := listen(t)
-	go func() {
-		// Accept and hold connections open without sending anything, so
-		// only the deadline can end the probe.
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
+	silent := mediatest.SilentServer(t)
 
 	tests := []struct {
 		name    string
@@ -88,7 +77,7 @@ func TestFFprobeFailures(t *testing.T) {
 	}{
 		{name: "missing file", url: filepath.Join(t.TempDir(), "nope.flv"), timeout: 10 * time.Second},
 		{name: "not media", url: writeFile(t, "junk.flv", []byte("this is not a media file")), timeout: 10 * time.Second},
-		{name: "silent server", url: "tcp://" + silent.Addr().String(), timeout: 2 * time.Second},
+		{name: "silent server", url: "tcp://" + silent, timeout: 2 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
