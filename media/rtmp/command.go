@@ -21,7 +21,7 @@ type command struct {
 }
 
 func parseCommand(streamID uint32, payload []byte) (command, error) {
-	vals, err := amf.Decode(payload)
+	vals, err := amf.Decode(payload, amf.CommandLimits)
 	if err != nil {
 		return command{}, fmt.Errorf("bad command: %w", err)
 	}
@@ -141,6 +141,7 @@ func (c *conn) onPublish(cmd command) error {
 		return fmt.Errorf("publish refused: %w", err)
 	}
 	c.publisher, c.pubStreamID = pub, cmd.StreamID
+	c.cr.SetMaxMessage(c.cfg.MaxMessageSize) // a publisher sends media: keyframes may be large
 	c.session.Store(&sessionMeta{kind: "rtmp_publish", stream: key.String(), pub: pub})
 	c.srv.Stats.Publishers.Add(1)
 	c.log = c.log.With("stream", key.String())

@@ -25,6 +25,13 @@ const (
 	peerBandwidth = 2500000
 )
 
+// maxCommandSize bounds every message before a session publishes, and
+// every command message after: commands are tiny (a connect is a few
+// hundred bytes), media messages are not, and only a publisher sends media.
+// Holding unpublished connections to it means a hostile one never makes
+// the server buffer more than this per chunk stream.
+const maxCommandSize = 64 << 10
+
 // errClientClosed ends a session the client ended itself.
 var errClientClosed = errors.New("client closed the connection")
 
@@ -97,7 +104,7 @@ func (c *conn) run() error {
 	if err := handshake.HandshakeWithClient(br, c.nc, &handshake.Config{SkipHandshakeVerification: true}); err != nil {
 		return fmt.Errorf("handshake: %w", err)
 	}
-	c.cr = chunk.NewReader(br, c.cfg.MaxMessageSize)
+	c.cr = chunk.NewReader(br, min(c.cfg.MaxMessageSize, maxCommandSize))
 	for {
 		msg, err := c.cr.ReadMessage()
 		if err != nil {
@@ -157,6 +164,9 @@ func (c *conn) handle(msg chunk.Message) error {
 	case chunk.TypeAggregate:
 		return c.handleAggregate(msg)
 	case chunk.TypeCommandAMF0, chunk.TypeCommandAMF3:
+		if len(msg.Payload) > maxCommandSize {
+			return fmt.Errorf("command of %d bytes over the %d byte limit", len(msg.Payload), maxCommandSize)
+		}
 		payload := msg.Payload
 		if msg.TypeID == chunk.TypeCommandAMF3 && len(payload) > 0 {
 			payload = payload[1:] // AMF3 commands start with a format byte, then AMF0

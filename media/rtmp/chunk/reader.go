@@ -62,6 +62,10 @@ func NewReader(r *bufio.Reader, maxMessage int) *Reader {
 	return &Reader{r: r, chunkSize: 128, maxMsg: uint32(maxMessage), streams: make(map[uint32]*streamState)}
 }
 
+// SetMaxMessage changes the largest message accepted from now on; a
+// server raises it once a session has earned it (a publish).
+func (r *Reader) SetMaxMessage(n int) { r.maxMsg = uint32(n) }
+
 // SetChunkSize applies the peer's Set Chunk Size message.
 func (r *Reader) SetChunkSize(n uint32) error {
 	n &= 0x7FFFFFFF // the top bit is reserved and must be ignored
