@@ -102,6 +102,10 @@ type Load struct {
 	// entry, a worker with thousands of streams should send only the
 	// busiest.
 	Streams []StreamLoad
+	// Junk counts, since the worker started, connections that ended
+	// before they were of any use, by "protocol/reason"
+	// ("rtmp/no_handshake", "http/no_handshake", ...).
+	Junk map[string]uint64 `json:",omitempty"`
 }
 
 // ConnCounts are a worker's open connections by kind.

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ var (
 	descWorkerConns    = desc("worker_connections", "Worker connections by kind.", "worker", "kind")
 	descWorkerBytesIn  = desc("worker_received_bytes_total", "Bytes received by the worker process since it started.", "worker")
 	descWorkerBytesOut = desc("worker_sent_bytes_total", "Bytes sent by the worker process since it started.", "worker")
+	descWorkerJunk     = desc("worker_junk_connections_total", "Connections that ended before any session: no handshake, a bad one, an idle timeout.", "worker", "protocol", "reason")
 	descWorkerRestarts = desc("worker_restarts_total", "Workers started in the slot after its first.", "worker")
 	descStreams        = desc("streams", "Streams published on the host.")
 	descStreamPlayers  = desc("stream_players", "Players of a stream across the host.", "stream")
@@ -35,7 +37,7 @@ var (
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkerUp, descWorkerCPU, descWorkerRSS, descWorkerConns, descWorkerBytesIn,
-		descWorkerBytesOut, descWorkerRestarts, descStreams, descStreamPlayers, descReloads, descHostCPU, descHostMemUsed, descHostNetRecv, descHostNetSent} {
+		descWorkerBytesOut, descWorkerJunk, descWorkerRestarts, descStreams, descStreamPlayers, descReloads, descHostCPU, descHostMemUsed, descHostNetRecv, descHostNetSent} {
 		ch <- d
 	}
 }
@@ -73,6 +75,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descWorkerRSS, float64(l.RSSBytes), slot)
 			counter(descWorkerBytesIn, float64(l.BytesIn), slot)
 			counter(descWorkerBytesOut, float64(l.BytesOut), slot)
+			for key, n := range l.Junk {
+				proto, reason, _ := strings.Cut(key, "/")
+				counter(descWorkerJunk, float64(n), slot, proto, reason)
+			}
 			for kind, n := range map[string]int{"rtmp_publish": l.Conns.RTMPPublish, "rtmp_play": l.Conns.RTMPPlay,
 				"flv_play": l.Conns.FLVPlay, "relay_in": l.Conns.RelayIn, "relay_out": l.Conns.RelayOut} {
 				gauge(descWorkerConns, float64(n), slot, kind)

@@ -10,6 +10,7 @@ import (
 	"github.com/shirou/gopsutil/v3/process"
 
 	"streamedge/ipc"
+	"streamedge/media/connlog"
 )
 
 // loadSampler turns the worker's counters into per-second figures.
@@ -76,6 +77,12 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 		l.Streams = append(l.Streams, st)
 	}
 	s.streamIn = seen
+	l.Junk = make(map[string]uint64)
+	for proto, j := range map[string]*connlog.Junk{"rtmp": &rs.Junk, "http": &w.httpConns.Junk} {
+		for reason, n := range j.Totals() {
+			l.Junk[proto+"/"+reason] = n
+		}
+	}
 	s.lastAt = now
 	if len(l.Streams) > maxStreamsReported {
 		// Keep the frame under ipc.MaxFrame: the busiest streams matter most.

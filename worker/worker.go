@@ -15,6 +15,7 @@ import (
 
 	"streamedge/configs"
 	"streamedge/ipc"
+	"streamedge/media/connlog"
 	"streamedge/media/httpflv"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp"
@@ -29,23 +30,25 @@ type Listeners struct {
 
 // Worker is the hub and the protocol servers of one process.
 type Worker struct {
-	log  *slog.Logger
-	hub  *hub.Hub
-	rtmp *rtmp.Server
-	flv  *httpflv.Handler
-	http *http.Server
+	log       *slog.Logger
+	hub       *hub.Hub
+	rtmp      *rtmp.Server
+	flv       *httpflv.Handler
+	http      *http.Server
+	httpConns *httpConns
 }
 
 // New builds a worker from cfg; Run starts it.
 func New(cfg *configs.Config, log *slog.Logger) *Worker {
 	h := hub.New(hubOptions(cfg), log)
-	w := &Worker{log: log, hub: h, rtmp: rtmp.NewServer(h, rtmpConfig(cfg), log), flv: httpflv.New(h, log)}
+	w := &Worker{log: log, hub: h, rtmp: rtmp.NewServer(h, rtmpConfig(cfg), log), flv: httpflv.New(h, log), httpConns: newHTTPConns()}
 	mux := http.NewServeMux()
 	mux.Handle("/", w.flv)
 	w.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),
 		IdleTimeout:       30 * time.Second,
+		ConnState:         w.httpConns.track,
 		ErrorLog:          slog.NewLogLogger(log.With("server", "http").Handler(), slog.LevelDebug),
 	}
 	return w
@@ -127,11 +130,18 @@ func (w *Worker) Run(ctx context.Context, ls Listeners) error {
 	if ls.HTTP != nil {
 		wg.Go(func() {
 			// A closed listener is a drain, not a failure: sessions go on.
-			if err := w.http.Serve(ls.HTTP); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			if err := w.http.Serve(patientListener{ls.HTTP, w.log}); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				errs <- err
 			}
 		})
 	}
+	summaryCtx, stopSummary := context.WithCancel(context.Background())
+	wg.Go(func() {
+		connlog.Summarise(summaryCtx, w.log, connlog.Interval, map[string]*connlog.Junk{
+			"rtmp connections closed before a session": &w.rtmp.Stats.Junk,
+			"http connections closed before a request": &w.httpConns.Junk,
+		})
+	})
 	// A server that returns nil had its listener closed by a drain: keep
 	// serving sessions until ctx ends. Only an error stops the worker early.
 	var err error
@@ -146,6 +156,7 @@ func (w *Worker) Run(ctx context.Context, ls Listeners) error {
 	w.hub.Close()
 	w.http.Close()
 	w.flv.Close()
+	stopSummary()
 	wg.Wait()
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"streamedge/media/connlog"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp/amf"
 	"streamedge/media/rtmp/chunk"
@@ -60,7 +61,7 @@ func (c *conn) handleCommand(streamID uint32, payload []byte) error {
 		return err
 	}
 	if cmd.Name != "connect" && !c.connected {
-		return fmt.Errorf("%q before connect", cmd.Name)
+		return fmt.Errorf("%q before connect", connlog.Clip(cmd.Name))
 	}
 	switch cmd.Name {
 	case "connect":

@@ -9,12 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/yutopp/go-rtmp/handshake"
 
+	"streamedge/media/connlog"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp/chunk"
 )
@@ -34,6 +36,20 @@ const maxCommandSize = 64 << 10
 
 // errClientClosed ends a session the client ended itself.
 var errClientClosed = errors.New("client closed the connection")
+
+// junkError ends a connection that was never of use; it is counted and
+// summarised, not logged on its own (see connlog).
+type junkError struct {
+	reason connlog.Reason
+	err    error
+}
+
+func (e *junkError) Error() string { return e.err.Error() }
+func (e *junkError) Unwrap() error { return e.err }
+
+func junk(r connlog.Reason, format string, args ...any) error {
+	return &junkError{r, fmt.Errorf(format, args...)}
+}
 
 // conn is one RTMP connection on the server side. Its reading goroutine owns
 // all of its state but the write lock and the player.
@@ -73,12 +89,16 @@ type sessionMeta struct {
 func newConn(s *Server, nc net.Conn, cfg Config) *conn {
 	c := &conn{srv: s, cfg: cfg, nc: nc, outChunkSize: 128, nextStreamID: hub.RTMPStreamID, peerWindow: ackWindow,
 		relay: nc.LocalAddr().Network() == "unix", since: time.Now()}
-	if c.relay {
-		c.log = s.log.With("client", "relay")
-	} else {
-		c.log = s.log.With("client", nc.RemoteAddr().String())
-	}
+	c.log = s.log.With("client", c.client())
 	return c
+}
+
+// client names the peer in logs.
+func (c *conn) client() string {
+	if c.relay {
+		return "relay"
+	}
+	return c.nc.RemoteAddr().String()
 }
 
 // serve runs the session to its end and closes the connection.
@@ -94,15 +114,15 @@ func (c *conn) run() error {
 	br := bufio.NewReaderSize(countingReader{c.nc, &c.srv.Stats.BytesIn}, 16<<10)
 	first, err := br.Peek(1)
 	if err != nil {
-		return fmt.Errorf("before handshake: %w", err)
+		return junk(connlog.NoHandshake, "before handshake: %w", err)
 	}
 	if first[0] != 3 {
-		return fmt.Errorf("not an RTMP handshake (first byte 0x%02x)", first[0])
+		return junk(connlog.BadHandshake, "not an RTMP handshake (first byte 0x%02x)", first[0])
 	}
 	// go-rtmp's handshake echoes C1; Flash-style digests are not verified,
 	// like most servers, since ffmpeg and OBS do not need them.
 	if err := handshake.HandshakeWithClient(br, c.nc, &handshake.Config{SkipHandshakeVerification: true}); err != nil {
-		return fmt.Errorf("handshake: %w", err)
+		return junk(connlog.BadHandshake, "handshake: %w", err)
 	}
 	c.cr = chunk.NewReader(br, min(c.cfg.MaxMessageSize, maxCommandSize))
 	for {
@@ -110,6 +130,9 @@ func (c *conn) run() error {
 		if err != nil {
 			if err == io.EOF || errors.Is(err, net.ErrClosed) {
 				return errClientClosed
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) && c.session.Load() == nil {
+				return junk(connlog.IdleTimeout, "no publish or play within %v: %w", c.cfg.HandshakeTimeout, err)
 			}
 			return err
 		}
@@ -135,8 +158,12 @@ func (c *conn) finish(err error) {
 	if c.publisher != nil {
 		c.endPublish(err)
 	}
-	if c.play == nil && !errors.Is(err, errClientClosed) {
-		c.log.Info("rtmp connection closed", "reason", err.Error())
+	var j *junkError
+	switch {
+	case errors.As(err, &j):
+		c.srv.Stats.Junk.Add(j.reason, c.client(), j.err)
+	case c.play == nil && !errors.Is(err, errClientClosed):
+		c.log.Info("rtmp connection closed", "reason", connlog.Clip(err.Error()))
 	}
 }
 

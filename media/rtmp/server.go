@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"streamedge/media/connlog"
 	"streamedge/media/hub"
 )
 
@@ -27,6 +28,9 @@ type Stats struct {
 	RelayOut   atomic.Int64 // plays by other workers' relays, over the private socket
 	BytesIn    atomic.Uint64
 	BytesOut   atomic.Uint64
+	// Junk counts connections that ended before they published or played
+	// because they never shook hands or never asked for anything.
+	Junk connlog.Junk
 }
 
 // Server accepts RTMP connections and joins them to a hub.

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 
+	"streamedge/media/connlog"
 	"streamedge/media/hub"
 )
 
@@ -23,8 +24,11 @@ func parseConnect(app, tcURL string) (connectTarget, error) {
 	var tcQuery url.Values
 	if tcURL != "" {
 		u, err := url.Parse(tcURL)
+		if ue, ok := err.(*url.Error); ok {
+			err = ue.Err // its message repeats the whole URL
+		}
 		if err != nil {
-			return t, fmt.Errorf("bad tcUrl %q: %v", tcURL, err)
+			return t, fmt.Errorf("bad tcUrl %q: %v", connlog.Clip(tcURL), err)
 		}
 		tcQuery = u.Query()
 		if app == "" {
@@ -34,7 +38,7 @@ func parseConnect(app, tcURL string) (connectTarget, error) {
 	app, appQuery, _ := strings.Cut(app, "?")
 	app = strings.Trim(app, "/")
 	if !hub.ValidName(app) {
-		return t, fmt.Errorf("bad app %q", app)
+		return t, fmt.Errorf("bad app %q", connlog.Clip(app))
 	}
 	t.App = app
 	if v := vhostParam(appQuery); v != "" {
@@ -43,7 +47,7 @@ func parseConnect(app, tcURL string) (connectTarget, error) {
 		t.Vhost = v
 	}
 	if !hub.ValidName(t.Vhost) || strings.Contains(t.Vhost, "/") {
-		return t, fmt.Errorf("bad vhost %q", t.Vhost)
+		return t, fmt.Errorf("bad vhost %q", connlog.Clip(t.Vhost))
 	}
 	return t, nil
 }
@@ -63,10 +67,10 @@ func streamKey(t connectTarget, name string) (hub.Key, error) {
 		key.Vhost = v
 	}
 	if !hub.ValidName(key.Name) || strings.Contains(key.Name, "/") {
-		return key, fmt.Errorf("bad stream name %q", name)
+		return key, fmt.Errorf("bad stream name %q", connlog.Clip(name))
 	}
 	if !hub.ValidName(key.Vhost) || strings.Contains(key.Vhost, "/") {
-		return key, fmt.Errorf("bad vhost %q", key.Vhost)
+		return key, fmt.Errorf("bad vhost %q", connlog.Clip(key.Vhost))
 	}
 	return key, nil
 }

@@ -1,6 +1,8 @@
 package rtmp
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"streamedge/media/hub"
@@ -81,4 +83,18 @@ func FuzzStreamNames(f *testing.F) {
 			t.Fatalf("accepted invalid key %+v", key)
 		}
 	})
+}
+
+// TestRefusalsCarryBoundedText: a refusal quotes what the client sent, in
+// the reply and in the log, never all of it.
+func TestRefusalsCarryBoundedText(t *testing.T) {
+	huge := strings.Repeat("a", 1<<20)
+	_, err1 := parseConnect("", "rtmp://h/live\x7f"+huge)
+	_, err2 := parseConnect(huge, "")
+	_, err3 := streamKey(connectTarget{Vhost: "v", App: "live"}, huge+"/x")
+	for _, err := range []error{err1, err2, err3} {
+		if err == nil || len(err.Error()) > 1024 {
+			t.Fatalf("error of %d bytes, want a refusal under 1 KiB", len(fmt.Sprint(err)))
+		}
+	}
 }
