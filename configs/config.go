@@ -59,6 +59,7 @@ type Play struct {
 	SendTimeout       Duration `yaml:"send_timeout"`
 	MaxSkips          int      `yaml:"max_skips"`
 	MWLatency         Duration `yaml:"mw_latency"`
+	SendBuffer        int      `yaml:"send_buffer"`
 }
 
 //go:embed default.yaml

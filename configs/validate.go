@@ -54,6 +54,9 @@ func (c *Config) problems() []problem {
 	v.minDuration("play.queue_length", c.Play.QueueLength, time.Second)
 	v.minDuration("play.send_timeout", c.Play.SendTimeout, time.Second)
 	v.atLeast("play.max_skips", c.Play.MaxSkips, 1)
+	if c.Play.SendBuffer != 0 {
+		v.between("play.send_buffer", c.Play.SendBuffer, 16384, 16777216)
+	}
 	return v.problems
 }
 

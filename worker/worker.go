@@ -62,6 +62,7 @@ func hubOptions(cfg *configs.Config) hub.Options {
 		SendTimeout:       cfg.Play.SendTimeout.Std(),
 		MaxSkips:          cfg.Play.MaxSkips,
 		MergedWrite:       cfg.Play.MWLatency.Std(),
+		SendBuffer:        cfg.Play.SendBuffer,
 	}
 }
 

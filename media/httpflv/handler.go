@@ -188,7 +188,9 @@ func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
 	h.Stats.Players.Add(1)
 	defer h.Stats.Players.Add(-1)
 	defer p.sub.Close()
-	defer p.nc.Close()
+	var err error
+	defer func() { hub.ClosePlayerConn(p.nc, err) }()
+	h.hub.SetupPlayerConn(p.nc)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	// A player sends nothing after its request: a read that returns means
@@ -206,7 +208,7 @@ func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
 	audio, video := p.sub.Tracks()
 	head := flv.AppendFileHeader([]byte(responseHead), audio, video)
 	p.nc.SetWriteDeadline(time.Now().Add(h.hub.Options().SendTimeout))
-	_, err := p.nc.Write(head)
+	_, err = p.nc.Write(head)
 	if err == nil {
 		p.log.Info("flv play start")
 		err = p.sub.Run(ctx, p)

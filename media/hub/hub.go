@@ -36,12 +36,13 @@ type Options struct {
 	SendTimeout       time.Duration // how long one write to a player may block
 	MaxSkips          int           // skips without catching up before a player is dropped
 	MergedWrite       time.Duration // pause after each write to a player, so writes merge (0: none)
+	SendBuffer        int           // a player's kernel send buffer in bytes (0: the kernel's autotuning)
 }
 
 // DefaultOptions match the embedded default config.
 func DefaultOptions() Options {
 	return Options{GOPCache: true, GOPCacheMaxFrames: 2500, QueueLength: 10 * time.Second, SendTimeout: 10 * time.Second,
-		MaxSkips: 3, MergedWrite: 350 * time.Millisecond}
+		MaxSkips: 3, MergedWrite: 350 * time.Millisecond, SendBuffer: 1 << 20}
 }
 
 // maxWindow caps the messages a stream keeps whatever the timestamps say, so

@@ -32,13 +32,14 @@ func startPlayer(c *conn, sub *hub.Subscriber, streamID uint32) *player {
 	p := &player{c: c, sub: sub, streamID: streamID, cancel: cancel, done: make(chan struct{})}
 	p.counter().Add(1)
 	c.log.Info("rtmp play start")
+	c.srv.hub.SetupPlayerConn(c.nc)
 	go func() {
 		defer close(p.done)
 		err := sub.Run(ctx, p)
 		if ctx.Err() == nil {
 			// The stream dropped the player (too slow, write failed, hub closed):
 			// close the socket so the reading side ends the session.
-			c.nc.Close()
+			hub.ClosePlayerConn(c.nc, err)
 		}
 		p.finish(err)
 	}()
