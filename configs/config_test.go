@@ -291,6 +291,25 @@ var parseCases = []parseCase{
 		),
 	},
 	{
+		// -t and a reload report the whole file in one go, not the keys
+		// that do not decode first and the bad values on the next run.
+		name: "decode and validation errors together",
+		in: lines(
+			"workers: abc",
+			"rtmp:",
+			"  chunk_size: 99",
+			"play:",
+			"  max_skips: 0",
+			"  bogus: 1",
+		),
+		err: strings.TrimSuffix(lines(
+			`streamedge.yaml:1: workers must be an integer, got "abc"`,
+			"streamedge.yaml:3: rtmp.chunk_size must be between 128 and 65536, got 99",
+			"streamedge.yaml:5: play.max_skips must be >= 1, got 0",
+			`streamedge.yaml:6: unknown key "play.bogus"`,
+		), "\n"),
+	},
+	{
 		// A merged-in value has no "log.level" key of its own to point at.
 		name: "validation error without a line",
 		in:   lines("log: {<<: {level: loud}}"),

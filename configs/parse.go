@@ -38,17 +38,38 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	c := base
 	ix, err := decode(&c, name, data)
-	if err != nil {
+	// Keys of the wrong type or unknown still let the rest decode, so the
+	// values are checked too: one run reports every error of the file.
+	// A key that failed to decode keeps its default, which passes.
+	var fe fieldErrors
+	if err != nil && !errors.As(err, &fe) {
 		return nil, err
 	}
-	var errs []error
+	all := []*Error(fe)
 	for _, p := range c.problems() {
-		errs = append(errs, &Error{File: name, Line: ix.line(p.path), Msg: p.msg})
+		all = append(all, &Error{File: name, Line: ix.line(p.path), Msg: p.msg})
+	}
+	slices.SortStableFunc(all, func(a, b *Error) int { return cmp.Compare(a.Line, b.Line) })
+	errs := make([]error, len(all))
+	for i, e := range all {
+		errs[i] = e
 	}
 	if err := join(errs); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// fieldErrors are the keys that did not decode (wrong type, unknown) in a
+// document that is otherwise sound YAML.
+type fieldErrors []*Error
+
+func (fe fieldErrors) Error() string {
+	errs := make([]error, len(fe))
+	for i, e := range fe {
+		errs[i] = e
+	}
+	return join(errs).Error()
 }
 
 // decode is Parse without defaults or validation. It also returns where
@@ -86,11 +107,7 @@ func decodeStrict(c *Config, name string, data []byte, ix *keyIndex) error {
 	if len(errs) > 0 {
 		// Two sources of errors; the reader wants them in file order.
 		slices.SortStableFunc(errs, func(a, b *Error) int { return cmp.Compare(a.Line, b.Line) })
-		out := make([]error, len(errs))
-		for i, e := range errs {
-			out[i] = e
-		}
-		return join(out)
+		return fieldErrors(errs)
 	}
 	// A second document would otherwise be silently ignored.
 	var extra yaml.Node

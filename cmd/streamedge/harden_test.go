@@ -320,3 +320,80 @@ func TestStalledPlayersFreeTheirKernelMemory(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	bad := dir + "/bad.yaml"
+	os.WriteFile(bad, []byte("workers: abc\nrtmp:\n  chunk_size: 99\nplay:\n  max_skips: 0\n  bogus: 1\n"), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string // in the output, in order
+	}{
+		{"a typo is no server", []string{"stop"}, 2, []string{`unknown command or argument "stop"`, "usage:"}},
+		{"a stray argument after flags", []string{"-w", "2", "extra"}, 2, []string{`"extra"`, "usage:"}},
+		{"an unknown flag", []string{"-x"}, 2, []string{"-x", "usage:"}},
+		{"--version", []string{"--version"}, 0, []string{"streamedge "}},
+		{"-v", []string{"-v"}, 0, []string{"streamedge "}},
+		{"-h lists modes and signals", []string{"-h"}, 0, []string{"usage:", "-t", "bench", "HUP", "QUIT", "TERM", "USR1"}},
+		{"-t reports every error at once", []string{"-t", "-c", bad}, 1, []string{
+			bad + `:1: workers must be an integer, got "abc"`,
+			bad + ":3: rtmp.chunk_size must be between 128 and 65536, got 99",
+			bad + ":5: play.max_skips must be >= 1, got 0",
+			bad + `:6: unknown key "play.bogus"`,
+			"test failed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			// A mode that started a server would run into the timeout.
+			cmd := exec.CommandContext(ctx, binary, tt.args...)
+			cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d:\n%s", code, tt.code, out)
+			}
+			rest := string(out)
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("output lacks %q (in order):\n%s", w, out)
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+}
+
+func TestFailedReloadReportsEveryError(t *testing.T) {
+	s := startServer(t, "workers: 1\n")
+	s.waitWorkers(t, 1, nil)
+	s.reload("workers: abc\nplay:\n  max_skips: 0\n")
+	var doc struct {
+		Reloads struct {
+			Failed  int    `json:"failed"`
+			LastErr string `json:"last_error"`
+		} `json:"reloads"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.apiGet(t, "/api/v1/summaries", &doc); doc.Reloads.Failed == 0; s.apiGet(t, "/api/v1/summaries", &doc) {
+		if time.Now().After(deadline) {
+			t.Fatal("the bad reload was not reported")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, want := range []string{`workers must be an integer, got "abc"`, "play.max_skips must be >= 1, got 0"} {
+		if !strings.Contains(doc.Reloads.LastErr, want) {
+			t.Fatalf("last_error %q lacks %q", doc.Reloads.LastErr, want)
+		}
+	}
+}

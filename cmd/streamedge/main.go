@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,9 +39,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("c", "", "config `file` (default: the embedded default config)")
 	testOnly := fs.Bool("t", false, "test the config and exit")
 	showVersion := fs.Bool("v", false, "print the version and exit")
+	fs.BoolVar(showVersion, "version", false, "same as -v")
 	workers := fs.Int("w", -1, "worker processes (0 = one per CPU; default: the config's `workers`)")
 	fs.IntVar(workers, "workers", -1, "same as -w")
+	fs.Usage = func() { usage(stderr) }
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	// A typo such as `streamedge stop` must not start a second server.
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "streamedge: unknown command or argument %q\n", fs.Arg(0))
+		usage(stderr)
 		return 2
 	}
 	if *showVersion {
@@ -72,6 +84,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// usage is -h: the modes, the flags and the signals the master obeys.
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  streamedge [-c FILE] [-w N]    serve: a master and N worker processes
+  streamedge -t [-c FILE]        test the config as a reload would, print every error, exit 0 or 1
+  streamedge -v | --version      print the version
+  streamedge bench MODE ...      the load generator: publish, play, scenario (streamedge bench -h)
+
+flags:
+  -c FILE              config file (default: the embedded default config)
+  -t                   test the config and exit
+  -v, --version        print the version and exit
+  -w, --workers N      worker processes, 0 = one per CPU (default: the config's workers)
+
+signals (to the master):
+  HUP         reload the config; a bad one is logged and changes nothing
+  QUIT        graceful quit: grace_start_wait, then drain for up to grace_final_wait
+  TERM, INT   fast quit (TERM is graceful with force_grace_quit)
+  USR1        reopen the log file
+`)
 }
 
 // loadConfig reads the config file, or the embedded default, and returns it
