@@ -48,11 +48,18 @@ func New(cfg *configs.Config, log *slog.Logger) *Worker {
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),
 		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ConnState:         w.httpConns.track,
 		ErrorLog:          slog.NewLogLogger(log.With("server", "http").Handler(), slog.LevelDebug),
 	}
 	return w
 }
+
+// maxHeaderBytes bounds a request's header on the public port: players
+// send a few hundred bytes (ffmpeg, hls.js/flv.js a little more with a
+// browser's cookies); net/http's 1 MB default let a 900 KB header in.
+// nginx's large_client_header_buffers is 4 x 8 KiB, of the same order.
+const maxHeaderBytes = 16 << 10
 
 func hubOptions(cfg *configs.Config) hub.Options {
 	return hub.Options{

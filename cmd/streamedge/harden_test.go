@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -395,5 +396,30 @@ func TestFailedReloadReportsEveryError(t *testing.T) {
 		if !strings.Contains(doc.Reloads.LastErr, want) {
 			t.Fatalf("last_error %q lacks %q", doc.Reloads.LastErr, want)
 		}
+	}
+}
+
+func TestPublicPortBoundsRequestHeaders(t *testing.T) {
+	s := startServer(t, "workers: 1\n")
+	s.waitWorkers(t, 1, nil)
+	status := func(header string) string {
+		nc, err := net.Dial("tcp", s.http)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		go fmt.Fprintf(nc, "GET /live/none.flv HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n\r\n", header)
+		line, err := bufio.NewReader(nc).ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(line)
+	}
+	if got := status(strings.Repeat("c", 8<<10)); got != "HTTP/1.1 404 Not Found" {
+		t.Fatalf("a player with 8 KiB of cookies: %q, want the stream's 404", got)
+	}
+	if got := status(strings.Repeat("c", 900<<10)); !strings.HasPrefix(got, "HTTP/1.1 431") {
+		t.Fatalf("a 900 KB header: %q, want 431", got)
 	}
 }
