@@ -19,6 +19,7 @@ import (
 
 	"github.com/yutopp/go-rtmp/handshake"
 
+	"streamedge/media/mediatest"
 	"streamedge/media/rtmp"
 	"streamedge/media/rtmp/amf"
 	"streamedge/media/rtmp/chunk"
@@ -421,5 +422,28 @@ func TestPublicPortBoundsRequestHeaders(t *testing.T) {
 	}
 	if got := status(strings.Repeat("c", 900<<10)); !strings.HasPrefix(got, "HTTP/1.1 431") {
 		t.Fatalf("a 900 KB header: %q, want 431", got)
+	}
+}
+
+// TestAppOfSeveralSegments: ffmpeg splits rtmp://host/a/b/c/s into app
+// "a/b" and stream "c/s"; the server reads it as app a/b/c and stream s,
+// the same stream as http://host/a/b/c/s.flv.
+func TestAppOfSeveralSegments(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	s := startServer(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	base := "rtmp://" + s.rtmp + "/a/b/c/cam"
+	mediatest.StartFFmpegPublish(t, ctx, mediatest.FLVFile(t, mediatest.Media{}), base, true)
+	s.logs.wait(t, "rtmp publish start", func(l map[string]any) bool {
+		return l["stream"] == "__defaultVhost__/a/b/c/cam"
+	}, 15*time.Second)
+	for _, url := range []string{base, "http://" + s.http + "/a/b/c/cam.flv"} {
+		pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
+		res := mediatest.FFprobe(t, pctx, url)
+		pcancel()
+		if _, ok := res.Stream("video"); res.Err != nil || !ok {
+			t.Fatalf("ffprobe %s: %v %+v\n%s", url, res.Err, res.Streams, res.Output)
+		}
 	}
 }

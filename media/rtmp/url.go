@@ -52,6 +52,13 @@ func parseConnect(app, tcURL string) (connectTarget, error) {
 	return t, nil
 }
 
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return "", s, false
+}
+
 func vhostParam(rawQuery string) string {
 	q, _ := url.ParseQuery(rawQuery)
 	return q.Get("vhost")
@@ -60,14 +67,26 @@ func vhostParam(rawQuery string) string {
 // streamKey makes the hub key for a publish or play of name on t. The
 // stream's query string (tokens and such) is not part of the key, but a
 // ?vhost= in it wins over the connect's.
+//
+// The stream is the URL's last path segment and the app all before it, as
+// HTTP-FLV reads /{app}/{stream}.flv. Clients split a longer path their own
+// way (ffmpeg sends app "a/b" and stream "c/s" for rtmp://host/a/b/c/s), so
+// segments of the stream name move to the app.
 func streamKey(t connectTarget, name string) (hub.Key, error) {
 	name, query, _ := strings.Cut(name, "?")
-	key := hub.Key{Vhost: t.Vhost, App: t.App, Name: name}
+	app := t.App
+	if dir, base, ok := cutLast(name, "/"); ok {
+		app, name = app+"/"+dir, base
+	}
+	key := hub.Key{Vhost: t.Vhost, App: app, Name: name}
 	if v := vhostParam(query); v != "" {
 		key.Vhost = v
 	}
-	if !hub.ValidName(key.Name) || strings.Contains(key.Name, "/") {
+	if !hub.ValidName(key.Name) {
 		return key, fmt.Errorf("bad stream name %q", connlog.Clip(name))
+	}
+	if !hub.ValidName(key.App) {
+		return key, fmt.Errorf("bad app %q", connlog.Clip(key.App))
 	}
 	if !hub.ValidName(key.Vhost) || strings.Contains(key.Vhost, "/") {
 		return key, fmt.Errorf("bad vhost %q", connlog.Clip(key.Vhost))

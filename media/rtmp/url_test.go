@@ -50,7 +50,12 @@ func TestStreamKey(t *testing.T) {
 		{"livestream?token=abc", hub.Key{Vhost: hub.DefaultVhost, App: "live", Name: "livestream"}, false},
 		{"s?vhost=v9&token=1", hub.Key{Vhost: "v9", App: "live", Name: "s"}, false},
 		{"", hub.Key{}, true},
-		{"a/b", hub.Key{}, true},
+		{"a/b", hub.Key{Vhost: hub.DefaultVhost, App: "live/a", Name: "b"}, false},
+		{"a/b/c?vhost=v", hub.Key{Vhost: "v", App: "live/a/b", Name: "c"}, false},
+		{"a//b", hub.Key{}, true},
+		{"a/", hub.Key{}, true},
+		{"/b", hub.Key{}, true},
+		{"../b", hub.Key{}, true},
 		{"bad\x00name", hub.Key{}, true},
 		{"?token=1", hub.Key{}, true},
 	}
@@ -79,7 +84,7 @@ func FuzzStreamNames(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !hub.ValidName(key.App) || !hub.ValidName(key.Name) || !hub.ValidName(key.Vhost) {
+		if !hub.ValidName(key.App) || !hub.ValidName(key.Name) || !hub.ValidName(key.Vhost) || strings.Contains(key.Name, "/") {
 			t.Fatalf("accepted invalid key %+v", key)
 		}
 	})
