@@ -53,9 +53,9 @@ type Master struct {
 	log     *slog.Logger
 	exe     string
 	runDir  string
-	// The addresses slots bind: the configured host with the port the
-	// kernel chose, so sockets added later join the same group.
-	rtmpAddr, httpAddr string
+	// bound is the socket table as the slots bind it: the configured host
+	// with the port the kernel chose, so sockets added later join the group.
+	bound []sockSpec
 
 	slots    []*slot
 	procs    map[uint64]*workerProc // every live worker, by generation
@@ -88,12 +88,11 @@ func New(opts Options) (*Master, error) {
 		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, registry: newRegistry(), events: make(chan any, 256), started: time.Now()}
 	enableMigrateReq(m.log)
 	n := m.workerCount(opts.Config)
-	socks, err := openSlotSockets(opts.Config.Listen.RTMP, opts.Config.Listen.HTTP, n)
+	socks, bound, err := openSlots(socketTable(opts.Config), 0, n)
 	if err != nil {
 		return nil, err
 	}
-	m.rtmpAddr = sameHostPort(opts.Config.Listen.RTMP, socks[0].rtmp.Addr())
-	m.httpAddr = sameHostPort(opts.Config.Listen.HTTP, socks[0].http.Addr())
+	m.bound = bound
 	if addr := opts.Config.Listen.API; addr != "" {
 		if m.api, err = net.Listen("tcp", addr); err != nil {
 			for _, s := range socks {
@@ -142,10 +141,25 @@ func enableMigrateReq(log *slog.Logger) {
 // Addrs are the listening addresses, with the ports the kernel chose for
 // port 0; api is empty when the API is off.
 func (m *Master) Addrs() (rtmp, http, api string) {
-	if m.api != nil {
-		api = m.api.Addr().String()
+	return m.Addr("rtmp"), m.Addr("http"), m.Addr("api")
+}
+
+// Addr is the address of the socket table's row name ("rtmp", "http", ...)
+// or of the API ("api"), with the port the kernel chose for port 0; empty
+// when there is no such socket. A UDP row's is slot 0's port.
+func (m *Master) Addr(name string) string {
+	if name == "api" {
+		if m.api == nil {
+			return ""
+		}
+		return m.api.Addr().String()
 	}
-	return m.rtmpAddr, m.httpAddr, api
+	for _, spec := range m.bound {
+		if spec.name == name {
+			return spec.addr
+		}
+	}
+	return ""
 }
 
 // Workers is the number of worker slots.

@@ -50,16 +50,17 @@ func (m *Master) reload() {
 	prev := m.cfg
 	n := m.workerCount(next)
 	_, _, boundAPI := m.Addrs()
-	listenChanged := !sameAddr(next.Listen.RTMP, prev.Listen.RTMP, m.rtmpAddr) || !sameAddr(next.Listen.HTTP, prev.Listen.HTTP, m.httpAddr)
+	listenChanged := !sameTable(socketTable(next), socketTable(prev), m.bound)
 	apiChanged := !sameAddr(next.Listen.API, prev.Listen.API, boundAPI)
 	var fresh []*slotSockets
+	var freshBound []sockSpec
 	if listenChanged {
-		if fresh, err = openSlotSockets(next.Listen.RTMP, next.Listen.HTTP, n); err != nil {
+		if fresh, freshBound, err = openSlots(socketTable(next), 0, n); err != nil {
 			m.reloadFailed(err)
 			return
 		}
 	} else if n > len(m.slots) {
-		if fresh, err = openSlotSockets(m.rtmpAddr, m.httpAddr, n-len(m.slots)); err != nil {
+		if fresh, _, err = openSlots(m.bound, len(m.slots), n-len(m.slots)); err != nil {
 			m.reloadFailed(err)
 			return
 		}
@@ -87,8 +88,7 @@ func (m *Master) reload() {
 	old := len(m.slots)
 	switch {
 	case listenChanged:
-		m.rtmpAddr = sameHostPort(next.Listen.RTMP, fresh[0].rtmp.Addr())
-		m.httpAddr = sameHostPort(next.Listen.HTTP, fresh[0].http.Addr())
+		m.bound = freshBound
 		m.replaceAll(fresh)
 	case n > old:
 		for i, socks := range fresh {
@@ -227,9 +227,15 @@ func sameAddr(next, prev, bound string) bool {
 	return next == prev || next == bound
 }
 
-// sameHostPort is the configured host with the port a listener got.
-func sameHostPort(configured string, bound net.Addr) string {
-	host, _, _ := net.SplitHostPort(configured)
-	_, port, _ := net.SplitHostPort(bound.String())
-	return net.JoinHostPort(host, port)
+// sameTable tells whether a reloaded socket table binds what is bound.
+func sameTable(next, prev, bound []sockSpec) bool {
+	if len(next) != len(prev) || len(next) != len(bound) {
+		return false
+	}
+	for i := range next {
+		if next[i].name != bound[i].name || next[i].network != bound[i].network || !sameAddr(next[i].addr, prev[i].addr, bound[i].addr) {
+			return false
+		}
+	}
+	return true
 }

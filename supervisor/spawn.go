@@ -20,8 +20,12 @@ func (m *Master) spawn(s *slot, socks *slotSockets) (*workerProc, error) {
 	}
 	defer workerEnd.Close() // the child has its own copy once started
 	cmd := exec.Command(m.exe, "worker", "-slot", strconv.Itoa(s.index))
-	cmd.ExtraFiles = []*os.File{workerEnd, socks.rtmpFile, socks.httpFile}
-	cmd.Env = append(os.Environ(), ipc.EnvFDs+"="+ipc.FormatFDs([]string{"ipc", "rtmp", "http"}, 3))
+	names, files := []string{"ipc"}, []*os.File{workerEnd}
+	for _, so := range socks.list {
+		names, files = append(names, so.name), append(files, so.file)
+	}
+	cmd.ExtraFiles = files
+	cmd.Env = append(os.Environ(), ipc.EnvFDs+"="+ipc.FormatFDs(names, 3))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	// The backstop for orphans: the kernel kills the worker when we die,
 	// even by SIGKILL, before it notices EOF on the IPC socket.
