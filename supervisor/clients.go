@@ -42,7 +42,7 @@ func (m *Master) Clients(ctx context.Context) (clients []ClientInfo, truncated b
 		m.clientReqs[st.id] = st.ch
 		for _, p := range m.procs {
 			if p.state == StateReady || p.state == StateDraining {
-				if p.conn.Send(&ipc.ListClients{ID: st.id}) == nil {
+				if p.proc.Send(&ipc.ListClients{ID: st.id}) == nil {
 					st.n++
 				}
 			}

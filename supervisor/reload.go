@@ -94,11 +94,7 @@ func (m *Master) reload() {
 		for i, socks := range fresh {
 			s := &slot{index: old + i, sockets: socks}
 			m.slots = append(m.slots, s)
-			if p, err := m.spawn(s, socks); err != nil {
-				m.log.Error("worker start failed", "worker", s.index, "err", err)
-			} else {
-				s.proc = p
-			}
+			m.startIn(s, socks)
 		}
 	case n < old:
 		for _, s := range m.slots[n:] {
@@ -146,9 +142,7 @@ func (m *Master) replaceAll(fresh []*slotSockets) {
 		}
 		s := &slot{index: i, sockets: socks}
 		m.slots = append(m.slots, s)
-		if p, err := m.spawn(s, socks); err == nil {
-			s.proc = p
-		}
+		m.startIn(s, socks)
 	}
 	m.rollNext()
 }
@@ -161,18 +155,17 @@ func (m *Master) rollNext() {
 			m.reloads.rollings = m.reloads.rollings[1:]
 			continue
 		}
-		s := m.slots[i]
-		p, err := m.spawn(s, s.nextSock)
-		if err != nil {
-			m.log.Error("replacement worker start failed, keeping the old one", "worker", i, "err", err)
-			s.nextSock.close()
-			s.nextSock = nil
-			m.reloads.rollings = m.reloads.rollings[1:]
-			continue
-		}
-		s.next = p
+		m.startIn(m.slots[i], m.slots[i].nextSock)
 		return
 	}
+}
+
+// rollingHead is the slot a rolling replacement works on, or -1.
+func (m *Master) rollingHead() int {
+	if len(m.reloads.rollings) == 0 {
+		return -1
+	}
+	return m.reloads.rollings[0]
 }
 
 // promote makes a slot's ready replacement its worker and retires the old.
@@ -210,12 +203,10 @@ func (m *Master) gracefulQuit(why string) {
 	m.quitting = true
 	start, final := m.cfg.GraceStartWait.Std(), m.cfg.GraceFinalWait.Std()
 	m.log.Info("graceful quit", "signal", why, "grace_start_wait", start.String(), "grace_final_wait", final.String())
-	time.AfterFunc(start, func() {
-		m.events <- func(m *Master) {
-			for _, p := range m.procs {
-				if p.state != StateDraining {
-					m.retire(p, "graceful quit", nil)
-				}
+	m.after(start, func() {
+		for _, p := range m.procs {
+			if p.state != StateDraining {
+				m.retire(p, "graceful quit", nil)
 			}
 		}
 	})
