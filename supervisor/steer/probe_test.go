@@ -41,7 +41,10 @@ func TestProbeMPTCPFallsBack(t *testing.T) {
 		}
 		rc, _ := lns[0].SyscallConn()
 		proto := 0
-		control(rc, func(fd int) (err error) { proto, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); return })
+		control(rc, func(fd int) (err error) {
+			proto, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+			return
+		})
 		if proto != unix.IPPROTO_MPTCP {
 			t.Skip("no MPTCP listener on this kernel")
 		}
