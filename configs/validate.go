@@ -57,6 +57,7 @@ func (c *Config) problems() []problem {
 	if c.Play.SendBuffer != 0 {
 		v.between("play.send_buffer", c.Play.SendBuffer, 16384, 16777216)
 	}
+	c.Balance.problems(&v)
 	return v.problems
 }
 

@@ -33,10 +33,13 @@ const (
 	KindStreamUnpublished
 	KindListClients
 	KindClientList
+	KindAdmission
+	KindShed
+	KindBurn
 
 	// kindLast is the highest kind in use; tests walk 1..kindLast to check
 	// that every kind has a name, a decoder and a table entry.
-	kindLast = KindClientList
+	kindLast = KindBurn
 )
 
 var kindNames = [...]string{
@@ -54,6 +57,9 @@ var kindNames = [...]string{
 	KindStreamUnpublished: "stream_unpublished",
 	KindListClients:       "list_clients",
 	KindClientList:        "client_list",
+	KindAdmission:         "admission",
+	KindShed:              "shed",
+	KindBurn:              "burn",
 }
 
 // String is the kind's name as it appears in logs ("claim_reply"), or
@@ -93,11 +99,17 @@ type Load struct {
 	Time           time.Time
 	CPUPercent     float64 // of one core: 100 is one core busy
 	RSSBytes       uint64
-	Conns          ConnCounts
+	Conns          ConnCounts // sessions by kind
+	Connections    int        // every open connection, sessions or not yet
 	BytesInPerSec  float64
 	BytesOutPerSec float64
 	BytesIn        uint64 // totals since the worker started
 	BytesOut       uint64
+	// Refusals counts new sessions refused since the worker started, by
+	// "protocol/reason" (rtmp/capped, http_flv/host_full); Shed counts the
+	// players it shed.
+	Refusals map[string]uint64 `json:",omitempty"`
+	Shed     uint64            `json:",omitempty"`
 	// Streams must keep the frame under MaxFrame: at roughly 120 bytes per
 	// entry, a worker with thousands of streams should send only the
 	// busiest.
@@ -106,16 +118,6 @@ type Load struct {
 	// before they were of any use, by "protocol/reason"
 	// ("rtmp/no_handshake", "http/no_handshake", ...).
 	Junk map[string]uint64 `json:",omitempty"`
-}
-
-// ConnCounts are a worker's open connections by kind.
-type ConnCounts struct {
-	RTMPPublish int
-	RTMPPlay    int
-	FLVPlay     int
-	RelayIn     int
-	RelayOut    int
-	Total       int
 }
 
 // StreamLoad is one stream as seen by one worker.
@@ -198,7 +200,7 @@ type ClientList struct {
 
 // Client is one session of a worker.
 type Client struct {
-	Kind      string // rtmp_publish, rtmp_play, flv_play, relay_out
+	Kind      ConnKind
 	Addr      string // the peer's address ("relay" for another worker)
 	Stream    string // vhost/app/name
 	Since     time.Time

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"streamedge/ipc"
 )
 
 // collector mirrors the workers' latest reports at scrape time, so the
@@ -79,9 +81,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				proto, reason, _ := strings.Cut(key, "/")
 				counter(descWorkerJunk, float64(n), slot, proto, reason)
 			}
-			for kind, n := range map[string]int{"rtmp_publish": l.Conns.RTMPPublish, "rtmp_play": l.Conns.RTMPPlay,
-				"flv_play": l.Conns.FLVPlay, "relay_in": l.Conns.RelayIn, "relay_out": l.Conns.RelayOut} {
-				gauge(descWorkerConns, float64(n), slot, kind)
+			// Every known kind, zero or not, then any the table does not know.
+			for _, kind := range ipc.ConnKinds() {
+				gauge(descWorkerConns, float64(l.Conns[kind]), slot, string(kind))
+			}
+			for kind, n := range l.Conns {
+				if !kind.Known() {
+					gauge(descWorkerConns, float64(n), slot, string(kind))
+				}
 			}
 		}
 	}
