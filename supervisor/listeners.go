@@ -170,7 +170,7 @@ func openSocket(name, network, addr string) (*socket, error) {
 		}
 	case netUDP:
 		var pc net.PacketConn
-		if pc, err = net.ListenPacket("udp", addr); err == nil {
+		if pc, err = net.ListenPacket(family(netUDP, addr), addr); err == nil {
 			c, at = pc, pc.LocalAddr()
 			file, err = pc.(*net.UDPConn).File()
 		}
@@ -201,7 +201,19 @@ func openSocket(name, network, addr string) (*socket, error) {
 func listenTCP(addr string) (net.Listener, error) {
 	lc := net.ListenConfig{Control: reuseport.Control}
 	lc.SetMultipathTCP(false)
-	return lc.Listen(context.Background(), "tcp", addr)
+	return lc.Listen(context.Background(), family(netTCP, addr), addr)
+}
+
+// family narrows network to IPv4 for an IPv4 address: Go listens on
+// 0.0.0.0 through a dual-stack IPv6 socket, so "0.0.0.0:1935" would take
+// IPv6 clients too, which nginx and SRS do not. "[::]:1935" stays dual
+// stack, as on those servers; a host name is left to the resolver.
+func family(network, addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err == nil && ip != nil && ip.To4() != nil {
+		return network + "4"
+	}
+	return network
 }
 
 // errNotPlainTCP is a listener that is not plain TCP (MPTCP, most likely).

@@ -107,7 +107,7 @@ func New(opts Options) (*Master, error) {
 	}
 	m.bound = bound
 	if addr := opts.Config.Listen.API; addr != "" {
-		if m.api, err = net.Listen("tcp", addr); err != nil {
+		if m.api, err = net.Listen(family(netTCP, addr), addr); err != nil {
 			for _, s := range socks {
 				s.close()
 			}

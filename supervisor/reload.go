@@ -67,7 +67,7 @@ func (m *Master) reload() {
 	}
 	var api net.Listener
 	if apiChanged && next.Listen.API != "" {
-		if api, err = net.Listen("tcp", next.Listen.API); err != nil {
+		if api, err = net.Listen(family(netTCP, next.Listen.API), next.Listen.API); err != nil {
 			for _, s := range fresh {
 				s.close()
 			}

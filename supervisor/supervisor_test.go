@@ -147,3 +147,20 @@ func TestRestartDelay(t *testing.T) {
 		}
 	}
 }
+
+func TestListenFamily(t *testing.T) {
+	tests := []struct{ network, addr, want string }{
+		{netTCP, "0.0.0.0:1935", "tcp4"},
+		{netTCP, "127.0.0.1:0", "tcp4"},
+		{netUDP, "0.0.0.0:8000", "udp4"},
+		{netTCP, "[::]:1935", "tcp"},
+		{netTCP, "[::1]:1935", "tcp"},
+		{netTCP, ":1935", "tcp"},
+		{netTCP, "localhost:1935", "tcp"},
+	}
+	for _, tt := range tests {
+		if got := family(tt.network, tt.addr); got != tt.want {
+			t.Errorf("family(%q, %q) = %q, want %q", tt.network, tt.addr, got, tt.want)
+		}
+	}
+}
