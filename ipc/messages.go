@@ -118,6 +118,9 @@ type Load struct {
 	// before they were of any use, by "protocol/reason"
 	// ("rtmp/no_handshake", "http/no_handshake", ...).
 	Junk map[string]uint64 `json:",omitempty"`
+	// States counts every open connection by state (handshaking, idle,
+	// playing, publishing); they add up to Connections.
+	States map[string]int `json:",omitempty"`
 }
 
 // StreamLoad is one stream as seen by one worker.

@@ -26,6 +26,7 @@ var (
 	descWorkerConns    = desc("worker_connections", "Worker connections by kind.", "worker", "kind")
 	descWorkerBytesIn  = desc("worker_received_bytes_total", "Bytes received by the worker process since it started.", "worker")
 	descWorkerBytesOut = desc("worker_sent_bytes_total", "Bytes sent by the worker process since it started.", "worker")
+	descWorkerStates   = desc("worker_open_connections", "Every open connection of the worker by state: handshaking, idle, playing, publishing.", "worker", "state")
 	descWorkerJunk     = desc("worker_junk_connections_total", "Connections that ended before any session: no handshake, a bad one, an idle timeout.", "worker", "protocol", "reason")
 	descWorkerRestarts = desc("worker_restarts_total", "Workers started in the slot after its first.", "worker")
 	descStreams        = desc("streams", "Streams published on the host.")
@@ -39,7 +40,7 @@ var (
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkerUp, descWorkerCPU, descWorkerRSS, descWorkerConns, descWorkerBytesIn,
-		descWorkerBytesOut, descWorkerJunk, descWorkerRestarts, descStreams, descStreamPlayers, descReloads, descHostCPU, descHostMemUsed, descHostNetRecv, descHostNetSent} {
+		descWorkerBytesOut, descWorkerJunk, descWorkerStates, descWorkerRestarts, descStreams, descStreamPlayers, descReloads, descHostCPU, descHostMemUsed, descHostNetRecv, descHostNetSent} {
 		ch <- d
 	}
 }
@@ -77,6 +78,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descWorkerRSS, float64(l.RSSBytes), slot)
 			counter(descWorkerBytesIn, float64(l.BytesIn), slot)
 			counter(descWorkerBytesOut, float64(l.BytesOut), slot)
+			for state, n := range l.States {
+				gauge(descWorkerStates, float64(n), slot, state)
+			}
 			for key, n := range l.Junk {
 				proto, reason, _ := strings.Cut(key, "/")
 				counter(descWorkerJunk, float64(n), slot, proto, reason)

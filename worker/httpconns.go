@@ -12,11 +12,14 @@ import (
 )
 
 // httpConns follows the public HTTP server's connections through their
-// states (net/http's ConnState hook), so a connection that closes without
-// ever sending a request is counted as junk, like an RTMP one that never
-// shook hands.
+// states (net/http's ConnState hook): they are counted while open, waiting
+// for a request or idle between two, and one that closes without ever
+// sending a request is counted as junk, like an RTMP one that never shook
+// hands. A hijacked connection is an HTTP-FLV player, which the handler
+// counts.
 type httpConns struct {
 	Junk connlog.Junk
+	Open connlog.Open // handshaking (New, Active) and idle only
 
 	mu    sync.Mutex
 	state map[net.Conn]http.ConnState
@@ -33,13 +36,30 @@ func (h *httpConns) track(nc net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateClosed, http.StateHijacked:
 		delete(h.state, nc)
+		if known {
+			h.Open.Leave(openState(prev))
+		}
 	default:
 		h.state[nc] = st
+		if known {
+			h.Open.Move(openState(prev), openState(st))
+		} else {
+			h.Open.Enter(openState(st))
+		}
 	}
 	h.mu.Unlock()
 	if st == http.StateClosed && known && prev == http.StateNew {
 		h.Junk.Add(connlog.NoHandshake, nc.RemoteAddr().String(), errNoRequest)
 	}
+}
+
+// openState is an HTTP state as one of the counted states: a connection
+// that waits for or reads a request is handshaking.
+func openState(st http.ConnState) connlog.State {
+	if st == http.StateIdle {
+		return connlog.Idle
+	}
+	return connlog.Handshaking
 }
 
 var errNoRequest = errors.New("closed without a request")

@@ -84,6 +84,9 @@ func (s *rtmpServer) report(l *ipc.Load) {
 	l.BytesIn += st.BytesIn.Load()
 	l.BytesOut += st.BytesOut.Load()
 	addJunk(l, s)
+	for _, state := range connlog.States() {
+		l.States[state.String()] += st.Open.Count(state)
+	}
 }
 
 // addJunk adds a server's junk totals to a load report as "socket/reason".
@@ -159,7 +162,13 @@ func (s *httpServer) serve(_ context.Context, ln net.Listener) error {
 func (s *httpServer) report(l *ipc.Load) {
 	n := int(s.flv.Stats.Players.Load())
 	l.Conns[ipc.ConnFLVPlay] += n
-	l.Connections += n
+	// Connections waiting for a request or idle between two count too:
+	// 15,000 of them are load, not nothing.
+	waiting, idle := s.conns.Open.Count(connlog.Handshaking), s.conns.Open.Count(connlog.Idle)
+	l.Connections += n + waiting + idle
+	l.States[connlog.Handshaking.String()] += waiting
+	l.States[connlog.Idle.String()] += idle
+	l.States[connlog.Playing.String()] += n
 	l.BytesOut += s.flv.Stats.BytesOut.Load()
 	addJunk(l, s)
 }

@@ -88,6 +88,10 @@ func (w *Worker) Sessions() int64 {
 func (w *Worker) report(l *ipc.Load) {
 	l.Conns = ipc.ConnCounts{}
 	l.Junk = map[string]uint64{}
+	l.States = map[string]int{}
+	for _, st := range connlog.States() {
+		l.States[st.String()] = 0 // every state, so the metric shows zeros
+	}
 	for _, s := range w.servers {
 		s.report(l)
 	}

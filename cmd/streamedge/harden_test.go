@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -445,5 +446,66 @@ func TestAppOfSeveralSegments(t *testing.T) {
 		if _, ok := res.Stream("video"); res.Err != nil || !ok {
 			t.Fatalf("ffprobe %s: %v %+v\n%s", url, res.Err, res.Streams, res.Output)
 		}
+	}
+}
+
+// TestEveryOpenConnectionIsCounted: connections that are not sessions yet
+// (silent, handshaken, waiting for a request, idle keep-alives) are counted
+// by state next to players and publishers, in the report and /metrics.
+func TestEveryOpenConnectionIsCounted(t *testing.T) {
+	s := startServer(t, "workers: 1\nrtmp:\n  handshake_timeout: 60s\n")
+	s.waitWorkers(t, 1, nil)
+	startSyntheticPublisher(t, s, s.rtmpURL("counted"))
+	dial := func(addr string) net.Conn {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		return nc
+	}
+	for range 20 {
+		dial(s.rtmp)
+	}
+	for range 10 {
+		rawRTMP(t, s.rtmp)
+	}
+	for range 30 {
+		dial(s.http)
+	}
+	for range 10 {
+		nc := dial(s.http)
+		fmt.Fprintf(nc, "GET /live/none.flv HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 5 {
+		src, _, err := playMixed(ctx, s, "counted", i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(src.close)
+	}
+	want := map[string]float64{"handshaking": 50, "idle": 20, "playing": 5, "publishing": 1}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := map[string]float64{}
+		for state := range want {
+			got[state] = s.metric(t, "streamedge_worker_open_connections", map[string]string{"state": state})
+		}
+		w := s.workers(t)[0]
+		if fmt.Sprint(got) == fmt.Sprint(want) && w.Load != nil && w.Load.Connections == 76 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("open connections by state %v, want %v; report %+v", got, want, w.Load)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

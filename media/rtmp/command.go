@@ -146,6 +146,7 @@ func (c *conn) onPublish(cmd command) error {
 		return fmt.Errorf("publish refused: %w", err)
 	}
 	c.publisher, c.pubStreamID = pub, cmd.StreamID
+	c.setState(connlog.Publishing)
 	c.cr.SetMaxMessage(c.cfg.MaxMessageSize) // a publisher sends media: keyframes may be large
 	c.session.Store(&sessionMeta{kind: "rtmp_publish", stream: key.String(), pub: pub})
 	c.srv.Stats.Publishers.Add(1)
@@ -194,6 +195,7 @@ func (c *conn) onPlay(cmd command) error {
 		kind = "relay_out"
 	}
 	c.session.Store(&sessionMeta{kind: kind, stream: key.String(), sub: sub, streamID: cmd.StreamID})
+	c.setState(connlog.Playing)
 	c.play = startPlayer(c, sub, cmd.StreamID)
 	return nil
 }

@@ -75,6 +75,7 @@ type conn struct {
 	play        *player
 	relay       bool // came in on the private socket: another worker's relay
 	since       time.Time
+	state       connlog.State               // read by untrack once the session is over
 	session     atomic.Pointer[sessionMeta] // set once publishing or playing, read by Sessions
 	shedding    atomic.Bool                 // closed by ShedNewest
 }
@@ -127,6 +128,7 @@ func (c *conn) run() error {
 	if err := handshake.HandshakeWithClient(br, c.nc, &handshake.Config{SkipHandshakeVerification: true}); err != nil {
 		return junk(connlog.BadHandshake, "handshake: %w", err)
 	}
+	c.setState(connlog.Idle)
 	c.cr = chunk.NewReader(br, min(c.cfg.MaxMessageSize, maxCommandSize))
 	for {
 		msg, err := c.cr.ReadMessage()
@@ -150,6 +152,12 @@ func (c *conn) run() error {
 			return err
 		}
 	}
+}
+
+// setState moves the connection to s in the server's counts.
+func (c *conn) setState(s connlog.State) {
+	c.srv.Stats.Open.Move(c.state, s)
+	c.state = s
 }
 
 // finish releases what the session held and logs why it ended, once.

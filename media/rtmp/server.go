@@ -31,6 +31,8 @@ type Stats struct {
 	// Junk counts connections that ended before they published or played
 	// because they never shook hands or never asked for anything.
 	Junk connlog.Junk
+	// Open counts the open connections by state.
+	Open connlog.Open
 }
 
 // Server accepts RTMP connections and joins them to a hub.
@@ -105,6 +107,7 @@ func (s *Server) track(c *conn) bool {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.Stats.Conns.Add(1)
+	s.Stats.Open.Enter(connlog.Handshaking)
 	return true
 }
 
@@ -113,6 +116,7 @@ func (s *Server) untrack(c *conn) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	s.Stats.Conns.Add(-1)
+	s.Stats.Open.Leave(c.state)
 	s.wg.Done()
 }
 
