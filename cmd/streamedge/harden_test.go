@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/yutopp/go-rtmp/handshake"
+	"golang.org/x/sys/unix"
 
 	"streamedge/media/mediatest"
 	"streamedge/media/rtmp"
@@ -507,5 +508,50 @@ func TestEveryOpenConnectionIsCounted(t *testing.T) {
 			t.Fatalf("open connections by state %v, want %v; report %+v", got, want, w.Load)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestAcceptErrorsAreWarnedAndRetried: a worker out of file descriptors
+// says so at warn, backs off, and serves the waiting clients once it has
+// descriptors again.
+func TestAcceptErrorsAreWarnedAndRetried(t *testing.T) {
+	s := startServer(t, "workers: 1\n")
+	pid := s.waitWorkers(t, 1, nil)[0].PID
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the soft limit: raising it back needs no privilege.
+	var old unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &old); err != nil {
+		t.Fatal(err)
+	}
+	tight := unix.Rlimit{Cur: uint64(len(fds)), Max: old.Max}
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &tight, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{s.http, s.rtmp} {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+	}
+	for _, msg := range []string{"http accept failed", "rtmp accept failed"} {
+		line := s.logs.wait(t, msg, nil, 10*time.Second)
+		if line["level"] != "WARN" || !strings.Contains(fmt.Sprint(line["err"]), "too many open files") {
+			t.Fatalf("%s: %v, want a warning naming the error", msg, line)
+		}
+	}
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &old, nil); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + s.http + "/live/none.flv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("after the limit was lifted: %s", resp.Status)
 	}
 }
