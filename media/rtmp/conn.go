@@ -47,8 +47,14 @@ type junkError struct {
 func (e *junkError) Error() string { return e.err.Error() }
 func (e *junkError) Unwrap() error { return e.err }
 
-func junk(r connlog.Reason, format string, args ...any) error {
-	return &junkError{r, fmt.Errorf(format, args...)}
+// junk wraps err, without the addresses of a *net.OpError: the summary
+// names the client once.
+func junk(r connlog.Reason, msg string, err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		err = op.Err
+	}
+	return &junkError{r, fmt.Errorf("%s: %w", msg, err)}
 }
 
 // conn is one RTMP connection on the server side. Its reading goroutine owns
@@ -118,15 +124,15 @@ func (c *conn) run() error {
 	br := bufio.NewReaderSize(countingReader{c.nc, &c.srv.Stats.BytesIn}, 16<<10)
 	first, err := br.Peek(1)
 	if err != nil {
-		return junk(connlog.NoHandshake, "before handshake: %w", err)
+		return junk(connlog.NoHandshake, "before handshake", err)
 	}
 	if first[0] != 3 {
-		return junk(connlog.BadHandshake, "not an RTMP handshake (first byte 0x%02x)", first[0])
+		return junk(connlog.BadHandshake, "not an RTMP handshake", fmt.Errorf("first byte 0x%02x", first[0]))
 	}
 	// go-rtmp's handshake echoes C1; Flash-style digests are not verified,
 	// like most servers, since ffmpeg and OBS do not need them.
 	if err := handshake.HandshakeWithClient(br, c.nc, &handshake.Config{SkipHandshakeVerification: true}); err != nil {
-		return junk(connlog.BadHandshake, "handshake: %w", err)
+		return junk(connlog.BadHandshake, "handshake", err)
 	}
 	c.setState(connlog.Idle)
 	c.cr = chunk.NewReader(br, min(c.cfg.MaxMessageSize, maxCommandSize))
@@ -137,7 +143,7 @@ func (c *conn) run() error {
 				return errClientClosed
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) && c.session.Load() == nil {
-				return junk(connlog.IdleTimeout, "no publish or play within %v: %w", c.cfg.HandshakeTimeout, err)
+				return junk(connlog.IdleTimeout, fmt.Sprintf("no publish or play within %v", c.cfg.HandshakeTimeout), err)
 			}
 			return err
 		}
