@@ -125,8 +125,7 @@ var messages = []struct {
 	{
 		name: "load with refusals",
 		bytes: frame(KindLoad, `{"Time":"0001-01-01T00:00:00Z","CPUPercent":0,"RSSBytes":0,`+
-			`"Conns":{"RTMPPublish":0,"RTMPPlay":0,"FLVPlay":0,"RelayIn":0,"RelayOut":0,"Total":0},`+
-			`"BytesInPerSec":0,"BytesOutPerSec":0,"BytesIn":0,"BytesOut":0,"Refusals":{"http_flv/capped":3},"Shed":7,"Streams":null}`),
+			`"Conns":null,"Connections":0,"BytesInPerSec":0,"BytesOutPerSec":0,"BytesIn":0,"BytesOut":0,"Refusals":{"http_flv/capped":3},"Shed":7,"Streams":null}`),
 		msg: &Load{Refusals: map[string]uint64{"http_flv/capped": 3}, Shed: 7},
 	},
 }
