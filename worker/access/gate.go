@@ -172,7 +172,7 @@ func (g *Gate) refused(r *Request, err error) error {
 
 // Stats is what the gate counted since it started.
 type Stats struct {
-	Refusals            map[string]uint64
+	Refusals             map[string]uint64
 	NotificationsDropped uint64
 }
 
