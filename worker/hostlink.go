@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"streamedge/ipc"
 	"streamedge/media/hub"
@@ -27,6 +28,8 @@ type hostLink struct {
 	log    *slog.Logger
 	relays *relays
 
+	done chan struct{} // closed when receive is over: nobody answers calls
+
 	mu      sync.Mutex
 	nextID  uint64
 	pending map[uint64]chan ipc.Message
@@ -35,13 +38,18 @@ type hostLink struct {
 var _ hub.Host = (*hostLink)(nil)
 
 func newHostLink(conn *ipc.Conn, w *Worker, relayAddr string, log *slog.Logger) *hostLink {
-	l := &hostLink{conn: conn, w: w, self: relayAddr, log: log, pending: make(map[uint64]chan ipc.Message)}
+	l := &hostLink{conn: conn, w: w, self: relayAddr, log: log, done: make(chan struct{}), pending: make(map[uint64]chan ipc.Message)}
 	l.relays = newRelays(w.hub, l, log)
 	return l
 }
 
-// call sends a request made with id and waits for the reply with that id.
-func (l *hostLink) call(ctx context.Context, build func(id uint64) ipc.Message) (ipc.Message, error) {
+// hostTimeout bounds a round trip to the master (a claim, a lookup) and
+// setting up a relay.
+const hostTimeout = 3 * time.Second
+
+// call sends a request made with id and waits for the reply with that id,
+// for up to hostTimeout, or until stop is closed or the link is over.
+func (l *hostLink) call(stop <-chan struct{}, build func(id uint64) ipc.Message) (ipc.Message, error) {
 	l.mu.Lock()
 	l.nextID++
 	id := l.nextID
@@ -56,11 +64,17 @@ func (l *hostLink) call(ctx context.Context, build func(id uint64) ipc.Message) 
 	if err := l.conn.Send(build(id)); err != nil {
 		return nil, err
 	}
+	t := time.NewTimer(hostTimeout)
+	defer t.Stop()
 	select {
 	case m := <-ch:
 		return m, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("no answer from the master: %w", ctx.Err())
+	case <-t.C:
+		return nil, errors.New("no answer from the master in time")
+	case <-stop:
+		return nil, errors.New("worker stopping")
+	case <-l.done:
+		return nil, errors.New("master connection closed")
 	}
 }
 
@@ -74,8 +88,8 @@ func (l *hostLink) deliver(id uint64, m ipc.Message) {
 }
 
 // Claim asks the master for the host-wide right to publish key.
-func (l *hostLink) Claim(ctx context.Context, key hub.Key) error {
-	m, err := l.call(ctx, func(id uint64) ipc.Message { return &ipc.Claim{ID: id, Stream: key.String()} })
+func (l *hostLink) Claim(key hub.Key) error {
+	m, err := l.call(nil, func(id uint64) ipc.Message { return &ipc.Claim{ID: id, Stream: key.String()} })
 	if err != nil {
 		return err
 	}
@@ -94,12 +108,13 @@ func (l *hostLink) Release(key hub.Key) {
 }
 
 // Pull relays key from its owner, if another worker owns it.
-func (l *hostLink) Pull(ctx context.Context, key hub.Key) bool {
-	return l.relays.pull(ctx, key)
-}
+func (l *hostLink) Pull(key hub.Key) bool { return l.relays.pull(key) }
 
-func (l *hostLink) lookup(ctx context.Context, key hub.Key) (*ipc.LookupReply, error) {
-	m, err := l.call(ctx, func(id uint64) ipc.Message { return &ipc.Lookup{ID: id, Stream: key.String()} })
+// Want pulls key once another worker is known to publish it.
+func (l *hostLink) Want(key hub.Key) { l.relays.want(key) }
+
+func (l *hostLink) lookup(stop <-chan struct{}, key hub.Key) (*ipc.LookupReply, error) {
+	m, err := l.call(stop, func(id uint64) ipc.Message { return &ipc.Lookup{ID: id, Stream: key.String()} })
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +131,7 @@ type commands struct {
 // receive handles the master's messages until the connection ends. EOF
 // means the master is gone: the worker must not outlive it.
 func (l *hostLink) receive(ctx context.Context, cmds commands) error {
+	defer close(l.done)
 	for {
 		m, err := l.conn.Receive()
 		if err != nil {

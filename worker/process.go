@@ -82,6 +82,8 @@ func RunProcess(ctx context.Context, p Process) error {
 	defer cancel(nil)
 	served := make(chan error, 1)
 	go func() { served <- w.Run(ctx, ls) }()
+	relaysDone := make(chan error, 1)
+	go func() { relaysDone <- link.relays.Run(ctx) }()
 	if err := conn.Send(&ipc.Ready{RelayAddr: relayAddr}); err != nil {
 		cancel(err)
 	}
@@ -114,6 +116,7 @@ func RunProcess(ctx context.Context, p Process) error {
 		cancel(err)
 	}()
 	err = <-served
+	<-relaysDone
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, errQuit) {
 		log.Info("worker stopping", "reason", cause.Error())
 	}
