@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,12 +11,9 @@ import (
 	"streamedge/media/hub"
 )
 
-// errQuit ends a worker the master told to quit.
-var errQuit = errors.New("master said quit")
-
-// hostLink is the worker's side of the IPC: it answers the hub's questions
-// about the host (claims, lookups) by asking the master, and turns the
-// master's news into relays.
+// hostLink is the hub's view of the host: it answers the hub's questions
+// (claims, lookups) by asking the master over IPC, and has the relays pull
+// what is published elsewhere. The process loop delivers the replies.
 type hostLink struct {
 	conn *ipc.Conn
 	w    *Worker
@@ -28,7 +24,7 @@ type hostLink struct {
 	log    *slog.Logger
 	relays *relays
 
-	done chan struct{} // closed when receive is over: nobody answers calls
+	done chan struct{} // closed when the process loop is over: nobody answers calls
 
 	mu      sync.Mutex
 	nextID  uint64
@@ -119,59 +115,4 @@ func (l *hostLink) lookup(stop <-chan struct{}, key hub.Key) (*ipc.LookupReply, 
 		return nil, err
 	}
 	return m.(*ipc.LookupReply), nil
-}
-
-// commands are what the worker does when the master asks.
-type commands struct {
-	reload     func(*ipc.Configure)
-	reopenLogs func()
-	drain      func()
-}
-
-// receive handles the master's messages until the connection ends. EOF
-// means the master is gone: the worker must not outlive it.
-func (l *hostLink) receive(ctx context.Context, cmds commands) error {
-	defer close(l.done)
-	for {
-		m, err := l.conn.Receive()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("master connection: %w", err)
-		}
-		switch m := m.(type) {
-		case *ipc.ClaimReply:
-			l.deliver(m.ID, m)
-		case *ipc.LookupReply:
-			l.deliver(m.ID, m)
-		case *ipc.StreamPublished:
-			if key, ok := hub.ParseKey(m.Stream); ok && m.RelayAddr != l.self {
-				l.relays.published(key, m.RelayAddr)
-			}
-		case *ipc.StreamUnpublished:
-			if key, ok := hub.ParseKey(m.Stream); ok {
-				l.relays.unpublished(key)
-			}
-		case *ipc.Configure:
-			cmds.reload(m)
-		case *ipc.ListClients:
-			if err := l.conn.Send(l.w.clientList(m.ID)); err != nil {
-				l.log.Warn("client list not sent", "err", err)
-			}
-		case *ipc.Command:
-			switch m.Name {
-			case ipc.CmdQuit:
-				return errQuit
-			case ipc.CmdReopenLogs:
-				cmds.reopenLogs()
-			case ipc.CmdDrain:
-				cmds.drain()
-			default:
-				l.log.Warn("unknown command from master", "command", m.Name)
-			}
-		default:
-			l.log.Warn("unexpected message from master", "kind", m.Kind().String())
-		}
-	}
 }
