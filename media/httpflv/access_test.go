@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"streamedge/media/access"
-	"streamedge/media/hub"
 	"streamedge/media/httpflv"
+	"streamedge/media/hub"
 )
 
 // A signed play gets the stream; an unsigned one 401, a bad signature 403,
