@@ -83,6 +83,17 @@ var parseCases = []parseCase{
 			"  host_max_connections: 100",
 			"  retry_after: 10s",
 			"  redirect: [{http: 'peer:8080', rtmp: 'peer:1935'}, {http: 'peer2:80'}]",
+			"hosts:",
+			"  redis: redis://:secret@198.18.0.1:6379/2",
+			"  host_id: edge-1.example",
+			"  advertise:",
+			"    rtmp: 198.18.0.2:1935",
+			"    http: edge-1.example:80",
+			"    rtc: 198.18.0.2:8000",
+			"  heartbeat: 500ms",
+			"  ttl: 3s",
+			"  load_factor: 1.5",
+			"  resolve: false",
 			"debug:",
 			"  fault_injection: true",
 		),
@@ -111,6 +122,9 @@ var parseCases = []parseCase{
 					ShedAfter: Duration(20 * time.Second), ShedRate: 5, ShedMax: 50, MaxConnections: 50, WorkerBytesOutMax: 500e6,
 					HostCPUHigh: 70, HostBytesOutMax: 1.25e9, HostMaxConnections: 100, RetryAfter: Duration(10 * time.Second),
 					Redirect: []Peer{{HTTP: "peer:8080", RTMP: "peer:1935"}, {HTTP: "peer2:80"}}},
+				Hosts: Hosts{Redis: "redis://:secret@198.18.0.1:6379/2", HostID: "edge-1.example",
+					Advertise: Advertise{RTMP: "198.18.0.2:1935", HTTP: "edge-1.example:80", RTC: "198.18.0.2:8000"},
+					Heartbeat: Duration(500 * time.Millisecond), TTL: Duration(3 * time.Second), LoadFactor: 1.5},
 				Debug: Debug{FaultInjection: true},
 			}
 		},
@@ -190,6 +204,31 @@ var parseCases = []parseCase{
 			`streamedge.yaml:9: balance.worker_bytes_out_max cannot be auto: give bytes per second, or 0 for none`,
 			`streamedge.yaml:10: balance.redirect[0] needs http or rtmp (host:port)`,
 			`streamedge.yaml:10: balance.redirect[1].http must be host:port, got "x"`,
+		),
+	},
+
+	// Hosts.
+	{
+		name: "hosts values",
+		in: lines("hosts:", "  redis: http://:pw@r:6379", "  host_id: 'a b'", "  advertise:", "    rtmp: 0.0.0.0:1935",
+			"    rtc: x", "  heartbeat: 10ms", "  ttl: 15ms", "  load_factor: 1"),
+		err: lines(
+			`streamedge.yaml:2: hosts.redis must be a redis://, rediss:// or unix:// URL, got "http://:xxxxx@r:6379"`,
+			`streamedge.yaml:3: hosts.host_id must be 1-64 letters, digits, '.', '_', ':' or '-', got "a b"`,
+			`streamedge.yaml:5: hosts.advertise.rtmp must name a reachable host and a port other than 0, got "0.0.0.0:1935"`,
+			`streamedge.yaml:2: hosts.advertise.http must be set when hosts.redis is (host:port that clients reach)`,
+			`streamedge.yaml:6: hosts.advertise.rtc must be host:port, got "x"`,
+			`streamedge.yaml:7: hosts.heartbeat must be >= 100ms, got 10ms`,
+			`streamedge.yaml:8: hosts.ttl must be at least twice hosts.heartbeat (10ms), got 15ms`,
+			`streamedge.yaml:9: hosts.load_factor must be over 1 and at most 10, got 1`,
+		),
+	},
+	{
+		name: "hosts without advertised addresses",
+		in:   lines("hosts:", "  redis: redis://127.0.0.1:6379"),
+		err: lines(
+			`streamedge.yaml:2: hosts.advertise.rtmp must be set when hosts.redis is (host:port that clients reach)`,
+			`streamedge.yaml:2: hosts.advertise.http must be set when hosts.redis is (host:port that clients reach)`,
 		),
 	},
 
@@ -352,9 +391,9 @@ var parseCases = []parseCase{
 		),
 		err: strings.TrimSuffix(lines(
 			`streamedge.yaml:1: workers must be an integer, got "abc"`,
+			`streamedge.yaml:6: unknown key "play.bogus"`,
 			"streamedge.yaml:3: rtmp.chunk_size must be between 128 and 65536, got 99",
 			"streamedge.yaml:5: play.max_skips must be >= 1, got 0",
-			`streamedge.yaml:6: unknown key "play.bogus"`,
 		), "\n"),
 	},
 	{

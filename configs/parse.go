@@ -45,11 +45,12 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err != nil && !errors.As(err, &fe) {
 		return nil, err
 	}
+	// Keys that did not decode come first, in file order, then bad values
+	// in the validator's order (which groups related keys).
 	all := []*Error(fe)
 	for _, p := range c.problems() {
 		all = append(all, &Error{File: name, Line: ix.line(p.path), Msg: p.msg})
 	}
-	slices.SortStableFunc(all, func(a, b *Error) int { return cmp.Compare(a.Line, b.Line) })
 	errs := make([]error, len(all))
 	for i, e := range all {
 		errs[i] = e

@@ -58,6 +58,7 @@ func (c *Config) problems() []problem {
 		v.between("play.send_buffer", c.Play.SendBuffer, 16384, 16777216)
 	}
 	c.Balance.problems(&v)
+	c.Hosts.problems(&v)
 	return v.problems
 }
 

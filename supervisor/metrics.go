@@ -78,7 +78,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descWorkerRSS, float64(l.RSSBytes), slot)
 			counter(descWorkerBytesIn, float64(l.BytesIn), slot)
 			counter(descWorkerBytesOut, float64(l.BytesOut), slot)
-			for state, n := range l.States {
+			for state, n := range l.ByState {
 				gauge(descWorkerStates, float64(n), slot, state)
 			}
 			for key, n := range l.Junk {
@@ -87,9 +87,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			// Every known kind, zero or not, then any the table does not know.
 			for _, kind := range ipc.ConnKinds() {
-				gauge(descWorkerConns, float64(l.Conns[kind]), slot, string(kind))
+				gauge(descWorkerConns, float64(l.ByKind[kind]), slot, string(kind))
 			}
-			for kind, n := range l.Conns {
+			for kind, n := range l.ByKind {
 				if !kind.Known() {
 					gauge(descWorkerConns, float64(n), slot, string(kind))
 				}

@@ -343,9 +343,9 @@ func TestCommandLine(t *testing.T) {
 		{"-h lists modes and signals", []string{"-h"}, 0, []string{"usage:", "-t", "bench", "HUP", "QUIT", "TERM", "USR1"}},
 		{"-t reports every error at once", []string{"-t", "-c", bad}, 1, []string{
 			bad + `:1: workers must be an integer, got "abc"`,
+			bad + `:6: unknown key "play.bogus"`,
 			bad + ":3: rtmp.chunk_size must be between 128 and 65536, got 99",
 			bad + ":5: play.max_skips must be >= 1, got 0",
-			bad + `:6: unknown key "play.bogus"`,
 			"test failed"}},
 	}
 	for _, tt := range tests {

@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/yutopp/go-rtmp/handshake"
 
+	"streamedge/media/access"
 	"streamedge/media/connlog"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp/chunk"
@@ -79,11 +81,17 @@ type conn struct {
 	publisher   *hub.Publisher
 	pubStreamID uint32
 	play        *player
-	relay       bool // came in on the private socket: another worker's relay
+	relay       bool // on a relay server: a relay feeding another hub
 	since       time.Time
 	state       connlog.State               // read by untrack once the session is over
 	session     atomic.Pointer[sessionMeta] // set once publishing or playing, read by Sessions
-	shedding    atomic.Bool                 // closed by ShedNewest
+
+	id       string          // this session's id, as hooks and the API name it
+	ctx      context.Context // ends with the session: a hook waited on is abandoned
+	tcURL    string
+	pageURL  string
+	gated    *access.Request // the publish or play the gate admitted, told when it ends
+	shedding atomic.Bool     // closed by ShedNewest
 }
 
 // sessionMeta is what the API lists of a connection that publishes or plays.
@@ -98,7 +106,7 @@ type sessionMeta struct {
 
 func newConn(s *Server, nc net.Conn, cfg Config) *conn {
 	c := &conn{srv: s, cfg: cfg, nc: nc, outChunkSize: 128, nextStreamID: hub.RTMPStreamID, peerWindow: ackWindow,
-		relay: nc.LocalAddr().Network() == "unix", since: time.Now()}
+		relay: s.Relay, since: time.Now(), id: strconv.FormatUint(s.ids.Add(1), 10)}
 	c.log = s.log.With("client", c.client())
 	return c
 }
@@ -113,6 +121,9 @@ func (c *conn) client() string {
 
 // serve runs the session to its end and closes the connection.
 func (c *conn) serve(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.ctx = ctx
 	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
 	defer stop()
 	err := c.run()
@@ -175,6 +186,7 @@ func (c *conn) finish(err error) {
 	if c.publisher != nil {
 		c.endPublish(err)
 	}
+	c.notifyEnd()
 	var j *junkError
 	switch {
 	case errors.As(err, &j):
