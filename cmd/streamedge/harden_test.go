@@ -84,8 +84,23 @@ func TestConnectMemoryBombIsRefusedAndCostsNothing(t *testing.T) {
 			io.Copy(io.Discard, nc)
 		})
 	}
+	// Messages under the limit each, interleaved on 64 chunk streams: what
+	// is in flight at once is bounded too.
+	interleaved := chunk.AppendMessage(nil, chunk.CSIDProtocol, chunk.TypeSetChunkSize, 0, 0, []byte{0, 0, 0x80, 0}, 128)
+	for csid := uint32(3); csid < 3+64; csid++ { // the first 32 KiB chunk of a 64 KiB message on each
+		var hdr [chunk.MaxHeaderLen]byte
+		n := chunk.PutHeader(hdr[:], csid, chunk.TypeVideo, 0, 64<<10, 1)
+		interleaved = append(append(interleaved, hdr[:n]...), make([]byte, 32<<10)...)
+	}
+	for range 8 {
+		nc := rawRTMP(t, s.rtmp)
+		wg.Go(func() {
+			nc.Write(interleaved)
+			io.Copy(io.Discard, nc)
+		})
+	}
 	wg.Wait()
-	s.logs.waitCount(t, "rtmp connection closed", 8, 10*time.Second)
+	s.logs.waitCount(t, "rtmp connection closed", 16, 10*time.Second)
 	// A connect small on the wire that decodes big is refused by the
 	// decoder's budget; a tcUrl longer than any URL by the string limit.
 	small := amf.Append(nil, "connect", 1)
@@ -100,7 +115,7 @@ func TestConnectMemoryBombIsRefusedAndCostsNothing(t *testing.T) {
 			t.Fatalf("refused connect: connection not closed: %v", err)
 		}
 	}
-	for _, want := range []string{"larger than the limit", "over the budget", "string longer than the limit"} {
+	for _, want := range []string{"larger than the limit", "unfinished messages", "over the budget", "string longer than the limit"} {
 		s.logs.wait(t, "rtmp connection closed", func(l map[string]any) bool {
 			return strings.Contains(fmt.Sprint(l["reason"]), want)
 		}, 10*time.Second)
@@ -109,7 +124,7 @@ func TestConnectMemoryBombIsRefusedAndCostsNothing(t *testing.T) {
 	for {
 		rss := rssBytes(t, w.PID)
 		if rss < 64<<20 {
-			t.Logf("worker RSS %.1f MB before, %.1f MB after 8 bombs", float64(before)/1e6, float64(rss)/1e6)
+			t.Logf("worker RSS %.1f MB before, %.1f MB after 16 bombs", float64(before)/1e6, float64(rss)/1e6)
 			break
 		}
 		if time.Now().After(deadline) {

@@ -146,3 +146,23 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+func TestInterleavedMessagesAreHeldToTwiceTheLimit(t *testing.T) {
+	// 16 chunk streams each start a 60 KiB message, under the 64 KiB limit
+	// one by one; together they would hold 960 KiB. With chunks of 32 KiB
+	// the fifth stream's chunk passes 128 KiB in flight.
+	wire := AppendMessage(nil, CSIDProtocol, TypeSetChunkSize, 0, 0, []byte{0, 0, 0x80, 0}, 128)
+	for csid := uint32(3); csid < 3+16; csid++ {
+		var hdr [MaxHeaderLen]byte
+		n := PutHeader(hdr[:], csid, TypeVideo, 0, 60<<10, 1)
+		wire = append(append(wire, hdr[:n]...), make([]byte, 32<<10)...)
+	}
+	r := reader(wire, 64<<10)
+	if m, err := r.ReadMessage(); err != nil || m.TypeID != TypeSetChunkSize {
+		t.Fatalf("chunk size: %v", err)
+	}
+	r.SetChunkSize(32 << 10)
+	if _, err := r.ReadMessage(); !errors.Is(err, ErrTooMuchInFlight) {
+		t.Fatalf("got %v, want ErrTooMuchInFlight", err)
+	}
+}

@@ -23,6 +23,7 @@ var (
 	ErrChunkSize       = errors.New("rtmp: chunk size out of range")
 	ErrNoPrevHeader    = errors.New("rtmp: chunk continues a message that never started")
 	ErrTooManyStreams  = errors.New("rtmp: too many chunk streams in flight")
+	ErrTooMuchInFlight = errors.New("rtmp: too many bytes of unfinished messages")
 )
 
 // Message is one reassembled RTMP message.
@@ -52,6 +53,7 @@ type Reader struct {
 	maxMsg    uint32
 	streams   map[uint32]*streamState
 	open      int
+	buffered  int // bytes of the messages in flight, across chunk streams
 	hdr       [11]byte
 	// BytesRead counts every byte consumed, for acknowledgements.
 	BytesRead uint64
@@ -82,6 +84,7 @@ func (r *Reader) ChunkSize() uint32 { return r.chunkSize }
 // Abort drops the partly read message on csid (Abort Message).
 func (r *Reader) Abort(csid uint32) {
 	if st := r.streams[csid]; st != nil && st.buf != nil {
+		r.buffered -= len(st.buf)
 		st.buf = nil
 		r.open--
 	}
@@ -189,6 +192,7 @@ func (r *Reader) readChunk() (Message, bool, error) {
 	}
 	if format != 3 && st.buf != nil {
 		// A new header in the middle of a message: the peer gave up on it.
+		r.buffered -= len(st.buf)
 		st.buf = nil
 		r.open--
 	}
@@ -208,6 +212,12 @@ func (r *Reader) readChunk() (Message, bool, error) {
 		st.buf = make([]byte, 0, min(st.length, 4*r.chunkSize))
 	}
 	n := min(r.chunkSize, st.length-uint32(len(st.buf)))
+	// Interleaved messages may each be under the limit and still add up:
+	// what is in flight together is held to twice one message.
+	if r.buffered+int(n) > 2*int(r.maxMsg) {
+		return Message{}, false, fmt.Errorf("%w: over %d bytes", ErrTooMuchInFlight, 2*r.maxMsg)
+	}
+	r.buffered += int(n)
 	start := len(st.buf)
 	st.buf = growTo(st.buf, start+int(n), int(st.length))
 	if err := r.readFull(st.buf[start:]); err != nil {
@@ -217,6 +227,7 @@ func (r *Reader) readChunk() (Message, bool, error) {
 		return Message{}, false, nil
 	}
 	msg := Message{CSID: csid, TypeID: st.typeID, Timestamp: st.timestamp, StreamID: st.streamID, Payload: st.buf}
+	r.buffered -= len(st.buf)
 	st.buf = nil
 	r.open--
 	return msg, true, nil

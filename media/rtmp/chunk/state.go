@@ -60,6 +60,7 @@ func NewReaderAt(br *bufio.Reader, maxMessage int, st ReaderState) (*Reader, err
 			}
 			ss.buf = append(make([]byte, 0, s.Length), s.Partial...)
 			r.open++
+			r.buffered += len(s.Partial)
 		}
 		r.streams[s.CSID] = ss
 	}
