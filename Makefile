@@ -35,6 +35,7 @@ deps:
 	$(call need,ffprobe,ffmpeg)
 	$(call need,ffmpeg,ffmpeg)
 	$(call need,chromium,chromium)
+	$(call need,ss,iproute2)
 	$(call need,rtmpdump,rtmpdump)
 	$(call need,gst-launch-1.0,gstreamer1.0-tools)
 	$(call need,/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtmp.so,gstreamer1.0-plugins-bad gstreamer1.0-plugins-good gstreamer1.0-plugins-base)
