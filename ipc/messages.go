@@ -33,10 +33,13 @@ const (
 	KindStreamUnpublished
 	KindListClients
 	KindClientList
+	KindAdmission
+	KindShed
+	KindBurn
 
 	// kindLast is the highest kind in use; tests walk 1..kindLast to check
 	// that every kind has a name, a decoder and a table entry.
-	kindLast = KindClientList
+	kindLast = KindBurn
 )
 
 var kindNames = [...]string{
@@ -54,6 +57,9 @@ var kindNames = [...]string{
 	KindStreamUnpublished: "stream_unpublished",
 	KindListClients:       "list_clients",
 	KindClientList:        "client_list",
+	KindAdmission:         "admission",
+	KindShed:              "shed",
+	KindBurn:              "burn",
 }
 
 // String is the kind's name as it appears in logs ("claim_reply"), or
@@ -99,6 +105,11 @@ type Load struct {
 	BytesOutPerSec float64
 	BytesIn        uint64 // totals since the worker started
 	BytesOut       uint64
+	// Refusals counts new sessions refused since the worker started, by
+	// "protocol/reason" (rtmp/capped, http_flv/host_full); Shed counts the
+	// players it shed.
+	Refusals map[string]uint64 `json:",omitempty"`
+	Shed     uint64            `json:",omitempty"`
 	// Streams must keep the frame under MaxFrame: at roughly 120 bytes per
 	// entry, a worker with thousands of streams should send only the
 	// busiest.

@@ -33,6 +33,7 @@ type Handler struct {
 	hub   *hub.Hub
 	log   *slog.Logger
 	Stats Stats
+	gates gates // see SetGate
 
 	mu      sync.Mutex
 	players map[*player]struct{}
@@ -89,6 +90,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusNotFound, "not a stream: use /{app}/{stream}.flv")
 		return
 	}
+	gated, ok := h.authorize(w, r, key)
+	if !ok {
+		return
+	}
 	sub, err := h.hub.Subscribe(key, true)
 	if err != nil {
 		jsonError(w, http.StatusNotFound, "stream "+key.App+"/"+key.Name+" is not published")
@@ -114,6 +119,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.untrack(p)
+	defer h.notifyStop(gated)
 	p.serve(brw.Reader)
 }
 
@@ -198,6 +204,8 @@ type player struct {
 	log    *slog.Logger
 	vecs   [][]byte
 	out    net.Buffers
+	// shedding: closed by ShedNewest
+	shedding atomic.Bool
 }
 
 var _ hub.BatchWriter = (*player)(nil)

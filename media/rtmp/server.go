@@ -34,6 +34,9 @@ type Server struct {
 	hub   *hub.Hub
 	log   *slog.Logger
 	cfg   atomic.Pointer[Config]
+	admit atomic.Pointer[func(ConnectInfo) *Refusal] // see SetAdmit
+	gate  atomic.Pointer[Gate]                       // see SetGate
+	ids   atomic.Uint64                              // session ids, for hooks and the API
 	Stats Stats
 	// Relay, set before Serve, says the clients are relays feeding other
 	// hubs (a worker's private socket, which only its host's other workers
