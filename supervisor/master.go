@@ -100,6 +100,7 @@ func New(opts Options) (*Master, error) {
 		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
 	m.clock = realClock{m}
 	enableMigrateReq(m.log)
+	setFileLimit(m.log, opts.Config)
 	n := m.workerCount(opts.Config)
 	socks, bound, err := openSlots(socketTable(opts.Config), 0, n)
 	if err != nil {
