@@ -28,7 +28,6 @@ const (
 // Options configure a Master.
 type Options struct {
 	Config     *configs.Config
-	ConfigYAML []byte // what workers are configured with
 	ConfigPath string // re-read on SIGHUP; empty: the embedded default, nothing to reload
 	// Workers, when >= 0, overrides the config's workers (the -w flag), on
 	// reloads too.
@@ -95,7 +94,13 @@ func New(opts Options) (*Master, error) {
 		}
 		opts.StartWorker = ExecStart(exe)
 	}
-	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: opts.ConfigYAML, log: opts.Log,
+	// Workers get the configuration as the master understood it, so a
+	// worker never reads a file the master did not check.
+	cfgYAML, err := opts.Config.Dump()
+	if err != nil {
+		return nil, fmt.Errorf("configuration for the workers: %w", err)
+	}
+	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: cfgYAML, log: opts.Log,
 		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, registry: newRegistry(),
 		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
 	m.clock = realClock{m}

@@ -58,7 +58,9 @@ type rtmpServer struct {
 }
 
 func newRTMPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtmpServer {
-	return &rtmpServer{socket: socket, srv: rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))}
+	srv := rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))
+	srv.Relay = socket == relaySocket
+	return &rtmpServer{socket: socket, srv: srv}
 }
 
 func rtmpConfig(cfg *configs.Config) rtmp.Config {
