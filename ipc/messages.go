@@ -36,10 +36,12 @@ const (
 	KindAdmission
 	KindShed
 	KindBurn
+	KindKick
+	KindKicked
 
 	// kindLast is the highest kind in use; tests walk 1..kindLast to check
 	// that every kind has a name, a decoder and a table entry.
-	kindLast = KindBurn
+	kindLast = KindKicked
 )
 
 var kindNames = [...]string{
@@ -60,6 +62,8 @@ var kindNames = [...]string{
 	KindAdmission:         "admission",
 	KindShed:              "shed",
 	KindBurn:              "burn",
+	KindKick:              "kick",
+	KindKicked:            "kicked",
 }
 
 // String is the kind's name as it appears in logs ("claim_reply"), or
@@ -196,6 +200,7 @@ type ClientList struct {
 
 // Client is one session of a worker.
 type Client struct {
+	ID        string // the worker's name for the session, for Kick
 	Kind      ConnKind
 	Addr      string // the peer's address ("relay" for another worker)
 	Stream    string // vhost/app/name
