@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -333,4 +334,30 @@ func hasIDR(nalus [][]byte) bool {
 		}
 	}
 	return false
+}
+
+// TestGarbageDropped: junk on the UDP port is dropped and counted, and the
+// port keeps serving.
+func TestGarbageDropped(t *testing.T) {
+	ts := startServer(t, Config{})
+	c, err := net.DialUDP("udp4", nil, ts.udp.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	junk := [][]byte{[]byte("GET / HTTP/1.1\r\n\r\n"), {0xff, 0xfe}, {}, append([]byte{0x80, 0x60}, make([]byte, 30)...)}
+	for _, j := range junk {
+		c.Write(j)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.srv.Stats.Garbage.Load() < 2 || ts.srv.Stats.Unrouted.Load() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("garbage %d, unrouted %d", ts.srv.Stats.Garbage.Load(), ts.srv.Stats.Unrouted.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	pub := newPublisher(t, ts.url+"/live/s/whip")
+	if pub.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		t.Fatal("publisher did not connect after the garbage")
+	}
 }
