@@ -63,6 +63,10 @@ var parseCases = []parseCase{
 			"  send_timeout: 1s",
 			"  max_skips: 1",
 			"  mw_latency: 0",
+			"rtc:",
+			"  enabled: true",
+			"  udp_port_base: 0",
+			"  candidates: [203.0.113.9]",
 			"grace_start_wait: 0",
 			"grace_final_wait: 10s",
 			"force_grace_quit: true",
@@ -84,6 +88,7 @@ var parseCases = []parseCase{
 					SendTimeout:       Duration(time.Second),
 					MaxSkips:          1,
 				},
+				RTC:            RTC{Enabled: true, Candidates: []string{"203.0.113.9"}},
 				GraceStartWait: 0,
 				GraceFinalWait: Duration(10 * time.Second),
 				ForceGraceQuit: true,
@@ -247,6 +252,14 @@ var parseCases = []parseCase{
 		err: `streamedge.yaml:2: listen.http port must be between 0 and 65535, got "65536"`},
 	{name: "listen port named", in: lines("listen:", "  http: :http"),
 		err: `streamedge.yaml:2: listen.http port must be between 0 and 65535, got "http"`},
+	{name: "rtc enabled with candidates", in: lines("rtc:", "  enabled: true", "  udp_port_base: 9000", "  candidates: [192.0.2.7, '2001:db8::1']"),
+		want: func(c *Config) {
+			c.RTC = RTC{Enabled: true, UDPPortBase: 9000, Candidates: []string{"192.0.2.7", "2001:db8::1"}}
+		}},
+	{name: "rtc candidate not an IP", in: lines("rtc:", "  candidates:", "    - 192.0.2.7", "    - example.com"),
+		err: `streamedge.yaml:2: rtc.candidates[1] must be an IP address, got "example.com"`},
+	{name: "rtc port range past 65535", in: lines("workers: 4", "rtc:", "  udp_port_base: 65533"),
+		err: "streamedge.yaml:3: rtc.udp_port_base must be between 0 and 65532, got 65533"},
 	{name: "log level", in: lines("log:", "  level: verbose"),
 		err: `streamedge.yaml:2: log.level must be one of debug | info | warn | error, got "verbose"`},
 	{name: "log format", in: lines("log:", "  format: xml"),
@@ -312,7 +325,7 @@ func TestParse(t *testing.T) {
 			}
 			want := Default()
 			tc.want(want)
-			if *got != *want {
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("config:\n%+v\nwant:\n%+v", *got, *want)
 			}
 		})
@@ -354,7 +367,7 @@ func TestDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse(DefaultYAML()): %v", err)
 	}
-	if *parsed != *d {
+	if !reflect.DeepEqual(parsed, d) {
 		t.Fatalf("parsed default %+v differs from Default() %+v", *parsed, *d)
 	}
 	// Spot-check the documented values, which clients of this package
@@ -412,7 +425,7 @@ func TestDumpRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse(Dump()): %v\n%s", err, out)
 	}
-	if *back != *c {
+	if !reflect.DeepEqual(back, c) {
 		t.Fatalf("round trip:\n%+v\nwant:\n%+v", *back, *c)
 	}
 }
@@ -491,7 +504,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Parse(Dump()): %v\n%s", err, out)
 		}
-		if *back != *c {
+		if !reflect.DeepEqual(back, c) {
 			t.Fatalf("round trip:\n%+v\nwant:\n%+v", *back, *c)
 		}
 	})
