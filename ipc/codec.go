@@ -140,6 +140,10 @@ func decodeBody(k Kind, body []byte) (Message, error) {
 		return decodeAs[ListClients](body)
 	case KindClientList:
 		return decodeAs[ClientList](body)
+	case KindPlace:
+		return decodeAs[Place](body)
+	case KindPlaceReply:
+		return decodeAs[PlaceReply](body)
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, k)
 }

@@ -33,10 +33,12 @@ const (
 	KindStreamUnpublished
 	KindListClients
 	KindClientList
+	KindPlace
+	KindPlaceReply
 
 	// kindLast is the highest kind in use; tests walk 1..kindLast to check
 	// that every kind has a name, a decoder and a table entry.
-	kindLast = KindClientList
+	kindLast = KindPlaceReply
 )
 
 var kindNames = [...]string{
@@ -54,6 +56,8 @@ var kindNames = [...]string{
 	KindStreamUnpublished: "stream_unpublished",
 	KindListClients:       "list_clients",
 	KindClientList:        "client_list",
+	KindPlace:             "place",
+	KindPlaceReply:        "place_reply",
 }
 
 // String is the kind's name as it appears in logs ("claim_reply"), or

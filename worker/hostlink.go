@@ -106,6 +106,16 @@ func (l *hostLink) lookup(ctx context.Context, key hub.Key) (*ipc.LookupReply, e
 	return m.(*ipc.LookupReply), nil
 }
 
+// place asks the master where a WebRTC request goes: slot -1 for a new
+// session, or the slot that owns one.
+func (l *hostLink) place(ctx context.Context, slot int) (*ipc.PlaceReply, error) {
+	m, err := l.call(ctx, func(id uint64) ipc.Message { return &ipc.Place{ID: id, Slot: slot} })
+	if err != nil {
+		return nil, err
+	}
+	return m.(*ipc.PlaceReply), nil
+}
+
 // commands are what the worker does when the master asks.
 type commands struct {
 	reload     func(*ipc.Configure)
@@ -128,6 +138,8 @@ func (l *hostLink) receive(ctx context.Context, cmds commands) error {
 		case *ipc.ClaimReply:
 			l.deliver(m.ID, m)
 		case *ipc.LookupReply:
+			l.deliver(m.ID, m)
+		case *ipc.PlaceReply:
 			l.deliver(m.ID, m)
 		case *ipc.StreamPublished:
 			if key, ok := hub.ParseKey(m.Stream); ok && m.RelayAddr != l.self {

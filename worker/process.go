@@ -70,6 +70,9 @@ func RunProcess(ctx context.Context, p Process) error {
 	defer logOut.Close()
 	log = log.With("worker", p.Slot, "pid", os.Getpid())
 	w := New(cfg, log)
+	if w.cpuBias = faultCPU(p.Slot); w.cpuBias != 0 {
+		log.Warn("reported cpu raised (fault injection)", "env", faultEnv, "percent", w.cpuBias)
+	}
 	ls, err := adoptListeners(w, files, conf.RelayDir, p.Slot)
 	if err != nil {
 		return err
@@ -77,6 +80,9 @@ func RunProcess(ctx context.Context, p Process) error {
 	relayAddr := ls[relaySocket].Addr().String()
 	link := newHostLink(conn, w, relayAddr, log)
 	w.hub.SetHost(link)
+	if w.rtc != nil {
+		w.rtc.joinHost(p.Slot, relayAddr, link.place)
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -201,11 +207,17 @@ func adoptListeners(w *Worker, files map[string]*os.File, relayDir string, slot 
 		if f == nil {
 			return fail(fmt.Errorf("the master passed no %s socket", name))
 		}
-		ln, err := net.FileListener(f)
+		var ln net.Listener
+		var err error
+		if name == rtcSocket {
+			ln, err = adoptPacketConn(f)
+		} else {
+			ln, err = net.FileListener(f)
+		}
 		if err != nil {
 			return fail(fmt.Errorf("%s socket: %w", name, err))
 		}
-		f.Close() // FileListener holds its own copy
+		f.Close() // FileListener and FilePacketConn hold their own copy
 		delete(files, name)
 		ls[name] = ln
 	}
@@ -213,6 +225,10 @@ func adoptListeners(w *Worker, files map[string]*os.File, relayDir string, slot 
 		if name != "ipc" {
 			f.Close()
 		}
+	}
+	if w.rtc != nil {
+		// Other workers forward WebRTC signalling over the relay socket too.
+		ls[relaySocket] = w.rtc.sniff(ls[relaySocket])
 	}
 	return ls, nil
 }

@@ -83,7 +83,7 @@ func benchFanout(b *testing.B, n int) {
 		if _, err := t.local.Bind(bindContext{writers[i]}); err != nil {
 			b.Fatal(err)
 		}
-		players[i] = &player{ses: &session{}, sub: sub, cache: cache, video: t}
+		players[i] = &player{ses: &session{srv: &Server{}}, sub: sub, cache: cache, video: t}
 	}
 	key := avcFrameTag(avcc(append([]byte{0x65}, bytes.Repeat([]byte{0x11}, 6000)...)), true)
 	inter := avcFrameTag(avcc(append([]byte{0x41}, bytes.Repeat([]byte{0x22}, 6000)...)), false)

@@ -160,7 +160,7 @@ func (p *player) write(batch []*hub.Msg) error {
 		}
 	}
 	p.sub.Sent.Add(sent)
-	p.ses.bytesOut.Add(sent)
+	p.ses.sent(sent)
 	return nil
 }
 

@@ -117,7 +117,7 @@ func (p *publisher) readVideo(t *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
-		p.ses.bytesIn.Add(uint64(len(pkt.Payload)))
+		p.ses.received(len(pkt.Payload))
 		sb.Push(pkt)
 		for s := sb.Pop(); s != nil; s = sb.Pop() {
 			if s.PrevDroppedPackets > 0 {
@@ -162,7 +162,7 @@ func (p *publisher) readAudio(t *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
-		p.ses.bytesIn.Add(uint64(len(pkt.Payload)))
+		p.ses.received(len(pkt.Payload))
 		if len(pkt.Payload) == 0 || (started && int16(pkt.SequenceNumber-lastSeq) <= 0) {
 			continue
 		}

@@ -28,6 +28,9 @@ type Stats struct {
 	Unrouted atomic.Uint64
 	// PionWarnings counts pion's warnings and errors, which go to debug.
 	PionWarnings atomic.Uint64
+	// BytesIn and BytesOut are media payload bytes received from
+	// publishers and sent to players, every session ever.
+	BytesIn, BytesOut atomic.Uint64
 }
 
 // Server serves WHIP publishers and WHEP players of one hub over one UDP

@@ -14,26 +14,10 @@ import (
 
 	"streamedge/media/flv"
 	"streamedge/media/hub"
+	"streamedge/media/webrtc/rtctest"
 )
 
 var testKey = hub.Key{Vhost: hub.DefaultVhost, App: "live", Name: "s"}
-
-// loop sends the source over and over until stop closes.
-func (p *publishClient) loop(src *source, stop <-chan struct{}) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			p.send(src, 10*time.Millisecond, stop)
-		}
-	}()
-	return done
-}
 
 // awaitHeaders reads the hub's view of key until it has both sequence
 // headers, and returns them.
@@ -69,24 +53,31 @@ func awaitHeaders(t *testing.T, h *hub.Hub, key hub.Key) (video, audio *hub.Msg)
 	return video, audio
 }
 
+// publish starts a WHIP publisher of the test source at path, sending
+// until the test ends.
+func (ts *testServer) publish(t *testing.T, path string) (*rtctest.Publisher, *rtctest.Source) {
+	t.Helper()
+	src := rtctest.LoadSource(t)
+	pub := rtctest.NewPublisher(t, ts.url+path)
+	stop := make(chan struct{})
+	sent := pub.Loop(src, stop)
+	t.Cleanup(func() { close(stop); <-sent })
+	return pub, src
+}
+
 // TestWHIPToHubInFLV: a WHIP publish is a hub stream in FLV form: an AVC
 // sequence header with the publisher's SPS/PPS (so RTMP and HTTP-FLV
 // players and the relay can carry it) and enhanced-RTMP Opus audio.
 func TestWHIPToHubInFLV(t *testing.T) {
 	ts := startServer(t, Config{})
-	src := loadSource(t)
-	pub := newPublisher(t, ts.url+"/rtc/v1/whip/?app=live&stream=s")
-	stop := make(chan struct{})
-	sent := pub.loop(src, stop)
-	defer func() { close(stop); <-sent }()
-
+	_, src := ts.publish(t, "/rtc/v1/whip/?app=live&stream=s")
 	video, audio := awaitHeaders(t, ts.hub, testKey)
 	cfg, err := flv.ParseAVCConfig(video.Payload)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Width != 320 || cfg.Height != 240 || !bytes.Equal(cfg.SPS, src.sps) || !bytes.Equal(cfg.PPS, src.pps) {
-		t.Fatalf("sequence header: %dx%d, same SPS %v, same PPS %v", cfg.Width, cfg.Height, bytes.Equal(cfg.SPS, src.sps), bytes.Equal(cfg.PPS, src.pps))
+	if cfg.Width != 320 || cfg.Height != 240 || !bytes.Equal(cfg.SPS, src.SPS) || !bytes.Equal(cfg.PPS, src.PPS) {
+		t.Fatalf("sequence header: %dx%d, same SPS %v, same PPS %v", cfg.Width, cfg.Height, bytes.Equal(cfg.SPS, src.SPS), bytes.Equal(cfg.PPS, src.PPS))
 	}
 	if flv.AudioCodecID(audio.Payload) != flv.AudioCodecExHeader || string(audio.Payload[1:5]) != "Opus" || !bytes.HasPrefix(audio.Payload[5:], []byte("OpusHead")) {
 		t.Fatalf("audio sequence start %q", audio.Payload)
@@ -102,58 +93,22 @@ func TestWHIPToHubInFLV(t *testing.T) {
 // the first one a keyframe with SPS and PPS in front.
 func TestPublishPlay(t *testing.T) {
 	ts := startServer(t, Config{})
-	src := loadSource(t)
-	pub := newPublisher(t, ts.url+"/rtc/v1/whip/?app=live&stream=s")
-	stop := make(chan struct{})
-	sent := pub.loop(src, stop)
-	defer func() { close(stop); <-sent }()
+	pub, src := ts.publish(t, "/rtc/v1/whip/?app=live&stream=s")
 	awaitHeaders(t, ts.hub, testKey)
 
-	whep := newPlayer(t, ts.url+"/live/s/whep")
-	api := newAPIPlayer(t, ts.url, "webrtc://localhost/live/s")
-	known := map[string]bool{}
-	for _, f := range src.frames {
-		known[string(bytes.Join(f.nalus, []byte{0}))] = true
-	}
-	for name, p := range map[string]*playClient{"whep": whep, "json api": api} {
-		frames, opus := p.awaitFrames(t, 30)
-		first := splitAnnexB(frames[0])
-		if len(first) < 3 || first[0][0]&0x1f != naluSPS || first[1][0]&0x1f != naluPPS || !bytes.Equal(first[0], src.sps) {
-			t.Fatalf("%s: first frame does not start with the SPS and PPS: %d NAL units", name, len(first))
-		}
-		if !hasIDR(first) {
-			t.Fatalf("%s: first picture has no IDR slice", name)
-		}
-		for i, fr := range frames {
-			var nalus [][]byte
-			for _, n := range splitAnnexB(fr) {
-				if typ := n[0] & 0x1f; typ != naluSPS && typ != naluPPS {
-					nalus = append(nalus, n)
-				}
-			}
-			if !known[string(bytes.Join(nalus, []byte{0}))] {
-				t.Fatalf("%s: frame %d (%d bytes) is not one the publisher sent", name, i, len(fr))
-			}
-		}
-		for i, o := range opus {
-			if len(o) != len(opusPacketN(0)) || o[0] != 0xfc {
-				t.Fatalf("%s: opus packet %d is %d bytes %x...", name, i, len(o), o[:min(8, len(o))])
-			}
-		}
+	whep := rtctest.NewPlayer(t).Play(t, ts.url+"/live/s/whep")
+	api := rtctest.NewPlayer(t).PlayJSON(t, ts.url, "webrtc://localhost/live/s")
+	for name, p := range map[string]*rtctest.Player{"whep": whep, "json api": api} {
+		frames, opus := p.AwaitFrames(t, 30)
+		rtctest.CheckFrames(t, name, src, frames, opus)
 	}
 	if got := len(ts.srv.Sessions()); got != 3 {
 		t.Fatalf("%d sessions, want 3", got)
 	}
 	// DELETE ends each session.
-	for _, loc := range []string{whep.loc, api.loc, pub.loc} {
-		req, _ := http.NewRequest(http.MethodDelete, ts.url+loc, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("DELETE %s: %d", loc, resp.StatusCode)
+	for _, loc := range []string{whep.Location, api.Location, pub.Location} {
+		if code := rtctest.Do(t, http.MethodDelete, ts.url+loc, "", ""); code != http.StatusOK {
+			t.Fatalf("DELETE %s: %d", loc, code)
 		}
 	}
 	if n := ts.srv.Count(); n != 0 {
@@ -164,37 +119,6 @@ func TestPublishPlay(t *testing.T) {
 	}
 }
 
-// newAPIPlayer plays through SRS's JSON API, as srs.sdk.js does.
-func newAPIPlayer(t *testing.T, base, streamURL string) *playClient {
-	t.Helper()
-	pc, err := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
-		pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
-	}
-	p := &playClient{pc: pc, gotFrame: make(chan struct{}, 1)}
-	pc.OnTrack(p.onTrack)
-	body, _ := json.Marshal(map[string]string{"api": base + "/rtc/v1/play/", "tid": "abc", "streamurl": streamURL, "clientip": "", "sdp": offer(t, pc)})
-	code, resp, _ := post(t, base+"/rtc/v1/play/", "application/json", string(body))
-	var answer struct {
-		Code      int    `json:"code"`
-		SDP       string `json:"sdp"`
-		SessionID string `json:"sessionid"`
-		Server    string `json:"server"`
-	}
-	if err := json.Unmarshal([]byte(resp), &answer); err != nil || code != http.StatusOK || answer.Code != 0 || answer.SessionID == "" || answer.Server == "" {
-		t.Fatalf("play API: %d %s", code, resp)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer.SDP}); err != nil {
-		t.Fatal(err)
-	}
-	p.loc = PathSession + answer.SessionID
-	return p
-}
-
 // TestKeyframeRequest: with no GOP cache a new player cannot start at
 // once, so the server asks the WHIP publisher for a keyframe (PLI).
 func TestKeyframeRequest(t *testing.T) {
@@ -202,27 +126,22 @@ func TestKeyframeRequest(t *testing.T) {
 	opts := hub.DefaultOptions()
 	opts.GOPCache = false
 	ts.hub.SetOptions(opts)
-	src := loadSource(t)
-	pub := newPublisher(t, ts.url+"/rtc/v1/whip/?app=live&stream=s")
-	plis := pub.countPLIs()
-	stop := make(chan struct{})
-	sent := pub.loop(src, stop)
-	defer func() { close(stop); <-sent }()
+	pub, _ := ts.publish(t, "/rtc/v1/whip/?app=live&stream=s")
 	awaitHeaders(t, ts.hub, testKey)
-	// Let the publisher's own start-up request (before its first keyframe) pass.
-	before := plis.Load()
-	time.Sleep(keyframeInterval) // rate limit window, not synchronisation: the assertion below waits on the event
-	before = max(before, plis.Load())
-	p := newPlayer(t, ts.url+"/live/s/whep")
+	// The publisher's own start-up request (before its first keyframe)
+	// falls in the rate limit's window; wait it out, then count.
+	time.Sleep(keyframeInterval)
+	before := pub.PLIs()
+	p := rtctest.NewPlayer(t).Play(t, ts.url+"/live/s/whep")
 	deadline := time.Now().Add(10 * time.Second)
-	for plis.Load() <= before {
+	for pub.PLIs() <= before {
 		if time.Now().After(deadline) {
 			t.Fatalf("no PLI reached the publisher after a player joined (%d before)", before)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	frames, _ := p.awaitFrames(t, 5)
-	if !hasIDR(splitAnnexB(frames[0])) {
+	frames, _ := p.AwaitFrames(t, 5)
+	if !rtctest.HasIDR(rtctest.SplitAnnexB(frames[0])) {
 		t.Fatal("first frame is not a keyframe")
 	}
 }
@@ -230,21 +149,8 @@ func TestKeyframeRequest(t *testing.T) {
 // TestBadInput: every refusal is a 4xx with a short body that says why.
 func TestBadInput(t *testing.T) {
 	ts := startServer(t, Config{})
-	src := loadSource(t)
-	pub := newPublisher(t, ts.url+"/rtc/v1/whip/?app=live&stream=taken")
-	stop := make(chan struct{})
-	sent := pub.loop(src, stop)
-	defer func() { close(stop); <-sent }()
-
-	good := func(kinds ...webrtc.RTPCodecType) string {
-		pc, _ := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
-		defer pc.Close()
-		for _, k := range kinds {
-			pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		}
-		return offer(t, pc)
-	}
-	av := good(webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio)
+	ts.publish(t, "/rtc/v1/whip/?app=live&stream=taken")
+	av := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionSendonly, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio)
 	vp8Only := strings.NewReplacer("H264", "XXXX", "opus", "xxxx").Replace(av)
 	cases := []struct {
 		name, path, ctype, body string
@@ -264,21 +170,15 @@ func TestBadInput(t *testing.T) {
 		{"json api not published", "/rtc/v1/play/", "application/json", jsonOffer("webrtc://h/live/none", av), 404, `"code":404`},
 	}
 	for _, c := range cases {
-		code, body, _ := post(t, ts.url+c.path, c.ctype, c.body)
+		code, body, _ := rtctest.Post(t, ts.url+c.path, c.ctype, c.body)
 		if code != c.code || !strings.Contains(body, c.says) || len(body) > 300 {
 			t.Errorf("%s: %d %q, want %d saying %q", c.name, code, body, c.code, c.says)
 		}
 	}
 	for _, m := range []string{http.MethodPatch, http.MethodDelete} {
-		req, _ := http.NewRequest(m, ts.url+PathSession+"0-0123456789abcdef0123456789abcdef", strings.NewReader("a=end-of-candidates\r\n"))
-		req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("%s of an unknown session: %d", m, resp.StatusCode)
+		code := rtctest.Do(t, m, ts.url+PathSession+"0-0123456789abcdef0123456789abcdef", "application/trickle-ice-sdpfrag", "a=end-of-candidates\r\n")
+		if code != http.StatusNotFound {
+			t.Errorf("%s of an unknown session: %d", m, code)
 		}
 	}
 	req, _ := http.NewRequest(http.MethodOptions, ts.url+"/rtc/v1/whip/?app=live&stream=x", nil)
@@ -302,18 +202,29 @@ func jsonOffer(url, sdp string) string {
 	return string(b)
 }
 
+// TestTrickle: candidates PATCHed after the offer reach the session.
+func TestTrickle(t *testing.T) {
+	ts := startServer(t, Config{})
+	pub, _ := ts.publish(t, "/live/s/whip")
+	frag := "a=ice-ufrag:x\r\na=ice-pwd:y\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n" +
+		"a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\na=end-of-candidates\r\n"
+	if code := rtctest.Do(t, http.MethodPatch, ts.url+pub.Location, "application/trickle-ice-sdpfrag", frag); code != http.StatusNoContent {
+		t.Fatalf("PATCH: %d", code)
+	}
+	if code := rtctest.Do(t, http.MethodPatch, ts.url+pub.Location, "application/sdp", frag); code != http.StatusUnsupportedMediaType {
+		t.Fatalf("PATCH with the wrong type: %d", code)
+	}
+}
+
 // TestHandshakeTimeout: a session whose peer never completes ICE is closed,
 // and a publisher's name is free again.
 func TestHandshakeTimeout(t *testing.T) {
 	ts := startServer(t, Config{HandshakeTimeout: 300 * time.Millisecond})
-	pc, _ := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
-	defer pc.Close()
-	pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-	code, _, _ := post(t, ts.url+"/live/s/whip", "application/sdp", offer(t, pc))
-	if code != http.StatusCreated {
+	o := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionSendonly, webrtc.RTPCodecTypeVideo)
+	// The peer is gone before the answer: ICE never starts.
+	if code, _, _ := rtctest.Post(t, ts.url+"/live/s/whip", "application/sdp", o); code != http.StatusCreated {
 		t.Fatalf("POST: %d", code)
 	}
-	// The client never applies the answer, so ICE never starts.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for ts.srv.Count() > 0 {
@@ -325,15 +236,6 @@ func TestHandshakeTimeout(t *testing.T) {
 	if info := ts.hub.Streams(); len(info) != 0 {
 		t.Fatalf("stream still held: %+v", info)
 	}
-}
-
-func hasIDR(nalus [][]byte) bool {
-	for _, n := range nalus {
-		if n[0]&0x1f == naluIDR {
-			return true
-		}
-	}
-	return false
 }
 
 // TestGarbageDropped: junk on the UDP port is dropped and counted, and the
@@ -356,8 +258,8 @@ func TestGarbageDropped(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	pub := newPublisher(t, ts.url+"/live/s/whip")
-	if pub.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+	pub := rtctest.NewPublisher(t, ts.url+"/live/s/whip")
+	if pub.PC.ConnectionState() != webrtc.PeerConnectionStateConnected {
 		t.Fatal("publisher did not connect after the garbage")
 	}
 }

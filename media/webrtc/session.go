@@ -112,6 +112,17 @@ func (s *session) close(reason error) {
 	})
 }
 
+// received and sent count media bytes for the session and the server.
+func (s *session) received(n int) {
+	s.bytesIn.Add(uint64(n))
+	s.srv.Stats.BytesIn.Add(uint64(n))
+}
+
+func (s *session) sent(n uint64) {
+	s.bytesOut.Add(n)
+	s.srv.Stats.BytesOut.Add(n)
+}
+
 func (s *session) info() hub.Session {
 	return hub.Session{Kind: s.kind, Addr: s.addr, Stream: s.key.String(), Since: s.since, BytesSent: s.bytesOut.Load(), BytesIn: s.bytesIn.Load()}
 }
