@@ -241,6 +241,7 @@ func (r *rtcServer) forward(w http.ResponseWriter, req *http.Request, addr strin
 		return
 	}
 	defer resp.Body.Close()
+	r.log.Debug("rtc request forwarded", "method", req.Method, "to", addr, "status", resp.StatusCode)
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}
