@@ -29,6 +29,10 @@ type Config struct {
 	GraceStartWait Duration `yaml:"grace_start_wait"`
 	GraceFinalWait Duration `yaml:"grace_final_wait"`
 	ForceGraceQuit bool     `yaml:"force_grace_quit"`
+
+	Balance Balance `yaml:"balance"`
+	Hosts   Hosts   `yaml:"hosts"`
+	Debug   Debug   `yaml:"debug"`
 }
 
 // Listen holds the host:port addresses the server binds.

@@ -70,6 +70,35 @@ var parseCases = []parseCase{
 			"grace_start_wait: 0",
 			"grace_final_wait: 10s",
 			"force_grace_quit: true",
+			"balance:",
+			"  steering: pause",
+			"  worker_cpu_high: 90",
+			"  worker_cpu_low: 50.5",
+			"  hot_for: 5s",
+			"  shed_after: 20s",
+			"  retire_after: 0",
+			"  shed_rate: 5",
+			"  shed_max: 50",
+			"  max_connections: 50",
+			"  worker_bytes_out_max: 500M",
+			"  host_cpu_high: 70",
+			"  host_bytes_out_max: 1.25G",
+			"  host_max_connections: 100",
+			"  retry_after: 10s",
+			"  redirect: [{http: 'peer:8080', rtmp: 'peer:1935'}, {http: 'peer2:80'}]",
+			"hosts:",
+			"  redis: redis://:secret@198.18.0.1:6379/2",
+			"  host_id: edge-1.example",
+			"  advertise:",
+			"    rtmp: 198.18.0.2:1935",
+			"    http: edge-1.example:80",
+			"    rtc: 198.18.0.2:8000",
+			"  heartbeat: 500ms",
+			"  ttl: 3s",
+			"  load_factor: 1.5",
+			"  resolve: false",
+			"debug:",
+			"  fault_injection: true",
 		),
 		want: func(c *Config) {
 			*c = Config{
@@ -92,6 +121,14 @@ var parseCases = []parseCase{
 				GraceStartWait: 0,
 				GraceFinalWait: Duration(10 * time.Second),
 				ForceGraceQuit: true,
+				Balance: Balance{Steering: "pause", WorkerCPUHigh: 90, WorkerCPULow: 50.5, HotFor: Duration(5 * time.Second),
+					ShedAfter: Duration(20 * time.Second), ShedRate: 5, ShedMax: 50, MaxConnections: 50, WorkerBytesOutMax: 500e6,
+					HostCPUHigh: 70, HostBytesOutMax: 1.25e9, HostMaxConnections: 100, RetryAfter: Duration(10 * time.Second),
+					Redirect: []Peer{{HTTP: "peer:8080", RTMP: "peer:1935"}, {HTTP: "peer2:80"}}},
+				Hosts: Hosts{Redis: "redis://:secret@198.18.0.1:6379/2", HostID: "edge-1.example",
+					Advertise: Advertise{RTMP: "198.18.0.2:1935", HTTP: "edge-1.example:80", RTC: "198.18.0.2:8000"},
+					Heartbeat: Duration(500 * time.Millisecond), TTL: Duration(3 * time.Second), LoadFactor: 1.5},
+				Debug: Debug{FaultInjection: true},
 			}
 		},
 	},
@@ -146,6 +183,56 @@ var parseCases = []parseCase{
 		name: "duration in a flow mapping",
 		in:   lines(`play: {queue_length: 5, send_timeout: "x"}`),
 		err:  `streamedge.yaml:1: play.send_timeout: invalid duration "x"`,
+	},
+
+	// Balance.
+	{name: "rate with suffix", in: lines("balance:", "  worker_bytes_out_max: 2.5k"), want: func(c *Config) {
+		c.Balance.WorkerBytesOutMax = 2500
+	}},
+	{
+		name: "rate garbage",
+		in:   lines("balance:", "  host_bytes_out_max: fast"),
+		err:  `streamedge.yaml:2: balance.host_bytes_out_max: invalid rate "fast" (bytes per second: 125000000, 125M, 1.25G or auto)`,
+	},
+	{
+		name: "balance values",
+		in: lines("balance:", "  steering: bpf", "  worker_cpu_high: 70", "  worker_cpu_low: 75", "  hot_for: 100ms",
+			"  shed_after: 30s", "  retire_after: 10s", "  shed_rate: 0", "  worker_bytes_out_max: auto", "  redirect: [{}, {http: 'x'}]"),
+		err: lines(
+			`streamedge.yaml:2: balance.steering must be one of auto | cbpf | pause | off, got "bpf"`,
+			`streamedge.yaml:4: balance.worker_cpu_low must be under balance.worker_cpu_high (70), got 75`,
+			`streamedge.yaml:5: balance.hot_for must be >= 1s, got 100ms`,
+			`streamedge.yaml:7: balance.retire_after must be 0 (never) or at least balance.shed_after (30s), got 10s`,
+			`streamedge.yaml:8: balance.shed_rate must be between 0.01 and 100, got 0`,
+			`streamedge.yaml:9: balance.worker_bytes_out_max cannot be auto: give bytes per second, or 0 for none`,
+			`streamedge.yaml:10: balance.redirect[0] needs http or rtmp (host:port)`,
+			`streamedge.yaml:10: balance.redirect[1].http must be host:port, got "x"`,
+		),
+	},
+
+	// Hosts.
+	{
+		name: "hosts values",
+		in: lines("hosts:", "  redis: http://:pw@r:6379", "  host_id: 'a b'", "  advertise:", "    rtmp: 0.0.0.0:1935",
+			"    rtc: x", "  heartbeat: 10ms", "  ttl: 15ms", "  load_factor: 1"),
+		err: lines(
+			`streamedge.yaml:2: hosts.redis must be a redis://, rediss:// or unix:// URL, got "http://:xxxxx@r:6379"`,
+			`streamedge.yaml:3: hosts.host_id must be 1-64 letters, digits, '.', '_', ':' or '-', got "a b"`,
+			`streamedge.yaml:5: hosts.advertise.rtmp must name a reachable host and a port other than 0, got "0.0.0.0:1935"`,
+			`streamedge.yaml:2: hosts.advertise.http must be set when hosts.redis is (host:port that clients reach)`,
+			`streamedge.yaml:6: hosts.advertise.rtc must be host:port, got "x"`,
+			`streamedge.yaml:7: hosts.heartbeat must be >= 100ms, got 10ms`,
+			`streamedge.yaml:8: hosts.ttl must be at least twice hosts.heartbeat (10ms), got 15ms`,
+			`streamedge.yaml:9: hosts.load_factor must be over 1 and at most 10, got 1`,
+		),
+	},
+	{
+		name: "hosts without advertised addresses",
+		in:   lines("hosts:", "  redis: redis://127.0.0.1:6379"),
+		err: lines(
+			`streamedge.yaml:2: hosts.advertise.rtmp must be set when hosts.redis is (host:port that clients reach)`,
+			`streamedge.yaml:2: hosts.advertise.http must be set when hosts.redis is (host:port that clients reach)`,
+		),
 	},
 
 	// Syntax and structure.
@@ -414,6 +501,9 @@ func TestDumpRoundTrip(t *testing.T) {
 	c.Log.File = "/tmp/a: b.log"
 	c.RTMP.HandshakeTimeout = Duration(1500 * time.Millisecond)
 	c.Play.QueueLength = Duration(time.Hour + time.Nanosecond)
+	c.Balance.WorkerBytesOutMax = 123456789.5
+	c.Balance.HostBytesOutMax = 1.25e9
+	c.Balance.Redirect = []Peer{{HTTP: "peer:8080"}}
 	out, err := c.Dump()
 	if err != nil {
 		t.Fatal(err)

@@ -64,6 +64,8 @@ func (c *Config) problems() []problem {
 			v.problems = append(v.problems, problem{path: "rtc.candidates", msg: fmt.Sprintf("rtc.candidates[%d] must be an IP address, got %q", i, ip)})
 		}
 	}
+	c.Balance.problems(&v)
+	c.Hosts.problems(&v)
 	return v.problems
 }
 

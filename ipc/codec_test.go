@@ -117,6 +117,27 @@ var messages = []struct {
 		msg: &ClientList{ID: 9, Clients: []Client{{Kind: ConnFLVPlay, Addr: "127.0.0.1:5000", Stream: "v/live/cam1",
 			Since: time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC), BytesSent: 4096}}},
 	},
+	{
+		name:  "admission",
+		bytes: frame(KindAdmission, `{"Refuse":true,"Reason":"host_cpu_high","Description":"server busy: host cpu 92% over 80%"}`),
+		msg:   &Admission{Refuse: true, Reason: "host_cpu_high", Description: "server busy: host cpu 92% over 80%"},
+	},
+	{
+		name:  "shed",
+		bytes: frame(KindShed, `{"PerSec":4,"Reason":"cpu 95% over 80% for 10s"}`),
+		msg:   &Shed{PerSec: 4, Reason: "cpu 95% over 80% for 10s"},
+	},
+	{
+		name:  "burn",
+		bytes: frame(KindBurn, `{"Percent":90,"For":30000000000}`),
+		msg:   &Burn{Percent: 90, For: 30 * time.Second},
+	},
+	{
+		name: "load with refusals",
+		bytes: frame(KindLoad, `{"Time":"0001-01-01T00:00:00Z","CPUPercent":0,"RSSBytes":0,`+
+			`"Conns":null,"Connections":0,"BytesInPerSec":0,"BytesOutPerSec":0,"BytesIn":0,"BytesOut":0,"Refusals":{"http_flv/capped":3},"Shed":7,"Streams":null}`),
+		msg: &Load{Refusals: map[string]uint64{"http_flv/capped": 3}, Shed: 7},
+	},
 }
 
 func TestMarshal(t *testing.T) {

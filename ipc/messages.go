@@ -33,6 +33,9 @@ const (
 	KindStreamUnpublished
 	KindListClients
 	KindClientList
+	KindAdmission
+	KindShed
+	KindBurn
 	KindPlace
 	KindPlaceReply
 
@@ -56,6 +59,9 @@ var kindNames = [...]string{
 	KindStreamUnpublished: "stream_unpublished",
 	KindListClients:       "list_clients",
 	KindClientList:        "client_list",
+	KindAdmission:         "admission",
+	KindShed:              "shed",
+	KindBurn:              "burn",
 	KindPlace:             "place",
 	KindPlaceReply:        "place_reply",
 }
@@ -72,7 +78,7 @@ func (k Kind) String() string {
 // Hello is the first message a worker sends, before anything else, so the
 // master can match the connection to the slot and process it started.
 type Hello struct {
-	Version    string // build version; the master refuses a stranger
+	Version    string // build version; the master kills a worker of another build
 	Slot       int
 	PID        int
 	GOMAXPROCS int
@@ -103,6 +109,11 @@ type Load struct {
 	BytesOutPerSec float64
 	BytesIn        uint64 // totals since the worker started
 	BytesOut       uint64
+	// Refusals counts new sessions refused since the worker started, by
+	// "protocol/reason" (rtmp/capped, http_flv/host_full); Shed counts the
+	// players it shed.
+	Refusals map[string]uint64 `json:",omitempty"`
+	Shed     uint64            `json:",omitempty"`
 	// Streams must keep the frame under MaxFrame: at roughly 120 bytes per
 	// entry, a worker with thousands of streams should send only the
 	// busiest.

@@ -28,7 +28,6 @@ const (
 // Options configure a Master.
 type Options struct {
 	Config     *configs.Config
-	ConfigYAML []byte // what workers are configured with
 	ConfigPath string // re-read on SIGHUP; empty: the embedded default, nothing to reload
 	// Workers, when >= 0, overrides the config's workers (the -w flag), on
 	// reloads too.
@@ -95,7 +94,13 @@ func New(opts Options) (*Master, error) {
 		}
 		opts.StartWorker = ExecStart(exe)
 	}
-	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: opts.ConfigYAML, log: opts.Log,
+	// Workers get the configuration as the master understood it, so a
+	// worker never reads a file the master did not check.
+	cfgYAML, err := opts.Config.Dump()
+	if err != nil {
+		return nil, fmt.Errorf("configuration for the workers: %w", err)
+	}
+	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: cfgYAML, log: opts.Log,
 		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, registry: newRegistry(),
 		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
 	m.clock = realClock{m}
@@ -306,6 +311,15 @@ func (m *Master) handle(ev any) {
 func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 	switch msg := msg.(type) {
 	case *ipc.Hello:
+		if msg.Version != m.opts.Version {
+			// Only a binary replaced under the master does this: its
+			// messages may not be ours.
+			m.log.Error("worker of another build, killing it", "worker", p.slot, "pid", p.pid,
+				"version", truncate(msg.Version, 64), "master_version", m.opts.Version)
+			p.state = StateStopping
+			p.proc.Kill()
+			return
+		}
 		p.hello = msg
 		if err := p.proc.Send(&ipc.Configure{ConfigYAML: m.cfgYAML, RelayDir: m.runDir}); err != nil {
 			m.log.Error("configure not sent", "worker", p.slot, "pid", p.pid, "err", err)
@@ -531,4 +545,12 @@ func (m *Master) shutdown() {
 			deadline = time.After(time.Second)
 		}
 	}
+}
+
+// truncate bounds text a worker sent before it goes into a log line.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

@@ -37,7 +37,7 @@ type rtcServer struct {
 	draining atomic.Bool
 	// place asks the master where a request goes (Slot -1: a new session);
 	// nil for a worker on its own, which keeps every session.
-	place func(ctx context.Context, slot int) (*ipc.PlaceReply, error)
+	place func(stop <-chan struct{}, slot int) (*ipc.PlaceReply, error)
 	self  string // this worker's private socket
 
 	private  *http.Server  // forwarded requests, on the private socket
@@ -62,7 +62,7 @@ func newRTCServer(h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtcServer 
 
 // joinHost gives the server what it needs from the worker's process: its
 // slot, its private socket and the master.
-func (r *rtcServer) joinHost(slot int, self string, place func(context.Context, int) (*ipc.PlaceReply, error)) {
+func (r *rtcServer) joinHost(slot int, self string, place func(<-chan struct{}, int) (*ipc.PlaceReply, error)) {
 	r.cfg.Slot, r.self, r.place = slot, self, place
 }
 
@@ -123,6 +123,15 @@ func (r *rtcServer) open() int64 {
 	return 0
 }
 
+func (r *rtcServer) idle() <-chan struct{} {
+	if srv := r.srv.Load(); srv != nil {
+		return srv.Idle()
+	}
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
 func (r *rtcServer) drain() { r.draining.Store(true) }
 
 // close ends every session and closes the socket.
@@ -166,9 +175,7 @@ func (r *rtcServer) handler(next http.Handler) http.Handler {
 			local.ServeHTTP(w, req)
 			return
 		}
-		ctx, cancel := context.WithTimeout(req.Context(), 3*time.Second)
-		reply, err := r.place(ctx, target)
-		cancel()
+		reply, err := r.place(req.Context().Done(), target)
 		switch {
 		case err != nil || !reply.Found:
 			if offer && !r.draining.Load() {

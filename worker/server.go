@@ -33,8 +33,10 @@ type server interface {
 	// sessions lists the connections that publish or play.
 	sessions() []ipc.Client
 	// open counts the connections still open, sessions or not, which a
-	// drain waits for.
+	// drain waits for; idle is closed once there are none (at once if
+	// there are none now).
 	open() int64
+	idle() <-chan struct{}
 	// drain stops anything long-lived the server keeps besides sessions
 	// (idle keep-alives); the worker closes the listener itself.
 	drain()
@@ -56,7 +58,9 @@ type rtmpServer struct {
 }
 
 func newRTMPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtmpServer {
-	return &rtmpServer{socket: socket, srv: rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))}
+	srv := rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))
+	srv.Relay = socket == relaySocket
+	return &rtmpServer{socket: socket, srv: srv}
 }
 
 func rtmpConfig(cfg *configs.Config) rtmp.Config {
@@ -84,6 +88,8 @@ func (s *rtmpServer) report(l *ipc.Load) {
 func (s *rtmpServer) sessions() []ipc.Client { return clients(s.srv.Sessions()) }
 
 func (s *rtmpServer) open() int64 { return s.srv.Stats.Conns.Load() }
+
+func (s *rtmpServer) idle() <-chan struct{} { return s.srv.Idle() }
 
 func (s *rtmpServer) drain() {}
 
@@ -134,6 +140,8 @@ func (s *httpServer) report(l *ipc.Load) {
 func (s *httpServer) sessions() []ipc.Client { return clients(s.flv.Sessions()) }
 
 func (s *httpServer) open() int64 { return s.flv.Stats.Players.Load() }
+
+func (s *httpServer) idle() <-chan struct{} { return s.flv.Idle() }
 
 func (s *httpServer) drain() { s.srv.SetKeepAlivesEnabled(false) }
 

@@ -33,9 +33,11 @@ type Handler struct {
 	hub   *hub.Hub
 	log   *slog.Logger
 	Stats Stats
+	gates gates // see SetGate
 
 	mu      sync.Mutex
 	players map[*player]struct{}
+	idle    chan struct{} // closed when the last player ends; nil until asked for
 	closed  bool
 	wg      sync.WaitGroup
 }
@@ -88,6 +90,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusNotFound, "not a stream: use /{app}/{stream}.flv")
 		return
 	}
+	gated, ok := h.authorize(w, r, key)
+	if !ok {
+		return
+	}
 	sub, err := h.hub.Subscribe(key, true)
 	if err != nil {
 		jsonError(w, http.StatusNotFound, "stream "+key.App+"/"+key.Name+" is not published")
@@ -113,6 +119,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.untrack(p)
+	defer h.notifyStop(gated)
 	p.serve(brw.Reader)
 }
 
@@ -130,8 +137,29 @@ func (h *Handler) track(p *player) bool {
 func (h *Handler) untrack(p *player) {
 	h.mu.Lock()
 	delete(h.players, p)
+	if len(h.players) == 0 && h.idle != nil {
+		close(h.idle)
+		h.idle = nil
+	}
 	h.mu.Unlock()
 	h.wg.Done()
+}
+
+// Idle returns a channel closed once no player is left (at once if there
+// is none now), so a draining worker can wait for its last one without
+// polling.
+func (h *Handler) Idle() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.players) == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if h.idle == nil {
+		h.idle = make(chan struct{})
+	}
+	return h.idle
 }
 
 // Sessions lists the HTTP-FLV players.
@@ -176,6 +204,8 @@ type player struct {
 	log    *slog.Logger
 	vecs   [][]byte
 	out    net.Buffers
+	// shedding: closed by ShedNewest
+	shedding atomic.Bool
 }
 
 var _ hub.BatchWriter = (*player)(nil)

@@ -49,6 +49,7 @@ type Server struct {
 	caches   map[hub.Key]*packetCache
 	pubs     map[hub.Key]*publisher
 	closed   bool
+	idle     chan struct{}  // closed when the last session ends (Idle)
 	wg       sync.WaitGroup // session goroutines
 }
 
@@ -160,8 +161,28 @@ func (s *Server) newSession(kind string, key hub.Key, addr string) (*session, er
 func (s *Server) forget(ses *session) {
 	s.mu.Lock()
 	delete(s.sessions, ses.id)
+	if len(s.sessions) == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
 	s.mu.Unlock()
 	s.wg.Done()
+}
+
+// Idle returns a channel that is closed once the server has no sessions,
+// at once when it has none now: a draining worker waits on it.
+func (s *Server) Idle() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sessions) == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	return s.idle
 }
 
 // negotiate answers offer on the session's PeerConnection, with every
