@@ -38,10 +38,12 @@ const (
 	KindBurn
 	KindKick
 	KindKicked
+	KindPlace
+	KindPlaceReply
 
 	// kindLast is the highest kind in use; tests walk 1..kindLast to check
 	// that every kind has a name, a decoder and a table entry.
-	kindLast = KindKicked
+	kindLast = KindPlaceReply
 )
 
 var kindNames = [...]string{
@@ -64,6 +66,8 @@ var kindNames = [...]string{
 	KindBurn:              "burn",
 	KindKick:              "kick",
 	KindKicked:            "kicked",
+	KindPlace:             "place",
+	KindPlaceReply:        "place_reply",
 }
 
 // String is the kind's name as it appears in logs ("claim_reply"), or

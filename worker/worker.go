@@ -29,16 +29,26 @@ type Worker struct {
 	hub     *hub.Hub
 	servers []server
 	ls      Listeners
+	rtc     *rtcServer // nil unless rtc.enabled
+	cpuBias float64    // injected load (faultEnv), added to every report
 }
 
 // New builds a worker from cfg; Run starts it.
 func New(cfg *configs.Config, log *slog.Logger) *Worker {
 	h := hub.New(hubOptions(cfg), log)
-	return &Worker{log: log, hub: h, servers: []server{
+	httpSrv := newHTTPServer("http", h, cfg, log)
+	w := &Worker{log: log, hub: h, servers: []server{
 		newRTMPServer("rtmp", h, cfg, log),
 		newRTMPServer(relaySocket, h, cfg, log),
-		newHTTPServer("http", h, cfg, log),
+		httpSrv,
 	}}
+	if cfg.RTC.Enabled {
+		// WHIP/WHEP signalling goes in front of HTTP-FLV on the same port.
+		w.rtc = newRTCServer(h, cfg, log)
+		w.servers = append(w.servers, w.rtc)
+		httpSrv.srv.Handler = w.rtc.handler(httpSrv.srv.Handler)
+	}
+	return w
 }
 
 func hubOptions(cfg *configs.Config) hub.Options {
