@@ -28,6 +28,11 @@ type Config struct {
 	GraceStartWait Duration `yaml:"grace_start_wait"`
 	GraceFinalWait Duration `yaml:"grace_final_wait"`
 	ForceGraceQuit bool     `yaml:"force_grace_quit"`
+
+	// Vhosts by name; a vhost not listed takes __defaultVhost__'s entry.
+	// The embedded default sets none: decoding a file into a map the
+	// defaults already hold would write into the defaults themselves.
+	Vhosts map[string]Vhost `yaml:"vhosts,omitempty"`
 }
 
 // Listen holds the host:port addresses the server binds.
@@ -70,8 +75,9 @@ func DefaultYAML() []byte {
 	return bytes.Clone(defaultYAML)
 }
 
-// defaults is parsed once; Config holds no pointers, so handing out copies
-// of the value is enough to keep callers from sharing state.
+// defaults is parsed once. The only reference Config holds is Vhosts, which
+// the default leaves nil, so handing out copies of the value is enough to
+// keep callers from sharing state.
 var defaults = sync.OnceValues(func() (Config, error) {
 	var c Config
 	if _, err := decode(&c, "default.yaml", defaultYAML); err != nil {

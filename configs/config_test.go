@@ -312,7 +312,7 @@ func TestParse(t *testing.T) {
 			}
 			want := Default()
 			tc.want(want)
-			if *got != *want {
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("config:\n%+v\nwant:\n%+v", *got, *want)
 			}
 		})
@@ -354,7 +354,7 @@ func TestDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse(DefaultYAML()): %v", err)
 	}
-	if *parsed != *d {
+	if !reflect.DeepEqual(parsed, d) {
 		t.Fatalf("parsed default %+v differs from Default() %+v", *parsed, *d)
 	}
 	// Spot-check the documented values, which clients of this package
@@ -412,7 +412,7 @@ func TestDumpRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse(Dump()): %v\n%s", err, out)
 	}
-	if *back != *c {
+	if !reflect.DeepEqual(back, c) {
 		t.Fatalf("round trip:\n%+v\nwant:\n%+v", *back, *c)
 	}
 }
@@ -491,7 +491,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Parse(Dump()): %v\n%s", err, out)
 		}
-		if *back != *c {
+		if !reflect.DeepEqual(back, c) {
 			t.Fatalf("round trip:\n%+v\nwant:\n%+v", *back, *c)
 		}
 	})

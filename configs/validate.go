@@ -13,6 +13,7 @@ import (
 // can point at the line that set it.
 type problem struct {
 	path, msg string
+	missing   bool // about a key the file lacks: point at its section
 }
 
 // Validate checks c against the rules documented in default.yaml and
@@ -54,6 +55,7 @@ func (c *Config) problems() []problem {
 	v.minDuration("play.queue_length", c.Play.QueueLength, time.Second)
 	v.minDuration("play.send_timeout", c.Play.SendTimeout, time.Second)
 	v.atLeast("play.max_skips", c.Play.MaxSkips, 1)
+	v.vhosts(c.Vhosts)
 	return v.problems
 }
 
@@ -63,6 +65,11 @@ type validator struct {
 
 func (v *validator) fail(path, format string, args ...any) {
 	v.problems = append(v.problems, problem{path: path, msg: path + " " + fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) failMissing(path, format string, args ...any) {
+	v.fail(path, format, args...)
+	v.problems[len(v.problems)-1].missing = true
 }
 
 func (v *validator) atLeast(path string, n, lo int) {
