@@ -203,4 +203,3 @@ func clip(s string) string {
 	}
 	return s
 }
-
