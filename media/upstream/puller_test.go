@@ -260,3 +260,27 @@ func TestSilentAndGarbageOrigins(t *testing.T) {
 		t.Fatalf("%d goroutines after, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// nginx-rtmp as the origin: the RTMP source speaks to more than our own server.
+func TestPullFromNginxRTMP(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	n := mediatest.StartNginxRTMP(t)
+	ctx := ctxFor(t, 60*time.Second)
+	mediatest.StartFFmpegPublish(t, ctx, mediatest.FLVFile(t, mediatest.Media{}), "rtmp://"+n.RTMP+"/live/s", true)
+	// nginx answers a play of a stream not yet published by waiting, so
+	// the pull may start before ffmpeg is in.
+	e := startEdge(t, upstream.RTMP(upstream.Identity("edge-host", 1)), 10*time.Second, n.RTMP)
+	var keys, frames int
+	for frames < 50 {
+		m := e.next(t, 15*time.Second)
+		if m.Type == flv.TagVideo && !m.SeqHeader {
+			frames++
+			if m.Keyframe {
+				keys++
+			}
+		}
+	}
+	if keys == 0 {
+		t.Fatal("50 frames from nginx and no keyframe")
+	}
+}
