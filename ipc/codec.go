@@ -140,6 +140,10 @@ func decodeBody(k Kind, body []byte) (Message, error) {
 		return decodeAs[ListClients](body)
 	case KindClientList:
 		return decodeAs[ClientList](body)
+	case KindPull:
+		return decodeAs[Pull](body)
+	case KindUpstreamEvent:
+		return decodeAs[UpstreamEvent](body)
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, k)
 }
