@@ -205,6 +205,9 @@ func (h *Hub) subscribe(key Key, mustBePublished, relay bool) (*Subscriber, erro
 	if relay {
 		host = nil
 	}
+	if eh, ok := host.(EdgeHost); ok && eh.Upstream(key) {
+		return h.subscribeEdge(eh, key)
+	}
 	if mustBePublished && host != nil && !h.publishing(key) {
 		// Published on another worker? Then a relay brings it here.
 		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)

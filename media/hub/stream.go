@@ -34,6 +34,12 @@ type Stream struct {
 	tsOffset      uint32
 	lastTS        uint32
 
+	// Edge streams: whether this publish has sent a keyframe, and the
+	// failures of the upstream pull (see FailUpstream).
+	sawKey bool
+	upErr  error
+	upGen  uint64
+
 	bytesIn atomic.Uint64
 	msgsIn  atomic.Uint64
 }
@@ -71,6 +77,7 @@ func (s *Stream) publish(relay bool) (*Publisher, error) {
 	s.rebasePending = s.everPublished
 	s.everPublished = true
 	s.hasAudio, s.hasVideo = false, false
+	s.sawKey = false
 	s.wakeLocked()
 	return p, nil
 }
@@ -139,6 +146,7 @@ func (s *Stream) push(p *Publisher, typeID uint8, timestamp uint32, payload []by
 	}
 	if m.Keyframe {
 		s.gopStart, s.hasGOP, s.gopFrames = s.win.head, true, 0
+		s.sawKey = true
 	}
 	s.win.push(m)
 	s.trimLocked(m)
@@ -188,7 +196,7 @@ func (s *Stream) subscribe(mustBePublished, relay bool) (*Subscriber, bool) {
 	}
 	// Before the first media the tracks are unknown: announce both.
 	known := live && (s.hasAudio || s.hasVideo)
-	return &Subscriber{s: s, relay: relay, hasAudio: s.hasAudio || !known, hasVideo: s.hasVideo || !known}, live
+	return &Subscriber{s: s, relay: relay, hasAudio: s.hasAudio || !known, hasVideo: s.hasVideo || !known, upGen: s.upGen}, live
 }
 
 func (s *Stream) unsubscribe(relay bool) {
