@@ -62,6 +62,7 @@ type Master struct {
 	api      net.Listener           // nil when listen.api is empty
 	apiSrv   *http.Server
 	registry *registry
+	edge     *edge
 	host     hostSampler
 	events   chan any
 	gen      uint64
@@ -85,7 +86,7 @@ func New(opts Options) (*Master, error) {
 		}
 	}
 	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: opts.ConfigYAML, log: opts.Log, exe: exe,
-		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, registry: newRegistry(), events: make(chan any, 256), started: time.Now()}
+		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, registry: newRegistry(), edge: newEdge(), events: make(chan any, 256), started: time.Now()}
 	enableMigrateReq(m.log)
 	n := m.workerCount(opts.Config)
 	socks, err := openSlotSockets(opts.Config.Listen.RTMP, opts.Config.Listen.HTTP, n)
@@ -309,8 +310,12 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 			if op := m.procs[owner]; op != nil && op.relayAddr != "" {
 				reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
 			}
+		} else if m.cfg.Remote(vhostOf(msg.Stream)) {
+			reply = m.edgeLookup(p, msg, time.Now())
 		}
 		p.conn.Send(reply)
+	case *ipc.UpstreamEvent:
+		m.onUpstreamEvent(p, msg, time.Now())
 	default:
 		m.log.Warn("unexpected message from worker", "worker", p.slot, "kind", msg.Kind().String())
 	}
@@ -348,7 +353,7 @@ func (m *Master) broadcast(except uint64, msg ipc.Message) {
 
 func (m *Master) onExit(p *workerProc, err error) {
 	for _, stream := range m.registry.drop(p.gen) {
-		m.broadcast(p.gen, &ipc.StreamUnpublished{Stream: stream, Owner: p.slot})
+		m.broadcast(p.gen, m.unpublishedOnExit(stream, p.slot))
 	}
 	reason := "exited"
 	if err != nil {

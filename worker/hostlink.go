@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
+	"streamedge/configs"
 	"streamedge/ipc"
 	"streamedge/media/hub"
 )
@@ -26,17 +28,21 @@ type hostLink struct {
 	self   string
 	log    *slog.Logger
 	relays *relays
+	edge   *edgePulls
+	cfg    atomic.Pointer[configs.Config] // for which vhosts are edges; swapped on reload
 
 	mu      sync.Mutex
 	nextID  uint64
 	pending map[uint64]chan ipc.Message
 }
 
-var _ hub.Host = (*hostLink)(nil)
+var _ hub.EdgeHost = (*hostLink)(nil)
 
 func newHostLink(conn *ipc.Conn, w *Worker, relayAddr string, log *slog.Logger) *hostLink {
 	l := &hostLink{conn: conn, w: w, self: relayAddr, log: log, pending: make(map[uint64]chan ipc.Message)}
 	l.relays = newRelays(w.hub, l, log)
+	l.edge = newEdgePulls(w.hub, l, log)
+	w.edge = l.edge
 	return l
 }
 
@@ -98,12 +104,45 @@ func (l *hostLink) Pull(ctx context.Context, key hub.Key) bool {
 	return l.relays.pull(ctx, key)
 }
 
+// Upstream reports whether key's vhost is an edge's (cluster mode remote).
+func (l *hostLink) Upstream(key hub.Key) bool {
+	cfg := l.cfg.Load()
+	return cfg != nil && cfg.Remote(key.Vhost)
+}
+
+// PullUpstream asks the master for key: it makes one worker of the host the
+// puller (maybe us: its Pull message then comes before the answer) and
+// tells us which; any other worker's stream we relay.
+func (l *hostLink) PullUpstream(ctx context.Context, key hub.Key) error {
+	reply, err := l.lookup(ctx, key)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %w", hub.ErrUpstream, err)
+	case reply.Err != "":
+		return fmt.Errorf("%w: %s", hub.ErrNotPublished, reply.Err)
+	case !reply.Found:
+		return fmt.Errorf("%w: no worker can pull it", hub.ErrUpstream)
+	case reply.RelayAddr != l.self:
+		l.relays.start(key, reply.RelayAddr)
+	}
+	return nil
+}
+
 func (l *hostLink) lookup(ctx context.Context, key hub.Key) (*ipc.LookupReply, error) {
 	m, err := l.call(ctx, func(id uint64) ipc.Message { return &ipc.Lookup{ID: id, Stream: key.String()} })
 	if err != nil {
 		return nil, err
 	}
 	return m.(*ipc.LookupReply), nil
+}
+
+// upstreamFailure is the players' error for an edge stream whose pull
+// failed on another worker.
+func upstreamFailure(m *ipc.StreamUnpublished) error {
+	if m.NotFound {
+		return fmt.Errorf("%w: %s", hub.ErrNotPublished, m.Err)
+	}
+	return fmt.Errorf("%w: %s", hub.ErrUpstream, m.Err)
 }
 
 // commands are what the worker does when the master asks.
@@ -136,7 +175,12 @@ func (l *hostLink) receive(ctx context.Context, cmds commands) error {
 		case *ipc.StreamUnpublished:
 			if key, ok := hub.ParseKey(m.Stream); ok {
 				l.relays.unpublished(key)
+				if m.Err != "" {
+					l.w.hub.FailUpstream(key, upstreamFailure(m))
+				}
 			}
+		case *ipc.Pull:
+			l.edge.start(m)
 		case *ipc.Configure:
 			cmds.reload(m)
 		case *ipc.ListClients:

@@ -75,6 +75,7 @@ func RunProcess(ctx context.Context, p Process) error {
 	}
 	w := New(cfg, log)
 	link := newHostLink(conn, w, ls.Relay.Addr().String(), log)
+	link.cfg.Store(cfg)
 	w.hub.SetHost(link)
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -95,6 +96,7 @@ func RunProcess(ctx context.Context, p Process) error {
 					return
 				}
 				cfg = next
+				link.cfg.Store(next)
 				w.Reload(next)
 				logOut.SetLevel(next.Log.SlogLevel())
 				log.Info("worker reloaded")

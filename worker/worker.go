@@ -34,6 +34,7 @@ type Worker struct {
 	rtmp *rtmp.Server
 	flv  *httpflv.Handler
 	http *http.Server
+	edge *edgePulls // set when the worker is joined to a host: its edge pulls
 }
 
 // New builds a worker from cfg; Run starts it.
