@@ -1,9 +1,7 @@
 package upstream_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"io"
 	"log/slog"
 	"net"
@@ -12,14 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yutopp/go-rtmp/handshake"
-
 	"streamedge/media/flv"
 	"streamedge/media/httpflv"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp"
-	"streamedge/media/rtmp/amf"
-	"streamedge/media/rtmp/chunk"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -99,104 +93,4 @@ func (o *origin) publish(t *testing.T, ctx context.Context, key hub.Key, start u
 			}
 		}
 	})
-}
-
-// fakeRTMP accepts RTMP clients and answers their play with answer (an
-// onStatus info object), after a normal connect and createStream.
-func fakeRTMP(t *testing.T, answer []amf.Property) (string, <-chan amf.Object) {
-	connects := make(chan amf.Object, 16)
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer nc.Close()
-				nc.SetDeadline(time.Now().Add(5 * time.Second))
-				br := bufio.NewReader(nc)
-				if handshake.HandshakeWithClient(br, nc, &handshake.Config{SkipHandshakeVerification: true}) != nil {
-					return
-				}
-				cr := chunk.NewReader(br, 1<<20)
-				send := func(streamID uint32, vals ...any) {
-					nc.Write(chunk.AppendMessage(nil, chunk.CSIDCommand, chunk.TypeCommandAMF0, 0, streamID, amf.Append(nil, vals...), 128))
-				}
-				for {
-					msg, err := cr.ReadMessage()
-					if err != nil {
-						return
-					}
-					if msg.TypeID == chunk.TypeSetChunkSize && len(msg.Payload) >= 4 {
-						cr.SetChunkSize(binary.BigEndian.Uint32(msg.Payload))
-					}
-					if msg.TypeID != chunk.TypeCommandAMF0 {
-						continue
-					}
-					vals, err := amf.Decode(msg.Payload)
-					if err != nil || len(vals) < 2 {
-						return
-					}
-					switch vals[0] {
-					case "connect":
-						if len(vals) > 2 {
-							if obj, ok := vals[2].(amf.Object); ok {
-								select {
-								case connects <- obj:
-								default:
-								}
-							}
-						}
-						send(0, "_result", vals[1], nil, []amf.Property{{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"}})
-					case "createStream":
-						send(0, "_result", vals[1], nil, 1.0)
-					case "play":
-						send(1, "onStatus", 0.0, nil, answer)
-					}
-				}
-			})
-		}
-	})
-	return ln.Addr().String(), connects
-}
-
-// garbageServer answers whatever a client sends first with bytes that are
-// no protocol.
-func garbageServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer nc.Close()
-				junk := make([]byte, 4096)
-				for i := range junk {
-					junk[i] = byte(i*7 + 3)
-				}
-				nc.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := nc.Read(make([]byte, 1)); err != nil {
-					return
-				}
-				nc.Write(junk)
-				io.Copy(io.Discard, nc)
-			})
-		}
-	})
-	return ln.Addr().String()
 }

@@ -189,8 +189,8 @@ var notFound = []amf.Property{{Key: "level", Value: "error"}, {Key: "code", Valu
 	{Key: "description", Value: "no such stream " + strings.Repeat("x", 5000)}}
 
 func TestNotFoundOnEveryOrigin(t *testing.T) {
-	a, _ := fakeRTMP(t, notFound)
-	b, _ := fakeRTMP(t, notFound)
+	a, _ := mediatest.RTMPStatusServer(t, notFound)
+	b, _ := mediatest.RTMPStatusServer(t, notFound)
 	o := startOrigin(t) // up, but without the stream: over FLV that is a 404
 	e := startEdge(t, upstream.RTMP(nil), 2*time.Second, a, b)
 	err := e.result(t, 5*time.Second)
@@ -214,7 +214,7 @@ func TestRedirectIsFollowed(t *testing.T) {
 	redirect := []amf.Property{{Key: "level", Value: "error"}, {Key: "code", Value: "NetConnection.Connect.Rejected"},
 		{Key: "description", Value: "RTMP 302 Redirect"},
 		{Key: "ex", Value: []amf.Property{{Key: "code", Value: 302.0}, {Key: "redirect", Value: "rtmp://" + o.rtmpAddr + "/live"}}}}
-	r, connects := fakeRTMP(t, redirect)
+	r, connects := mediatest.RTMPStatusServer(t, redirect)
 	e := startEdge(t, upstream.RTMP(upstream.Identity("edge-host", 42)), 2*time.Second, r)
 	for frames := 0; frames < 5; {
 		if m := e.next(t, 5*time.Second); m.Type == flv.TagVideo {
@@ -235,7 +235,7 @@ func TestRedirectIsFollowed(t *testing.T) {
 // running behind.
 func TestSilentAndGarbageOrigins(t *testing.T) {
 	silent := mediatest.SilentServer(t)
-	junk := garbageServer(t)
+	junk := mediatest.GarbageServer(t)
 	before := runtime.NumGoroutine()
 	for _, dial := range []upstream.Dialer{upstream.RTMP(nil), upstream.FLV()} {
 		const timeout = 500 * time.Millisecond
