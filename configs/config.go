@@ -29,6 +29,9 @@ type Config struct {
 	GraceFinalWait Duration `yaml:"grace_final_wait"`
 	ForceGraceQuit bool     `yaml:"force_grace_quit"`
 
+	Balance Balance `yaml:"balance"`
+	Debug   Debug   `yaml:"debug"`
+
 	// Vhosts by name; a vhost not listed takes __defaultVhost__'s entry.
 	// The embedded default sets none: decoding a file into a map the
 	// defaults already hold would write into the defaults themselves.
@@ -75,9 +78,10 @@ func DefaultYAML() []byte {
 	return bytes.Clone(defaultYAML)
 }
 
-// defaults is parsed once. The only reference Config holds is Vhosts, which
-// the default leaves nil, so handing out copies of the value is enough to
-// keep callers from sharing state.
+// defaults is parsed once. The references Config holds (Vhosts,
+// Balance.Redirect) are nil or empty in the default, and decoding a file
+// makes new ones, so handing out copies of the value is enough to keep
+// callers from sharing state.
 var defaults = sync.OnceValues(func() (Config, error) {
 	var c Config
 	if _, err := decode(&c, "default.yaml", defaultYAML); err != nil {

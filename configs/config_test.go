@@ -66,6 +66,24 @@ var parseCases = []parseCase{
 			"grace_start_wait: 0",
 			"grace_final_wait: 10s",
 			"force_grace_quit: true",
+			"balance:",
+			"  steering: pause",
+			"  worker_cpu_high: 90",
+			"  worker_cpu_low: 50.5",
+			"  hot_for: 5s",
+			"  shed_after: 20s",
+			"  retire_after: 0",
+			"  shed_rate: 5",
+			"  shed_max: 50",
+			"  max_connections: 50",
+			"  worker_bytes_out_max: 500M",
+			"  host_cpu_high: 70",
+			"  host_bytes_out_max: 1.25G",
+			"  host_max_connections: 100",
+			"  retry_after: 10s",
+			"  redirect: [{http: 'peer:8080', rtmp: 'peer:1935'}, {http: 'peer2:80'}]",
+			"debug:",
+			"  fault_injection: true",
 		),
 		want: func(c *Config) {
 			*c = Config{
@@ -87,6 +105,11 @@ var parseCases = []parseCase{
 				GraceStartWait: 0,
 				GraceFinalWait: Duration(10 * time.Second),
 				ForceGraceQuit: true,
+				Balance: Balance{Steering: "pause", WorkerCPUHigh: 90, WorkerCPULow: 50.5, HotFor: Duration(5 * time.Second),
+					ShedAfter: Duration(20 * time.Second), ShedRate: 5, ShedMax: 50, MaxConnections: 50, WorkerBytesOutMax: 500e6,
+					HostCPUHigh: 70, HostBytesOutMax: 1.25e9, HostMaxConnections: 100, RetryAfter: Duration(10 * time.Second),
+					Redirect: []Peer{{HTTP: "peer:8080", RTMP: "peer:1935"}, {HTTP: "peer2:80"}}},
+				Debug: Debug{FaultInjection: true},
 			}
 		},
 	},
@@ -141,6 +164,31 @@ var parseCases = []parseCase{
 		name: "duration in a flow mapping",
 		in:   lines(`play: {queue_length: 5, send_timeout: "x"}`),
 		err:  `streamedge.yaml:1: play.send_timeout: invalid duration "x"`,
+	},
+
+	// Balance.
+	{name: "rate with suffix", in: lines("balance:", "  worker_bytes_out_max: 2.5k"), want: func(c *Config) {
+		c.Balance.WorkerBytesOutMax = 2500
+	}},
+	{
+		name: "rate garbage",
+		in:   lines("balance:", "  host_bytes_out_max: fast"),
+		err:  `streamedge.yaml:2: balance.host_bytes_out_max: invalid rate "fast" (bytes per second: 125000000, 125M, 1.25G or auto)`,
+	},
+	{
+		name: "balance values",
+		in: lines("balance:", "  steering: bpf", "  worker_cpu_high: 70", "  worker_cpu_low: 75", "  hot_for: 100ms",
+			"  shed_after: 30s", "  retire_after: 10s", "  shed_rate: 0", "  worker_bytes_out_max: auto", "  redirect: [{}, {http: 'x'}]"),
+		err: lines(
+			`streamedge.yaml:2: balance.steering must be one of auto | cbpf | pause | off, got "bpf"`,
+			`streamedge.yaml:4: balance.worker_cpu_low must be under balance.worker_cpu_high (70), got 75`,
+			`streamedge.yaml:5: balance.hot_for must be >= 1s, got 100ms`,
+			`streamedge.yaml:7: balance.retire_after must be 0 (never) or at least balance.shed_after (30s), got 10s`,
+			`streamedge.yaml:8: balance.shed_rate must be between 0.01 and 100, got 0`,
+			`streamedge.yaml:9: balance.worker_bytes_out_max cannot be auto: give bytes per second, or 0 for none`,
+			`streamedge.yaml:10: balance.redirect[0] needs http or rtmp (host:port)`,
+			`streamedge.yaml:10: balance.redirect[1].http must be host:port, got "x"`,
+		),
 	},
 
 	// Syntax and structure.
@@ -401,6 +449,9 @@ func TestDumpRoundTrip(t *testing.T) {
 	c.Log.File = "/tmp/a: b.log"
 	c.RTMP.HandshakeTimeout = Duration(1500 * time.Millisecond)
 	c.Play.QueueLength = Duration(time.Hour + time.Nanosecond)
+	c.Balance.WorkerBytesOutMax = 123456789.5
+	c.Balance.HostBytesOutMax = 1.25e9
+	c.Balance.Redirect = []Peer{{HTTP: "peer:8080"}}
 	out, err := c.Dump()
 	if err != nil {
 		t.Fatal(err)

@@ -140,6 +140,12 @@ func decodeBody(k Kind, body []byte) (Message, error) {
 		return decodeAs[ListClients](body)
 	case KindClientList:
 		return decodeAs[ClientList](body)
+	case KindAdmission:
+		return decodeAs[Admission](body)
+	case KindShed:
+		return decodeAs[Shed](body)
+	case KindBurn:
+		return decodeAs[Burn](body)
 	case KindPull:
 		return decodeAs[Pull](body)
 	case KindUpstreamEvent:

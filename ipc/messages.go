@@ -33,6 +33,9 @@ const (
 	KindStreamUnpublished
 	KindListClients
 	KindClientList
+	KindAdmission
+	KindShed
+	KindBurn
 	KindPull
 	KindUpstreamEvent
 
@@ -56,6 +59,9 @@ var kindNames = [...]string{
 	KindStreamUnpublished: "stream_unpublished",
 	KindListClients:       "list_clients",
 	KindClientList:        "client_list",
+	KindAdmission:         "admission",
+	KindShed:              "shed",
+	KindBurn:              "burn",
 	KindPull:              "pull",
 	KindUpstreamEvent:     "upstream_event",
 }
@@ -97,25 +103,21 @@ type Load struct {
 	Time           time.Time
 	CPUPercent     float64 // of one core: 100 is one core busy
 	RSSBytes       uint64
-	Conns          ConnCounts
+	Conns          ConnCounts // sessions by kind
+	Connections    int        // every open connection, sessions or not yet
 	BytesInPerSec  float64
 	BytesOutPerSec float64
 	BytesIn        uint64 // totals since the worker started
 	BytesOut       uint64
+	// Refusals counts new sessions refused since the worker started, by
+	// "protocol/reason" (rtmp/capped, http_flv/host_full); Shed counts the
+	// players it shed.
+	Refusals map[string]uint64 `json:",omitempty"`
+	Shed     uint64            `json:",omitempty"`
 	// Streams must keep the frame under MaxFrame: at roughly 120 bytes per
 	// entry, a worker with thousands of streams should send only the
 	// busiest.
 	Streams []StreamLoad
-}
-
-// ConnCounts are a worker's open connections by kind.
-type ConnCounts struct {
-	RTMPPublish int
-	RTMPPlay    int
-	FLVPlay     int
-	RelayIn     int
-	RelayOut    int
-	Total       int
 }
 
 // StreamLoad is one stream as seen by one worker.
@@ -216,7 +218,7 @@ type ClientList struct {
 
 // Client is one session of a worker.
 type Client struct {
-	Kind      string // rtmp_publish, rtmp_play, flv_play, relay_out
+	Kind      ConnKind
 	Addr      string // the peer's address ("relay" for another worker)
 	Stream    string // vhost/app/name
 	Since     time.Time

@@ -64,7 +64,7 @@ func (m *Master) edgeLookup(p *workerProc, msg *ipc.Lookup, now time.Time) *ipc.
 	vhost := vhostOf(msg.Stream)
 	cl := m.cfg.Cluster(vhost)
 	order := m.edge.chooser.Order(vhost, msg.Stream, cl.Balance, cl.Origin, now)
-	if err := owner.conn.Send(&ipc.Pull{Stream: msg.Stream, Origins: order, Protocol: cl.Protocol, UpVhost: cl.Vhost}); err != nil {
+	if err := owner.proc.Send(&ipc.Pull{Stream: msg.Stream, Origins: order, Protocol: cl.Protocol, UpVhost: cl.Vhost}); err != nil {
 		m.log.Warn("pull not sent", "worker", owner.slot, "stream", msg.Stream, "err", err)
 		return reply
 	}
@@ -93,10 +93,10 @@ func lessLoaded(a, b *workerProc) bool {
 	var ac, bc int
 	var acpu, bcpu float64
 	if a.load != nil {
-		ac, acpu = a.load.Conns.Total, a.load.CPUPercent
+		ac, acpu = a.load.Connections, a.load.CPUPercent
 	}
 	if b.load != nil {
-		bc, bcpu = b.load.Conns.Total, b.load.CPUPercent
+		bc, bcpu = b.load.Connections, b.load.CPUPercent
 	}
 	switch {
 	case ac != bc:

@@ -47,21 +47,12 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 		l.RSSBytes = m.RSS
 	}
 	w := s.w
-	rs, fs := &w.rtmp.Stats, &w.flv.Stats
-	l.BytesIn = rs.BytesIn.Load()
-	l.BytesOut = rs.BytesOut.Load() + fs.BytesOut.Load()
+	w.report(l)
 	if !s.lastAt.IsZero() && elapsed > 0 {
 		l.BytesInPerSec = float64(l.BytesIn-s.lastIn) / elapsed
 		l.BytesOutPerSec = float64(l.BytesOut-s.lastOut) / elapsed
 	}
 	s.lastIn, s.lastOut = l.BytesIn, l.BytesOut
-	l.Conns = ipc.ConnCounts{
-		RTMPPublish: int(rs.Publishers.Load()),
-		RTMPPlay:    int(rs.Players.Load()),
-		FLVPlay:     int(fs.Players.Load()),
-		RelayOut:    int(rs.RelayOut.Load()),
-	}
-	l.Conns.Total = int(rs.Conns.Load()) + l.Conns.FLVPlay
 	seen := make(map[string]uint64)
 	for _, info := range w.hub.Streams() {
 		name := info.Key.String()
@@ -73,7 +64,7 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 			st.Upstream = w.edge.upstream(name)
 		}
 		if info.Relay && st.Upstream == nil {
-			l.Conns.RelayIn++
+			l.Conns[ipc.ConnRelayIn]++
 		}
 		seen[name] = info.BytesIn
 		l.Streams = append(l.Streams, st)

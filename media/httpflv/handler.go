@@ -181,6 +181,8 @@ type player struct {
 	log    *slog.Logger
 	vecs   [][]byte
 	out    net.Buffers
+	// shedding: closed by ShedNewest
+	shedding atomic.Bool
 }
 
 var _ hub.BatchWriter = (*player)(nil)

@@ -92,6 +92,10 @@ func (c *conn) onConnect(cmd command) error {
 		c.writeCommand(0, "_error", cmd.TxID, nil, status("error", "NetConnection.Connect.Rejected", err.Error()))
 		return fmt.Errorf("connect rejected: %w", err)
 	}
+	if r := c.srv.refusal(c, app, tcURL, cmd.Object); r != nil {
+		c.reject(cmd.TxID, r)
+		return fmt.Errorf("connect refused: %s", r.Reason)
+	}
 	c.target, c.connected = target, true
 	c.log = c.log.With("app", target.App)
 	encoding, _ := cmd.Object["objectEncoding"].(float64)
@@ -191,7 +195,7 @@ func (c *conn) onPlay(cmd command) error {
 	if c.relay {
 		kind = "relay_out"
 	}
-	c.session.Store(&sessionMeta{kind: kind, stream: key.String(), sub: sub})
+	c.session.Store(&sessionMeta{kind: kind, stream: key.String(), sub: sub, streamID: cmd.StreamID})
 	c.play = startPlayer(c, sub, cmd.StreamID)
 	return nil
 }

@@ -53,6 +53,7 @@ type conn struct {
 	relay       bool // came in on the private socket: another worker's relay
 	since       time.Time
 	session     atomic.Pointer[sessionMeta] // set once publishing or playing, read by Sessions
+	shedding    atomic.Bool                 // closed by ShedNewest
 }
 
 // sessionMeta is what the API lists of a connection that publishes or plays.
@@ -61,6 +62,8 @@ type sessionMeta struct {
 	stream string
 	pub    *hub.Publisher
 	sub    *hub.Subscriber
+	// streamID is the play's message stream, for a status from ShedNewest.
+	streamID uint32
 }
 
 func newConn(s *Server, nc net.Conn, cfg Config) *conn {

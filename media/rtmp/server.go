@@ -34,6 +34,7 @@ type Server struct {
 	hub   *hub.Hub
 	log   *slog.Logger
 	cfg   atomic.Pointer[Config]
+	admit atomic.Pointer[func(ConnectInfo) *Refusal] // see SetAdmit
 	Stats Stats
 
 	mu    sync.Mutex
