@@ -78,7 +78,7 @@ func (k Kind) String() string {
 // Hello is the first message a worker sends, before anything else, so the
 // master can match the connection to the slot and process it started.
 type Hello struct {
-	Version    string // build version; the master refuses a stranger
+	Version    string // build version; the master kills a worker of another build
 	Slot       int
 	PID        int
 	GOMAXPROCS int

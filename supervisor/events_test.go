@@ -445,6 +445,19 @@ func TestMasterEvents(t *testing.T) {
 				t.Fatalf("slot 0 not on the new address %s", h.m.Addr("rtmp"))
 			}
 		}},
+		{"a worker of another build is killed", 1, func(t *testing.T, h *harness) {
+			p := h.procs[0]
+			p.msgs <- &ipc.Hello{Version: "v0-stranger", Slot: 0, PID: p.pid}
+			h.until("the stranger gone", func() bool { return h.gen(p) == nil })
+			if !p.wasKilled() || !strings.Contains(h.logs.String(), "worker of another build, killing it") {
+				t.Fatal("a worker of another build was not killed with a clear log line")
+			}
+			for _, m := range p.sent {
+				if _, ok := m.(*ipc.Configure); ok {
+					t.Fatal("a worker of another build was configured")
+				}
+			}
+		}},
 		{"a drain that overruns its grace is killed", 2, func(t *testing.T, h *harness) {
 			for _, p := range h.procs {
 				h.ready(p)

@@ -307,6 +307,15 @@ func (m *Master) handle(ev any) {
 func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 	switch msg := msg.(type) {
 	case *ipc.Hello:
+		if msg.Version != m.opts.Version {
+			// Only a binary replaced under the master does this: its
+			// messages may not be ours.
+			m.log.Error("worker of another build, killing it", "worker", p.slot, "pid", p.pid,
+				"version", truncate(msg.Version, 64), "master_version", m.opts.Version)
+			p.state = StateStopping
+			p.proc.Kill()
+			return
+		}
 		p.hello = msg
 		if err := p.proc.Send(&ipc.Configure{ConfigYAML: m.cfgYAML, RelayDir: m.runDir}); err != nil {
 			m.log.Error("configure not sent", "worker", p.slot, "pid", p.pid, "err", err)
@@ -534,4 +543,12 @@ func (m *Master) shutdown() {
 			deadline = time.After(time.Second)
 		}
 	}
+}
+
+// truncate bounds text a worker sent before it goes into a log line.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

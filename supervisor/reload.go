@@ -81,7 +81,7 @@ func (m *Master) reload() {
 	if m.opts.SetLogLevel != nil {
 		m.opts.SetLogLevel(next.Log.SlogLevel())
 	}
-	m.broadcastReady(&ipc.Configure{ConfigYAML: data, RelayDir: m.runDir})
+	m.broadcast(0, &ipc.Configure{ConfigYAML: data, RelayDir: m.runDir})
 	if apiChanged {
 		m.swapAPI(api)
 	}
@@ -108,9 +108,6 @@ func (m *Master) reload() {
 	m.log.Info("reload applied", "file", path, "workers_before", old, "workers", len(m.slots), "listen_changed", listenChanged,
 		"rtmp", rtmpAddr, "http", httpAddr, "api", apiAddr)
 }
-
-// broadcastReady sends msg to every worker that serves or drains.
-func (m *Master) broadcastReady(msg ipc.Message) { m.broadcast(0, msg) }
 
 // retireSlot drains a slot's workers; its sockets close once they are gone.
 func (m *Master) retireSlot(s *slot, reason string) {

@@ -29,7 +29,10 @@ type edgePulls struct {
 	log      *slog.Logger
 	identity []amf.Property
 
-	mu      sync.Mutex
+	starts chan *ipc.Pull
+	done   chan struct{} // closed when Run is over
+
+	mu      sync.Mutex // running is read by load reports
 	running map[hub.Key]*edgePull
 }
 
@@ -42,15 +45,41 @@ type edgePull struct {
 func newEdgePulls(h *hub.Hub, link *hostLink, log *slog.Logger) *edgePulls {
 	host, _ := os.Hostname()
 	return &edgePulls{hub: h, link: link, log: log, identity: upstream.Identity(host, os.Getpid()),
-		running: map[hub.Key]*edgePull{}}
+		starts: make(chan *ipc.Pull, 64), done: make(chan struct{}), running: map[hub.Key]*edgePull{}}
 }
 
-// start begins the pull the master gave us, unless it is running already.
+// start hands the pull the master gave us to Run.
 func (e *edgePulls) start(m *ipc.Pull) {
+	select {
+	case e.starts <- m:
+	case <-e.done:
+	}
+}
+
+// Run starts the pulls it is handed until ctx ends, then ends them and
+// returns once they are over.
+func (e *edgePulls) Run(ctx context.Context) error {
+	defer close(e.done)
+	var wg sync.WaitGroup
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case m := <-e.starts:
+			if key, p := e.begin(m); p != nil {
+				wg.Go(func() { e.run(ctx, key, p) })
+			}
+		}
+	}
+}
+
+// begin sets up the pull of m unless it is running already.
+func (e *edgePulls) begin(m *ipc.Pull) (hub.Key, *edgePull) {
 	key, ok := hub.ParseKey(m.Stream)
 	if !ok {
 		e.log.Warn("pull of a bad stream name", "stream", clipName(m.Stream))
-		return
+		return key, nil
 	}
 	target := upstream.Target{Vhost: key.Vhost, App: key.App, Name: key.Name}
 	if m.UpVhost != "" {
@@ -63,7 +92,7 @@ func (e *edgePulls) start(m *ipc.Pull) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.running[key]; ok {
-		return
+		return key, nil
 	}
 	p := &edgePull{since: time.Now(), state: upstream.StateConnecting}
 	p.puller = &upstream.Puller{
@@ -75,11 +104,11 @@ func (e *edgePulls) start(m *ipc.Pull) {
 		Log:     e.log.With("stream", key.String()),
 	}
 	e.running[key] = p
-	go e.run(key, p)
+	return key, p
 }
 
-func (e *edgePulls) run(key hub.Key, p *edgePull) {
-	ctx, cancel := context.WithCancelCause(context.Background())
+func (e *edgePulls) run(ctx context.Context, key hub.Key, p *edgePull) {
+	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go e.watchIdle(ctx, key, cancel)
 	e.log.Info("edge pull start", "stream", key.String(), "origins", len(p.puller.Origins))

@@ -33,8 +33,10 @@ type server interface {
 	// sessions lists the connections that publish or play.
 	sessions() []ipc.Client
 	// open counts the connections still open, sessions or not, which a
-	// drain waits for.
+	// drain waits for; idle is closed once there are none (at once if
+	// there are none now).
 	open() int64
+	idle() <-chan struct{}
 	// drain stops anything long-lived the server keeps besides sessions
 	// (idle keep-alives); the worker closes the listener itself.
 	drain()
@@ -85,6 +87,8 @@ func (s *rtmpServer) sessions() []ipc.Client { return clients(s.srv.Sessions()) 
 
 func (s *rtmpServer) open() int64 { return s.srv.Stats.Conns.Load() }
 
+func (s *rtmpServer) idle() <-chan struct{} { return s.srv.Idle() }
+
 func (s *rtmpServer) drain() {}
 
 func (s *rtmpServer) close() { s.srv.Close() }
@@ -134,6 +138,8 @@ func (s *httpServer) report(l *ipc.Load) {
 func (s *httpServer) sessions() []ipc.Client { return clients(s.flv.Sessions()) }
 
 func (s *httpServer) open() int64 { return s.flv.Stats.Players.Load() }
+
+func (s *httpServer) idle() <-chan struct{} { return s.flv.Idle() }
 
 func (s *httpServer) drain() { s.srv.SetKeepAlivesEnabled(false) }
 

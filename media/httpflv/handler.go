@@ -36,6 +36,7 @@ type Handler struct {
 
 	mu      sync.Mutex
 	players map[*player]struct{}
+	idle    chan struct{} // closed when the last player ends; nil until asked for
 	closed  bool
 	wg      sync.WaitGroup
 }
@@ -135,8 +136,29 @@ func (h *Handler) track(p *player) bool {
 func (h *Handler) untrack(p *player) {
 	h.mu.Lock()
 	delete(h.players, p)
+	if len(h.players) == 0 && h.idle != nil {
+		close(h.idle)
+		h.idle = nil
+	}
 	h.mu.Unlock()
 	h.wg.Done()
+}
+
+// Idle returns a channel closed once no player is left (at once if there
+// is none now), so a draining worker can wait for its last one without
+// polling.
+func (h *Handler) Idle() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.players) == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if h.idle == nil {
+		h.idle = make(chan struct{})
+	}
+	return h.idle
 }
 
 // Sessions lists the HTTP-FLV players.

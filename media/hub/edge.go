@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -24,8 +23,9 @@ type EdgeHost interface {
 	// Upstream reports whether key comes from an origin.
 	Upstream(key Key) bool
 	// PullUpstream makes sure key is on its way to this hub (pulled here,
-	// or relayed from the worker that pulls it); an error says it cannot be.
-	PullUpstream(ctx context.Context, key Key) error
+	// or relayed from the worker that pulls it); an error says it cannot
+	// be. It bounds its own wait for the host's answer.
+	PullUpstream(key Key) error
 }
 
 // subscribeEdge attaches a player to an edge stream once the stream has a
@@ -46,11 +46,11 @@ func (h *Hub) subscribeEdge(eh EdgeHost, key Key) (*Subscriber, error) {
 	if ready {
 		return sub, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), UpstreamWait)
-	defer cancel()
-	err = eh.PullUpstream(ctx, key)
+	deadline := time.NewTimer(UpstreamWait)
+	defer deadline.Stop()
+	err = eh.PullUpstream(key)
 	if err == nil {
-		err = s.awaitKeyframe(ctx, gen)
+		err = s.awaitKeyframe(deadline.C, gen)
 	}
 	if err != nil {
 		sub.Close()
@@ -84,7 +84,7 @@ func (s *Stream) upstreamState() (ready bool, gen uint64) {
 
 // awaitKeyframe waits for a publisher with a keyframe, or for a failure
 // reported after gen.
-func (s *Stream) awaitKeyframe(ctx context.Context, gen uint64) error {
+func (s *Stream) awaitKeyframe(deadline <-chan time.Time, gen uint64) error {
 	for {
 		s.mu.RLock()
 		ready, failed, closed, signal := s.publisher != nil && s.sawKey, s.upGen != gen, s.closed, s.signal
@@ -100,7 +100,7 @@ func (s *Stream) awaitKeyframe(ctx context.Context, gen uint64) error {
 		}
 		select {
 		case <-signal:
-		case <-ctx.Done():
+		case <-deadline:
 			return fmt.Errorf("%w: no keyframe within %s", ErrUpstream, UpstreamWait)
 		}
 	}

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"context"
 	"errors"
 	"testing"
 
@@ -15,11 +14,12 @@ type fakeEdge struct {
 	pulls int
 }
 
-func (f *fakeEdge) Claim(context.Context, Key) error { return nil }
-func (f *fakeEdge) Release(Key)                      {}
-func (f *fakeEdge) Pull(context.Context, Key) bool   { return false }
-func (f *fakeEdge) Upstream(key Key) bool            { return key.Vhost == "edge" }
-func (f *fakeEdge) PullUpstream(_ context.Context, key Key) error {
+func (f *fakeEdge) Claim(Key) error       { return nil }
+func (f *fakeEdge) Release(Key)           {}
+func (f *fakeEdge) Pull(Key) bool         { return false }
+func (f *fakeEdge) Want(Key)              {}
+func (f *fakeEdge) Upstream(key Key) bool { return key.Vhost == "edge" }
+func (f *fakeEdge) PullUpstream(key Key) error {
 	f.pulls++
 	return f.pull(key)
 }

@@ -39,6 +39,7 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
+	idle  chan struct{} // closed when the last connection ends; nil until asked for
 	wg    sync.WaitGroup
 }
 
@@ -107,9 +108,30 @@ func (s *Server) track(c *conn) bool {
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if len(s.conns) == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
 	s.mu.Unlock()
 	s.Stats.Conns.Add(-1)
 	s.wg.Done()
+}
+
+// Idle returns a channel closed once the server has no open connection (at
+// once if it has none now), so a draining worker can wait for its last
+// session without polling.
+func (s *Server) Idle() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.conns) == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	return s.idle
 }
 
 // Sessions lists the connections that publish or play.
