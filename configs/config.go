@@ -30,6 +30,7 @@ type Config struct {
 	ForceGraceQuit bool     `yaml:"force_grace_quit"`
 
 	Balance Balance `yaml:"balance"`
+	Hosts   Hosts   `yaml:"hosts"`
 	Debug   Debug   `yaml:"debug"`
 
 	// Vhosts by name; a vhost not listed takes __defaultVhost__'s entry.

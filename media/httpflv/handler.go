@@ -33,6 +33,7 @@ type Handler struct {
 	hub   *hub.Hub
 	log   *slog.Logger
 	Stats Stats
+	gates gates // see SetGate
 
 	mu      sync.Mutex
 	players map[*player]struct{}
@@ -89,6 +90,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusNotFound, "not a stream: use /{app}/{stream}.flv")
 		return
 	}
+	gated, ok := h.authorize(w, r, key)
+	if !ok {
+		return
+	}
 	sub, err := h.hub.Subscribe(key, true)
 	if errors.Is(err, hub.ErrUpstream) {
 		// An edge whose origins failed: the gateway's error, not a 404.
@@ -119,6 +124,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.untrack(p)
+	defer h.notifyStop(gated)
 	p.serve(brw.Reader)
 }
 

@@ -35,6 +35,8 @@ type Server struct {
 	log   *slog.Logger
 	cfg   atomic.Pointer[Config]
 	admit atomic.Pointer[func(ConnectInfo) *Refusal] // see SetAdmit
+	gate  atomic.Pointer[Gate]                       // see SetGate
+	ids   atomic.Uint64                              // session ids, for hooks and the API
 	Stats Stats
 
 	mu    sync.Mutex
