@@ -167,6 +167,9 @@ type Release struct {
 type Lookup struct {
 	ID     uint64 // echoed in the LookupReply
 	Stream string
+	// Forward asks instead where to forward a publish of an edge stream:
+	// the reply lists the origins in the order to try.
+	Forward bool `json:",omitempty"`
 }
 
 // LookupReply answers a Lookup.
@@ -178,6 +181,9 @@ type LookupReply struct {
 	// Err says why an edge stream cannot be had (its origins said not
 	// found a moment ago), for the player's error.
 	Err string `json:",omitempty"`
+	// Origins and UpVhost answer a Forward lookup.
+	Origins []string `json:",omitempty"`
+	UpVhost string   `json:",omitempty"`
 }
 
 // StreamPublished is broadcast by the master to all workers when a stream

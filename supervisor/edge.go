@@ -74,6 +74,15 @@ func (m *Master) edgeLookup(p *workerProc, msg *ipc.Lookup, now time.Time) *ipc.
 	return reply
 }
 
+// forwardLookup answers where a publish of an edge stream goes: the
+// origins in the order of the vhost's balance, as for pulls.
+func (m *Master) forwardLookup(msg *ipc.Lookup, now time.Time) *ipc.LookupReply {
+	vhost := vhostOf(msg.Stream)
+	cl := m.cfg.Cluster(vhost)
+	order := m.edge.chooser.Order(vhost, msg.Stream, cl.Balance, cl.Origin, now)
+	return &ipc.LookupReply{ID: msg.ID, Found: len(order) > 0, Origins: order, UpVhost: cl.Vhost}
+}
+
 // leastLoaded is the ready worker with the fewest connections, then the
 // least CPU, then the lowest slot.
 func (m *Master) leastLoaded() *workerProc {

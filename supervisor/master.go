@@ -344,7 +344,9 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 		}
 	case *ipc.Lookup:
 		reply := &ipc.LookupReply{ID: msg.ID}
-		if owner, ok := m.registry.owner(msg.Stream); ok {
+		if msg.Forward {
+			reply = m.forwardLookup(msg, m.now())
+		} else if owner, ok := m.registry.owner(msg.Stream); ok {
 			if op := m.procs[owner]; op != nil && op.relayAddr != "" {
 				reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
 			}

@@ -29,8 +29,9 @@ type edgePulls struct {
 	log      *slog.Logger
 	identity []amf.Property
 
-	starts chan *ipc.Pull
-	done   chan struct{} // closed when Run is over
+	starts   chan *ipc.Pull
+	forwards chan forwardReq
+	done     chan struct{} // closed when Run is over
 
 	mu      sync.Mutex // running is read by load reports
 	running map[hub.Key]*edgePull
@@ -45,7 +46,7 @@ type edgePull struct {
 func newEdgePulls(h *hub.Hub, link *hostLink, log *slog.Logger) *edgePulls {
 	host, _ := os.Hostname()
 	return &edgePulls{hub: h, link: link, log: log, identity: upstream.Identity(host, os.Getpid()),
-		starts: make(chan *ipc.Pull, 64), done: make(chan struct{}), running: map[hub.Key]*edgePull{}}
+		starts: make(chan *ipc.Pull, 64), forwards: make(chan forwardReq), done: make(chan struct{}), running: map[hub.Key]*edgePull{}}
 }
 
 // start hands the pull the master gave us to Run.
@@ -66,6 +67,8 @@ func (e *edgePulls) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			wg.Wait()
 			return nil
+		case req := <-e.forwards:
+			wg.Go(func() { e.forward(ctx, req) })
 		case m := <-e.starts:
 			if key, p := e.begin(m); p != nil {
 				wg.Go(func() { e.run(ctx, key, p) })

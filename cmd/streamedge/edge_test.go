@@ -516,3 +516,37 @@ func TestEdgeBadOrigins(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Test 6: a publish to an edge is forwarded to the origin, where ffprobe
+// sees it; a second publisher of the name through another edge is refused
+// by the origin, and gets the refusal.
+func TestEdgeForwardsPublishes(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	o := startServer(t, "", "-w", "2")
+	e1 := startServer(t, edgeYAML("__defaultVhost__", "round_robin", "rtmp", o.rtmp), "-w", "2")
+	e2 := startServer(t, edgeYAML("__defaultVhost__", "round_robin", "rtmp", o.rtmp), "-w", "1")
+	publishFFmpeg(t, e1, "up")
+	o.logs.wait(t, "rtmp publish start", func(l map[string]any) bool { return l["stream"] == "__defaultVhost__/live/up" }, 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := mediatest.FFprobe(t, ctx, o.rtmpURL("up"))
+	v, okV := res.Stream("video")
+	a, okA := res.Stream("audio")
+	if res.Err != nil || !okV || !okA || v.CodecName != "h264" || a.CodecName != "aac" {
+		t.Fatalf("ffprobe on the origin: %v %+v", res.Err, res.Streams)
+	}
+	// A player on the edge plays the forwarded stream from the edge itself.
+	if rep := watch("edge player", waitPlayable(t, playFLV, e1.flvURL("up")), 25); rep.err != nil {
+		t.Fatal(rep.err)
+	}
+	c, err := rtmp.Dial(ctx, e2.rtmpURL("up"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Publish(ctx)
+	var st *rtmp.StatusError
+	if !errors.As(err, &st) || st.Code != "NetStream.Publish.BadName" || !strings.Contains(st.Description, "origin") {
+		t.Fatalf("second publisher through another edge: %v, want the origin's refusal", err)
+	}
+}

@@ -26,6 +26,11 @@ type EdgeHost interface {
 	// or relayed from the worker that pulls it); an error says it cannot
 	// be. It bounds its own wait for the host's answer.
 	PullUpstream(key Key) error
+	// Forward pushes p, a new local publish of an edge stream, to an
+	// origin, once the origin has accepted it; its error (a refusal) is
+	// the publisher's. stop ends the forward; the host closes p itself
+	// when the origin breaks it.
+	Forward(p *Publisher) (stop func(), err error)
 }
 
 // subscribeEdge attaches a player to an edge stream once the stream has a

@@ -14,11 +14,12 @@ type fakeEdge struct {
 	pulls int
 }
 
-func (f *fakeEdge) Claim(Key) error       { return nil }
-func (f *fakeEdge) Release(Key)           {}
-func (f *fakeEdge) Pull(Key) bool         { return false }
-func (f *fakeEdge) Want(Key)              {}
-func (f *fakeEdge) Upstream(key Key) bool { return key.Vhost == "edge" }
+func (f *fakeEdge) Claim(Key) error                    { return nil }
+func (f *fakeEdge) Release(Key)                        {}
+func (f *fakeEdge) Pull(Key) bool                      { return false }
+func (f *fakeEdge) Want(Key)                           {}
+func (f *fakeEdge) Upstream(key Key) bool              { return key.Vhost == "edge" }
+func (f *fakeEdge) Forward(*Publisher) (func(), error) { return func() {}, nil }
 func (f *fakeEdge) PullUpstream(key Key) error {
 	f.pulls++
 	return f.pull(key)

@@ -245,8 +245,9 @@ func (s *Stream) Info() StreamInfo {
 type Publisher struct {
 	s       *Stream
 	once    sync.Once
-	relay   bool // fed from the owning worker, holds no claim
-	claimed bool // holds the host-wide claim, given back on Close
+	relay   bool   // fed from the owning worker, holds no claim
+	claimed bool   // holds the host-wide claim, given back on Close
+	onClose func() // an edge's forward to its origin, ended on Close
 }
 
 // Stream returns the stream being published.
@@ -265,6 +266,9 @@ func (p *Publisher) Close() {
 			if host := p.s.hub.host(); host != nil {
 				host.Release(p.s.key)
 			}
+		}
+		if p.onClose != nil {
+			p.onClose()
 		}
 	})
 }
