@@ -550,3 +550,28 @@ func TestEdgeForwardsPublishes(t *testing.T) {
 		t.Fatalf("second publisher through another edge: %v, want the origin's refusal", err)
 	}
 }
+
+// token_traverse: the edge asks the origin about a client's connect, token
+// and all, and refuses what the origin refuses.
+func TestEdgeTokenTraverse(t *testing.T) {
+	origin, _ := mediatest.RTMPConnectServer(t, func(obj amf.Object) bool {
+		tc, _ := obj["tcUrl"].(string)
+		return strings.HasSuffix(tc, "?token=good")
+	})
+	edge := startServer(t, edgeYAML("__defaultVhost__", "round_robin", "rtmp", origin)+"      token_traverse: true\n", "-w", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for token, ok := range map[string]bool{"good": true, "bad": false} {
+		c, err := rtmp.DialWith(ctx, "", "", edge.rtmpURL("s"), rtmp.DialOptions{TCURL: "rtmp://" + edge.rtmp + "/live?token=" + token})
+		var st *rtmp.StatusError
+		switch {
+		case ok && err != nil:
+			t.Fatalf("good token refused: %v", err)
+		case !ok && (!errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected"):
+			t.Fatalf("bad token: %v, want NetConnection.Connect.Rejected", err)
+		}
+		if c != nil {
+			c.Close()
+		}
+	}
+}

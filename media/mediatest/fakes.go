@@ -20,8 +20,21 @@ import (
 // after a normal connect and createStream. The channel gets the clients'
 // connect command objects (the first 16).
 func RTMPStatusServer(t testing.TB, answer []amf.Property) (string, <-chan amf.Object) {
-	connects := make(chan amf.Object, 16)
 	t.Helper()
+	return fakeRTMP(t, nil, answer)
+}
+
+// RTMPConnectServer accepts an RTMP connect when accept says so of its
+// command object and rejects it (_error NetConnection.Connect.Rejected)
+// otherwise: an origin that checks tokens. Plays get StreamNotFound.
+func RTMPConnectServer(t testing.TB, accept func(amf.Object) bool) (string, <-chan amf.Object) {
+	t.Helper()
+	return fakeRTMP(t, accept, []amf.Property{{Key: "level", Value: "error"},
+		{Key: "code", Value: "NetStream.Play.StreamNotFound"}, {Key: "description", Value: "no such stream"}})
+}
+
+func fakeRTMP(t testing.TB, accept func(amf.Object) bool, answer []amf.Property) (string, <-chan amf.Object) {
+	connects := make(chan amf.Object, 16)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -62,13 +75,15 @@ func RTMPStatusServer(t testing.TB, answer []amf.Property) (string, <-chan amf.O
 					}
 					switch vals[0] {
 					case "connect":
-						if len(vals) > 2 {
-							if obj, ok := vals[2].(amf.Object); ok {
-								select {
-								case connects <- obj:
-								default:
-								}
-							}
+						obj, _ := vals[2%len(vals)].(amf.Object)
+						select {
+						case connects <- obj:
+						default:
+						}
+						if accept != nil && !accept(obj) {
+							send(0, "_error", vals[1], nil, []amf.Property{{Key: "level", Value: "error"},
+								{Key: "code", Value: "NetConnection.Connect.Rejected"}, {Key: "description", Value: "bad token"}})
+							return
 						}
 						send(0, "_result", vals[1], nil, []amf.Property{{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"}})
 					case "createStream":

@@ -52,6 +52,10 @@ type DialOptions struct {
 	// ConnectProps are added to the connect command object, e.g. the edge's
 	// identity for the origin's client list (SRS's debug_srs_upnode).
 	ConnectProps []amf.Property
+	// TCURL, when set, is the tcUrl sent instead of the one made from the
+	// URL: an edge passes a client's tcUrl, query and token included, on
+	// to its origin (token_traverse).
+	TCURL string
 }
 
 // Client is an RTMP client that plays or publishes one stream: what tests,
@@ -115,6 +119,9 @@ func DialWith(ctx context.Context, network, address, rawURL string, opts DialOpt
 		c.stream += "?" + u.RawQuery
 	}
 	c.tcURL = (&url.URL{Scheme: "rtmp", Host: u.Host, Path: "/" + c.app}).String()
+	if opts.TCURL != "" {
+		c.tcURL = opts.TCURL
+	}
 	if err := c.connect(ctx, opts.ConnectProps); err != nil {
 		nc.Close()
 		return nil, err
