@@ -53,14 +53,19 @@ const relaySocket = "relay"
 // rtmpServer serves RTMP on a public socket, or on the relay socket: plays
 // there are other workers' relays.
 type rtmpServer struct {
-	socket string
-	srv    *rtmp.Server
+	socket   string
+	srv      *rtmp.Server
+	traverse *tokenTraverse // clients' connects to an edge vhost with token_traverse
 }
 
 func newRTMPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtmpServer {
-	srv := rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))
-	srv.Relay = socket == relaySocket
-	return &rtmpServer{socket: socket, srv: srv}
+	s := &rtmpServer{socket: socket, srv: rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))}
+	s.srv.Relay = socket == relaySocket
+	if socket != relaySocket {
+		s.traverse = newTokenTraverse(cfg)
+		s.srv.SetGate(s.traverse)
+	}
+	return s
 }
 
 func rtmpConfig(cfg *configs.Config) rtmp.Config {
@@ -95,7 +100,12 @@ func (s *rtmpServer) drain() {}
 
 func (s *rtmpServer) close() { s.srv.Close() }
 
-func (s *rtmpServer) reload(cfg *configs.Config) { s.srv.SetConfig(rtmpConfig(cfg)) }
+func (s *rtmpServer) reload(cfg *configs.Config) {
+	s.srv.SetConfig(rtmpConfig(cfg))
+	if s.traverse != nil {
+		s.traverse.cfg.Store(cfg)
+	}
+}
 
 // httpServer serves HTTP: HTTP-FLV, and the mux is where WHIP/WHEP join.
 type httpServer struct {
