@@ -122,7 +122,7 @@ func TestPublishPlay(t *testing.T) {
 // TestKeyframeRequest: with no GOP cache a new player cannot start at
 // once, so the server asks the WHIP publisher for a keyframe (PLI).
 func TestKeyframeRequest(t *testing.T) {
-	ts := startServer(t, Config{})
+	ts := startServer(t, Config{KeyframeInterval: time.Hour}) // only players ask
 	opts := hub.DefaultOptions()
 	opts.GOPCache = false
 	ts.hub.SetOptions(opts)
@@ -143,6 +143,22 @@ func TestKeyframeRequest(t *testing.T) {
 	frames, _ := p.AwaitFrames(t, 5)
 	if !rtctest.HasIDR(rtctest.SplitAnnexB(frames[0])) {
 		t.Fatal("first frame is not a keyframe")
+	}
+}
+
+// TestPeriodicKeyframes: a WHIP publisher is asked for a keyframe every
+// KeyframeInterval, with no player asking.
+func TestPeriodicKeyframes(t *testing.T) {
+	ts := startServer(t, Config{KeyframeInterval: 100 * time.Millisecond})
+	pub, _ := ts.publish(t, "/live/s/whip")
+	awaitHeaders(t, ts.hub, testKey)
+	before := pub.PLIs()
+	deadline := time.Now().Add(10 * time.Second)
+	for pub.PLIs() < before+3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d PLIs in 10 s at a 100 ms interval", pub.PLIs()-before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
