@@ -279,3 +279,28 @@ func TestGarbageDropped(t *testing.T) {
 		t.Fatal("publisher did not connect after the garbage")
 	}
 }
+
+// TestCandidates: answers announce the configured addresses, and a change
+// applies to the next session.
+func TestCandidates(t *testing.T) {
+	ts := startServer(t, Config{Candidates: []string{"192.0.2.7"}})
+	ts.publish(t, "/live/s/whip") // connects: the peer learns our real address from our checks
+	offer := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionRecvonly, webrtc.RTPCodecTypeVideo)
+	_, answer, _ := rtctest.Post(t, ts.url+"/live/s/whep", "application/sdp", offer)
+	if !strings.Contains(answer, " 192.0.2.7 ") || strings.Contains(answer, " 127.0.0.1 ") {
+		t.Fatalf("answer does not announce only 192.0.2.7:\n%s", answer)
+	}
+	if changed, err := ts.srv.SetCandidates([]string{"198.51.100.3"}); !changed || err != nil {
+		t.Fatalf("SetCandidates: %v %v", changed, err)
+	}
+	if changed, _ := ts.srv.SetCandidates([]string{"198.51.100.3"}); changed {
+		t.Fatal("the same candidates count as a change")
+	}
+	if _, err := ts.srv.SetCandidates([]string{"not-an-ip"}); err == nil {
+		t.Fatal("a bad candidate was taken")
+	}
+	_, answer, _ = rtctest.Post(t, ts.url+"/live/s/whep", "application/sdp", offer)
+	if !strings.Contains(answer, " 198.51.100.3 ") {
+		t.Fatalf("answer after the change:\n%s", answer)
+	}
+}
