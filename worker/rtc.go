@@ -111,7 +111,7 @@ func (r *rtcServer) report(l *ipc.Load) {
 
 func (r *rtcServer) sessions() []ipc.Client {
 	if srv := r.srv.Load(); srv != nil {
-		return clients(srv.Sessions())
+		return clients(r.name(), srv.Sessions())
 	}
 	return nil
 }

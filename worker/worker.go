@@ -31,6 +31,7 @@ type Worker struct {
 	ls      Listeners
 	rtc     *rtcServer // nil unless rtc.enabled
 	cpuBias float64    // injected load (faultEnv), added to every report
+	edge    *edgePulls // set when the worker is joined to a host: its edge pulls
 }
 
 // New builds a worker from cfg; Run starts it.
