@@ -64,6 +64,10 @@ var parseCases = []parseCase{
 			"  max_skips: 1",
 			"  mw_latency: 0",
 			"  send_buffer: 65536",
+			"rtc:",
+			"  enabled: true",
+			"  udp_port_base: 0",
+			"  candidates: [203.0.113.9]",
 			"grace_start_wait: 0",
 			"grace_final_wait: 10s",
 			"force_grace_quit: true",
@@ -115,6 +119,7 @@ var parseCases = []parseCase{
 					MaxSkips:          1,
 					SendBuffer:        65536,
 				},
+				RTC:            RTC{Enabled: true, Candidates: []string{"203.0.113.9"}},
 				GraceStartWait: 0,
 				GraceFinalWait: Duration(10 * time.Second),
 				ForceGraceQuit: true,
@@ -204,6 +209,19 @@ var parseCases = []parseCase{
 			`streamedge.yaml:9: balance.worker_bytes_out_max cannot be auto: give bytes per second, or 0 for none`,
 			`streamedge.yaml:10: balance.redirect[0] needs http or rtmp (host:port)`,
 			`streamedge.yaml:10: balance.redirect[1].http must be host:port, got "x"`,
+		),
+	},
+
+	// API.
+	{name: "api auth", in: lines("api:", "  auth: {token: 0123456789abcdef, username: u, password: p}"), want: func(c *Config) {
+		c.API.Auth = APIAuth{Token: "0123456789abcdef", Username: "u", Password: "p"}
+	}},
+	{
+		name: "api auth values",
+		in:   lines("api:", "  auth:", "    token: short", "    username: admin"),
+		err: lines(
+			`streamedge.yaml:3: api.auth.token must be at least 16 characters, got 5`,
+			`streamedge.yaml:4: api.auth.username and api.auth.password go together: set both or neither`,
 		),
 	},
 
@@ -336,6 +354,14 @@ var parseCases = []parseCase{
 		err: `streamedge.yaml:2: listen.http port must be between 0 and 65535, got "65536"`},
 	{name: "listen port named", in: lines("listen:", "  http: :http"),
 		err: `streamedge.yaml:2: listen.http port must be between 0 and 65535, got "http"`},
+	{name: "rtc enabled with candidates", in: lines("rtc:", "  enabled: true", "  udp_port_base: 9000", "  candidates: [192.0.2.7, '2001:db8::1']"),
+		want: func(c *Config) {
+			c.RTC = RTC{Enabled: true, UDPPortBase: 9000, Candidates: []string{"192.0.2.7", "2001:db8::1"}}
+		}},
+	{name: "rtc candidate not an IP", in: lines("rtc:", "  candidates:", "    - 192.0.2.7", "    - example.com"),
+		err: `streamedge.yaml:2: rtc.candidates[1] must be an IP address, got "example.com"`},
+	{name: "rtc port range past 65535", in: lines("workers: 4", "rtc:", "  udp_port_base: 65533"),
+		err: "streamedge.yaml:3: rtc.udp_port_base must be between 0 and 65532, got 65533"},
 	{name: "log level", in: lines("log:", "  level: verbose"),
 		err: `streamedge.yaml:2: log.level must be one of debug | info | warn | error, got "verbose"`},
 	{name: "log format", in: lines("log:", "  format: xml"),

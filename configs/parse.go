@@ -49,7 +49,11 @@ func Parse(name string, data []byte) (*Config, error) {
 	// in the validator's order (which groups related keys).
 	all := []*Error(fe)
 	for _, p := range c.problems() {
-		all = append(all, &Error{File: name, Line: ix.line(p.path), Msg: p.msg})
+		line := ix.line(p.path)
+		if p.missing {
+			line = ix.lineNear(p.path)
+		}
+		all = append(all, &Error{File: name, Line: line, Msg: p.msg})
 	}
 	errs := make([]error, len(all))
 	for i, e := range all {

@@ -13,6 +13,7 @@ import (
 	"streamedge/media/connlog"
 	"streamedge/media/httpflv"
 	"streamedge/media/hub"
+	"streamedge/media/players"
 	"streamedge/media/rtmp"
 )
 
@@ -57,14 +58,19 @@ const relaySocket = "relay"
 // rtmpServer serves RTMP on a public socket, or on the relay socket: plays
 // there are other workers' relays.
 type rtmpServer struct {
-	socket string
-	srv    *rtmp.Server
+	socket   string
+	srv      *rtmp.Server
+	traverse *tokenTraverse // clients' connects to an edge vhost with token_traverse
 }
 
 func newRTMPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtmpServer {
-	srv := rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))
-	srv.Relay = socket == relaySocket
-	return &rtmpServer{socket: socket, srv: srv}
+	s := &rtmpServer{socket: socket, srv: rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))}
+	s.srv.Relay = socket == relaySocket
+	if socket != relaySocket {
+		s.traverse = newTokenTraverse(cfg)
+		s.srv.SetGate(s.traverse)
+	}
+	return s
 }
 
 func rtmpConfig(cfg *configs.Config) rtmp.Config {
@@ -110,7 +116,7 @@ func (s *rtmpServer) junk() (string, *connlog.Junk) {
 	return s.socket + " connections closed before a session", &s.srv.Stats.Junk
 }
 
-func (s *rtmpServer) sessions() []ipc.Client { return clients(s.srv.Sessions()) }
+func (s *rtmpServer) sessions() []ipc.Client { return clients(s.socket, s.srv.Sessions()) }
 
 func (s *rtmpServer) open() int64 { return s.srv.Stats.Conns.Load() }
 
@@ -120,7 +126,12 @@ func (s *rtmpServer) drain() {}
 
 func (s *rtmpServer) close() { s.srv.Close() }
 
-func (s *rtmpServer) reload(cfg *configs.Config) { s.srv.SetConfig(rtmpConfig(cfg)) }
+func (s *rtmpServer) reload(cfg *configs.Config) {
+	s.srv.SetConfig(rtmpConfig(cfg))
+	if s.traverse != nil {
+		s.traverse.cfg.Store(cfg)
+	}
+}
 
 // httpServer serves HTTP: HTTP-FLV, and the mux is where WHIP/WHEP join.
 type httpServer struct {
@@ -141,6 +152,7 @@ func newHTTPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Log
 	s := &httpServer{socket: socket, flv: httpflv.New(h, log), conns: newHTTPConns(), log: log.With("server", socket)}
 	mux := http.NewServeMux()
 	mux.Handle("/", s.flv)
+	mux.Handle(players.Prefix, players.Handler())
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),
@@ -183,7 +195,7 @@ func (s *httpServer) junk() (string, *connlog.Junk) {
 	return s.socket + " connections closed before a request", &s.conns.Junk
 }
 
-func (s *httpServer) sessions() []ipc.Client { return clients(s.flv.Sessions()) }
+func (s *httpServer) sessions() []ipc.Client { return clients(s.socket, s.flv.Sessions()) }
 
 func (s *httpServer) open() int64 { return s.flv.Stats.Players.Load() }
 
@@ -201,10 +213,10 @@ func (s *httpServer) close() {
 func (s *httpServer) reload(*configs.Config) {}
 
 // clients turns the media servers' sessions into the IPC's.
-func clients(list []hub.Session) []ipc.Client {
+func clients(socket string, list []hub.Session) []ipc.Client {
 	out := make([]ipc.Client, 0, len(list))
 	for _, ses := range list {
-		out = append(out, ipc.Client{Kind: ipc.ConnKind(ses.Kind), Addr: ses.Addr, Stream: ses.Stream,
+		out = append(out, ipc.Client{ID: clientID(socket, ses.ID), Kind: ipc.ConnKind(ses.Kind), Addr: ses.Addr, Stream: ses.Stream,
 			Since: ses.Since, BytesSent: ses.BytesSent, BytesIn: ses.BytesIn})
 	}
 	return out

@@ -22,8 +22,13 @@ type command struct {
 	StreamID uint32
 }
 
-func parseCommand(streamID uint32, payload []byte) (command, error) {
-	vals, err := amf.Decode(payload, amf.CommandLimits)
+// replyLimits bound what a server's replies to our client may cost. Looser
+// than a client's commands: an origin's onStatus may carry a long
+// description (the client clips it), and a server is one we chose to dial.
+var replyLimits = amf.Limits{MaxCost: 256 << 10, MaxString: 64 << 10}
+
+func parseCommand(streamID uint32, payload []byte, lim amf.Limits) (command, error) {
+	vals, err := amf.Decode(payload, lim)
 	if err != nil {
 		return command{}, fmt.Errorf("bad command: %w", err)
 	}
@@ -57,7 +62,7 @@ func (cmd command) stringArg(i int) string {
 }
 
 func (c *conn) handleCommand(streamID uint32, payload []byte) error {
-	cmd, err := parseCommand(streamID, payload)
+	cmd, err := parseCommand(streamID, payload, amf.CommandLimits)
 	if err != nil {
 		return err
 	}
@@ -190,7 +195,11 @@ func (c *conn) onPlay(cmd command) error {
 	}
 	sub, err := subscribe(key)
 	if err != nil {
-		c.writeStatus(cmd.StreamID, "error", "NetStream.Play.Failed", err.Error())
+		code := "NetStream.Play.Failed"
+		if errors.Is(err, hub.ErrNotPublished) || errors.Is(err, hub.ErrUpstream) {
+			code = CodeStreamNotFound // an edge whose origins do not have it, or failed
+		}
+		c.writeStatus(cmd.StreamID, "error", code, err.Error())
 		return fmt.Errorf("play refused: %w", err)
 	}
 	c.log = c.log.With("stream", key.String())
