@@ -77,6 +77,7 @@ type Master struct {
 	apiAuth    atomic.Pointer[configs.APIAuth] // read by API requests; a reload swaps it
 	nextReq    uint64
 	quitting   bool // graceful quit under way: no restarts
+	sdReady    bool // systemd was told READY=1
 	stopping   bool // fast quit under way
 }
 
@@ -395,6 +396,7 @@ func (m *Master) onReady(p *workerProc, msg *ipc.Ready) {
 	if p.slot < len(m.slots) && m.slots[p.slot].next == p {
 		m.promote(m.slots[p.slot])
 	}
+	m.notifyReady()
 }
 
 // broadcast sends msg to every ready worker but the one of generation except.
@@ -540,6 +542,7 @@ func (m *Master) retire(p *workerProc, reason string, closeOnExit *slotSockets) 
 // shutdown tells every worker to quit and kills the ones still there after
 // quitTimeout.
 func (m *Master) shutdown() {
+	m.notifyStopping()
 	m.stopping = true
 	for _, p := range m.procs {
 		p.state = StateStopping
