@@ -29,6 +29,7 @@ type Config struct {
 	GraceFinalWait Duration `yaml:"grace_final_wait"`
 	ForceGraceQuit bool     `yaml:"force_grace_quit"`
 
+	API     API     `yaml:"api"`
 	Balance Balance `yaml:"balance"`
 	Hosts   Hosts   `yaml:"hosts"`
 	Debug   Debug   `yaml:"debug"`

@@ -205,6 +205,19 @@ var parseCases = []parseCase{
 		),
 	},
 
+	// API.
+	{name: "api auth", in: lines("api:", "  auth: {token: 0123456789abcdef, username: u, password: p}"), want: func(c *Config) {
+		c.API.Auth = APIAuth{Token: "0123456789abcdef", Username: "u", Password: "p"}
+	}},
+	{
+		name: "api auth values",
+		in:   lines("api:", "  auth:", "    token: short", "    username: admin"),
+		err: lines(
+			`streamedge.yaml:3: api.auth.token must be at least 16 characters, got 5`,
+			`streamedge.yaml:4: api.auth.username and api.auth.password go together: set both or neither`,
+		),
+	},
+
 	// Hosts.
 	{
 		name: "hosts values",

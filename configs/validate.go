@@ -55,6 +55,7 @@ func (c *Config) problems() []problem {
 	v.minDuration("play.queue_length", c.Play.QueueLength, time.Second)
 	v.minDuration("play.send_timeout", c.Play.SendTimeout, time.Second)
 	v.atLeast("play.max_skips", c.Play.MaxSkips, 1)
+	c.API.problems(&v)
 	c.Balance.problems(&v)
 	c.Hosts.problems(&v)
 	v.vhosts(c.Vhosts)

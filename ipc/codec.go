@@ -146,6 +146,10 @@ func decodeBody(k Kind, body []byte) (Message, error) {
 		return decodeAs[Shed](body)
 	case KindBurn:
 		return decodeAs[Burn](body)
+	case KindKick:
+		return decodeAs[Kick](body)
+	case KindKicked:
+		return decodeAs[Kicked](body)
 	case KindPull:
 		return decodeAs[Pull](body)
 	case KindUpstreamEvent:

@@ -102,7 +102,7 @@ var messages = []struct {
 	},
 	{
 		name: "client list",
-		bytes: frame(KindClientList, `{"ID":9,"Clients":[{"Kind":"flv_play","Addr":"127.0.0.1:5000","Stream":"v/live/cam1",`+
+		bytes: frame(KindClientList, `{"ID":9,"Clients":[{"ID":"","Kind":"flv_play","Addr":"127.0.0.1:5000","Stream":"v/live/cam1",`+
 			`"Since":"2026-11-25T13:00:00Z","BytesSent":4096,"BytesIn":0}],"Truncated":false}`),
 		msg: &ClientList{ID: 9, Clients: []Client{{Kind: ConnFLVPlay, Addr: "127.0.0.1:5000", Stream: "v/live/cam1",
 			Since: time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC), BytesSent: 4096}}},
@@ -116,6 +116,16 @@ var messages = []struct {
 		name:  "shed",
 		bytes: frame(KindShed, `{"PerSec":4,"Reason":"cpu 95% over 80% for 10s"}`),
 		msg:   &Shed{PerSec: 4, Reason: "cpu 95% over 80% for 10s"},
+	},
+	{
+		name:  "kick",
+		bytes: frame(KindKick, `{"ID":4,"Client":"rtmp.12","Reason":"kicked by the API"}`),
+		msg:   &Kick{ID: 4, Client: "rtmp.12", Reason: "kicked by the API"},
+	},
+	{
+		name:  "kicked",
+		bytes: frame(KindKicked, `{"ID":4,"Found":true}`),
+		msg:   &Kicked{ID: 4, Found: true},
 	},
 	{
 		name:  "burn",

@@ -36,6 +36,8 @@ const (
 	KindAdmission
 	KindShed
 	KindBurn
+	KindKick
+	KindKicked
 	KindPull
 	KindUpstreamEvent
 
@@ -62,6 +64,8 @@ var kindNames = [...]string{
 	KindAdmission:         "admission",
 	KindShed:              "shed",
 	KindBurn:              "burn",
+	KindKick:              "kick",
+	KindKicked:            "kicked",
 	KindPull:              "pull",
 	KindUpstreamEvent:     "upstream_event",
 }
@@ -224,6 +228,7 @@ type ClientList struct {
 
 // Client is one session of a worker.
 type Client struct {
+	ID        string // the worker's name for the session, for Kick
 	Kind      ConnKind
 	Addr      string // the peer's address ("relay" for another worker)
 	Stream    string // vhost/app/name

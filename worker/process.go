@@ -215,6 +215,10 @@ func (pr *cycle) onMessage(ctx context.Context, m ipc.Message) error {
 		if err := pr.conn.Send(pr.w.clientList(m.ID)); err != nil {
 			pr.log.Warn("client list not sent", "err", err)
 		}
+	case *ipc.Kick:
+		if err := pr.conn.Send(pr.w.kick(m)); err != nil {
+			pr.log.Warn("kick answer not sent", "err", err)
+		}
 	case *ipc.Command:
 		switch m.Name {
 		case ipc.CmdQuit:

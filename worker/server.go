@@ -59,10 +59,12 @@ type rtmpServer struct {
 }
 
 func newRTMPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtmpServer {
-	s := &rtmpServer{socket: socket, srv: rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))}
-	if socket != relaySocket {
+	srv := rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))
+	srv.Relay = socket == relaySocket
+	s := &rtmpServer{socket: socket, srv: srv}
+	if !srv.Relay {
 		s.traverse = newTokenTraverse(cfg)
-		s.srv.SetGate(s.traverse)
+		srv.SetGate(s.traverse)
 	}
 	return s
 }
@@ -89,7 +91,7 @@ func (s *rtmpServer) report(l *ipc.Load) {
 	l.BytesOut += st.BytesOut.Load()
 }
 
-func (s *rtmpServer) sessions() []ipc.Client { return clients(s.srv.Sessions()) }
+func (s *rtmpServer) sessions() []ipc.Client { return clients(s.socket, s.srv.Sessions()) }
 
 func (s *rtmpServer) open() int64 { return s.srv.Stats.Conns.Load() }
 
@@ -146,7 +148,7 @@ func (s *httpServer) report(l *ipc.Load) {
 	l.BytesOut += s.flv.Stats.BytesOut.Load()
 }
 
-func (s *httpServer) sessions() []ipc.Client { return clients(s.flv.Sessions()) }
+func (s *httpServer) sessions() []ipc.Client { return clients(s.socket, s.flv.Sessions()) }
 
 func (s *httpServer) open() int64 { return s.flv.Stats.Players.Load() }
 
@@ -164,10 +166,10 @@ func (s *httpServer) close() {
 func (s *httpServer) reload(*configs.Config) {}
 
 // clients turns the media servers' sessions into the IPC's.
-func clients(list []hub.Session) []ipc.Client {
+func clients(socket string, list []hub.Session) []ipc.Client {
 	out := make([]ipc.Client, 0, len(list))
 	for _, ses := range list {
-		out = append(out, ipc.Client{Kind: ipc.ConnKind(ses.Kind), Addr: ses.Addr, Stream: ses.Stream,
+		out = append(out, ipc.Client{ID: clientID(socket, ses.ID), Kind: ipc.ConnKind(ses.Kind), Addr: ses.Addr, Stream: ses.Stream,
 			Since: ses.Since, BytesSent: ses.BytesSent, BytesIn: ses.BytesIn})
 	}
 	return out

@@ -302,6 +302,7 @@ func ParseKey(s string) (Key, bool) {
 
 // Session describes one publisher or player connection, for the API.
 type Session struct {
+	ID        string // the server's name for it, for a kick
 	Kind      string // rtmp_publish, rtmp_play, flv_play, relay_out
 	Addr      string
 	Stream    string

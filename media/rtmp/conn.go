@@ -52,7 +52,7 @@ type conn struct {
 	publisher   *hub.Publisher
 	pubStreamID uint32
 	play        *player
-	relay       bool // came in on the private socket: another worker's relay
+	relay       bool // on a relay server: a relay feeding another hub
 	since       time.Time
 	session     atomic.Pointer[sessionMeta] // set once publishing or playing, read by Sessions
 
@@ -76,7 +76,7 @@ type sessionMeta struct {
 
 func newConn(s *Server, nc net.Conn, cfg Config) *conn {
 	c := &conn{srv: s, cfg: cfg, nc: nc, outChunkSize: 128, nextStreamID: hub.RTMPStreamID, peerWindow: ackWindow,
-		relay: nc.LocalAddr().Network() == "unix", since: time.Now(), id: strconv.FormatUint(s.ids.Add(1), 10)}
+		relay: s.Relay, since: time.Now(), id: strconv.FormatUint(s.ids.Add(1), 10)}
 	if c.relay {
 		c.log = s.log.With("client", "relay")
 	} else {

@@ -24,7 +24,7 @@ type Stats struct {
 	Conns      atomic.Int64 // open connections
 	Publishers atomic.Int64
 	Players    atomic.Int64
-	RelayOut   atomic.Int64 // plays by other workers' relays, over the private socket
+	RelayOut   atomic.Int64 // plays on a relay server (see Server.Relay)
 	BytesIn    atomic.Uint64
 	BytesOut   atomic.Uint64
 }
@@ -38,6 +38,11 @@ type Server struct {
 	gate  atomic.Pointer[Gate]                       // see SetGate
 	ids   atomic.Uint64                              // session ids, for hooks and the API
 	Stats Stats
+	// Relay, set before Serve, says the clients are relays feeding other
+	// hubs (a worker's private socket, which only its host's other workers
+	// reach): their plays subscribe as relays, which never pull a stream in
+	// turn, count in Stats.RelayOut and are listed as relay_out.
+	Relay bool
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -150,7 +155,7 @@ func (s *Server) Sessions() []hub.Session {
 		if c.relay {
 			addr = "relay"
 		}
-		ses := hub.Session{Kind: meta.kind, Addr: addr, Stream: meta.stream, Since: c.since}
+		ses := hub.Session{ID: c.id, Kind: meta.kind, Addr: addr, Stream: meta.stream, Since: c.since}
 		if meta.sub != nil {
 			ses.BytesSent = meta.sub.Sent.Load()
 		}
