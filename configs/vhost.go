@@ -14,7 +14,9 @@ const DefaultVhost = "__defaultVhost__"
 
 // Vhost is one virtual host's settings.
 type Vhost struct {
-	Cluster Cluster `yaml:"cluster"`
+	Cluster   Cluster   `yaml:"cluster"`
+	HTTPHooks HTTPHooks `yaml:"http_hooks"`
+	Secure    Secure    `yaml:"secure"`
 }
 
 // Cluster says where a vhost's streams come from, SRS-shaped: local (this
@@ -95,6 +97,7 @@ func (v *validator) vhosts(vhosts map[string]Vhost) {
 		if !validVhostName(name) {
 			v.fail(path, "is not a valid vhost name (letters, digits, '.', '-', '_')")
 		}
+		v.access(path, vh)
 		cl := vh.Cluster
 		cp := path + ".cluster"
 		if cl.Mode != "" {

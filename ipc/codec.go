@@ -150,6 +150,10 @@ func decodeBody(k Kind, body []byte) (Message, error) {
 		return decodeAs[Kick](body)
 	case KindKicked:
 		return decodeAs[Kicked](body)
+	case KindPlace:
+		return decodeAs[Place](body)
+	case KindPlaceReply:
+		return decodeAs[PlaceReply](body)
 	case KindPull:
 		return decodeAs[Pull](body)
 	case KindUpstreamEvent:

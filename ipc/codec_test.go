@@ -81,6 +81,16 @@ var messages = []struct {
 		msg:   &LookupReply{ID: 8, Found: true, Owner: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
 	},
 	{
+		name:  "place anywhere",
+		bytes: frame(KindPlace, `{"ID":9,"Slot":-1}`),
+		msg:   &Place{ID: 9, Slot: -1},
+	},
+	{
+		name:  "place reply",
+		bytes: frame(KindPlaceReply, `{"ID":9,"Found":true,"Slot":1,"RelayAddr":"/run/streamedge/relay-1.sock"}`),
+		msg:   &PlaceReply{ID: 9, Found: true, Slot: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
+	},
+	{
 		name:  "stream published",
 		bytes: frame(KindStreamPublished, `{"Stream":"live/cam1","Owner":1,"RelayAddr":"/run/streamedge/relay-1.sock"}`),
 		msg:   &StreamPublished{Stream: "live/cam1", Owner: 1, RelayAddr: "/run/streamedge/relay-1.sock"},

@@ -38,6 +38,8 @@ const (
 	KindBurn
 	KindKick
 	KindKicked
+	KindPlace
+	KindPlaceReply
 	KindPull
 	KindUpstreamEvent
 
@@ -66,6 +68,8 @@ var kindNames = [...]string{
 	KindBurn:              "burn",
 	KindKick:              "kick",
 	KindKicked:            "kicked",
+	KindPlace:             "place",
+	KindPlaceReply:        "place_reply",
 	KindPull:              "pull",
 	KindUpstreamEvent:     "upstream_event",
 }

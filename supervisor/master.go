@@ -336,7 +336,9 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 	case *ipc.Ready:
 		m.onReady(p, msg)
 	case *ipc.Load:
-		p.load = msg
+		p.load, p.rtcPlaced = msg, 0
+	case *ipc.Place:
+		m.onPlace(p, msg)
 	case *ipc.ClientList:
 		m.onClientList(p, msg)
 	case *ipc.Kicked:

@@ -147,6 +147,16 @@ func (l *hostLink) lookup(stop <-chan struct{}, key hub.Key) (*ipc.LookupReply, 
 	return m.(*ipc.LookupReply), nil
 }
 
+// place asks the master where a WebRTC request goes: slot -1 for a new
+// session, or the slot that owns one.
+func (l *hostLink) place(stop <-chan struct{}, slot int) (*ipc.PlaceReply, error) {
+	m, err := l.call(stop, func(id uint64) ipc.Message { return &ipc.Place{ID: id, Slot: slot} })
+	if err != nil {
+		return nil, err
+	}
+	return m.(*ipc.PlaceReply), nil
+}
+
 // upstreamFailure is the players' error for an edge stream whose pull
 // failed on another worker.
 func upstreamFailure(m *ipc.StreamUnpublished) error {

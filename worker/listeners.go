@@ -33,11 +33,17 @@ func adoptListeners(w *Worker, files map[string]*os.File, relayDir string, slot 
 		if f == nil {
 			return fail(fmt.Errorf("the master passed no %s socket", name))
 		}
-		ln, err := net.FileListener(f)
+		var ln net.Listener
+		var err error
+		if name == rtcSocket {
+			ln, err = adoptPacketConn(f)
+		} else {
+			ln, err = net.FileListener(f)
+		}
 		if err != nil {
 			return fail(fmt.Errorf("%s socket: %w", name, err))
 		}
-		f.Close() // FileListener holds its own copy
+		f.Close() // FileListener and FilePacketConn hold their own copy
 		delete(files, name)
 		ls[name] = ln
 	}
@@ -45,6 +51,10 @@ func adoptListeners(w *Worker, files map[string]*os.File, relayDir string, slot 
 		if name != "ipc" {
 			f.Close()
 		}
+	}
+	if w.rtc != nil {
+		// Other workers forward WebRTC signalling over the relay socket too.
+		ls[relaySocket] = w.rtc.sniff(ls[relaySocket])
 	}
 	return ls, nil
 }

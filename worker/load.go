@@ -37,7 +37,7 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 	if t, err := s.proc.Times(); err == nil {
 		cpu := t.User + t.System
 		if !s.lastAt.IsZero() && elapsed > 0 {
-			l.CPUPercent = 100 * (cpu - s.lastCPU) / elapsed
+			l.CPUPercent = 100*(cpu-s.lastCPU)/elapsed + s.w.cpuBias
 		}
 		s.lastCPU = cpu
 	}

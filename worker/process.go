@@ -70,6 +70,9 @@ func RunProcess(ctx context.Context, p Process) error {
 	defer logOut.Close()
 	log = log.With("worker", p.Slot, "pid", os.Getpid())
 	w := New(cfg, log)
+	if w.cpuBias = faultCPU(p.Slot); w.cpuBias != 0 {
+		log.Warn("reported cpu raised (fault injection)", "env", faultEnv, "percent", w.cpuBias)
+	}
 	ls, err := adoptListeners(w, files, conf.RelayDir, p.Slot)
 	if err != nil {
 		return err
@@ -79,6 +82,9 @@ func RunProcess(ctx context.Context, p Process) error {
 		link: newHostLink(conn, w, ls[relaySocket].Addr().String(), log)}
 	pr.link.cfg.Store(cfg)
 	w.hub.SetHost(pr.link)
+	if w.rtc != nil {
+		w.rtc.joinHost(p.Slot, pr.link.self, pr.link.place)
+	}
 	why := pr.run(ctx)
 	if !errors.Is(why, errQuit) && !errors.Is(why, context.Canceled) {
 		log.Info("worker stopping", "reason", why.Error())
@@ -195,6 +201,8 @@ func (pr *cycle) onMessage(ctx context.Context, m ipc.Message) error {
 	case *ipc.ClaimReply:
 		pr.link.deliver(m.ID, m)
 	case *ipc.LookupReply:
+		pr.link.deliver(m.ID, m)
+	case *ipc.PlaceReply:
 		pr.link.deliver(m.ID, m)
 	case *ipc.StreamPublished:
 		if key, ok := hub.ParseKey(m.Stream); ok && m.RelayAddr != pr.link.self {

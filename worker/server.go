@@ -12,6 +12,7 @@ import (
 	"streamedge/ipc"
 	"streamedge/media/httpflv"
 	"streamedge/media/hub"
+	"streamedge/media/players"
 	"streamedge/media/rtmp"
 )
 
@@ -59,12 +60,11 @@ type rtmpServer struct {
 }
 
 func newRTMPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtmpServer {
-	srv := rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))
-	srv.Relay = socket == relaySocket
-	s := &rtmpServer{socket: socket, srv: srv}
-	if !srv.Relay {
+	s := &rtmpServer{socket: socket, srv: rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))}
+	s.srv.Relay = socket == relaySocket
+	if socket != relaySocket {
 		s.traverse = newTokenTraverse(cfg)
-		srv.SetGate(s.traverse)
+		s.srv.SetGate(s.traverse)
 	}
 	return s
 }
@@ -119,6 +119,7 @@ func newHTTPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Log
 	s := &httpServer{socket: socket, flv: httpflv.New(h, log)}
 	mux := http.NewServeMux()
 	mux.Handle("/", s.flv)
+	mux.Handle(players.Prefix, players.Handler())
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),
