@@ -5,7 +5,7 @@ BIN     := bin/streamedge
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet deps vendor fuzz bench microbench clean
+.PHONY: all build run test vet deps vendor fuzz bench bench-edge microbench clean
 
 all: build
 
@@ -75,6 +75,10 @@ fuzz:
 # ramped in steps until more than 1 % starve (see `streamedge bench -h`).
 bench: build
 	./$(BIN) bench scenario -server ./$(BIN)
+
+# Edge against standalone: the origin's connections and CPU per Gbit (bench/edge.sh).
+bench-edge: build
+	bench/edge.sh ./$(BIN)
 
 # Go benchmarks: the hub's fan-out cost and allocations per player per message.
 microbench:

@@ -239,6 +239,7 @@ type Client struct {
 	Since     time.Time
 	BytesSent uint64 // media sent to a player
 	BytesIn   uint64 // media received from a publisher
+	Upnode    string `json:",omitempty"` // an edge pulling: "host pid N", as its connect said
 }
 
 // Command is an order from the master, one of the Cmd names. Reason is for
