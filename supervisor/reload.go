@@ -73,7 +73,7 @@ func (m *Master) provision(plan reloadPlan, next *configs.Config) (*provisioned,
 	var err error
 	switch {
 	case plan.listen:
-		pv.slots, pv.bound, err = openSlots(socketTable(next), 0, plan.workers)
+		pv.slots, pv.bound, err = openSlots(socketTable(next), 0, plan.workers, m.bound...)
 	case plan.grow > 0:
 		pv.slots, _, err = openSlots(m.bound, len(m.slots), plan.grow)
 	}
