@@ -119,7 +119,7 @@ func New(opts Options) (*Master, error) {
 			return nil, fmt.Errorf("listen api: %w", err)
 		}
 	}
-	if m.runDir, err = os.MkdirTemp("", "streamedge-"); err != nil {
+	if m.runDir, err = makeRunDir(m.log); err != nil {
 		for _, s := range socks {
 			s.close()
 		}
