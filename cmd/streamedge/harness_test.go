@@ -37,7 +37,12 @@ func TestMain(m *testing.M) {
 	binary = filepath.Join(dir, "streamedge")
 	// The masters' run directories go here too, so that one killed with -9
 	// leaves nothing behind once the tests are over.
-	os.Setenv("XDG_RUNTIME_DIR", dir)
+	run := filepath.Join(dir, "run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_RUNTIME_DIR", run)
 	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building streamedge: %v\n%s", err, out)
 		os.Exit(1)
