@@ -31,6 +31,7 @@ type Config struct {
 
 	Balance Balance `yaml:"balance"`
 	Debug   Debug   `yaml:"debug"`
+	API     API     `yaml:"api"`
 }
 
 // Listen holds the host:port addresses the server binds.

@@ -84,6 +84,9 @@ var parseCases = []parseCase{
 			"  redirect: [{http: 'peer:8080', rtmp: 'peer:1935'}, {http: 'peer2:80'}]",
 			"debug:",
 			"  fault_injection: true",
+			"api:",
+			"  hosts: [edge.example.com]",
+			"  cors_origins: ['https://console.example.com', '*']",
 		),
 		want: func(c *Config) {
 			*c = Config{
@@ -110,6 +113,7 @@ var parseCases = []parseCase{
 					HostCPUHigh: 70, HostBytesOutMax: 1.25e9, HostMaxConnections: 100, RetryAfter: Duration(10 * time.Second),
 					Redirect: []Peer{{HTTP: "peer:8080", RTMP: "peer:1935"}, {HTTP: "peer2:80"}}},
 				Debug: Debug{FaultInjection: true},
+				API:   API{Hosts: []string{"edge.example.com"}, CORSOrigins: []string{"https://console.example.com", "*"}},
 			}
 		},
 	},
@@ -290,6 +294,10 @@ var parseCases = []parseCase{
 		}},
 	{name: "listen same port on two hosts", in: lines("listen:", "  rtmp: 127.0.0.1:1935", "  http: 127.0.0.2:1935"),
 		want: func(c *Config) { c.Listen.RTMP, c.Listen.HTTP = "127.0.0.1:1935", "127.0.0.2:1935" }},
+	{name: "api host with a port", in: lines("api:", "  hosts: ['edge:1985']"),
+		err: "streamedge.yaml:2: api.hosts must be host names without port or scheme, got \"edge:1985\""},
+	{name: "api cors origin with a path", in: lines("api:", "  cors_origins: ['https://x.example/console']"),
+		err: "streamedge.yaml:2: api.cors_origins must be \"*\" or scheme://host[:port], got \"https://x.example/console\""},
 	{name: "listen api may be empty", in: lines("listen:", "  api: ''"), want: func(c *Config) { c.Listen.API = "" }},
 	{name: "listen http may not", in: lines("listen:", "  http: ''"),
 		err: "streamedge.yaml:2: listen.http must not be empty"},

@@ -56,6 +56,7 @@ func (c *Config) problems() []problem {
 	v.minDuration("play.send_timeout", c.Play.SendTimeout, time.Second)
 	v.atLeast("play.max_skips", c.Play.MaxSkips, 1)
 	c.Balance.problems(&v)
+	c.API.problems(&v)
 	return v.problems
 }
 

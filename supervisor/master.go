@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -71,6 +72,7 @@ type Master struct {
 
 	reloads    reloadStats
 	clientReqs map[uint64]chan workerClients // client list requests waiting for answers
+	apiGuard   atomic.Pointer[apiGuard]
 	nextReq    uint64
 	quitting   bool // graceful quit under way: no restarts
 	stopping   bool // fast quit under way
@@ -104,6 +106,7 @@ func New(opts Options) (*Master, error) {
 		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, registry: newRegistry(),
 		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
 	m.clock = realClock{m}
+	m.apiGuard.Store(newAPIGuard(opts.Config))
 	enableMigrateReq(m.log)
 	n := m.workerCount(opts.Config)
 	socks, bound, err := openSlots(socketTable(opts.Config), 0, n)

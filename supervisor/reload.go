@@ -129,6 +129,7 @@ func (m *Master) reload() {
 // apply carries out a provisioned plan; nothing here fails.
 func (m *Master) apply(plan reloadPlan, next *configs.Config, data []byte, pv *provisioned) {
 	m.cfg, m.cfgYAML = next, data
+	m.apiGuard.Store(newAPIGuard(next))
 	if m.opts.SetLogLevel != nil {
 		m.opts.SetLogLevel(next.Log.SlogLevel())
 	}
