@@ -46,6 +46,14 @@ type server interface {
 	reload(cfg *configs.Config)
 }
 
+// packetServer is a server whose socket is UDP (WebRTC's ICE, one port per
+// slot): it is served a packet conn instead of a listener. A drain does not
+// close it, since its sessions all share it; Run's end does.
+type packetServer interface {
+	server
+	servePacket(ctx context.Context, pc net.PacketConn) error
+}
+
 // relaySocket is the name of the private unix socket other workers relay
 // from; the worker opens it itself, the master passes no such socket.
 const relaySocket = "relay"

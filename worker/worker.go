@@ -29,6 +29,7 @@ type Worker struct {
 	hub     *hub.Hub
 	servers []server
 	ls      Listeners
+	packets map[string]net.PacketConn // UDP sockets of packetServers, by name
 }
 
 // New builds a worker from cfg; Run starts it.
@@ -153,6 +154,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(w.servers))
 	for _, s := range w.servers {
+		if ps, ok := s.(packetServer); ok {
+			if pc := w.packets[s.name()]; pc != nil {
+				wg.Go(func() {
+					if err := ps.servePacket(ctx, pc); err != nil {
+						errs <- err
+					}
+				})
+			}
+			continue
+		}
 		if ln := w.ls[s.name()]; ln != nil {
 			wg.Go(func() {
 				if err := s.serve(ctx, ln); err != nil {
@@ -177,6 +188,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	for _, ln := range w.ls {
 		ln.Close()
+	}
+	for _, pc := range w.packets {
+		pc.Close()
 	}
 	wg.Wait()
 	return err
