@@ -32,11 +32,14 @@ func (m *Master) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/workers", m.snapshotJSON(func(s Snapshot) any { return workersResponse{Workers: s.Workers} }))
 	mux.HandleFunc("GET /api/v1/streams", m.snapshotJSON(func(s Snapshot) any { return streamsResponse{Streams: s.Streams} }))
 	mux.HandleFunc("GET /api/v1/clients", m.clientsJSON)
+	mux.HandleFunc("DELETE /api/v1/clients/{id}", m.kickJSON)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorResponse{Code: 404, Error: "no such endpoint",
 			Endpoints: []string{"/api/v1/summaries", "/api/v1/workers", "/api/v1/streams", "/api/v1/clients", "/metrics"}})
 	})
-	return m.guardAPI(mux)
+	// The Host check comes first: a rebound page must not even learn
+	// whether its guess at the credentials was right.
+	return m.guardAPI(requireAuth(&m.apiAuth, mux))
 }
 
 // apiGuard is what guardAPI checks, set on the loop from the config and

@@ -63,6 +63,7 @@ type Master struct {
 	api      net.Listener           // nil when listen.api is empty
 	apiSrv   *http.Server
 	registry *registry
+	edge     *edge
 	host     hostSampler
 	events   chan any
 	done     chan struct{} // closed when Run is over: events are dropped
@@ -71,8 +72,10 @@ type Master struct {
 	started  time.Time
 
 	reloads    reloadStats
-	clientReqs map[uint64]chan workerClients // client list requests waiting for answers
-	apiGuard   atomic.Pointer[apiGuard]
+	clientReqs map[uint64]chan workerClients   // client list requests waiting for answers
+	kickReqs   map[uint64]chan bool            // kicks waiting for the worker's answer
+	apiAuth    atomic.Pointer[configs.APIAuth] // read by API requests; a reload swaps it
+	apiGuard   atomic.Pointer[apiGuard]        // likewise
 	nextReq    uint64
 	quitting   bool // graceful quit under way: no restarts
 	stopping   bool // fast quit under way
@@ -103,11 +106,16 @@ func New(opts Options) (*Master, error) {
 		return nil, fmt.Errorf("configuration for the workers: %w", err)
 	}
 	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: cfgYAML, log: opts.Log,
-		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, registry: newRegistry(),
+		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, kickReqs: map[uint64]chan bool{}, registry: newRegistry(), edge: newEdge(),
 		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
 	m.clock = realClock{m}
 	m.apiGuard.Store(newAPIGuard(opts.Config))
 	enableMigrateReq(m.log)
+	setFileLimit(m.log, opts.Config)
+	m.apiAuth.Store(&opts.Config.API.Auth)
+	if addr := opts.Config.Listen.API; addr != "" && apiExposed(addr) && !opts.Config.API.Auth.Enabled() {
+		m.log.Warn("the API listens beyond loopback without api.auth: anyone who reaches it can kick sessions and read every client", "listen", addr)
+	}
 	n := m.workerCount(opts.Config)
 	socks, bound, err := openSlots(socketTable(opts.Config), 0, n)
 	if err != nil {
@@ -330,9 +338,13 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 	case *ipc.Ready:
 		m.onReady(p, msg)
 	case *ipc.Load:
-		p.load = msg
+		p.load, p.rtcPlaced = msg, 0
+	case *ipc.Place:
+		m.onPlace(p, msg)
 	case *ipc.ClientList:
 		m.onClientList(p, msg)
+	case *ipc.Kicked:
+		m.onKicked(msg)
 	case *ipc.Claim:
 		owner, ok := m.registry.claim(msg.Stream, p.gen)
 		reply := &ipc.ClaimReply{ID: msg.ID, OK: ok, Owner: p.slot}
@@ -351,12 +363,18 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 		}
 	case *ipc.Lookup:
 		reply := &ipc.LookupReply{ID: msg.ID}
-		if owner, ok := m.registry.owner(msg.Stream); ok {
+		if msg.Forward {
+			reply = m.forwardLookup(msg, m.now())
+		} else if owner, ok := m.registry.owner(msg.Stream); ok {
 			if op := m.procs[owner]; op != nil && op.relayAddr != "" {
 				reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
 			}
+		} else if m.cfg.Remote(vhostOf(msg.Stream)) {
+			reply = m.edgeLookup(p, msg, m.now())
 		}
 		p.proc.Send(reply)
+	case *ipc.UpstreamEvent:
+		m.onUpstreamEvent(p, msg, m.now())
 	default:
 		m.log.Warn("unexpected message from worker", "worker", p.slot, "kind", msg.Kind().String())
 	}
@@ -394,7 +412,7 @@ func (m *Master) broadcast(except uint64, msg ipc.Message) {
 
 func (m *Master) onExit(p *workerProc, err error) {
 	for _, stream := range m.registry.drop(p.gen) {
-		m.broadcast(p.gen, &ipc.StreamUnpublished{Stream: stream, Owner: p.slot})
+		m.broadcast(p.gen, m.unpublishedOnExit(stream, p.slot))
 	}
 	reason := "exited"
 	if err != nil {

@@ -130,6 +130,7 @@ func (m *Master) reload() {
 func (m *Master) apply(plan reloadPlan, next *configs.Config, data []byte, pv *provisioned) {
 	m.cfg, m.cfgYAML = next, data
 	m.apiGuard.Store(newAPIGuard(next))
+	m.apiAuth.Store(&next.API.Auth)
 	if m.opts.SetLogLevel != nil {
 		m.opts.SetLogLevel(next.Log.SlogLevel())
 	}

@@ -5,25 +5,17 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/sys/unix"
 )
 
 // adoptListeners turns the inherited sockets into listeners, one for each
-// server of w, and opens the worker's private relay socket. A UDP socket
-// (a socket table row of network udp) becomes a packet conn for a
-// packetServer instead. A socket the master passed that no server serves
-// is closed.
+// server of w, and opens the worker's private relay socket. A socket the
+// master passed that no server serves is closed.
 func adoptListeners(w *Worker, files map[string]*os.File, relayDir string, slot int) (Listeners, error) {
 	ls := Listeners{}
 	fail := func(err error) (Listeners, error) {
 		for _, ln := range ls {
 			ln.Close()
 		}
-		for _, pc := range w.packets {
-			pc.Close()
-		}
-		w.packets = nil
 		return nil, err
 	}
 	for _, s := range w.servers {
@@ -41,18 +33,17 @@ func adoptListeners(w *Worker, files map[string]*os.File, relayDir string, slot 
 		if f == nil {
 			return fail(fmt.Errorf("the master passed no %s socket", name))
 		}
-		if _, ok := s.(packetServer); ok {
-			if err := w.adoptPacket(name, f); err != nil {
-				return fail(err)
-			}
-			delete(files, name)
-			continue
+		var ln net.Listener
+		var err error
+		if name == rtcSocket {
+			ln, err = adoptPacketConn(f)
+		} else {
+			ln, err = net.FileListener(f)
 		}
-		ln, err := net.FileListener(f)
 		if err != nil {
 			return fail(fmt.Errorf("%s socket: %w", name, err))
 		}
-		f.Close() // FileListener holds its own copy
+		f.Close() // FileListener and FilePacketConn hold their own copy
 		delete(files, name)
 		ls[name] = ln
 	}
@@ -61,23 +52,9 @@ func adoptListeners(w *Worker, files map[string]*os.File, relayDir string, slot 
 			f.Close()
 		}
 	}
+	if w.rtc != nil {
+		// Other workers forward WebRTC signalling over the relay socket too.
+		ls[relaySocket] = w.rtc.sniff(ls[relaySocket])
+	}
 	return ls, nil
-}
-
-// adoptPacket makes a packet conn of an inherited UDP socket.
-func (w *Worker) adoptPacket(name string, f *os.File) error {
-	typ, err := unix.GetsockoptInt(int(f.Fd()), unix.SOL_SOCKET, unix.SO_TYPE)
-	if err != nil || typ != unix.SOCK_DGRAM {
-		return fmt.Errorf("%s socket is not UDP (type %d, %v)", name, typ, err)
-	}
-	pc, err := net.FilePacketConn(f)
-	if err != nil {
-		return fmt.Errorf("%s socket: %w", name, err)
-	}
-	f.Close() // FilePacketConn holds its own copy
-	if w.packets == nil {
-		w.packets = map[string]net.PacketConn{}
-	}
-	w.packets[name] = pc
-	return nil
 }

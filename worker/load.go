@@ -37,7 +37,7 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 	if t, err := s.proc.Times(); err == nil {
 		cpu := t.User + t.System
 		if !s.lastAt.IsZero() && elapsed > 0 {
-			l.CPUPercent = 100 * (cpu - s.lastCPU) / elapsed
+			l.CPUPercent = 100*(cpu-s.lastCPU)/elapsed + s.w.cpuBias
 		}
 		s.lastCPU = cpu
 	}
@@ -58,7 +58,10 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 		if prev, ok := s.streamIn[name]; ok && elapsed > 0 && info.BytesIn >= prev {
 			st.BitrateKbps = float64(info.BytesIn-prev) * 8 / 1000 / elapsed
 		}
-		if info.Relay {
+		if w.edge != nil {
+			st.Upstream = w.edge.upstream(name)
+		}
+		if info.Relay && st.Upstream == nil {
 			l.Conns[ipc.ConnRelayIn]++
 		}
 		seen[name] = info.BytesIn

@@ -70,6 +70,9 @@ func RunProcess(ctx context.Context, p Process) error {
 	defer logOut.Close()
 	log = log.With("worker", p.Slot, "pid", os.Getpid())
 	w := New(cfg, log)
+	if w.cpuBias = faultCPU(p.Slot); w.cpuBias != 0 {
+		log.Warn("reported cpu raised (fault injection)", "env", faultEnv, "percent", w.cpuBias)
+	}
 	ls, err := adoptListeners(w, files, conf.RelayDir, p.Slot)
 	if err != nil {
 		return err
@@ -77,7 +80,11 @@ func RunProcess(ctx context.Context, p Process) error {
 	w.Listen(ls)
 	pr := &cycle{conn: conn, w: w, cfg: cfg, log: log, logOut: logOut,
 		link: newHostLink(conn, w, ls[relaySocket].Addr().String(), log)}
+	pr.link.cfg.Store(cfg)
 	w.hub.SetHost(pr.link)
+	if w.rtc != nil {
+		w.rtc.joinHost(p.Slot, pr.link.self, pr.link.place)
+	}
 	why := pr.run(ctx)
 	if !errors.Is(why, errQuit) && !errors.Is(why, context.Canceled) {
 		log.Info("worker stopping", "reason", why.Error())
@@ -121,6 +128,7 @@ func (pr *cycle) run(ctx context.Context) error {
 	served := make(chan error, 1)
 	wg.Go(func() { served <- pr.w.Run(ctx) })
 	wg.Go(func() { pr.link.relays.Run(ctx) })
+	wg.Go(func() { pr.link.edge.Run(ctx) })
 	msgs, lost := pr.receive(ctx, &wg)
 	defer func() {
 		cancel()
@@ -194,6 +202,8 @@ func (pr *cycle) onMessage(ctx context.Context, m ipc.Message) error {
 		pr.link.deliver(m.ID, m)
 	case *ipc.LookupReply:
 		pr.link.deliver(m.ID, m)
+	case *ipc.PlaceReply:
+		pr.link.deliver(m.ID, m)
 	case *ipc.StreamPublished:
 		if key, ok := hub.ParseKey(m.Stream); ok && m.RelayAddr != pr.link.self {
 			pr.link.relays.published(key, m.RelayAddr)
@@ -201,12 +211,21 @@ func (pr *cycle) onMessage(ctx context.Context, m ipc.Message) error {
 	case *ipc.StreamUnpublished:
 		if key, ok := hub.ParseKey(m.Stream); ok {
 			pr.link.relays.unpublished(key)
+			if m.Err != "" {
+				pr.w.hub.FailUpstream(key, upstreamFailure(m))
+			}
 		}
+	case *ipc.Pull:
+		pr.link.edge.start(m)
 	case *ipc.Configure:
 		pr.onConfigure(m)
 	case *ipc.ListClients:
 		if err := pr.conn.Send(pr.w.clientList(m.ID)); err != nil {
 			pr.log.Warn("client list not sent", "err", err)
+		}
+	case *ipc.Kick:
+		if err := pr.conn.Send(pr.w.kick(m)); err != nil {
+			pr.log.Warn("kick answer not sent", "err", err)
 		}
 	case *ipc.Command:
 		switch m.Name {
@@ -233,6 +252,7 @@ func (pr *cycle) onConfigure(c *ipc.Configure) {
 		return
 	}
 	pr.cfg = next
+	pr.link.cfg.Store(next)
 	pr.w.Reload(next)
 	pr.logOut.SetLevel(next.Log.SlogLevel())
 	pr.log.Info("worker reloaded")

@@ -46,14 +46,6 @@ type server interface {
 	reload(cfg *configs.Config)
 }
 
-// packetServer is a server whose socket is UDP (WebRTC's ICE, one port per
-// slot): it is served a packet conn instead of a listener. A drain does not
-// close it, since its sessions all share it; Run's end does.
-type packetServer interface {
-	server
-	servePacket(ctx context.Context, pc net.PacketConn) error
-}
-
 // relaySocket is the name of the private unix socket other workers relay
 // from; the worker opens it itself, the master passes no such socket.
 const relaySocket = "relay"
@@ -61,14 +53,19 @@ const relaySocket = "relay"
 // rtmpServer serves RTMP on a public socket, or on the relay socket: plays
 // there are other workers' relays.
 type rtmpServer struct {
-	socket string
-	srv    *rtmp.Server
+	socket   string
+	srv      *rtmp.Server
+	traverse *tokenTraverse // clients' connects to an edge vhost with token_traverse
 }
 
 func newRTMPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtmpServer {
-	srv := rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))
-	srv.Relay = socket == relaySocket
-	return &rtmpServer{socket: socket, srv: srv}
+	s := &rtmpServer{socket: socket, srv: rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))}
+	s.srv.Relay = socket == relaySocket
+	if socket != relaySocket {
+		s.traverse = newTokenTraverse(cfg)
+		s.srv.SetGate(s.traverse)
+	}
+	return s
 }
 
 func rtmpConfig(cfg *configs.Config) rtmp.Config {
@@ -93,7 +90,7 @@ func (s *rtmpServer) report(l *ipc.Load) {
 	l.BytesOut += st.BytesOut.Load()
 }
 
-func (s *rtmpServer) sessions() []ipc.Client { return clients(s.srv.Sessions()) }
+func (s *rtmpServer) sessions() []ipc.Client { return clients(s.socket, s.srv.Sessions()) }
 
 func (s *rtmpServer) open() int64 { return s.srv.Stats.Conns.Load() }
 
@@ -103,7 +100,12 @@ func (s *rtmpServer) drain() {}
 
 func (s *rtmpServer) close() { s.srv.Close() }
 
-func (s *rtmpServer) reload(cfg *configs.Config) { s.srv.SetConfig(rtmpConfig(cfg)) }
+func (s *rtmpServer) reload(cfg *configs.Config) {
+	s.srv.SetConfig(rtmpConfig(cfg))
+	if s.traverse != nil {
+		s.traverse.cfg.Store(cfg)
+	}
+}
 
 // httpServer serves HTTP: HTTP-FLV, and the mux is where WHIP/WHEP join.
 type httpServer struct {
@@ -145,7 +147,7 @@ func (s *httpServer) report(l *ipc.Load) {
 	l.BytesOut += s.flv.Stats.BytesOut.Load()
 }
 
-func (s *httpServer) sessions() []ipc.Client { return clients(s.flv.Sessions()) }
+func (s *httpServer) sessions() []ipc.Client { return clients(s.socket, s.flv.Sessions()) }
 
 func (s *httpServer) open() int64 { return s.flv.Stats.Players.Load() }
 
@@ -163,10 +165,10 @@ func (s *httpServer) close() {
 func (s *httpServer) reload(*configs.Config) {}
 
 // clients turns the media servers' sessions into the IPC's.
-func clients(list []hub.Session) []ipc.Client {
+func clients(socket string, list []hub.Session) []ipc.Client {
 	out := make([]ipc.Client, 0, len(list))
 	for _, ses := range list {
-		out = append(out, ipc.Client{Kind: ipc.ConnKind(ses.Kind), Addr: ses.Addr, Stream: ses.Stream,
+		out = append(out, ipc.Client{ID: clientID(socket, ses.ID), Kind: ipc.ConnKind(ses.Kind), Addr: ses.Addr, Stream: ses.Stream,
 			Since: ses.Since, BytesSent: ses.BytesSent, BytesIn: ses.BytesIn})
 	}
 	return out

@@ -13,6 +13,7 @@ import (
 
 	"streamedge/configs"
 	"streamedge/ipc"
+	"streamedge/media/access"
 	"streamedge/media/hub"
 )
 
@@ -29,17 +30,34 @@ type Worker struct {
 	hub     *hub.Hub
 	servers []server
 	ls      Listeners
-	packets map[string]net.PacketConn // UDP sockets of packetServers, by name
+	rtc     *rtcServer // nil unless rtc.enabled
+	cpuBias float64    // injected load (faultEnv), added to every report
+	edge    *edgePulls // set when the worker is joined to a host: its edge pulls
+	gate    *access.Gate
 }
 
 // New builds a worker from cfg; Run starts it.
 func New(cfg *configs.Config, log *slog.Logger) *Worker {
 	h := hub.New(hubOptions(cfg), log)
-	return &Worker{log: log, hub: h, servers: []server{
+	httpSrv := newHTTPServer("http", h, cfg, log)
+	w := &Worker{log: log, hub: h, servers: []server{
 		newRTMPServer("rtmp", h, cfg, log),
 		newRTMPServer(relaySocket, h, cfg, log),
-		newHTTPServer("http", h, cfg, log),
+		httpSrv,
 	}}
+	if cfg.RTC.Enabled {
+		// WHIP/WHEP signalling goes in front of HTTP-FLV on the same port.
+		w.rtc = newRTCServer(h, cfg, log)
+		w.servers = append(w.servers, w.rtc)
+		httpSrv.srv.Handler = w.rtc.handler(httpSrv.srv.Handler)
+	}
+	w.gate = newAccessGate(cfg, w)
+	for _, s := range w.servers {
+		if g, ok := s.(gated); ok {
+			g.setGate(w.gate)
+		}
+	}
+	return w
 }
 
 func hubOptions(cfg *configs.Config) hub.Options {
@@ -57,6 +75,7 @@ func hubOptions(cfg *configs.Config) hub.Options {
 // any session: play options and protocol limits for new connections.
 func (w *Worker) Reload(cfg *configs.Config) {
 	w.hub.SetOptions(hubOptions(cfg))
+	w.gate.SetPolicies(accessPolicies(cfg))
 	for _, s := range w.servers {
 		s.reload(cfg)
 	}
@@ -153,17 +172,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(w.servers))
+	wg.Go(func() { w.gate.Run(ctx) })
 	for _, s := range w.servers {
-		if ps, ok := s.(packetServer); ok {
-			if pc := w.packets[s.name()]; pc != nil {
-				wg.Go(func() {
-					if err := ps.servePacket(ctx, pc); err != nil {
-						errs <- err
-					}
-				})
-			}
-			continue
-		}
 		if ln := w.ls[s.name()]; ln != nil {
 			wg.Go(func() {
 				if err := s.serve(ctx, ln); err != nil {
@@ -188,9 +198,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	for _, ln := range w.ls {
 		ln.Close()
-	}
-	for _, pc := range w.packets {
-		pc.Close()
 	}
 	wg.Wait()
 	return err

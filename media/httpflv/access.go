@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 
 	"streamedge/media/access"
@@ -37,7 +36,7 @@ func (h *Handler) loadGate() Gate {
 }
 
 // playRequest describes a play to the gate.
-func (h *Handler) playRequest(r *http.Request, key hub.Key) *access.Request {
+func (h *Handler) playRequest(r *http.Request, key hub.Key, id string) *access.Request {
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		ip = r.RemoteAddr
@@ -46,19 +45,19 @@ func (h *Handler) playRequest(r *http.Request, key hub.Key) *access.Request {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return &access.Request{Action: access.Play, ClientID: "f" + strconv.FormatUint(h.gates.ids.Add(1), 10), IP: ip,
+	return &access.Request{Action: access.Play, ClientID: id, IP: ip,
 		Vhost: key.Vhost, App: key.App, Stream: key.Name, Param: r.URL.RawQuery,
 		TcURL: scheme + "://" + r.Host + "/" + key.App, PageURL: r.Referer()}
 }
 
 // authorize asks the gate and answers a refusal: 403 for a hook's no or a
 // bad signature, 401 for a URL that carries none.
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, key hub.Key) (*access.Request, bool) {
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, key hub.Key, id string) (*access.Request, bool) {
 	g := h.loadGate()
 	if g == nil {
 		return nil, true
 	}
-	req := h.playRequest(r, key)
+	req := h.playRequest(r, key, id)
 	err := g.Admit(r.Context(), req)
 	if err == nil {
 		return req, true

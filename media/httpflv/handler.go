@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,11 +91,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusNotFound, "not a stream: use /{app}/{stream}.flv")
 		return
 	}
-	gated, ok := h.authorize(w, r, key)
+	id := strconv.FormatUint(h.gates.ids.Add(1), 10)
+	gated, ok := h.authorize(w, r, key, id)
 	if !ok {
 		return
 	}
 	sub, err := h.hub.Subscribe(key, true)
+	if errors.Is(err, hub.ErrUpstream) {
+		// An edge whose origins failed: the gateway's error, not a 404.
+		jsonError(w, http.StatusBadGateway, "stream "+key.App+"/"+key.Name+": "+err.Error())
+		return
+	}
 	if err != nil {
 		jsonError(w, http.StatusNotFound, "stream "+key.App+"/"+key.Name+" is not published")
 		return
@@ -111,7 +118,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusInternalServerError, "cannot stream on this connection")
 		return
 	}
-	p := &player{h: h, sub: sub, nc: nc, addr: r.RemoteAddr, stream: key.String(), since: time.Now(),
+	p := &player{h: h, id: id, sub: sub, nc: nc, addr: r.RemoteAddr, stream: key.String(), since: time.Now(),
 		log: h.log.With("client", r.RemoteAddr, "stream", key.String())}
 	if !h.track(p) {
 		sub.Close()
@@ -168,7 +175,7 @@ func (h *Handler) Sessions() []hub.Session {
 	defer h.mu.Unlock()
 	list := make([]hub.Session, 0, len(h.players))
 	for p := range h.players {
-		list = append(list, hub.Session{Kind: "flv_play", Addr: p.addr, Stream: p.stream, Since: p.since, BytesSent: p.sub.Sent.Load()})
+		list = append(list, hub.Session{ID: p.id, Kind: "flv_play", Addr: p.addr, Stream: p.stream, Since: p.since, BytesSent: p.sub.Sent.Load()})
 	}
 	return list
 }
@@ -196,6 +203,7 @@ const responseHead = "HTTP/1.1 200 OK\r\n" +
 // player is one HTTP-FLV response.
 type player struct {
 	h      *Handler
+	id     string
 	sub    *hub.Subscriber
 	nc     net.Conn
 	addr   string
