@@ -75,6 +75,7 @@ type Master struct {
 	clientReqs map[uint64]chan workerClients   // client list requests waiting for answers
 	kickReqs   map[uint64]chan bool            // kicks waiting for the worker's answer
 	apiAuth    atomic.Pointer[configs.APIAuth] // read by API requests; a reload swaps it
+	apiGuard   atomic.Pointer[apiGuard]        // likewise
 	nextReq    uint64
 	quitting   bool // graceful quit under way: no restarts
 	sdReady    bool // systemd was told READY=1
@@ -109,6 +110,7 @@ func New(opts Options) (*Master, error) {
 		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, kickReqs: map[uint64]chan bool{}, registry: newRegistry(), edge: newEdge(),
 		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
 	m.clock = realClock{m}
+	m.apiGuard.Store(newAPIGuard(opts.Config))
 	enableMigrateReq(m.log)
 	setFileLimit(m.log, opts.Config)
 	m.apiAuth.Store(&opts.Config.API.Auth)
@@ -129,7 +131,7 @@ func New(opts Options) (*Master, error) {
 			return nil, fmt.Errorf("listen api: %w", err)
 		}
 	}
-	if m.runDir, err = os.MkdirTemp("", "streamedge-"); err != nil {
+	if m.runDir, err = makeRunDir(m.log); err != nil {
 		for _, s := range socks {
 			s.close()
 		}

@@ -73,7 +73,7 @@ func (m *Master) provision(plan reloadPlan, next *configs.Config) (*provisioned,
 	var err error
 	switch {
 	case plan.listen:
-		pv.slots, pv.bound, err = openSlots(socketTable(next), 0, plan.workers)
+		pv.slots, pv.bound, err = openSlots(socketTable(next), 0, plan.workers, m.bound...)
 	case plan.grow > 0:
 		pv.slots, _, err = openSlots(m.bound, len(m.slots), plan.grow)
 	}
@@ -130,6 +130,7 @@ func (m *Master) reload() {
 // apply carries out a provisioned plan; nothing here fails.
 func (m *Master) apply(plan reloadPlan, next *configs.Config, data []byte, pv *provisioned) {
 	m.cfg, m.cfgYAML = next, data
+	m.apiGuard.Store(newAPIGuard(next))
 	m.apiAuth.Store(&next.API.Auth)
 	if m.opts.SetLogLevel != nil {
 		m.opts.SetLogLevel(next.Log.SlogLevel())
