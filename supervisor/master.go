@@ -75,8 +75,10 @@ type Master struct {
 	clientReqs map[uint64]chan workerClients   // client list requests waiting for answers
 	kickReqs   map[uint64]chan bool            // kicks waiting for the worker's answer
 	apiAuth    atomic.Pointer[configs.APIAuth] // read by API requests; a reload swaps it
+	apiGuard   atomic.Pointer[apiGuard]        // likewise
 	nextReq    uint64
 	quitting   bool // graceful quit under way: no restarts
+	sdReady    bool // systemd was told READY=1
 	stopping   bool // fast quit under way
 }
 
@@ -108,6 +110,7 @@ func New(opts Options) (*Master, error) {
 		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, kickReqs: map[uint64]chan bool{}, registry: newRegistry(), edge: newEdge(),
 		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
 	m.clock = realClock{m}
+	m.apiGuard.Store(newAPIGuard(opts.Config))
 	enableMigrateReq(m.log)
 	setFileLimit(m.log, opts.Config)
 	m.apiAuth.Store(&opts.Config.API.Auth)
@@ -128,7 +131,7 @@ func New(opts Options) (*Master, error) {
 			return nil, fmt.Errorf("listen api: %w", err)
 		}
 	}
-	if m.runDir, err = os.MkdirTemp("", "streamedge-"); err != nil {
+	if m.runDir, err = makeRunDir(m.log); err != nil {
 		for _, s := range socks {
 			s.close()
 		}
@@ -395,6 +398,7 @@ func (m *Master) onReady(p *workerProc, msg *ipc.Ready) {
 	if p.slot < len(m.slots) && m.slots[p.slot].next == p {
 		m.promote(m.slots[p.slot])
 	}
+	m.notifyReady()
 }
 
 // broadcast sends msg to every ready worker but the one of generation except.
@@ -540,6 +544,7 @@ func (m *Master) retire(p *workerProc, reason string, closeOnExit *slotSockets) 
 // shutdown tells every worker to quit and kills the ones still there after
 // quitTimeout.
 func (m *Master) shutdown() {
+	m.notifyStopping()
 	m.stopping = true
 	for _, p := range m.procs {
 		p.state = StateStopping
