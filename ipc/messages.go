@@ -189,6 +189,9 @@ type LookupReply struct {
 	// Err says why an edge stream cannot be had (its origins said not
 	// found a moment ago), for the player's error.
 	Err string `json:",omitempty"`
+	// Puller says the asker itself is to pull the stream (its Pull came
+	// first): no worker was ready to take it yet, as at start.
+	Puller bool `json:",omitempty"`
 	// Origins and UpVhost answer a Forward lookup.
 	Origins []string `json:",omitempty"`
 	UpVhost string   `json:",omitempty"`
