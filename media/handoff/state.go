@@ -75,6 +75,7 @@ type Mark struct {
 type State struct {
 	Protocol Protocol
 	Stream   string // vhost/app/name
+	From     string // the sender, for the receiver's log ("worker 0")
 	Since    int64  // when the session started, unix nanoseconds
 	Stopped  int64  // when the sender wrote its last byte, unix nanoseconds
 	// Skew is the client's timeline minus the host's (the owning worker's
@@ -125,6 +126,7 @@ func Marshal(s *State) ([]byte, error) {
 	b = append(b, magic[:]...)
 	b = append(b, version, byte(s.Protocol))
 	b = appendString(b, s.Stream)
+	b = appendString(b, s.From)
 	b = binary.AppendVarint(b, s.Since)
 	b = binary.AppendVarint(b, s.Stopped)
 	b = binary.AppendUvarint(b, uint64(s.Skew))
@@ -180,6 +182,7 @@ func Unmarshal(b []byte) (*State, error) {
 	d := decoder{b: b[5:]}
 	s := &State{Protocol: Protocol(b[4])}
 	s.Stream = d.string()
+	s.From = d.string()
 	s.Since = d.varint()
 	s.Stopped = d.varint()
 	s.Skew = d.u32()

@@ -8,7 +8,7 @@ import (
 )
 
 func sampleStates() []*State {
-	flv := &State{Protocol: HTTPFLV, Stream: "__defaultVhost__/live/s", Since: 1700000000e9, Stopped: 1700000001e9,
+	flv := &State{Protocol: HTTPFLV, Stream: "__defaultVhost__/live/s", From: "worker 1", Since: 1700000000e9, Stopped: 1700000001e9,
 		Skew: 1<<32 - 40, HasAudio: true, HasVideo: true, BytesSent: 123456,
 		Last: [numTracks]Mark{{TS: 1000, Same: 1, Seen: true}, {TS: 1010, Same: 2, Seen: true}, {TS: 0, Same: 1, Seen: true}}}
 	rtmp := &State{Protocol: RTMP, Stream: "v/app/sub/s", Unparsed: []byte{0xc3, 1, 2},
