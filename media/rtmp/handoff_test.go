@@ -2,9 +2,7 @@ package rtmp_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +13,7 @@ import (
 
 	"streamedge/media/handoff"
 	"streamedge/media/hub"
+	"streamedge/media/mediatest/numbered"
 	"streamedge/media/rtmp"
 	"streamedge/media/rtmp/amf"
 	"streamedge/media/rtmp/chunk"
@@ -61,105 +60,6 @@ func startSide(t *testing.T, name string) *side {
 	return s
 }
 
-// feed publishes the same numbered media into every hub, as a relay would
-// copy the owner's stream: a keyframe every 10 video frames, audio between.
-// Each payload carries its track's sequence number after the codec bytes.
-func feed(t *testing.T, ctx context.Context, hubs ...*hub.Hub) {
-	t.Helper()
-	key := hub.Key{Vhost: hub.DefaultVhost, App: "live", Name: "s"}
-	var pubs []*hub.Publisher
-	for _, h := range hubs {
-		p, err := h.Publish(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pubs = append(pubs, p)
-	}
-	write := func(typ uint8, ts uint32, b []byte) {
-		for _, p := range pubs {
-			p.Write(typ, ts, b)
-		}
-	}
-	write(18, 0, amf.Append(nil, "onMetaData", []amf.Property{{Key: "width", Value: 16.0}}))
-	write(9, 0, []byte{0x17, 0, 0, 0, 0, 1, 0x42, 0, 0x1e})
-	write(8, 0, []byte{0xaf, 0, 0x12, 0x10})
-	go func() {
-		defer func() {
-			for _, p := range pubs {
-				p.Close()
-			}
-		}()
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for i := uint32(0); ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			v := []byte{0x27, 1, 0, 0, 0, 0, 0, 0, 0}
-			if i%10 == 0 {
-				v[0] = 0x17
-			}
-			binary.BigEndian.PutUint32(v[5:], i)
-			write(9, i*20, v)
-			a := []byte{0xaf, 1, 0, 0, 0, 0}
-			binary.BigEndian.PutUint32(a[2:], i)
-			write(8, i*20, a) // same timestamp as the video: the resume must count
-		}
-	}()
-}
-
-// checker follows what a player receives: per track, numbered frames must
-// come one after the other (none twice, none lost) and time never goes back.
-type checker struct {
-	t      *testing.T
-	next   [2]int64 // audio, video: the next sequence number expected (-1: any)
-	lastTS [2]uint32
-	got    chan struct{}
-}
-
-func newChecker(t *testing.T) *checker {
-	return &checker{t: t, next: [2]int64{-1, -1}, got: make(chan struct{}, 1<<16)}
-}
-
-func (c *checker) add(typ uint8, ts uint32, p []byte) error {
-	var i, off int
-	switch {
-	case typ == 8 && len(p) == 6 && p[1] == 1:
-		i, off = 0, 2
-	case typ == 9 && len(p) == 9 && p[1] == 1:
-		i, off = 1, 5
-	default:
-		return nil // headers and metadata
-	}
-	seq := int64(binary.BigEndian.Uint32(p[off:]))
-	if c.next[i] >= 0 && seq != c.next[i] {
-		return fmt.Errorf("%s: frame %d after %d (duplicate or lost), ts %d", [2]string{"audio", "video"}[i], seq, c.next[i]-1, ts)
-	}
-	if c.next[i] >= 0 && ts < c.lastTS[i] {
-		return errors.New("timestamp went back")
-	}
-	c.next[i], c.lastTS[i] = seq+1, ts
-	c.got <- struct{}{}
-	return nil
-}
-
-// await waits for n more numbered frames.
-func (c *checker) await(t *testing.T, n int, errs <-chan error) {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for range n {
-		select {
-		case <-c.got:
-		case err := <-errs:
-			t.Fatalf("player: %v", err)
-		case <-deadline:
-			t.Fatal("player got no media for 10 s")
-		}
-	}
-}
-
 func move(t *testing.T, from, to *side) {
 	t.Helper()
 	s, err := handoff.Dial(context.Background(), to.socket)
@@ -176,7 +76,7 @@ func TestRTMPPlayerMovesBackAndForth(t *testing.T) {
 	a, b := startSide(t, "a"), startSide(t, "b")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	feed(t, ctx, a.hub, b.hub)
+	numbered.Feed(t, ctx, hub.Key{Vhost: hub.DefaultVhost, App: "live", Name: "s"}, a.hub, b.hub)
 	c, err := rtmp.Dial(ctxFor(t, 5*time.Second), "rtmp://"+a.addr+"/live/s")
 	if err != nil {
 		t.Fatal(err)
@@ -185,13 +85,13 @@ func TestRTMPPlayerMovesBackAndForth(t *testing.T) {
 	if err := c.Play(ctxFor(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	chk := newChecker(t)
+	chk := numbered.NewChecker()
 	errs := make(chan error, 1)
 	go func() {
 		for {
 			m, err := c.ReadMedia()
 			if err == nil {
-				err = chk.add(m.TypeID, m.Timestamp, m.Payload)
+				err = chk.Add(m.TypeID, m.Timestamp, m.Payload)
 			}
 			if err != nil {
 				errs <- err
@@ -199,7 +99,7 @@ func TestRTMPPlayerMovesBackAndForth(t *testing.T) {
 			}
 		}
 	}()
-	chk.await(t, 20, errs)
+	chk.Await(t, 20, errs)
 	sides := [2]*side{a, b}
 	for i := range 10 {
 		to := sides[(i+1)%2]
@@ -208,9 +108,9 @@ func TestRTMPPlayerMovesBackAndForth(t *testing.T) {
 		// Frames the client had buffered from the sender do not count:
 		// wait for the receiver to have written, then for frames after that.
 		for to.srv.Stats.BytesOut.Load() == before {
-			chk.await(t, 1, errs)
+			chk.Await(t, 1, errs)
 		}
-		chk.await(t, 20, errs)
+		chk.Await(t, 20, errs)
 		if n := to.srv.Stats.Players.Load(); n != 1 {
 			t.Fatalf("move %d: the receiver counts %d players, want 1", i+1, n)
 		}
@@ -226,7 +126,7 @@ func TestRTMPPlayerMovesBackAndForth(t *testing.T) {
 	if _, err := c.Conn().Write(msg[:half]); err != nil {
 		t.Fatal(err)
 	}
-	chk.await(t, 10, errs) // a's reading goroutine has read the half by now, most likely
+	chk.Await(t, 10, errs) // a's reading goroutine has read the half by now, most likely
 	move(t, a, b)
 	if _, err := c.Conn().Write(msg[half:]); err != nil {
 		t.Fatal(err)
