@@ -54,7 +54,18 @@ func (c *Config) problems() []problem {
 	v.minDuration("play.queue_length", c.Play.QueueLength, time.Second)
 	v.minDuration("play.send_timeout", c.Play.SendTimeout, time.Second)
 	v.atLeast("play.max_skips", c.Play.MaxSkips, 1)
+	c.API.problems(&v)
+	// The last slot's port must exist too; with workers 0 (one per CPU) the
+	// count is known only at start, so the check assumes the 1024 maximum
+	// is not near.
+	v.between("rtc.udp_port_base", c.RTC.UDPPortBase, 0, 65535-max(c.Workers, 1)+1)
+	for i, ip := range c.RTC.Candidates {
+		if net.ParseIP(ip) == nil {
+			v.problems = append(v.problems, problem{path: "rtc.candidates", msg: fmt.Sprintf("rtc.candidates[%d] must be an IP address, got %q", i, ip)})
+		}
+	}
 	c.Balance.problems(&v)
+	c.Hosts.problems(&v)
 	return v.problems
 }
 

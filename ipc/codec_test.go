@@ -81,6 +81,16 @@ var messages = []struct {
 		msg:   &LookupReply{ID: 8, Found: true, Owner: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
 	},
 	{
+		name:  "place anywhere",
+		bytes: frame(KindPlace, `{"ID":9,"Slot":-1}`),
+		msg:   &Place{ID: 9, Slot: -1},
+	},
+	{
+		name:  "place reply",
+		bytes: frame(KindPlaceReply, `{"ID":9,"Found":true,"Slot":1,"RelayAddr":"/run/streamedge/relay-1.sock"}`),
+		msg:   &PlaceReply{ID: 9, Found: true, Slot: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
+	},
+	{
 		name:  "stream published",
 		bytes: frame(KindStreamPublished, `{"Stream":"live/cam1","Owner":1,"RelayAddr":"/run/streamedge/relay-1.sock"}`),
 		msg:   &StreamPublished{Stream: "live/cam1", Owner: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
@@ -102,7 +112,7 @@ var messages = []struct {
 	},
 	{
 		name: "client list",
-		bytes: frame(KindClientList, `{"ID":9,"Clients":[{"Kind":"flv_play","Addr":"127.0.0.1:5000","Stream":"v/live/cam1",`+
+		bytes: frame(KindClientList, `{"ID":9,"Clients":[{"ID":"","Kind":"flv_play","Addr":"127.0.0.1:5000","Stream":"v/live/cam1",`+
 			`"Since":"2026-11-25T13:00:00Z","BytesSent":4096,"BytesIn":0}],"Truncated":false}`),
 		msg: &ClientList{ID: 9, Clients: []Client{{Kind: ConnFLVPlay, Addr: "127.0.0.1:5000", Stream: "v/live/cam1",
 			Since: time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC), BytesSent: 4096}}},
@@ -116,6 +126,16 @@ var messages = []struct {
 		name:  "shed",
 		bytes: frame(KindShed, `{"PerSec":4,"Reason":"cpu 95% over 80% for 10s"}`),
 		msg:   &Shed{PerSec: 4, Reason: "cpu 95% over 80% for 10s"},
+	},
+	{
+		name:  "kick",
+		bytes: frame(KindKick, `{"ID":4,"Client":"rtmp.12","Reason":"kicked by the API"}`),
+		msg:   &Kick{ID: 4, Client: "rtmp.12", Reason: "kicked by the API"},
+	},
+	{
+		name:  "kicked",
+		bytes: frame(KindKicked, `{"ID":4,"Found":true}`),
+		msg:   &Kicked{ID: 4, Found: true},
 	},
 	{
 		name:  "burn",

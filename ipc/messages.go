@@ -36,10 +36,14 @@ const (
 	KindAdmission
 	KindShed
 	KindBurn
+	KindKick
+	KindKicked
+	KindPlace
+	KindPlaceReply
 
 	// kindLast is the highest kind in use; tests walk 1..kindLast to check
 	// that every kind has a name, a decoder and a table entry.
-	kindLast = KindBurn
+	kindLast = KindPlaceReply
 )
 
 var kindNames = [...]string{
@@ -60,6 +64,10 @@ var kindNames = [...]string{
 	KindAdmission:         "admission",
 	KindShed:              "shed",
 	KindBurn:              "burn",
+	KindKick:              "kick",
+	KindKicked:            "kicked",
+	KindPlace:             "place",
+	KindPlaceReply:        "place_reply",
 }
 
 // String is the kind's name as it appears in logs ("claim_reply"), or
@@ -74,7 +82,7 @@ func (k Kind) String() string {
 // Hello is the first message a worker sends, before anything else, so the
 // master can match the connection to the slot and process it started.
 type Hello struct {
-	Version    string // build version; the master refuses a stranger
+	Version    string // build version; the master kills a worker of another build
 	Slot       int
 	PID        int
 	GOMAXPROCS int
@@ -196,6 +204,7 @@ type ClientList struct {
 
 // Client is one session of a worker.
 type Client struct {
+	ID        string // the worker's name for the session, for Kick
 	Kind      ConnKind
 	Addr      string // the peer's address ("relay" for another worker)
 	Stream    string // vhost/app/name

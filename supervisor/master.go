@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,7 +29,6 @@ const (
 // Options configure a Master.
 type Options struct {
 	Config     *configs.Config
-	ConfigYAML []byte // what workers are configured with
 	ConfigPath string // re-read on SIGHUP; empty: the embedded default, nothing to reload
 	// Workers, when >= 0, overrides the config's workers (the -w flag), on
 	// reloads too.
@@ -71,7 +71,9 @@ type Master struct {
 	started  time.Time
 
 	reloads    reloadStats
-	clientReqs map[uint64]chan workerClients // client list requests waiting for answers
+	clientReqs map[uint64]chan workerClients   // client list requests waiting for answers
+	kickReqs   map[uint64]chan bool            // kicks waiting for the worker's answer
+	apiAuth    atomic.Pointer[configs.APIAuth] // read by API requests; a reload swaps it
 	nextReq    uint64
 	quitting   bool // graceful quit under way: no restarts
 	stopping   bool // fast quit under way
@@ -95,11 +97,22 @@ func New(opts Options) (*Master, error) {
 		}
 		opts.StartWorker = ExecStart(exe)
 	}
-	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: opts.ConfigYAML, log: opts.Log,
-		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, registry: newRegistry(),
+	// Workers get the configuration as the master understood it, so a
+	// worker never reads a file the master did not check.
+	cfgYAML, err := opts.Config.Dump()
+	if err != nil {
+		return nil, fmt.Errorf("configuration for the workers: %w", err)
+	}
+	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: cfgYAML, log: opts.Log,
+		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, kickReqs: map[uint64]chan bool{}, registry: newRegistry(),
 		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
 	m.clock = realClock{m}
 	enableMigrateReq(m.log)
+	setFileLimit(m.log, opts.Config)
+	m.apiAuth.Store(&opts.Config.API.Auth)
+	if addr := opts.Config.Listen.API; addr != "" && apiExposed(addr) && !opts.Config.API.Auth.Enabled() {
+		m.log.Warn("the API listens beyond loopback without api.auth: anyone who reaches it can kick sessions and read every client", "listen", addr)
+	}
 	n := m.workerCount(opts.Config)
 	socks, bound, err := openSlots(socketTable(opts.Config), 0, n)
 	if err != nil {
@@ -306,6 +319,15 @@ func (m *Master) handle(ev any) {
 func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 	switch msg := msg.(type) {
 	case *ipc.Hello:
+		if msg.Version != m.opts.Version {
+			// Only a binary replaced under the master does this: its
+			// messages may not be ours.
+			m.log.Error("worker of another build, killing it", "worker", p.slot, "pid", p.pid,
+				"version", truncate(msg.Version, 64), "master_version", m.opts.Version)
+			p.state = StateStopping
+			p.proc.Kill()
+			return
+		}
 		p.hello = msg
 		if err := p.proc.Send(&ipc.Configure{ConfigYAML: m.cfgYAML, RelayDir: m.runDir}); err != nil {
 			m.log.Error("configure not sent", "worker", p.slot, "pid", p.pid, "err", err)
@@ -313,9 +335,13 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 	case *ipc.Ready:
 		m.onReady(p, msg)
 	case *ipc.Load:
-		p.load = msg
+		p.load, p.rtcPlaced = msg, 0
+	case *ipc.Place:
+		m.onPlace(p, msg)
 	case *ipc.ClientList:
 		m.onClientList(p, msg)
+	case *ipc.Kicked:
+		m.onKicked(msg)
 	case *ipc.Claim:
 		owner, ok := m.registry.claim(msg.Stream, p.gen)
 		reply := &ipc.ClaimReply{ID: msg.ID, OK: ok, Owner: p.slot}
@@ -529,4 +555,12 @@ func (m *Master) shutdown() {
 			deadline = time.After(time.Second)
 		}
 	}
+}
+
+// truncate bounds text a worker sent before it goes into a log line.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

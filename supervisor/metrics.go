@@ -77,9 +77,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descWorkerBytesOut, float64(l.BytesOut), slot)
 			// Every known kind, zero or not, then any the table does not know.
 			for _, kind := range ipc.ConnKinds() {
-				gauge(descWorkerConns, float64(l.Conns[kind]), slot, string(kind))
+				gauge(descWorkerConns, float64(l.ByKind[kind]), slot, string(kind))
 			}
-			for kind, n := range l.Conns {
+			for kind, n := range l.ByKind {
 				if !kind.Known() {
 					gauge(descWorkerConns, float64(n), slot, string(kind))
 				}

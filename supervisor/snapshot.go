@@ -19,7 +19,7 @@ type WorkerInfo struct {
 	Crashes    int         `json:"crashes"`
 	StartedAt  time.Time   `json:"started_at"`
 	GOMAXPROCS int         `json:"gomaxprocs"`
-	Load       *ipc.Load   `json:"load"`
+	Load       *LoadInfo   `json:"load"` // null until the first report
 }
 
 // StreamInfo is one stream across the host.
@@ -64,7 +64,7 @@ func (m *Master) snapshot() Snapshot {
 	}
 	add := func(wi WorkerInfo, p *workerProc) {
 		if p != nil {
-			wi.PID, wi.State, wi.StartedAt, wi.Load = p.pid, p.state, p.started, p.load
+			wi.PID, wi.State, wi.StartedAt, wi.Load = p.pid, p.state, p.started, loadInfo(p.load)
 			if p.hello != nil {
 				wi.GOMAXPROCS = p.hello.GOMAXPROCS
 			}

@@ -33,8 +33,10 @@ type server interface {
 	// sessions lists the connections that publish or play.
 	sessions() []ipc.Client
 	// open counts the connections still open, sessions or not, which a
-	// drain waits for.
+	// drain waits for; idle is closed once there are none (at once if
+	// there are none now).
 	open() int64
+	idle() <-chan struct{}
 	// drain stops anything long-lived the server keeps besides sessions
 	// (idle keep-alives); the worker closes the listener itself.
 	drain()
@@ -56,7 +58,9 @@ type rtmpServer struct {
 }
 
 func newRTMPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtmpServer {
-	return &rtmpServer{socket: socket, srv: rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))}
+	srv := rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))
+	srv.Relay = socket == relaySocket
+	return &rtmpServer{socket: socket, srv: srv}
 }
 
 func rtmpConfig(cfg *configs.Config) rtmp.Config {
@@ -81,9 +85,11 @@ func (s *rtmpServer) report(l *ipc.Load) {
 	l.BytesOut += st.BytesOut.Load()
 }
 
-func (s *rtmpServer) sessions() []ipc.Client { return clients(s.srv.Sessions()) }
+func (s *rtmpServer) sessions() []ipc.Client { return clients(s.socket, s.srv.Sessions()) }
 
 func (s *rtmpServer) open() int64 { return s.srv.Stats.Conns.Load() }
+
+func (s *rtmpServer) idle() <-chan struct{} { return s.srv.Idle() }
 
 func (s *rtmpServer) drain() {}
 
@@ -131,9 +137,11 @@ func (s *httpServer) report(l *ipc.Load) {
 	l.BytesOut += s.flv.Stats.BytesOut.Load()
 }
 
-func (s *httpServer) sessions() []ipc.Client { return clients(s.flv.Sessions()) }
+func (s *httpServer) sessions() []ipc.Client { return clients(s.socket, s.flv.Sessions()) }
 
 func (s *httpServer) open() int64 { return s.flv.Stats.Players.Load() }
+
+func (s *httpServer) idle() <-chan struct{} { return s.flv.Idle() }
 
 func (s *httpServer) drain() { s.srv.SetKeepAlivesEnabled(false) }
 
@@ -147,10 +155,10 @@ func (s *httpServer) close() {
 func (s *httpServer) reload(*configs.Config) {}
 
 // clients turns the media servers' sessions into the IPC's.
-func clients(list []hub.Session) []ipc.Client {
+func clients(socket string, list []hub.Session) []ipc.Client {
 	out := make([]ipc.Client, 0, len(list))
 	for _, ses := range list {
-		out = append(out, ipc.Client{Kind: ipc.ConnKind(ses.Kind), Addr: ses.Addr, Stream: ses.Stream,
+		out = append(out, ipc.Client{ID: clientID(socket, ses.ID), Kind: ipc.ConnKind(ses.Kind), Addr: ses.Addr, Stream: ses.Stream,
 			Since: ses.Since, BytesSent: ses.BytesSent, BytesIn: ses.BytesIn})
 	}
 	return out

@@ -88,8 +88,17 @@ type State struct {
 	BytesSent          uint64 // media bytes the session sent so far
 	// Unparsed is what was read from the socket and not yet parsed.
 	Unparsed []byte
+	// Hook is the play the access gate admitted, so the receiver tells
+	// the gate when it ends (on_stop) and the sender does not; nil when no
+	// gate is in use.
+	Hook *Hook
 	// RTMP is set for Protocol RTMP.
 	RTMP *RTMPState
+}
+
+// Hook is what the access gate was told of the play when it started.
+type Hook struct {
+	ClientID, IP, Vhost, App, Stream, Param, TcURL, PageURL string
 }
 
 // RTMPState is the RTMP connection's own state.
@@ -138,6 +147,14 @@ func Marshal(s *State) ([]byte, error) {
 	b = append(b, boolByte(s.HasAudio), boolByte(s.HasVideo))
 	b = binary.AppendUvarint(b, s.BytesSent)
 	b = appendBytes(b, s.Unparsed)
+	if s.Hook == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		for _, v := range []string{s.Hook.ClientID, s.Hook.IP, s.Hook.Vhost, s.Hook.App, s.Hook.Stream, s.Hook.Param, s.Hook.TcURL, s.Hook.PageURL} {
+			b = appendString(b, v)
+		}
+	}
 	if s.RTMP == nil {
 		b = append(b, 0)
 	} else {
@@ -194,6 +211,10 @@ func Unmarshal(b []byte) (*State, error) {
 	s.HasAudio, s.HasVideo = d.bool(), d.bool()
 	s.BytesSent = d.uvarint()
 	s.Unparsed = d.bytes()
+	if d.bool() {
+		s.Hook = &Hook{ClientID: d.string(), IP: d.string(), Vhost: d.string(), App: d.string(), Stream: d.string(),
+			Param: d.string(), TcURL: d.string(), PageURL: d.string()}
+	}
 	if d.bool() {
 		s.RTMP = d.rtmp()
 	}

@@ -42,6 +42,26 @@ type Resumed struct {
 	Dropped int
 }
 
+// seek places an adopted player at the first message after its marks
+// when the stream's window reaches back that far: the client then misses
+// nothing, where a start at the cached GOP could begin after the marks.
+func (t *Tail) seek(sub *hub.Subscriber) {
+	off, known := sub.Stream().HostOffset()
+	if !known {
+		return // no publisher here yet: start at its first keyframe
+	}
+	t.Shift, t.shiftUnset = t.skew-off, false
+	first, any := uint32(0), false
+	for _, m := range t.Pos.Last {
+		if m.Seen && (!any || int32(m.TS-first) < 0) {
+			first, any = m.TS, true
+		}
+	}
+	if any {
+		sub.SeekAfter(first - t.Shift)
+	}
+}
+
 // Admit filters a batch before it is written. resumed is set once, on the
 // first batch that carries something new after an adopt.
 func (t *Tail) Admit(s *hub.Stream, msgs []*hub.Msg) (out []*hub.Msg, resumed *Resumed) {
@@ -96,6 +116,9 @@ func (t *Tail) Fill(st *State, s *hub.Stream) {
 // empty write would add to the gap for nothing. It returns once something
 // was written or there is nothing more to take yet.
 func CatchUp(sub *hub.Subscriber, t *Tail, w hub.BatchWriter) error {
+	if t.shiftUnset {
+		t.seek(sub)
+	}
 	var batch []*hub.Msg
 	for t.resume != nil && !t.resumedOnce {
 		var err error

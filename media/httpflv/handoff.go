@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,7 @@ var (
 
 // handoffSide is a player's part of handoffs.
 type handoffSide struct {
+	moved  bool // the socket went to another worker: its on_stop is the receiver's
 	tail   handoff.Tail
 	from   string                                  // the worker an adopted player came from
 	cancel atomic.Pointer[context.CancelCauseFunc] // set while the player runs
@@ -101,6 +103,7 @@ func (p *player) handOff(gone bool) (moved bool, err error) {
 	req.Reply(e, nil)
 	defer e.Settled()
 	if e.Outcome() {
+		p.ho.moved = true
 		p.log.Info("flv play moved", "bytes_sent", p.sub.Sent.Load(), "skips", p.sub.Skipped.Load())
 		return true, nil
 	}
@@ -115,6 +118,7 @@ func (p *player) export() (*handoff.Export, error) {
 	st := &handoff.State{Protocol: handoff.HTTPFLV, Stream: p.stream, Since: p.since.UnixNano(),
 		HasAudio: p.audio, HasVideo: p.video, BytesSent: p.sub.Sent.Load()}
 	p.ho.tail.Fill(st, p.sub.Stream())
+	st.Hook = handoff.HookOf(p.gated)
 	f, err := fc.File()
 	if err != nil {
 		return nil, err
@@ -209,8 +213,9 @@ func (h *Handler) Adopt(f *os.File, st *handoff.State) error {
 		return err
 	}
 	addr := nc.RemoteAddr().String()
-	p := &player{h: h, sub: sub, nc: nc, addr: addr, stream: key.String(), since: time.Unix(0, st.Since),
-		log: h.log.With("client", addr, "stream", key.String()), audio: st.HasAudio, video: st.HasVideo}
+	p := &player{h: h, id: strconv.FormatUint(h.gates.ids.Add(1), 10), sub: sub, nc: nc, addr: addr, stream: key.String(),
+		since: time.Unix(0, st.Since), log: h.log.With("client", addr, "stream", key.String()), audio: st.HasAudio, video: st.HasVideo,
+		gated: st.Hook.Request()}
 	p.ho.tail, p.ho.from = handoff.AdoptedTail(st), st.From
 	sub.Sent.Store(st.BytesSent)
 	if !h.track(p) {
@@ -222,10 +227,18 @@ func (h *Handler) Adopt(f *os.File, st *handoff.State) error {
 	p.log.Info("flv play adopted", "from", st.From)
 	go func() {
 		defer h.untrack(p)
+		defer p.notifyStop()
 		defer h.Stats.Players.Add(-1)
 		defer sub.Close()
 		defer nc.Close()
 		p.logEnd(p.play(nc))
 	}()
 	return nil
+}
+
+// notifyStop tells the gate the play ended, unless it goes on elsewhere.
+func (p *player) notifyStop() {
+	if !p.ho.moved {
+		p.h.notifyStop(p.gated)
+	}
 }

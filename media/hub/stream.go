@@ -21,6 +21,7 @@ type Stream struct {
 	relays    int // subscribers that are other workers' relays
 	closed    bool
 	ended     bool // unpublished on a draining hub: players must go elsewhere
+	watch     watchers
 
 	meta, videoSeq, audioSeq *Msg
 	gopStart                 uint64 // sequence number of the last keyframe
@@ -186,6 +187,7 @@ func (s *Stream) subscribe(mustBePublished, relay bool) (*Subscriber, bool) {
 	if relay {
 		s.relays++
 	}
+	s.playersChangedLocked()
 	// Before the first media the tracks are unknown: announce both.
 	known := live && (s.hasAudio || s.hasVideo)
 	return &Subscriber{s: s, relay: relay, hasAudio: s.hasAudio || !known, hasVideo: s.hasVideo || !known}, live
@@ -197,6 +199,7 @@ func (s *Stream) unsubscribe(relay bool) {
 	if relay {
 		s.relays--
 	}
+	s.playersChangedLocked()
 	s.mu.Unlock()
 	s.hub.release(s)
 }
@@ -237,9 +240,6 @@ type Publisher struct {
 	relay   bool // fed from the owning worker, holds no claim
 	claimed bool // holds the host-wide claim, given back on Close
 }
-
-// Relay reports whether the publisher is a relay from another worker.
-func (p *Publisher) Relay() bool { return p.relay }
 
 // Stream returns the stream being published.
 func (p *Publisher) Stream() *Stream { return p.s }

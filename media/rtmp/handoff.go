@@ -142,6 +142,7 @@ func (c *conn) export() (*handoff.Export, error) {
 			HasBuf: s.HasBuf, Partial: s.Partial})
 	}
 	p.tail.Fill(st, p.sub.Stream())
+	st.Hook = handoff.HookOf(c.gated)
 	f, err := fc.File()
 	if err != nil {
 		return nil, err
@@ -259,6 +260,10 @@ func (s *Server) Adopt(f *os.File, st *handoff.State) error {
 	c.target, c.connected = connectTarget{Vhost: r.Vhost, App: r.App}, true
 	c.outChunkSize, c.nextStreamID, c.peerWindow, c.lastAck = int(r.OutChunkSize), r.NextStreamID, r.PeerWindow, r.LastAck
 	c.since = time.Unix(0, st.Since)
+	c.gated = st.Hook.Request()
+	if c.gated != nil {
+		c.tcURL, c.pageURL = c.gated.TcURL, c.gated.PageURL
+	}
 	c.log = c.log.With("app", r.App, "stream", key.String())
 	if !s.track(c) {
 		sub.Close()
@@ -268,8 +273,11 @@ func (s *Server) Adopt(f *os.File, st *handoff.State) error {
 	c.session.Store(&sessionMeta{kind: "rtmp_play", stream: key.String(), sub: sub, streamID: r.StreamID})
 	sub.Sent.Store(st.BytesSent)
 	c.play = adoptPlayer(c, sub, r.StreamID, handoff.AdoptedTail(st), st.From)
+	ctx, cancel := context.WithCancel(context.Background())
+	c.ctx = ctx
 	go func() {
 		defer s.untrack(c)
+		defer cancel()
 		c.finish(c.readLoop())
 	}()
 	return nil
