@@ -34,6 +34,11 @@ type Config struct {
 	Balance Balance `yaml:"balance"`
 	Hosts   Hosts   `yaml:"hosts"`
 	Debug   Debug   `yaml:"debug"`
+
+	// Vhosts by name; a vhost not listed takes __defaultVhost__'s entry.
+	// The embedded default sets none: decoding a file into a map the
+	// defaults already hold would write into the defaults themselves.
+	Vhosts map[string]Vhost `yaml:"vhosts,omitempty"`
 }
 
 // Listen holds the host:port addresses the server binds.
@@ -85,9 +90,10 @@ func DefaultYAML() []byte {
 	return bytes.Clone(defaultYAML)
 }
 
-// defaults is parsed once; Config holds no pointers and its one slice
-// (rtc.candidates) is empty by default, so handing out copies of the value
-// is enough to keep callers from sharing state.
+// defaults is parsed once. The references Config holds (Vhosts,
+// Balance.Redirect, RTC.Candidates) are nil or empty in the default, and
+// decoding a file makes new ones, so handing out copies of the value is
+// enough to keep callers from sharing state.
 var defaults = sync.OnceValues(func() (Config, error) {
 	var c Config
 	if _, err := decode(&c, "default.yaml", defaultYAML); err != nil {

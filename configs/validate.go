@@ -13,6 +13,7 @@ import (
 // can point at the line that set it.
 type problem struct {
 	path, msg string
+	missing   bool // about a key the file lacks: point at its section
 }
 
 // Validate checks c against the rules documented in default.yaml and
@@ -66,6 +67,7 @@ func (c *Config) problems() []problem {
 	}
 	c.Balance.problems(&v)
 	c.Hosts.problems(&v)
+	v.vhosts(c.Vhosts)
 	return v.problems
 }
 
@@ -75,6 +77,11 @@ type validator struct {
 
 func (v *validator) fail(path, format string, args ...any) {
 	v.problems = append(v.problems, problem{path: path, msg: path + " " + fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) failMissing(path, format string, args ...any) {
+	v.fail(path, format, args...)
+	v.problems[len(v.problems)-1].missing = true
 }
 
 func (v *validator) atLeast(path string, n, lo int) {

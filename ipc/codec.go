@@ -158,6 +158,10 @@ func decodeBody(k Kind, body []byte) (Message, error) {
 		return decodeAs[Place](body)
 	case KindPlaceReply:
 		return decodeAs[PlaceReply](body)
+	case KindPull:
+		return decodeAs[Pull](body)
+	case KindUpstreamEvent:
+		return decodeAs[UpstreamEvent](body)
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, k)
 }

@@ -158,6 +158,24 @@ var messages = []struct {
 			`"Conns":null,"Connections":0,"BytesInPerSec":0,"BytesOutPerSec":0,"BytesIn":0,"BytesOut":0,"Refusals":{"http_flv/capped":3},"Shed":7,"Streams":null}`),
 		msg: &Load{Refusals: map[string]uint64{"http_flv/capped": 3}, Shed: 7},
 	},
+	{
+		name:  "pull",
+		bytes: frame(KindPull, `{"Stream":"v/live/cam1","Origins":["10.0.0.2:1935","10.0.0.1:1935"],"Protocol":"rtmp","UpVhost":"up.v"}`),
+		msg:   &Pull{Stream: "v/live/cam1", Origins: []string{"10.0.0.2:1935", "10.0.0.1:1935"}, Protocol: "rtmp", UpVhost: "up.v"},
+	},
+	{
+		name:  "upstream event",
+		bytes: frame(KindUpstreamEvent, `{"Stream":"v/live/cam1","Origin":"10.0.0.2:1935","State":"ended","Err":"stream not found","NotFound":true,"Bytes":77}`),
+		msg:   &UpstreamEvent{Stream: "v/live/cam1", Origin: "10.0.0.2:1935", State: UpstreamEnded, Err: "stream not found", NotFound: true, Bytes: 77},
+	},
+	{
+		name: "load with an upstream",
+		bytes: frame(KindLoad, `{"Time":"0001-01-01T00:00:00Z","CPUPercent":0,"RSSBytes":0,"Conns":null,"Connections":0,`+
+			`"BytesInPerSec":0,"BytesOutPerSec":0,"BytesIn":0,"BytesOut":0,"Streams":[{"Stream":"v/live/cam1","Publishing":true,"Relay":true,"Players":1,"BytesIn":5,"BitrateKbps":0,`+
+			`"Upstream":{"Origin":"o:1935","State":"live","Since":"2026-11-25T13:00:00Z","Bytes":5,"Failovers":1}}]}`),
+		msg: &Load{Streams: []StreamLoad{{Stream: "v/live/cam1", Publishing: true, Relay: true, Players: 1, BytesIn: 5,
+			Upstream: &Upstream{Origin: "o:1935", State: "live", Since: time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC), Bytes: 5, Failovers: 1}}}},
+	},
 }
 
 func TestMarshal(t *testing.T) {

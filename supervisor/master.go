@@ -63,6 +63,7 @@ type Master struct {
 	api      net.Listener           // nil when listen.api is empty
 	apiSrv   *http.Server
 	registry *registry
+	edge     *edge
 	host     hostSampler
 	events   chan any
 	done     chan struct{} // closed when Run is over: events are dropped
@@ -105,7 +106,7 @@ func New(opts Options) (*Master, error) {
 		return nil, fmt.Errorf("configuration for the workers: %w", err)
 	}
 	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: cfgYAML, log: opts.Log,
-		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, kickReqs: map[uint64]chan bool{}, moveReqs: map[uint64]chan *ipc.Moved{}, registry: newRegistry(),
+		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, kickReqs: map[uint64]chan bool{}, moveReqs: map[uint64]chan *ipc.Moved{}, registry: newRegistry(), edge: newEdge(),
 		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
 	m.clock = realClock{m}
 	enableMigrateReq(m.log)
@@ -363,12 +364,18 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 		}
 	case *ipc.Lookup:
 		reply := &ipc.LookupReply{ID: msg.ID}
-		if owner, ok := m.registry.owner(msg.Stream); ok {
+		if msg.Forward {
+			reply = m.forwardLookup(msg, m.now())
+		} else if owner, ok := m.registry.owner(msg.Stream); ok {
 			if op := m.procs[owner]; op != nil && op.relayAddr != "" {
 				reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
 			}
+		} else if m.cfg.Remote(vhostOf(msg.Stream)) {
+			reply = m.edgeLookup(p, msg, m.now())
 		}
 		p.proc.Send(reply)
+	case *ipc.UpstreamEvent:
+		m.onUpstreamEvent(p, msg, m.now())
 	default:
 		m.log.Warn("unexpected message from worker", "worker", p.slot, "kind", msg.Kind().String())
 	}
@@ -406,7 +413,7 @@ func (m *Master) broadcast(except uint64, msg ipc.Message) {
 
 func (m *Master) onExit(p *workerProc, err error) {
 	for _, stream := range m.registry.drop(p.gen) {
-		m.broadcast(p.gen, &ipc.StreamUnpublished{Stream: stream, Owner: p.slot})
+		m.broadcast(p.gen, m.unpublishedOnExit(stream, p.slot))
 	}
 	reason := "exited"
 	if err != nil {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"streamedge/configs"
 	"streamedge/ipc"
 	"streamedge/media/hub"
 )
@@ -23,6 +25,8 @@ type hostLink struct {
 	self   string
 	log    *slog.Logger
 	relays *relays
+	edge   *edgePulls
+	cfg    atomic.Pointer[configs.Config] // for which vhosts are edges; swapped on reload
 
 	done chan struct{} // closed when the process loop is over: nobody answers calls
 
@@ -31,11 +35,13 @@ type hostLink struct {
 	pending map[uint64]chan ipc.Message
 }
 
-var _ hub.Host = (*hostLink)(nil)
+var _ hub.EdgeHost = (*hostLink)(nil)
 
 func newHostLink(conn *ipc.Conn, w *Worker, relayAddr string, log *slog.Logger) *hostLink {
 	l := &hostLink{conn: conn, w: w, self: relayAddr, log: log, done: make(chan struct{}), pending: make(map[uint64]chan ipc.Message)}
 	l.relays = newRelays(w.hub, l, log)
+	l.edge = newEdgePulls(w.hub, l, log)
+	w.edge = l.edge
 	return l
 }
 
@@ -109,6 +115,30 @@ func (l *hostLink) Pull(key hub.Key) bool { return l.relays.pull(key) }
 // Want pulls key once another worker is known to publish it.
 func (l *hostLink) Want(key hub.Key) { l.relays.want(key) }
 
+// Upstream reports whether key's vhost is an edge's (cluster mode remote).
+func (l *hostLink) Upstream(key hub.Key) bool {
+	cfg := l.cfg.Load()
+	return cfg != nil && cfg.Remote(key.Vhost)
+}
+
+// PullUpstream asks the master for key: it makes one worker of the host the
+// puller (maybe us: its Pull message then comes before the answer) and
+// tells us which; any other worker's stream we relay.
+func (l *hostLink) PullUpstream(key hub.Key) error {
+	reply, err := l.lookup(l.relays.done, key)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %w", hub.ErrUpstream, err)
+	case reply.Err != "":
+		return fmt.Errorf("%w: %s", hub.ErrNotPublished, reply.Err)
+	case !reply.Found:
+		return fmt.Errorf("%w: no worker can pull it", hub.ErrUpstream)
+	case reply.RelayAddr != l.self:
+		l.relays.send(relayReq{op: relayStart, key: key, addr: reply.RelayAddr})
+	}
+	return nil
+}
+
 func (l *hostLink) lookup(stop <-chan struct{}, key hub.Key) (*ipc.LookupReply, error) {
 	m, err := l.call(stop, func(id uint64) ipc.Message { return &ipc.Lookup{ID: id, Stream: key.String()} })
 	if err != nil {
@@ -125,4 +155,13 @@ func (l *hostLink) place(stop <-chan struct{}, slot int) (*ipc.PlaceReply, error
 		return nil, err
 	}
 	return m.(*ipc.PlaceReply), nil
+}
+
+// upstreamFailure is the players' error for an edge stream whose pull
+// failed on another worker.
+func upstreamFailure(m *ipc.StreamUnpublished) error {
+	if m.NotFound {
+		return fmt.Errorf("%w: %s", hub.ErrNotPublished, m.Err)
+	}
+	return fmt.Errorf("%w: %s", hub.ErrUpstream, m.Err)
 }

@@ -58,7 +58,10 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 		if prev, ok := s.streamIn[name]; ok && elapsed > 0 && info.BytesIn >= prev {
 			st.BitrateKbps = float64(info.BytesIn-prev) * 8 / 1000 / elapsed
 		}
-		if info.Relay {
+		if w.edge != nil {
+			st.Upstream = w.edge.upstream(name)
+		}
+		if info.Relay && st.Upstream == nil {
 			l.Conns[ipc.ConnRelayIn]++
 		}
 		seen[name] = info.BytesIn

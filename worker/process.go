@@ -83,6 +83,7 @@ func RunProcess(ctx context.Context, p Process) error {
 	}
 	pr := &cycle{conn: conn, w: w, cfg: cfg, log: log, logOut: logOut,
 		link: newHostLink(conn, w, ls[relaySocket].Addr().String(), log)}
+	pr.link.cfg.Store(cfg)
 	w.hub.SetHost(pr.link)
 	if w.rtc != nil {
 		w.rtc.joinHost(p.Slot, pr.link.self, pr.link.place)
@@ -130,6 +131,7 @@ func (pr *cycle) run(ctx context.Context) error {
 	served := make(chan error, 1)
 	wg.Go(func() { served <- pr.w.Run(ctx) })
 	wg.Go(func() { pr.link.relays.Run(ctx) })
+	wg.Go(func() { pr.link.edge.Run(ctx) })
 	wg.Go(func() {
 		if err := pr.w.ho.Run(ctx); err != nil {
 			pr.log.Error("handoff socket failed", "err", err)
@@ -217,7 +219,12 @@ func (pr *cycle) onMessage(ctx context.Context, m ipc.Message) error {
 	case *ipc.StreamUnpublished:
 		if key, ok := hub.ParseKey(m.Stream); ok {
 			pr.link.relays.unpublished(key)
+			if m.Err != "" {
+				pr.w.hub.FailUpstream(key, upstreamFailure(m))
+			}
 		}
+	case *ipc.Pull:
+		pr.link.edge.start(m)
 	case *ipc.Configure:
 		pr.onConfigure(m)
 	case *ipc.ListClients:
@@ -263,6 +270,7 @@ func (pr *cycle) onConfigure(c *ipc.Configure) {
 		return
 	}
 	pr.cfg = next
+	pr.link.cfg.Store(next)
 	pr.w.Reload(next)
 	pr.w.ho.setConfig(next)
 	pr.logOut.SetLevel(next.Log.SlogLevel())

@@ -12,6 +12,7 @@ import (
 	"streamedge/ipc"
 	"streamedge/media/httpflv"
 	"streamedge/media/hub"
+	"streamedge/media/players"
 	"streamedge/media/rtmp"
 )
 
@@ -53,14 +54,19 @@ const relaySocket = "relay"
 // rtmpServer serves RTMP on a public socket, or on the relay socket: plays
 // there are other workers' relays.
 type rtmpServer struct {
-	socket string
-	srv    *rtmp.Server
+	socket   string
+	srv      *rtmp.Server
+	traverse *tokenTraverse // clients' connects to an edge vhost with token_traverse
 }
 
 func newRTMPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtmpServer {
-	srv := rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))
-	srv.Relay = socket == relaySocket
-	return &rtmpServer{socket: socket, srv: srv}
+	s := &rtmpServer{socket: socket, srv: rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))}
+	s.srv.Relay = socket == relaySocket
+	if socket != relaySocket {
+		s.traverse = newTokenTraverse(cfg)
+		s.srv.SetGate(s.traverse)
+	}
+	return s
 }
 
 func rtmpConfig(cfg *configs.Config) rtmp.Config {
@@ -95,7 +101,12 @@ func (s *rtmpServer) drain() {}
 
 func (s *rtmpServer) close() { s.srv.Close() }
 
-func (s *rtmpServer) reload(cfg *configs.Config) { s.srv.SetConfig(rtmpConfig(cfg)) }
+func (s *rtmpServer) reload(cfg *configs.Config) {
+	s.srv.SetConfig(rtmpConfig(cfg))
+	if s.traverse != nil {
+		s.traverse.cfg.Store(cfg)
+	}
+}
 
 // httpServer serves HTTP: HTTP-FLV, and the mux is where WHIP/WHEP join.
 type httpServer struct {
@@ -108,6 +119,7 @@ func newHTTPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Log
 	s := &httpServer{socket: socket, flv: httpflv.New(h, log)}
 	mux := http.NewServeMux()
 	mux.Handle("/", s.flv)
+	mux.Handle(players.Prefix, players.Handler())
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),

@@ -14,6 +14,7 @@ import (
 
 	"streamedge/configs"
 	"streamedge/ipc"
+	"streamedge/media/access"
 	"streamedge/media/hub"
 )
 
@@ -32,6 +33,8 @@ type Worker struct {
 	ls      Listeners
 	rtc     *rtcServer // nil unless rtc.enabled
 	cpuBias float64    // injected load (faultEnv), added to every report
+	edge    *edgePulls // set when the worker is joined to a host: its edge pulls
+	gate    *access.Gate
 	// draining is set by Drain: the handoff socket refuses players from then.
 	draining atomic.Bool
 	ho       *handoffs // nil until the process opens its handoff socket
@@ -52,6 +55,12 @@ func New(cfg *configs.Config, log *slog.Logger) *Worker {
 		w.servers = append(w.servers, w.rtc)
 		httpSrv.srv.Handler = w.rtc.handler(httpSrv.srv.Handler)
 	}
+	w.gate = newAccessGate(cfg, w)
+	for _, s := range w.servers {
+		if g, ok := s.(gated); ok {
+			g.setGate(w.gate)
+		}
+	}
 	return w
 }
 
@@ -70,6 +79,7 @@ func hubOptions(cfg *configs.Config) hub.Options {
 // any session: play options and protocol limits for new connections.
 func (w *Worker) Reload(cfg *configs.Config) {
 	w.hub.SetOptions(hubOptions(cfg))
+	w.gate.SetPolicies(accessPolicies(cfg))
 	for _, s := range w.servers {
 		s.reload(cfg)
 	}
@@ -170,6 +180,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(w.servers))
+	wg.Go(func() { w.gate.Run(ctx) })
 	for _, s := range w.servers {
 		if ln := w.ls[s.name()]; ln != nil {
 			wg.Go(func() {

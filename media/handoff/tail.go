@@ -51,8 +51,10 @@ func (t *Tail) seek(sub *hub.Subscriber) {
 		return // no publisher here yet: start at its first keyframe
 	}
 	t.Shift, t.shiftUnset = t.skew-off, false
+	// The media tracks say where the client is; the data track's mark is
+	// its metadata, which may be as old as the stream.
 	first, any := uint32(0), false
-	for _, m := range t.Pos.Last {
+	for _, m := range t.Pos.Last[:TrackData] {
 		if m.Seen && (!any || int32(m.TS-first) < 0) {
 			first, any = m.TS, true
 		}

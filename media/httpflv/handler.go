@@ -97,6 +97,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub, err := h.hub.Subscribe(key, true)
+	if errors.Is(err, hub.ErrUpstream) {
+		// An edge whose origins failed: the gateway's error, not a 404.
+		jsonError(w, http.StatusBadGateway, "stream "+key.App+"/"+key.Name+": "+err.Error())
+		return
+	}
 	if err != nil {
 		jsonError(w, http.StatusNotFound, "stream "+key.App+"/"+key.Name+" is not published")
 		return

@@ -172,6 +172,16 @@ func (h *Hub) Publish(key Key) (*Publisher, error) {
 			return nil, err
 		}
 		p.claimed = true
+		if eh, ok := host.(EdgeHost); ok && eh.Upstream(key) {
+			// An edge forwards a publish to an origin; the origin's refusal
+			// is the publisher's.
+			stop, err := eh.Forward(p)
+			if err != nil {
+				p.Close()
+				return nil, err
+			}
+			p.onClose = stop
+		}
 	}
 	return p, nil
 }
@@ -203,6 +213,9 @@ func (h *Hub) subscribe(key Key, mustBePublished, relay bool) (*Subscriber, erro
 	host := h.host()
 	if relay {
 		host = nil
+	}
+	if eh, ok := host.(EdgeHost); ok && eh.Upstream(key) {
+		return h.subscribeEdge(eh, key)
 	}
 	if mustBePublished && host != nil && !h.publishing(key) {
 		// Published on another worker? Then a relay brings it here.

@@ -35,6 +35,12 @@ type Stream struct {
 	tsOffset      uint32
 	lastTS        uint32
 
+	// Edge streams: whether this publish has sent a keyframe, and the
+	// failures of the upstream pull (see FailUpstream).
+	sawKey bool
+	upErr  error
+	upGen  uint64
+
 	bytesIn atomic.Uint64
 	msgsIn  atomic.Uint64
 }
@@ -72,6 +78,7 @@ func (s *Stream) publish(relay bool) (*Publisher, error) {
 	s.rebasePending = s.everPublished
 	s.everPublished = true
 	s.hasAudio, s.hasVideo = false, false
+	s.sawKey = false
 	s.wakeLocked()
 	return p, nil
 }
@@ -140,6 +147,7 @@ func (s *Stream) push(p *Publisher, typeID uint8, timestamp uint32, payload []by
 	}
 	if m.Keyframe {
 		s.gopStart, s.hasGOP, s.gopFrames = s.win.head, true, 0
+		s.sawKey = true
 	}
 	s.win.push(m)
 	s.trimLocked(m)
@@ -190,7 +198,7 @@ func (s *Stream) subscribe(mustBePublished, relay bool) (*Subscriber, bool) {
 	s.playersChangedLocked()
 	// Before the first media the tracks are unknown: announce both.
 	known := live && (s.hasAudio || s.hasVideo)
-	return &Subscriber{s: s, relay: relay, hasAudio: s.hasAudio || !known, hasVideo: s.hasVideo || !known}, live
+	return &Subscriber{s: s, relay: relay, hasAudio: s.hasAudio || !known, hasVideo: s.hasVideo || !known, upGen: s.upGen}, live
 }
 
 func (s *Stream) unsubscribe(relay bool) {
@@ -237,8 +245,9 @@ func (s *Stream) Info() StreamInfo {
 type Publisher struct {
 	s       *Stream
 	once    sync.Once
-	relay   bool // fed from the owning worker, holds no claim
-	claimed bool // holds the host-wide claim, given back on Close
+	relay   bool   // fed from the owning worker, holds no claim
+	claimed bool   // holds the host-wide claim, given back on Close
+	onClose func() // an edge's forward to its origin, ended on Close
 }
 
 // Stream returns the stream being published.
@@ -257,6 +266,9 @@ func (p *Publisher) Close() {
 			if host := p.s.hub.host(); host != nil {
 				host.Release(p.s.key)
 			}
+		}
+		if p.onClose != nil {
+			p.onClose()
 		}
 	})
 }

@@ -187,7 +187,11 @@ func (c *conn) onPlay(cmd command) error {
 	}
 	sub, err := subscribe(key)
 	if err != nil {
-		c.writeStatus(cmd.StreamID, "error", "NetStream.Play.Failed", err.Error())
+		code := "NetStream.Play.Failed"
+		if errors.Is(err, hub.ErrNotPublished) || errors.Is(err, hub.ErrUpstream) {
+			code = CodeStreamNotFound // an edge whose origins do not have it, or failed
+		}
+		c.writeStatus(cmd.StreamID, "error", code, err.Error())
 		return fmt.Errorf("play refused: %w", err)
 	}
 	c.log = c.log.With("stream", key.String())
