@@ -36,6 +36,7 @@ func (m *Master) apiHandler() http.Handler {
 	mux.HandleFunc("DELETE /api/v1/clients/{id}", m.kickJSON)
 	mux.Handle("GET /console/", console.Handler())
 	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+	mux.HandleFunc("POST /api/v1/workers/{slot}/move", m.moveJSON)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorResponse{Code: 404, Error: "no such endpoint",
 			Endpoints: []string{"/api/v1/summaries", "/api/v1/workers", "/api/v1/streams", "/api/v1/clients", "/metrics"}})
