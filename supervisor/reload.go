@@ -102,6 +102,7 @@ func (m *Master) reload() {
 		m.log.Info("reload: running on the embedded default config, nothing to re-read")
 		return
 	}
+	defer m.notifyReloading()()
 	next, err := configs.Load(path)
 	if err != nil {
 		m.reloadFailed(err)
@@ -245,6 +246,7 @@ func (m *Master) gracefulQuit(why string) {
 		return
 	}
 	m.quitting = true
+	m.notifyStopping()
 	start, final := m.cfg.GraceStartWait.Std(), m.cfg.GraceFinalWait.Std()
 	m.log.Info("graceful quit", "signal", why, "grace_start_wait", start.String(), "grace_final_wait", final.String())
 	m.after(start, func() {

@@ -148,8 +148,21 @@ func (r *rtcServer) close() {
 	r.wg.Wait()
 }
 
-// reload: rtc settings apply to the workers that start after the change.
-func (r *rtcServer) reload(*configs.Config) {}
+// reload announces new candidates to the sessions that start from now on.
+// rtc.enabled and the ports change the master's socket table, which gives
+// the slots new workers instead.
+func (r *rtcServer) reload(cfg *configs.Config) {
+	srv := r.srv.Load()
+	if srv == nil {
+		return
+	}
+	switch changed, err := srv.SetCandidates(cfg.RTC.Candidates); {
+	case err != nil:
+		r.log.Error("rtc candidates not changed", "err", err)
+	case changed:
+		r.log.Info("rtc candidates changed", "candidates", cfg.RTC.Candidates)
+	}
+}
 
 var _ server = (*rtcServer)(nil)
 

@@ -12,6 +12,7 @@ import (
 	"streamedge/ipc"
 	"streamedge/media/httpflv"
 	"streamedge/media/hub"
+	"streamedge/media/players"
 	"streamedge/media/rtmp"
 )
 
@@ -118,6 +119,7 @@ func newHTTPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Log
 	s := &httpServer{socket: socket, flv: httpflv.New(h, log)}
 	mux := http.NewServeMux()
 	mux.Handle("/", s.flv)
+	mux.Handle(players.Prefix, players.Handler())
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),
@@ -169,7 +171,7 @@ func clients(socket string, list []hub.Session) []ipc.Client {
 	out := make([]ipc.Client, 0, len(list))
 	for _, ses := range list {
 		out = append(out, ipc.Client{ID: clientID(socket, ses.ID), Kind: ipc.ConnKind(ses.Kind), Addr: ses.Addr, Stream: ses.Stream,
-			Since: ses.Since, BytesSent: ses.BytesSent, BytesIn: ses.BytesIn})
+			Since: ses.Since, BytesSent: ses.BytesSent, BytesIn: ses.BytesIn, Upnode: ses.Upnode})
 	}
 	return out
 }

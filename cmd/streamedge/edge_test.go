@@ -421,6 +421,24 @@ func TestEdgeOfAnEdge(t *testing.T) {
 			t.Fatalf("%s has %d players of the stream, want 1 (the edge below)", s.rtmp, n)
 		}
 	}
+	// A's client list says which edge pulls: B's master is not it, one of
+	// B's workers is (debug_srs_upnode: host and pid).
+	var doc struct{ Clients []supervisor.ClientInfo }
+	a.apiGet(t, "/api/v1/clients", &doc)
+	bPIDs := map[string]bool{}
+	for _, w := range b.workers(t) {
+		bPIDs[fmt.Sprintf("pid %d", w.PID)] = true
+	}
+	found := false
+	for _, c := range doc.Clients {
+		if c.Kind == "rtmp_play" && c.Upnode != "" {
+			_, pid, _ := strings.Cut(c.Upnode, " pid ")
+			found = bPIDs["pid "+pid]
+		}
+	}
+	if !found {
+		t.Fatalf("A's clients do not name a worker of B (%v) as the upnode: %+v", bPIDs, doc.Clients)
+	}
 	if err := firstError(<-done); err != nil {
 		t.Fatal(err)
 	}

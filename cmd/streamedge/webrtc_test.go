@@ -253,18 +253,24 @@ func TestRTCWorkerKilled(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	// Keep-alive connections to the killed worker died with it: a client
+	// dials again, as a browser would.
+	http.DefaultClient.CloseIdleConnections()
 	// The stream ends with its worker; a new publisher of it is placed on
 	// the survivor and connects.
+	av := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionSendonly, webrtc.RTPCodecTypeVideo)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		av := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionSendonly, webrtc.RTPCodecTypeVideo)
-		code, _, loc := rtctest.Post(t, s.rtcURL("/live/k/whip"), "application/sdp", av)
-		if code == http.StatusCreated {
-			send(t, http.MethodDelete, s.rtcURL(loc), "", "")
-			break
+		resp, err := freshClient.Post(s.rtcURL("/live/k/whip"), "application/sdp", strings.NewReader(av))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusCreated {
+				send(t, http.MethodDelete, s.rtcURL(resp.Header.Get("Location")), "", "")
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no new publisher of the stream after the kill: %d", code)
+			t.Fatalf("no new publisher of the stream after the kill: %v %v", resp, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

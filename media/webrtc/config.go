@@ -17,12 +17,20 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// DisconnectTimeout closes a session whose ICE has gone quiet.
 	DisconnectTimeout time.Duration
+	// KeyframeInterval is how often a WHIP publisher is asked for a
+	// keyframe whether a player asked or not (SRS's pli_for_rtmp).
+	// Browsers send one only on request, so without it the GOP cache would
+	// hold everything since the publish began, and a player on another
+	// worker, whose picture loss cannot reach the publisher, would wait for
+	// a keyframe after any loss until the next one.
+	KeyframeInterval time.Duration
 }
 
 // Defaults for the zero fields of Config.
 const (
 	DefaultHandshakeTimeout  = 30 * time.Second
 	DefaultDisconnectTimeout = 10 * time.Second
+	DefaultKeyframeInterval  = 3 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -31,6 +39,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DisconnectTimeout <= 0 {
 		c.DisconnectTimeout = DefaultDisconnectTimeout
+	}
+	if c.KeyframeInterval <= 0 {
+		c.KeyframeInterval = DefaultKeyframeInterval
 	}
 	return c
 }

@@ -59,10 +59,26 @@ func (p *publisher) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		p.videoSSRC = t.SSRC()
 		p.mu.Unlock()
 		p.ses.srv.wg.Go(func() { p.readVideo(t) })
+		p.ses.srv.wg.Go(p.askKeyframes)
 	case strings.ToLower(webrtc.MimeTypeOpus):
 		p.ses.srv.wg.Go(func() { p.readAudio(t) })
 	default:
 		p.ses.log.Warn("rtc track ignored", "codec", mime)
+	}
+}
+
+// askKeyframes asks for a keyframe every Config.KeyframeInterval until
+// the session ends.
+func (p *publisher) askKeyframes() {
+	t := time.NewTicker(p.ses.srv.cfg.KeyframeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ses.done:
+			return
+		case <-t.C:
+			p.requestKeyframe()
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +41,8 @@ type Server struct {
 	hub   *hub.Hub
 	log   *slog.Logger
 	cfg   Config
-	api   *webrtc.API
+	api   atomic.Pointer[webrtc.API] // replaced by SetCandidates
+	logs  pionLogs
 	mux   *ice.UDPMuxDefault
 	Stats Stats
 
@@ -63,16 +65,38 @@ func New(h *hub.Hub, conn net.PacketConn, cfg Config, log *slog.Logger) (*Server
 	if err != nil {
 		return nil, err
 	}
-	logs := pionLogs{log: log, warnings: &s.Stats.PionWarnings}
+	s.logs = pionLogs{log: log, warnings: &s.Stats.PionWarnings}
 	s.mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{
-		UDPConn: fc, Logger: logs.NewLogger("udpmux"),
+		UDPConn: fc, Logger: s.logs.NewLogger("udpmux"),
 		OnUnhandledPacket: func([]byte, netip.AddrPort) { s.Stats.Unrouted.Add(1) },
 	})
-	if s.api, err = newAPI(s.mux, fc.LocalAddr(), cfg, logs); err != nil {
+	api, err := newAPI(s.mux, fc.LocalAddr(), cfg, s.logs)
+	if err != nil {
 		s.mux.Close()
 		return nil, err
 	}
+	s.api.Store(api)
 	return s, nil
+}
+
+// SetCandidates changes the addresses announced to sessions that start from
+// now on (a reload of rtc.candidates); running sessions keep theirs. It
+// reports whether they changed.
+func (s *Server) SetCandidates(candidates []string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slices.Equal(candidates, s.cfg.Candidates) {
+		return false, nil
+	}
+	cfg := s.cfg
+	cfg.Candidates = slices.Clone(candidates)
+	api, err := newAPI(s.mux, s.mux.LocalAddr(), cfg, s.logs)
+	if err != nil {
+		return false, err
+	}
+	s.cfg.Candidates = cfg.Candidates // the other fields never change: readers take no lock
+	s.api.Store(api)
+	return true, nil
 }
 
 // Addr is the UDP address the server receives on.
@@ -139,7 +163,7 @@ func (s *Server) Count() int {
 // newSession makes a PeerConnection and registers it, unless the server
 // is closed.
 func (s *Server) newSession(kind string, key hub.Key, addr string) (*session, error) {
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := s.api.Load().NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}

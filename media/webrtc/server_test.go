@@ -122,7 +122,7 @@ func TestPublishPlay(t *testing.T) {
 // TestKeyframeRequest: with no GOP cache a new player cannot start at
 // once, so the server asks the WHIP publisher for a keyframe (PLI).
 func TestKeyframeRequest(t *testing.T) {
-	ts := startServer(t, Config{})
+	ts := startServer(t, Config{KeyframeInterval: time.Hour}) // only players ask
 	opts := hub.DefaultOptions()
 	opts.GOPCache = false
 	ts.hub.SetOptions(opts)
@@ -143,6 +143,22 @@ func TestKeyframeRequest(t *testing.T) {
 	frames, _ := p.AwaitFrames(t, 5)
 	if !rtctest.HasIDR(rtctest.SplitAnnexB(frames[0])) {
 		t.Fatal("first frame is not a keyframe")
+	}
+}
+
+// TestPeriodicKeyframes: a WHIP publisher is asked for a keyframe every
+// KeyframeInterval, with no player asking.
+func TestPeriodicKeyframes(t *testing.T) {
+	ts := startServer(t, Config{KeyframeInterval: 100 * time.Millisecond})
+	pub, _ := ts.publish(t, "/live/s/whip")
+	awaitHeaders(t, ts.hub, testKey)
+	before := pub.PLIs()
+	deadline := time.Now().Add(10 * time.Second)
+	for pub.PLIs() < before+3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d PLIs in 10 s at a 100 ms interval", pub.PLIs()-before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -261,5 +277,30 @@ func TestGarbageDropped(t *testing.T) {
 	pub := rtctest.NewPublisher(t, ts.url+"/live/s/whip")
 	if pub.PC.ConnectionState() != webrtc.PeerConnectionStateConnected {
 		t.Fatal("publisher did not connect after the garbage")
+	}
+}
+
+// TestCandidates: answers announce the configured addresses, and a change
+// applies to the next session.
+func TestCandidates(t *testing.T) {
+	ts := startServer(t, Config{Candidates: []string{"192.0.2.7"}})
+	ts.publish(t, "/live/s/whip") // connects: the peer learns our real address from our checks
+	offer := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionRecvonly, webrtc.RTPCodecTypeVideo)
+	_, answer, _ := rtctest.Post(t, ts.url+"/live/s/whep", "application/sdp", offer)
+	if !strings.Contains(answer, " 192.0.2.7 ") || strings.Contains(answer, " 127.0.0.1 ") {
+		t.Fatalf("answer does not announce only 192.0.2.7:\n%s", answer)
+	}
+	if changed, err := ts.srv.SetCandidates([]string{"198.51.100.3"}); !changed || err != nil {
+		t.Fatalf("SetCandidates: %v %v", changed, err)
+	}
+	if changed, _ := ts.srv.SetCandidates([]string{"198.51.100.3"}); changed {
+		t.Fatal("the same candidates count as a change")
+	}
+	if _, err := ts.srv.SetCandidates([]string{"not-an-ip"}); err == nil {
+		t.Fatal("a bad candidate was taken")
+	}
+	_, answer, _ = rtctest.Post(t, ts.url+"/live/s/whep", "application/sdp", offer)
+	if !strings.Contains(answer, " 198.51.100.3 ") {
+		t.Fatalf("answer after the change:\n%s", answer)
 	}
 }
