@@ -67,21 +67,27 @@ var errNoRequest = errors.New("closed without a request")
 // patientListener retries a failed accept (out of file descriptors and the
 // like) with a backoff and says so at warn, as the RTMP server does;
 // net/http would retry too, but tell only its ErrorLog, which we keep at
-// debug for the per-connection noise it carries.
+// debug for the per-connection noise it carries. http.Server calls Accept
+// from one goroutine.
 type patientListener struct {
 	net.Listener
-	log *slog.Logger
+	backoff connlog.AcceptBackoff
 }
 
-func (l patientListener) Accept() (net.Conn, error) {
-	var backoff time.Duration
+func newPatientListener(ln net.Listener, log *slog.Logger) *patientListener {
+	return &patientListener{Listener: ln, backoff: connlog.AcceptBackoff{Log: log, Msg: "http accept failed"}}
+}
+
+func (l *patientListener) Accept() (net.Conn, error) {
 	for {
 		nc, err := l.Listener.Accept()
-		if err == nil || errors.Is(err, net.ErrClosed) {
+		if errors.Is(err, net.ErrClosed) {
 			return nc, err
 		}
-		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-		l.log.Warn("http accept failed", "err", err, "retry_in", backoff)
-		time.Sleep(backoff) // a Close meanwhile shows at the next Accept
+		if err == nil {
+			l.backoff.Succeeded()
+			return nc, nil
+		}
+		time.Sleep(l.backoff.Failed(err)) // a Close meanwhile shows at the next Accept
 	}
 }

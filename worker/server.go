@@ -169,7 +169,7 @@ func (s *httpServer) name() string { return s.socket }
 // serve returns when ln is closed by a drain, or when close ends the
 // server at the end of Worker.Run.
 func (s *httpServer) serve(_ context.Context, ln net.Listener) error {
-	err := s.srv.Serve(patientListener{ln, s.log})
+	err := s.srv.Serve(newPatientListener(ln, s.log))
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		// A closed listener is a drain, not a failure: sessions go on.
 		return nil
@@ -217,7 +217,7 @@ func clients(socket string, list []hub.Session) []ipc.Client {
 	out := make([]ipc.Client, 0, len(list))
 	for _, ses := range list {
 		out = append(out, ipc.Client{ID: clientID(socket, ses.ID), Kind: ipc.ConnKind(ses.Kind), Addr: ses.Addr, Stream: ses.Stream,
-			Since: ses.Since, BytesSent: ses.BytesSent, BytesIn: ses.BytesIn})
+			Since: ses.Since, BytesSent: ses.BytesSent, BytesIn: ses.BytesIn, Upnode: ses.Upnode})
 	}
 	return out
 }

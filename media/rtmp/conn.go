@@ -81,7 +81,8 @@ type conn struct {
 	publisher   *hub.Publisher
 	pubStreamID uint32
 	play        *player
-	relay       bool // on a relay server: a relay feeding another hub
+	relay       bool   // on a relay server: a relay feeding another hub
+	upnode      string // an edge that pulls: how its connect said who it is
 	since       time.Time
 	state       connlog.State               // read by untrack once the session is over
 	session     atomic.Pointer[sessionMeta] // set once publishing or playing, read by Sessions
@@ -92,6 +93,7 @@ type conn struct {
 	pageURL  string
 	gated    *access.Request // the publish or play the gate admitted, told when it ends
 	shedding atomic.Bool     // closed by ShedNewest
+	ho       handoffSide     // see handoff.go
 }
 
 // sessionMeta is what the API lists of a connection that publishes or plays.
@@ -132,7 +134,9 @@ func (c *conn) serve(ctx context.Context) {
 
 func (c *conn) run() error {
 	c.nc.SetDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
-	br := bufio.NewReaderSize(countingReader{c.nc, &c.srv.Stats.BytesIn}, 16<<10)
+	c.ho.in = &journal{r: countingReader{c.nc, &c.srv.Stats.BytesIn}}
+	br := bufio.NewReaderSize(c.ho.in, 16<<10)
+	c.ho.br = br
 	first, err := br.Peek(1)
 	if err != nil {
 		return junk(connlog.NoHandshake, "before handshake", err)
@@ -147,9 +151,20 @@ func (c *conn) run() error {
 	}
 	c.setState(connlog.Idle)
 	c.cr = chunk.NewReader(br, min(c.cfg.MaxMessageSize, maxCommandSize))
+	return c.readLoop()
+}
+
+// readLoop reads and handles messages until the session ends.
+func (c *conn) readLoop() error {
 	for {
 		msg, err := c.cr.ReadMessage()
 		if err != nil {
+			if c.handoffPending() {
+				if err = c.handOff(err); err == nil {
+					continue // stays here: read on
+				}
+				return err
+			}
 			if err == io.EOF || errors.Is(err, net.ErrClosed) {
 				return errClientClosed
 			}
@@ -168,6 +183,7 @@ func (c *conn) run() error {
 		if err := c.maybeAck(); err != nil {
 			return err
 		}
+		c.checkpoint()
 	}
 }
 
@@ -179,6 +195,7 @@ func (c *conn) setState(s connlog.State) {
 
 // finish releases what the session held and logs why it ended, once.
 func (c *conn) finish(err error) {
+	c.endHandoffs()
 	c.nc.Close()
 	if c.play != nil {
 		c.play.stop()
@@ -186,12 +203,14 @@ func (c *conn) finish(err error) {
 	if c.publisher != nil {
 		c.endPublish(err)
 	}
-	c.notifyEnd()
+	if !errors.Is(err, errMoved) {
+		c.notifyEnd() // a moved session goes on elsewhere
+	}
 	var j *junkError
 	switch {
 	case errors.As(err, &j):
 		c.srv.Stats.Junk.Add(j.reason, c.client(), j.err)
-	case c.play == nil && !errors.Is(err, errClientClosed):
+	case c.play == nil && !errors.Is(err, errClientClosed) && !errors.Is(err, errMoved):
 		c.log.Info("rtmp connection closed", "reason", connlog.Clip(err.Error()))
 	}
 }

@@ -73,7 +73,7 @@ func (s *Server) SetConfig(cfg Config) { s.cfg.Store(&cfg) }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	var backoff time.Duration
+	backoff := connlog.AcceptBackoff{Log: s.log, Msg: "rtmp accept failed"}
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -85,15 +85,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				return nil
 			}
 			// Out of fds and the like: wait rather than spin, as net/http does.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("rtmp accept failed", "err", err, "retry_in", backoff)
 			select {
-			case <-time.After(backoff):
+			case <-time.After(backoff.Failed(err)):
 			case <-ctx.Done():
 			}
 			continue
 		}
-		backoff = 0
+		backoff.Succeeded()
 		c := newConn(s, nc, *s.cfg.Load())
 		if !s.track(c) {
 			nc.Close()
@@ -163,7 +161,7 @@ func (s *Server) Sessions() []hub.Session {
 		if c.relay {
 			addr = "relay"
 		}
-		ses := hub.Session{ID: c.id, Kind: meta.kind, Addr: addr, Stream: meta.stream, Since: c.since}
+		ses := hub.Session{ID: c.id, Kind: meta.kind, Addr: addr, Stream: meta.stream, Since: c.since, Upnode: c.upnode}
 		if meta.sub != nil {
 			ses.BytesSent = meta.sub.Sent.Load()
 		}
