@@ -89,9 +89,8 @@ type Store struct {
 	log  *slog.Logger
 	view atomic.Pointer[View]
 
-	mu      sync.Mutex
-	pending map[string]int // players resolved to each host since the last read
-	local   []string       // streams written at the last heartbeat
+	mu    sync.Mutex
+	local []string // streams written at the last heartbeat
 
 	up, loaded         atomic.Bool
 	failures, beats    atomic.Uint64
@@ -104,7 +103,7 @@ func New(opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Store{opts: opts, log: opts.Log.With("component", "hosts", "host", opts.HostID), pending: map[string]int{}}
+	s := &Store{opts: opts, log: opts.Log.With("component", "hosts", "host", opts.HostID)}
 	s.view.Store(buildView(nil, time.Time{}, true, "not read yet"))
 	return s
 }
@@ -342,31 +341,23 @@ func (s *Store) Stats() Stats {
 		Resolves: s.resolves.Load(), Refused: s.refusals.Load()}
 }
 
-// Resolve picks the host for a player of stream from the last view, and
-// counts the player against that host until the next read brings its real
-// load: a burst of resolves between two heartbeats is bounded too.
+// Resolve picks the host for a player of stream from the last view. The
+// loads are the ones the hosts reported: a resolve is not counted as a
+// player, since asking twice is not watching twice, so a stream's players
+// stay together until the reports show its host over the bound, a
+// heartbeat later at most.
 func (s *Store) Resolve(stream string) (Record, *View, bool) {
 	v := s.view.Load()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := v.choose(stream, s.pending, s.opts.LoadFactor)
+	r, ok := v.choose(stream, s.opts.LoadFactor)
 	if !ok {
 		s.refusals.Add(1)
 		return Record{}, v, false
 	}
 	s.resolves.Add(1)
-	s.pending[r.ID]++
 	return r, v, true
 }
 
-func (s *Store) publish(v *View) {
-	s.mu.Lock()
-	if !v.Stale {
-		clear(s.pending) // the new loads include whoever came
-	}
-	s.view.Store(v)
-	s.mu.Unlock()
-}
+func (s *Store) publish(v *View) { s.view.Store(v) }
 
 // buildView sorts hosts and builds the ring of those open to players.
 func buildView(hosts []Record, readAt time.Time, stale bool, errText string) *View {
@@ -387,13 +378,13 @@ func buildView(hosts []Record, readAt time.Time, stale bool, errText string) *Vi
 	return v
 }
 
-// choose runs the ring over the view's loads plus pending resolves.
-func (v *View) choose(stream string, pending map[string]int, c float64) (Record, bool) {
+// choose runs the ring over the view's loads.
+func (v *View) choose(stream string, c float64) (Record, bool) {
 	n := len(v.index)
 	load, full := make([]int, n), make([]bool, n)
 	for i, hi := range v.index {
 		h := v.Hosts[hi]
-		load[i] = h.Load.Players + pending[h.ID]
+		load[i] = h.Load.Players
 		full[i] = h.Full
 	}
 	i, ok := v.ring.Choose(stream, load, full, c)
