@@ -5,11 +5,11 @@ BIN     := bin/streamedge
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet deps fuzz bench microbench clean
+.PHONY: all build run test vet deps vendor fuzz bench microbench clean
 
 all: build
 
-build:
+build: vendor
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/streamedge
 
 run: build
@@ -31,7 +31,19 @@ define need
 	  fi; }
 endef
 
-deps:
+# The /players/ page plays HTTP-FLV with mpegts.js, taken from npm at build
+# time and embedded in the binary (not committed).
+MPEGTS_VERSION := 1.8.2
+MPEGTS_JS      := media/players/static/vendor/mpegts.js
+vendor: $(MPEGTS_JS)
+$(MPEGTS_JS):
+	$(call need,npm,npm)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  (cd "$$tmp" && npm pack --silent mpegts.js@$(MPEGTS_VERSION) >/dev/null && \
+	   tar xzf mpegts.js-$(MPEGTS_VERSION).tgz package/dist/mpegts.js) && \
+	  cp "$$tmp/package/dist/mpegts.js" $@ && echo "vendored mpegts.js $(MPEGTS_VERSION)"
+
+deps: vendor
 	$(call need,ffprobe,ffmpeg)
 	$(call need,ffmpeg,ffmpeg)
 	$(call need,chromium,chromium)

@@ -63,6 +63,10 @@ var parseCases = []parseCase{
 			"  send_timeout: 1s",
 			"  max_skips: 1",
 			"  mw_latency: 0",
+			"rtc:",
+			"  enabled: true",
+			"  udp_port_base: 0",
+			"  candidates: [203.0.113.9]",
 			"grace_start_wait: 0",
 			"grace_final_wait: 10s",
 			"force_grace_quit: true",
@@ -113,6 +117,7 @@ var parseCases = []parseCase{
 					SendTimeout:       Duration(time.Second),
 					MaxSkips:          1,
 				},
+				RTC:            RTC{Enabled: true, Candidates: []string{"203.0.113.9"}},
 				GraceStartWait: 0,
 				GraceFinalWait: Duration(10 * time.Second),
 				ForceGraceQuit: true,
@@ -205,6 +210,19 @@ var parseCases = []parseCase{
 		),
 	},
 
+	// API.
+	{name: "api auth", in: lines("api:", "  auth: {token: 0123456789abcdef, username: u, password: p}"), want: func(c *Config) {
+		c.API.Auth = APIAuth{Token: "0123456789abcdef", Username: "u", Password: "p"}
+	}},
+	{
+		name: "api auth values",
+		in:   lines("api:", "  auth:", "    token: short", "    username: admin"),
+		err: lines(
+			`streamedge.yaml:3: api.auth.token must be at least 16 characters, got 5`,
+			`streamedge.yaml:4: api.auth.username and api.auth.password go together: set both or neither`,
+		),
+	},
+
 	// Hosts.
 	{
 		name: "hosts values",
@@ -228,6 +246,26 @@ var parseCases = []parseCase{
 			`streamedge.yaml:2: hosts.advertise.rtmp must be set when hosts.redis is (host:port that clients reach)`,
 			`streamedge.yaml:2: hosts.advertise.http must be set when hosts.redis is (host:port that clients reach)`,
 		),
+	},
+
+	{
+		name: "origin cluster needs hosts, and alone",
+		in: lines("vhosts:", "  a:", "    cluster: {mode: remote, origin: cluster}", "  b:",
+			"    cluster: {mode: remote, origin: [cluster, 'o:1935']}"),
+		err: lines(
+			`streamedge.yaml:3: vhosts.a.cluster.origin is cluster, which needs hosts.redis (the store that says which host publishes a stream)`,
+			`streamedge.yaml:5: vhosts.b.cluster.origin cannot mix cluster with origin addresses: give cluster alone, or a list of hosts`,
+		),
+	},
+	{
+		name: "origin cluster",
+		in: lines("vhosts:", "  edge:", "    cluster: {mode: remote, origin: cluster}", "hosts:", "  redis: redis://r:6379",
+			"  advertise: {rtmp: 'e:1935', http: 'e:8080'}"),
+		want: func(c *Config) {
+			c.Vhosts = map[string]Vhost{"edge": {Cluster: Cluster{Mode: "remote", Origin: Origins{"cluster"}}}}
+			c.Hosts.Redis = "redis://r:6379"
+			c.Hosts.Advertise = Advertise{RTMP: "e:1935", HTTP: "e:8080"}
+		},
 	},
 
 	// Syntax and structure.
@@ -334,6 +372,14 @@ var parseCases = []parseCase{
 		err: `streamedge.yaml:2: listen.http port must be between 0 and 65535, got "65536"`},
 	{name: "listen port named", in: lines("listen:", "  http: :http"),
 		err: `streamedge.yaml:2: listen.http port must be between 0 and 65535, got "http"`},
+	{name: "rtc enabled with candidates", in: lines("rtc:", "  enabled: true", "  udp_port_base: 9000", "  candidates: [192.0.2.7, '2001:db8::1']"),
+		want: func(c *Config) {
+			c.RTC = RTC{Enabled: true, UDPPortBase: 9000, Candidates: []string{"192.0.2.7", "2001:db8::1"}}
+		}},
+	{name: "rtc candidate not an IP", in: lines("rtc:", "  candidates:", "    - 192.0.2.7", "    - example.com"),
+		err: `streamedge.yaml:2: rtc.candidates[1] must be an IP address, got "example.com"`},
+	{name: "rtc port range past 65535", in: lines("workers: 4", "rtc:", "  udp_port_base: 65533"),
+		err: "streamedge.yaml:3: rtc.udp_port_base must be between 0 and 65532, got 65533"},
 	{name: "log level", in: lines("log:", "  level: verbose"),
 		err: `streamedge.yaml:2: log.level must be one of debug | info | warn | error, got "verbose"`},
 	{name: "log format", in: lines("log:", "  format: xml"),

@@ -13,6 +13,7 @@ import (
 // can point at the line that set it.
 type problem struct {
 	path, msg string
+	missing   bool // about a key the file lacks: point at its section
 }
 
 // Validate checks c against the rules documented in default.yaml and
@@ -54,8 +55,20 @@ func (c *Config) problems() []problem {
 	v.minDuration("play.queue_length", c.Play.QueueLength, time.Second)
 	v.minDuration("play.send_timeout", c.Play.SendTimeout, time.Second)
 	v.atLeast("play.max_skips", c.Play.MaxSkips, 1)
+	c.API.problems(&v)
+	// The last slot's port must exist too; with workers 0 (one per CPU) the
+	// count is known only at start, so the check assumes the 1024 maximum
+	// is not near.
+	v.between("rtc.udp_port_base", c.RTC.UDPPortBase, 0, 65535-max(c.Workers, 1)+1)
+	for i, ip := range c.RTC.Candidates {
+		if net.ParseIP(ip) == nil {
+			v.problems = append(v.problems, problem{path: "rtc.candidates", msg: fmt.Sprintf("rtc.candidates[%d] must be an IP address, got %q", i, ip)})
+		}
+	}
 	c.Balance.problems(&v)
 	c.Hosts.problems(&v)
+	c.clusterOrigins(&v)
+	v.vhosts(c.Vhosts)
 	return v.problems
 }
 
@@ -65,6 +78,11 @@ type validator struct {
 
 func (v *validator) fail(path, format string, args ...any) {
 	v.problems = append(v.problems, problem{path: path, msg: path + " " + fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) failMissing(path, format string, args ...any) {
+	v.fail(path, format, args...)
+	v.problems[len(v.problems)-1].missing = true
 }
 
 func (v *validator) atLeast(path string, n, lo int) {

@@ -22,19 +22,20 @@ func (m *Master) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /api/v1/summaries", m.snapshotJSON(func(s Snapshot) any {
-		return map[string]any{"server": map[string]any{"version": s.Version, "pid": s.PID, "started_at": s.Started,
-			"uptime_seconds": time.Since(s.Started).Seconds(), "workers": len(s.Workers)},
-			"host": s.Host, "workers": s.Workers, "totals": totals(s), "reloads": s.Reloads}
+		return summariesResponse{Server: ServerInfo{Version: s.Version, PID: s.PID, StartedAt: s.Started,
+			UptimeSeconds: time.Since(s.Started).Seconds(), Workers: len(s.Workers)},
+			Host: s.Host, Workers: s.Workers, Totals: totals(s), Reloads: reloadInfo(s.Reloads)}
 	}))
-	mux.HandleFunc("GET /api/v1/workers", m.snapshotJSON(func(s Snapshot) any { return map[string]any{"workers": s.Workers} }))
-	mux.HandleFunc("GET /api/v1/streams", m.snapshotJSON(func(s Snapshot) any { return map[string]any{"streams": s.Streams} }))
+	mux.HandleFunc("GET /api/v1/workers", m.snapshotJSON(func(s Snapshot) any { return workersResponse{Workers: s.Workers} }))
+	mux.HandleFunc("GET /api/v1/streams", m.snapshotJSON(func(s Snapshot) any { return streamsResponse{Streams: s.Streams} }))
 	mux.HandleFunc("GET /api/v1/clients", m.clientsJSON)
+	mux.HandleFunc("DELETE /api/v1/clients/{id}", m.kickJSON)
 	endpoints := append([]string{"/api/v1/summaries", "/api/v1/workers", "/api/v1/streams", "/api/v1/clients"}, m.clusterRoutes(mux)...)
 	endpoints = append(endpoints, "/metrics")
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": "no such endpoint", "endpoints": endpoints})
+		writeJSON(w, http.StatusNotFound, errorResponse{Code: 404, Error: "no such endpoint", Endpoints: endpoints})
 	})
-	return mux
+	return requireAuth(&m.apiAuth, mux)
 }
 
 // Totals add the workers' reports up.
@@ -52,10 +53,11 @@ func totals(s Snapshot) Totals {
 	var t Totals
 	for _, w := range s.Workers {
 		if l := w.Load; l != nil {
+			byKind := ipc.ConnCounts(l.ByKind)
 			t.Connections += l.Connections
-			t.Publishers += l.Conns.ByRole(ipc.RolePublisher)
-			t.Players += l.Conns.ByRole(ipc.RolePlayer)
-			t.Relays += l.Conns.ByRole(ipc.RoleRelayIn)
+			t.Publishers += byKind.ByRole(ipc.RolePublisher)
+			t.Players += byKind.ByRole(ipc.RolePlayer)
+			t.Relays += byKind.ByRole(ipc.RoleRelayIn)
 			t.CPUPercent += l.CPUPercent
 			t.BytesInPerSec += l.BytesInPerSec
 			t.BytesOutPerSec += l.BytesOutPerSec
@@ -70,13 +72,13 @@ func (m *Master) clientsJSON(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	clients, truncated, err := m.Clients(ctx)
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "error": "master busy: " + err.Error()})
+		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Code: 503, Error: "master busy: " + err.Error()})
 		return
 	}
 	if clients == nil {
 		clients = []ClientInfo{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "total": len(clients), "truncated": truncated, "clients": clients})
+	writeJSON(w, http.StatusOK, clientsResponse{Total: len(clients), Truncated: truncated, Clients: clients})
 }
 
 func (m *Master) snapshotJSON(view func(Snapshot) any) http.HandlerFunc {
@@ -85,16 +87,10 @@ func (m *Master) snapshotJSON(view func(Snapshot) any) http.HandlerFunc {
 		defer cancel()
 		snap, err := m.Snapshot(ctx)
 		if err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "error": "master busy: " + err.Error()})
+			writeJSON(w, http.StatusServiceUnavailable, errorResponse{Code: 503, Error: "master busy: " + err.Error()})
 			return
 		}
-		body := map[string]any{"code": 0}
-		if v, ok := view(snap).(map[string]any); ok {
-			for k, val := range v {
-				body[k] = val
-			}
-		}
-		writeJSON(w, http.StatusOK, body)
+		writeJSON(w, http.StatusOK, view(snap))
 	}
 }
 

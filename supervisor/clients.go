@@ -10,6 +10,7 @@ import (
 
 // ClientInfo is one session on the host, as /api/v1/clients lists it.
 type ClientInfo struct {
+	ID        string       `json:"id"` // for DELETE /api/v1/clients/{id}
 	Worker    int          `json:"worker"`
 	PID       int          `json:"pid"`
 	Kind      ipc.ConnKind `json:"kind"`
@@ -67,7 +68,7 @@ func (m *Master) Clients(ctx context.Context) (clients []ClientInfo, truncated b
 		case wc := <-st.ch:
 			truncated = truncated || wc.list.Truncated
 			for _, c := range wc.list.Clients {
-				clients = append(clients, ClientInfo{Worker: wc.slot, PID: wc.pid, Kind: c.Kind, Addr: c.Addr,
+				clients = append(clients, ClientInfo{ID: clientID(wc.pid, c.ID), Worker: wc.slot, PID: wc.pid, Kind: c.Kind, Addr: c.Addr,
 					Stream: c.Stream, Since: c.Since, BytesSent: c.BytesSent, BytesIn: c.BytesIn})
 			}
 		case <-ctx.Done():

@@ -82,9 +82,13 @@ func (m *Master) hostRecord(ctx context.Context) (hosts.Record, []string, error)
 			Full:    m.clusterFull(snap.Host, t),
 			Version: m.opts.Version,
 		}
+		// Published here: an edge vhost's streams are pulled (or
+		// forwarded), and belong to the host they come from.
 		streams := make([]string, 0, len(m.registry.owners))
 		for name := range m.registry.owners {
-			streams = append(streams, name)
+			if !m.cfg.Remote(vhostOf(name)) {
+				streams = append(streams, name)
+			}
 		}
 		reply <- result{rec, streams}
 	}:
@@ -160,6 +164,78 @@ func (m *Master) clusterClaimed(p *workerProc, msg *ipc.Claim, holder string, er
 	m.grantClaim(p, msg)
 }
 
+// pullFromCluster answers the Lookup of an edge stream whose vhost's
+// origin is the cluster: the store says which host publishes it, and that
+// host is the origin of this pull (asked again at every pull, so a stream
+// that moved is followed). It reports false for other vhosts.
+func (m *Master) pullFromCluster(p *workerProc, msg *ipc.Lookup) bool {
+	cl := m.cfg.Cluster(vhostOf(msg.Stream))
+	if !cl.FromCluster() {
+		return false
+	}
+	now := m.now()
+	if at, ok := m.edge.notFound[msg.Stream]; ok && now.Sub(at) < notFoundRetry {
+		p.proc.Send(&ipc.LookupReply{ID: msg.ID, Err: "not published on any host of the cluster (asked again at most every " + notFoundRetry.String() + ")"})
+		return true
+	}
+	if m.store == nil { // validation forbids it; answer rather than hang
+		p.proc.Send(&ipc.LookupReply{ID: msg.ID, Err: "origin: cluster without hosts.redis"})
+		return true
+	}
+	upstream := cl.Vhost
+	if upstream == "" {
+		upstream = vhostOf(msg.Stream)
+	}
+	// The origin publishes the stream under the vhost the edge asks it for.
+	name := upstream + strings.TrimPrefix(msg.Stream, vhostOf(msg.Stream))
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		rec, found, err := m.store.Publisher(ctx, name)
+		select {
+		case m.events <- func(m *Master) { m.clusterPublisher(p, msg, cl, rec, found, err) }:
+		case <-m.done:
+		}
+	}()
+	return true
+}
+
+func (m *Master) clusterPublisher(p *workerProc, msg *ipc.Lookup, cl configs.Cluster, rec hosts.Record, found bool, err error) {
+	if m.procs[p.gen] != p {
+		return
+	}
+	// Another lookup may have made a puller meanwhile: relay from it.
+	if owner, ok := m.registry.owner(msg.Stream); ok {
+		reply := &ipc.LookupReply{ID: msg.ID}
+		if op := m.procs[owner]; op != nil && op.relayAddr != "" {
+			reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
+		}
+		p.proc.Send(reply)
+		return
+	}
+	var reason string
+	switch {
+	case err != nil:
+		reason = "the cluster store cannot say which host publishes it: " + clipText(err.Error())
+	case !found:
+		reason = "not published on any host of the cluster"
+		m.edge.notFound[msg.Stream] = m.now()
+	case rec.ID == m.hostID:
+		reason = "published on this host itself, under a vhost that pulls from the cluster"
+	}
+	if reason != "" {
+		m.log.Info("cluster pull not possible", "stream", msg.Stream, "reason", reason)
+		p.proc.Send(&ipc.LookupReply{ID: msg.ID, Err: reason})
+		return
+	}
+	origin := rec.Advertise.RTMP
+	if cl.Protocol == configs.ProtocolFLV {
+		origin = rec.Advertise.HTTP
+	}
+	m.log.Info("cluster origin found", "stream", msg.Stream, "host", rec.ID, "origin", origin)
+	p.proc.Send(m.assignPull(p, msg, cl, []string{origin}))
+}
+
 // releaseInCluster frees streams in the store at once, not at the TTL.
 func (m *Master) releaseInCluster(streams ...string) {
 	if m.store == nil {
@@ -180,43 +256,61 @@ func (m *Master) clusterRoutes(mux *http.ServeMux) []string {
 // maxStreamParam bounds what a client may put in a resolve query.
 const maxStreamParam = 256
 
+// The cluster endpoints' bodies.
+type (
+	resolveResponse struct {
+		Code   int       `json:"code"`
+		Stream string    `json:"stream"` // vhost/app/name
+		Host   string    `json:"host"`
+		RTMP   string    `json:"rtmp"`
+		FLV    string    `json:"flv"`
+		WHEP   string    `json:"whep,omitempty"`
+		Client string    `json:"client,omitempty"` // echoed; the choice does not depend on it
+		Stale  bool      `json:"stale"`            // the store could not be read: an older view answered
+		ReadAt time.Time `json:"read_at"`
+	}
+	hostsResponse struct {
+		Code    int            `json:"code"`
+		Self    string         `json:"self"`
+		StoreUp bool           `json:"store_up"`
+		Stale   bool           `json:"stale"`
+		ReadAt  time.Time      `json:"read_at"`
+		Error   string         `json:"error,omitempty"`
+		Hosts   []hosts.Record `json:"hosts"`
+	}
+)
+
+var errNotClustered = errorResponse{Code: 404, Error: "this host is not in a cluster (hosts.redis is empty)"}
+
 // resolveJSON is the HTTP-DNS: which host a player of a stream should use.
 func (m *Master) resolveJSON(w http.ResponseWriter, r *http.Request) {
 	if m.store == nil {
-		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": "this host is not in a cluster (hosts.redis is empty)"})
+		writeJSON(w, http.StatusNotFound, errNotClustered)
 		return
 	}
 	q := r.URL.Query()
 	key, err := resolveKey(q.Get("vhost"), q.Get("stream"))
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 400, "error": err.Error()})
+		writeJSON(w, http.StatusBadRequest, errorResponse{Code: 400, Error: err.Error()})
 		return
 	}
 	var client string
 	if c := q.Get("client"); c != "" {
 		ip, err := netip.ParseAddr(c)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"code": 400, "error": "client must be an IP address"})
+			writeJSON(w, http.StatusBadRequest, errorResponse{Code: 400, Error: "client must be an IP address"})
 			return
 		}
 		client = ip.String()
 	}
 	rec, view, ok := m.store.Resolve(key)
 	if !ok {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "error": "every host of the cluster is full",
-			"stale": view.Stale, "read_at": view.ReadAt})
+		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Code: 503, Error: "every host of the cluster is full"})
 		return
 	}
 	u := rec.PlayURLs(key)
-	body := map[string]any{"code": 0, "stream": key, "host": rec.ID, "rtmp": u.RTMP, "flv": u.FLV,
-		"stale": view.Stale, "read_at": view.ReadAt}
-	if u.WHEP != "" {
-		body["whep"] = u.WHEP
-	}
-	if client != "" {
-		body["client"] = client // accepted for a front DNS's logs; the choice does not depend on it
-	}
-	writeJSON(w, http.StatusOK, body)
+	writeJSON(w, http.StatusOK, resolveResponse{Stream: key, Host: rec.ID, RTMP: u.RTMP, FLV: u.FLV, WHEP: u.WHEP,
+		Client: client, Stale: view.Stale, ReadAt: view.ReadAt})
 }
 
 // resolveKey makes the registry's "vhost/app/name" from the query, which
@@ -256,13 +350,12 @@ func validSegment(s string) bool {
 // hostsJSON shows the cluster as this host last read it.
 func (m *Master) hostsJSON(w http.ResponseWriter, r *http.Request) {
 	if m.store == nil {
-		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": "this host is not in a cluster (hosts.redis is empty)"})
+		writeJSON(w, http.StatusNotFound, errNotClustered)
 		return
 	}
 	v := m.store.View()
-	st := m.store.Stats()
-	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "self": m.hostID, "store_up": st.Up, "stale": v.Stale,
-		"read_at": v.ReadAt, "error": v.Error, "hosts": v.Hosts})
+	writeJSON(w, http.StatusOK, hostsResponse{Self: m.hostID, StoreUp: m.store.Stats().Up, Stale: v.Stale,
+		ReadAt: v.ReadAt, Error: v.Error, Hosts: v.Hosts})
 }
 
 // clusterCollector mirrors the store's counters at scrape time.

@@ -37,11 +37,10 @@ const (
 // protocol with a socket of its own is one row here and a server of that
 // name in the worker.
 func socketTable(cfg *configs.Config) []sockSpec {
-	return []sockSpec{
+	return append([]sockSpec{
 		{name: "rtmp", network: netTCP, addr: cfg.Listen.RTMP},
 		{name: "http", network: netTCP, addr: cfg.Listen.HTTP},
-		// WebRTC's ICE socket is one more row: {name: "rtc", network: netUDP, addr: ...}.
-	}
+	}, rtcSockets(cfg)...) // WebRTC's UDP socket per slot, when enabled
 }
 
 // socket is one public socket of a slot. The master never accepts or reads

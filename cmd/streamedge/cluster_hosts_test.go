@@ -27,7 +27,11 @@ const (
 // connections (every namespace shares this machine's CPU), the store in
 // the router namespace.
 func clusterYAML(id, ip string, resolve bool) string {
-	return fmt.Sprintf(`workers: 1
+	vhosts := ""
+	if resolve { // an edge: vhost "edge" plays from whichever host publishes
+		vhosts = "vhosts:\n  edge:\n    cluster: {mode: remote, origin: cluster}\n"
+	}
+	return vhosts + fmt.Sprintf(`workers: 1
 balance:
   host_cpu_high: 100
 hosts:
@@ -151,6 +155,96 @@ func TestClusterOfHosts(t *testing.T) {
 	names := streamNames(300)
 	first := map[string]string{} // the host each name resolves to on an idle cluster
 
+	t.Run("1 edges pull from the host that publishes, once each", func(t *testing.T) {
+		publish(t, o, "live/o1?vhost=edge")
+		waitPublished(t, o, "live/o1")
+		stop := make(chan struct{})
+		defer close(stop)
+		var players []*gapWatcher
+		for _, e := range []*server{e1, e2, e1, e2} {
+			players = append(players, watchGaps(waitPlayable(t, playFLV, "http://"+e.http+"/live/o1.flv?vhost=edge"), stop))
+		}
+		// And one as a player would: resolve, then play where it says.
+		var r resolved
+		e1.apiGet(t, "/api/v1/resolve?stream=live/o1&vhost=edge", &r)
+		if !strings.HasSuffix(r.FLV, "/live/o1.flv?vhost=edge") {
+			t.Fatalf("resolve answered %+v", r)
+		}
+		players = append(players, watchGaps(waitPlayable(t, playFLV, r.FLV), stop))
+		deadline := time.Now().Add(15 * time.Second)
+		for i, g := range players {
+			for {
+				g.mu.Lock()
+				frames, err := g.frames, g.err
+				g.mu.Unlock()
+				if err != nil {
+					t.Fatalf("player %d: %v", i, err)
+				}
+				if frames >= 10 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("player %d has %d frames after 15s", i, frames)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		var doc struct {
+			Clients []struct {
+				Kind   string `json:"kind"`
+				Addr   string `json:"addr"`
+				Stream string `json:"stream"`
+			} `json:"clients"`
+		}
+		o.apiGet(t, "/api/v1/clients", &doc)
+		byHost := map[string]int{}
+		for _, c := range doc.Clients {
+			if c.Stream == "edge/live/o1" && c.Kind != "rtmp_publish" {
+				host, _, _ := strings.Cut(c.Addr, ":")
+				byHost[host]++
+			}
+		}
+		if byHost[hostIP(1)] != 1 || byHost[hostIP(2)] != 1 || len(byHost) != 2 {
+			t.Fatalf("origin's clients of the stream by address: %v, want one from each edge (%s, %s); all: %+v",
+				byHost, hostIP(1), hostIP(2), doc.Clients)
+		}
+	})
+
+	idle := func(t *testing.T) {
+		t.Helper()
+		// The edges' own counts first: a view can only be as new as them.
+		for _, e := range []*server{e1, e2} {
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				var sum struct {
+					Totals struct {
+						Players int `json:"players"`
+					} `json:"totals"`
+				}
+				e.apiGet(t, "/api/v1/summaries", &sum)
+				if sum.Totals.Players == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s still reports %d players", e.api, sum.Totals.Players)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		// Then every host's view, since each resolves from its own, with
+		// records written after that.
+		since := time.Now()
+		for _, s := range []*server{o, e1, e2} {
+			s.waitView(t, "no players left on the edges", 15*time.Second, func(v hostsDoc) bool {
+				h1, ok1 := hostRecord(v, "e1")
+				h2, ok2 := hostRecord(v, "e2")
+				return ok1 && ok2 && h1.UpdatedAt.After(since) && h2.UpdatedAt.After(since) &&
+					h1.Load.Players == 0 && h2.Load.Players == 0
+			})
+		}
+	}
+	idle(t)
+
 	t.Run("2 resolve splits names, keeps them, moves them off a loaded host", func(t *testing.T) {
 		count := map[string]int{}
 		for _, n := range names {
@@ -216,10 +310,7 @@ func TestClusterOfHosts(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	e2.waitView(t, "e1's players gone", 15*time.Second, func(v hostsDoc) bool {
-		h, ok := hostRecord(v, "e1")
-		return ok && h.Load.Players == 0
-	})
+	idle(t)
 
 	t.Run("6 a name live on one host is refused on another", func(t *testing.T) {
 		first := publish(t, e1, "live/dup")
@@ -261,8 +352,11 @@ func TestClusterOfHosts(t *testing.T) {
 		if r := e1.resolve(t, names[0]); !r.Stale || r.Host != before.Host {
 			t.Errorf("resolve with redis down: %+v, want %s flagged stale", r, before.Host)
 		}
-		if up := e2.metric(t, "streamedge_cluster_store_up", nil); up != 0 {
+		if up := e1.metric(t, "streamedge_cluster_store_up", nil); up != 0 {
 			t.Errorf("streamedge_cluster_store_up = %g with redis down", up)
+		}
+		if stale := e1.metric(t, "streamedge_cluster_view_stale", nil); stale != 1 {
+			t.Errorf("streamedge_cluster_view_stale = %g with redis down", stale)
 		}
 		player.mu.Lock()
 		framesAtKill := player.frames
@@ -333,21 +427,26 @@ func TestClusterOfHosts(t *testing.T) {
 		e1.cmd.Process.Kill()
 		killed := time.Now()
 		<-e1.exited
+		var gone time.Time // when the first pass that found no e1 began
 		for {
-			still := 0
+			pass, still := time.Now(), 0
 			for _, n := range names {
 				if e2.resolve(t, n).Host == "e1" {
 					still++
 				}
 			}
 			if still == 0 {
+				gone = pass
 				break
 			}
-			if time.Since(killed) > clusterTTL+time.Second {
+			if time.Since(killed) > clusterTTL+5*time.Second {
 				t.Fatalf("%d names still resolve to e1 %s after it died (ttl %s)", still, time.Since(killed), clusterTTL)
 			}
 		}
-		t.Logf("e1 out of every resolve %s after it was killed (ttl %s)", time.Since(killed).Round(time.Millisecond), clusterTTL)
+		t.Logf("e1 out of every resolve %s after it was killed (ttl %s)", gone.Sub(killed).Round(time.Millisecond), clusterTTL)
+		if gone.Sub(killed) > clusterTTL+time.Second {
+			t.Errorf("e1 resolved to until %s after it died, want within ttl %s + 1s", gone.Sub(killed), clusterTTL)
+		}
 		r := e2.resolve(t, onE1)
 		if r.Host != "e2" {
 			t.Fatalf("%s re-resolves to %s", onE1, r.Host)
