@@ -60,6 +60,19 @@ func (m *Master) runStore() (stop func()) {
 	return func() { cancel(); <-done }
 }
 
+// keepHosts holds the store's connection and timings as they were at
+// start: a reload that changes them says so and keeps them. advertise and
+// resolve, read at every heartbeat, do change live.
+func (m *Master) keepHosts(next *configs.Config) {
+	prev, n := m.cfg.Hosts, &next.Hosts
+	if prev.Redis == n.Redis && prev.HostID == n.HostID && prev.Heartbeat == n.Heartbeat && prev.TTL == n.TTL &&
+		prev.LoadFactor == n.LoadFactor {
+		return
+	}
+	m.log.Warn("hosts.redis, host_id, heartbeat, ttl and load_factor change at restart only; the running ones are kept")
+	n.Redis, n.HostID, n.Heartbeat, n.TTL, n.LoadFactor = prev.Redis, prev.HostID, prev.Heartbeat, prev.TTL, prev.LoadFactor
+}
+
 // hostRecord is this host as the store writes it, made on the loop.
 func (m *Master) hostRecord(ctx context.Context) (hosts.Record, []string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
