@@ -99,6 +99,9 @@ var parseCases = []parseCase{
 			"  resolve: false",
 			"debug:",
 			"  fault_injection: true",
+			"api:",
+			"  hosts: [edge.example.com]",
+			"  cors_origins: ['https://console.example.com', '*']",
 		),
 		want: func(c *Config) {
 			*c = Config{
@@ -129,6 +132,7 @@ var parseCases = []parseCase{
 					Advertise: Advertise{RTMP: "198.18.0.2:1935", HTTP: "edge-1.example:80", RTC: "198.18.0.2:8000"},
 					Heartbeat: Duration(500 * time.Millisecond), TTL: Duration(3 * time.Second), LoadFactor: 1.5},
 				Debug: Debug{FaultInjection: true},
+				API:   API{Hosts: []string{"edge.example.com"}, CORSOrigins: []string{"https://console.example.com", "*"}},
 			}
 		},
 	},
@@ -357,6 +361,20 @@ var parseCases = []parseCase{
 		err: "streamedge.yaml:1: workers must be <= 1024, got 1025"},
 	{name: "listen empty", in: lines("listen:", "  rtmp: ''"),
 		err: "streamedge.yaml:2: listen.rtmp must not be empty"},
+	{name: "listen http on the rtmp port", in: lines("listen:", "  rtmp: 0.0.0.0:1935", "  http: 127.0.0.1:1935"),
+		err: "streamedge.yaml:3: listen.http must not share a port with listen.rtmp (0.0.0.0:1935 and 127.0.0.1:1935)"},
+	{name: "listen api on the http port", in: lines("listen:", "  http: :8080", "  api: '[::]:8080'"),
+		err: "streamedge.yaml:3: listen.api must not share a port with listen.http (:8080 and [::]:8080)"},
+	{name: "listen ports 0 never clash", in: lines("listen:", "  rtmp: 127.0.0.1:0", "  http: 127.0.0.1:0", "  api: 127.0.0.1:0"),
+		want: func(c *Config) {
+			c.Listen.RTMP, c.Listen.HTTP, c.Listen.API = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		}},
+	{name: "listen same port on two hosts", in: lines("listen:", "  rtmp: 127.0.0.1:1935", "  http: 127.0.0.2:1935"),
+		want: func(c *Config) { c.Listen.RTMP, c.Listen.HTTP = "127.0.0.1:1935", "127.0.0.2:1935" }},
+	{name: "api host with a port", in: lines("api:", "  hosts: ['edge:1985']"),
+		err: "streamedge.yaml:2: api.hosts must be host names without port or scheme, got \"edge:1985\""},
+	{name: "api cors origin with a path", in: lines("api:", "  cors_origins: ['https://x.example/console']"),
+		err: "streamedge.yaml:2: api.cors_origins must be \"*\" or scheme://host[:port], got \"https://x.example/console\""},
 	{name: "listen api may be empty", in: lines("listen:", "  api: ''"), want: func(c *Config) { c.Listen.API = "" }},
 	{name: "listen http may not", in: lines("listen:", "  http: ''"),
 		err: "streamedge.yaml:2: listen.http must not be empty"},

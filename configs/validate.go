@@ -34,6 +34,7 @@ func (c *Config) problems() []problem {
 	v.addr("listen.rtmp", c.Listen.RTMP, false)
 	v.addr("listen.http", c.Listen.HTTP, false)
 	v.addr("listen.api", c.Listen.API, true)
+	v.distinctListens([2]string{"listen.rtmp", c.Listen.RTMP}, [2]string{"listen.http", c.Listen.HTTP}, [2]string{"listen.api", c.Listen.API})
 
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")

@@ -68,7 +68,12 @@ func (m *Master) edgeLookup(p *workerProc, msg *ipc.Lookup, now time.Time) *ipc.
 func (m *Master) assignPull(p *workerProc, msg *ipc.Lookup, cl configs.Cluster, order []string) *ipc.LookupReply {
 	reply := &ipc.LookupReply{ID: msg.ID}
 	owner := m.leastLoaded()
-	if owner == nil || owner.relayAddr == "" || len(order) == 0 {
+	if owner == nil && p.state == StateStarting {
+		// Serving before its ready is through, as at start: the asker
+		// pulls for itself rather than refusing its player.
+		owner = p
+	}
+	if owner == nil || len(order) == 0 {
 		return reply
 	}
 	if err := owner.proc.Send(&ipc.Pull{Stream: msg.Stream, Origins: order, Protocol: cl.Protocol, UpVhost: cl.Vhost}); err != nil {
@@ -77,7 +82,7 @@ func (m *Master) assignPull(p *workerProc, msg *ipc.Lookup, cl configs.Cluster, 
 	}
 	m.registry.claim(msg.Stream, owner.gen)
 	m.log.Info("edge pull assigned", "stream", msg.Stream, "worker", owner.slot, "origin", order[0], "asked_by", p.slot)
-	reply.Found, reply.Owner, reply.RelayAddr = true, owner.slot, owner.relayAddr
+	reply.Found, reply.Owner, reply.RelayAddr, reply.Puller = true, owner.slot, owner.relayAddr, owner == p
 	return reply
 }
 

@@ -421,6 +421,24 @@ func TestEdgeOfAnEdge(t *testing.T) {
 			t.Fatalf("%s has %d players of the stream, want 1 (the edge below)", s.rtmp, n)
 		}
 	}
+	// A's client list says which edge pulls: B's master is not it, one of
+	// B's workers is (debug_srs_upnode: host and pid).
+	var doc struct{ Clients []supervisor.ClientInfo }
+	a.apiGet(t, "/api/v1/clients", &doc)
+	bPIDs := map[string]bool{}
+	for _, w := range b.workers(t) {
+		bPIDs[fmt.Sprintf("pid %d", w.PID)] = true
+	}
+	found := false
+	for _, c := range doc.Clients {
+		if c.Kind == "rtmp_play" && c.Upnode != "" {
+			_, pid, _ := strings.Cut(c.Upnode, " pid ")
+			found = bPIDs["pid "+pid]
+		}
+	}
+	if !found {
+		t.Fatalf("A's clients do not name a worker of B (%v) as the upnode: %+v", bPIDs, doc.Clients)
+	}
 	if err := firstError(<-done); err != nil {
 		t.Fatal(err)
 	}
@@ -573,5 +591,32 @@ func TestEdgeTokenTraverse(t *testing.T) {
 		if c != nil {
 			c.Close()
 		}
+	}
+}
+
+// A reload turns a vhost into an edge, or points it at other origins,
+// without a restart: new pulls follow the new settings.
+func TestEdgeVhostsReload(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	o := startServer(t, "", "-w", "1")
+	publishFFmpeg(t, o, "rl")
+	edge := startServer(t, "", "-w", "2")
+	edge.waitWorkers(t, 2, nil)
+	resp, err := http.Get(edge.flvURL("rl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("before the reload (a local vhost): %s, want 404", resp.Status)
+	}
+	edge.reload(edgeYAML("__defaultVhost__", "round_robin", "flv", o.http))
+	edge.logs.wait(t, "reload applied", nil, 10*time.Second)
+	edge.logs.waitCount(t, "worker reloaded", 2, 10*time.Second)
+	if rep := watch("after the reload", waitPlayable(t, playFLV, edge.flvURL("rl")), 25); rep.err != nil {
+		t.Fatal(rep.err)
+	}
+	if up := edge.waitUpstream(t, "__defaultVhost__/live/rl", func(*ipc.Upstream) bool { return true }); up.Origin != o.http {
+		t.Fatalf("pulled from %s, want %s over HTTP-FLV", up.Origin, o.http)
 	}
 }

@@ -253,18 +253,24 @@ func TestRTCWorkerKilled(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	// Keep-alive connections to the killed worker died with it: a client
+	// dials again, as a browser would.
+	http.DefaultClient.CloseIdleConnections()
 	// The stream ends with its worker; a new publisher of it is placed on
 	// the survivor and connects.
+	av := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionSendonly, webrtc.RTPCodecTypeVideo)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		av := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionSendonly, webrtc.RTPCodecTypeVideo)
-		code, _, loc := rtctest.Post(t, s.rtcURL("/live/k/whip"), "application/sdp", av)
-		if code == http.StatusCreated {
-			send(t, http.MethodDelete, s.rtcURL(loc), "", "")
-			break
+		resp, err := freshClient.Post(s.rtcURL("/live/k/whip"), "application/sdp", strings.NewReader(av))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusCreated {
+				send(t, http.MethodDelete, s.rtcURL(resp.Header.Get("Location")), "", "")
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no new publisher of the stream after the kill: %d", code)
+			t.Fatalf("no new publisher of the stream after the kill: %v %v", resp, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -284,4 +290,36 @@ func TestRTCWorkerKilled(t *testing.T) {
 			break
 		}
 	}
+}
+
+// TestRTCEnabledByReload: turning rtc on with a reload opens the UDP
+// sockets and gives the slots workers that serve WebRTC.
+func TestRTCEnabledByReload(t *testing.T) {
+	s := startServer(t, "", "-w", "2")
+	s.waitWorkers(t, 2, nil)
+	if code, _, _ := rtctest.Post(t, s.rtcURL("/live/r/whip"), "application/sdp", "v=0"); code != http.StatusMethodNotAllowed {
+		t.Fatalf("WHIP with rtc off: %d, want 405 (HTTP-FLV's answer)", code)
+	}
+	s.reload("rtc:\n  enabled: true\n  udp_port_base: 0\n")
+	ports := s.rtcPorts(t, 2)
+	http.DefaultClient.CloseIdleConnections() // the old workers drain
+	var pub *rtctest.Publisher
+	deadline := time.Now().Add(15 * time.Second)
+	for pub == nil {
+		av := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionSendonly, webrtc.RTPCodecTypeVideo)
+		resp, err := freshClient.Post(s.rtcURL("/live/r/whip"), "application/sdp", strings.NewReader(av))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusCreated {
+				send(t, http.MethodDelete, s.rtcURL(resp.Header.Get("Location")), "", "")
+				pub = rtctest.NewPublisher(t, s.rtcURL("/live/r/whip"))
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no WHIP after the reload: %v %v", resp, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	answerSlot(t, pub.PC.CurrentRemoteDescription().SDP, ports)
 }
