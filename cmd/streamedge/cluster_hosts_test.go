@@ -412,18 +412,27 @@ func TestClusterOfHosts(t *testing.T) {
 	})
 
 	t.Run("3 a killed host drops out within the ttl, its players re-resolve to e2", func(t *testing.T) {
-		var onE1 string
-		for _, n := range names {
-			if first[n] == "e1" {
-				onE1 = n
+		// A stream of the edge vhost whose players go to e1, published on
+		// the origin, with a player on e1 as the resolver said.
+		var onE1 resolved
+		for i := range 100 {
+			var r resolved
+			e2.apiGet(t, fmt.Sprintf("/api/v1/resolve?stream=live/m%d&vhost=edge", i), &r)
+			if r.Host == "e1" {
+				onE1 = r
 				break
 			}
 		}
-		publish(t, e2, onE1) // the stream its players will find on e2
-		waitPublished(t, e2, onE1)
-		if r := e2.resolve(t, onE1); r.Host != "e1" {
-			t.Fatalf("%s resolves to %s before e1 dies, want e1", onE1, r.Host)
+		if onE1.Host == "" {
+			t.Fatal("no stream of 100 resolves to e1")
 		}
+		_, name, _ := strings.Cut(onE1.Stream, "/") // edge/live/mN -> live/mN
+		publish(t, o, name+"?vhost=edge")
+		waitPublished(t, o, name)
+		stop := make(chan struct{})
+		defer close(stop)
+		before := watchGaps(waitPlayable(t, playFLV, onE1.FLV), stop)
+		waitFrames(t, before, 10)
 		e1.cmd.Process.Kill()
 		killed := time.Now()
 		<-e1.exited
@@ -447,28 +456,46 @@ func TestClusterOfHosts(t *testing.T) {
 		if gone.Sub(killed) > clusterTTL+time.Second {
 			t.Errorf("e1 resolved to until %s after it died, want within ttl %s + 1s", gone.Sub(killed), clusterTTL)
 		}
-		r := e2.resolve(t, onE1)
-		if r.Host != "e2" {
-			t.Fatalf("%s re-resolves to %s", onE1, r.Host)
-		}
-		stop := make(chan struct{})
-		defer close(stop)
-		g := watchGaps(waitPlayable(t, playFLV, r.FLV), stop)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			g.mu.Lock()
-			frames, err := g.frames, g.err
-			g.mu.Unlock()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if frames >= 10 {
+		// The player lost e1 with it; it re-resolves and plays on e2, which
+		// pulls the stream from the origin.
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			before.mu.Lock()
+			lost := before.err
+			before.mu.Unlock()
+			if lost != nil {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("re-resolved player got %d frames in 10s", frames)
+				t.Fatal("the player on e1 still plays 5s after e1 was killed")
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
+		var r resolved
+		e2.apiGet(t, "/api/v1/resolve?stream="+name+"&vhost=edge", &r)
+		if r.Host != "e2" {
+			t.Fatalf("%s re-resolves to %s", onE1.Stream, r.Host)
+		}
+		waitFrames(t, watchGaps(waitPlayable(t, playFLV, r.FLV), stop), 10)
 	})
+}
+
+// waitFrames waits for a player to have n video frames.
+func waitFrames(t *testing.T, g *gapWatcher, n int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		g.mu.Lock()
+		frames, err := g.frames, g.err
+		g.mu.Unlock()
+		if frames >= n {
+			return
+		}
+		if err != nil {
+			t.Fatalf("player stopped after %d frames: %v", frames, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("player has %d frames after 15s, want %d", frames, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
