@@ -57,7 +57,11 @@ func (m *Master) runStore() (stop func()) {
 			m.log.Error("cluster store stopped", "err", err)
 		}
 	}()
-	return func() { cancel(); <-done }
+	return func() {
+		cancel()
+		<-done
+		m.store.Close()
+	}
 }
 
 // keepHosts holds the store's connection and timings as they were at

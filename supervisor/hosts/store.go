@@ -367,6 +367,9 @@ func (s *Store) Publisher(ctx context.Context, stream string) (Record, bool, err
 	return r, true, nil
 }
 
+// Close closes the store's client, once Run has returned.
+func (s *Store) Close() error { return s.opts.Client.Close() }
+
 // View is the cluster as last read.
 func (s *Store) View() *View { return s.view.Load() }
 
