@@ -115,6 +115,9 @@ func (e *edgePulls) run(ctx context.Context, key hub.Key, p *edgePull) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go e.watchIdle(ctx, key, cancel)
+	// A relay of key here fed from the worker that pulled it before (it
+	// died, and we take over) must make way for our own publish.
+	e.hub.EndRelay(key)
 	e.log.Info("edge pull start", "stream", key.String(), "origins", len(p.puller.Origins))
 	err := p.puller.Run(ctx)
 	e.mu.Lock()
