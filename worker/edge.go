@@ -158,7 +158,7 @@ func (e *edgePulls) watchIdle(ctx context.Context, key hub.Key, stop context.Can
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if e.watchers(key) > 0 {
+			if e.hub.Watchers(key) > 0 {
 				idleSince = now
 			} else if now.Sub(idleSince) >= edgeLinger {
 				stop(errNoPlayers)
@@ -166,15 +166,6 @@ func (e *edgePulls) watchIdle(ctx context.Context, key hub.Key, stop context.Can
 			}
 		}
 	}
-}
-
-func (e *edgePulls) watchers(key hub.Key) int {
-	for _, info := range e.hub.Streams() {
-		if info.Key == key {
-			return info.Players + info.RelaysOut
-		}
-	}
-	return 0
 }
 
 func (e *edgePulls) onEvent(key hub.Key, p *edgePull, ev upstream.Event) {

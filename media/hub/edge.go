@@ -129,3 +129,17 @@ func (h *Hub) EndRelay(key Key) {
 		p.Close()
 	}
 }
+
+// Watchers counts key's players here and the relays of other workers that
+// play it from here: whoever still needs an edge stream's pull on the host.
+func (h *Hub) Watchers(key Key) int {
+	h.mu.Lock()
+	s := h.streams[key]
+	h.mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.players
+}
