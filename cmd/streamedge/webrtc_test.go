@@ -291,3 +291,35 @@ func TestRTCWorkerKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestRTCEnabledByReload: turning rtc on with a reload opens the UDP
+// sockets and gives the slots workers that serve WebRTC.
+func TestRTCEnabledByReload(t *testing.T) {
+	s := startServer(t, "", "-w", "2")
+	s.waitWorkers(t, 2, nil)
+	if code, _, _ := rtctest.Post(t, s.rtcURL("/live/r/whip"), "application/sdp", "v=0"); code != http.StatusMethodNotAllowed {
+		t.Fatalf("WHIP with rtc off: %d, want 405 (HTTP-FLV's answer)", code)
+	}
+	s.reload("rtc:\n  enabled: true\n  udp_port_base: 0\n")
+	ports := s.rtcPorts(t, 2)
+	http.DefaultClient.CloseIdleConnections() // the old workers drain
+	var pub *rtctest.Publisher
+	deadline := time.Now().Add(15 * time.Second)
+	for pub == nil {
+		av := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionSendonly, webrtc.RTPCodecTypeVideo)
+		resp, err := freshClient.Post(s.rtcURL("/live/r/whip"), "application/sdp", strings.NewReader(av))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusCreated {
+				send(t, http.MethodDelete, s.rtcURL(resp.Header.Get("Location")), "", "")
+				pub = rtctest.NewPublisher(t, s.rtcURL("/live/r/whip"))
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no WHIP after the reload: %v %v", resp, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	answerSlot(t, pub.PC.CurrentRemoteDescription().SDP, ports)
+}
