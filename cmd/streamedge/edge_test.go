@@ -364,6 +364,13 @@ func TestEdgeFailsOverWithPlayersAttached(t *testing.T) {
 	if f := edge.metric(t, "streamedge_upstream_failures_total", map[string]string{"origin": inUse.rtmp}); f != 1 {
 		t.Fatalf("streamedge_upstream_failures_total{origin=%s} = %v, want 1", inUse.rtmp, f)
 	}
+	var doc struct {
+		Origins map[string]struct{ Failures int }
+	}
+	edge.apiGet(t, "/api/v1/streams", &doc)
+	if doc.Origins[inUse.rtmp].Failures != 1 {
+		t.Fatalf("/api/v1/streams origins: %+v, want 1 failure of %s", doc.Origins, inUse.rtmp)
+	}
 }
 
 // Test 5: two vhosts of an edge pull from their own origins, and one name
