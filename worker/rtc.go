@@ -42,6 +42,7 @@ type rtcServer struct {
 	lookup func(stop <-chan struct{}, key hub.Key) (*ipc.LookupReply, error)
 	self   string // this worker's private socket
 
+	gates    rtcGate       // hooks and signed URLs, asked of offers
 	private  *http.Server  // forwarded requests, on the private socket
 	incoming chan net.Conn // HTTP connections accepted there
 	done     chan struct{}
@@ -212,12 +213,15 @@ var _ server = (*rtcServer)(nil)
 func (r *rtcServer) handler(next http.Handler) http.Handler {
 	local := r.localHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		role, _, ok := webrtc.Route(req.URL.Path)
+		role, isJSON, ok := webrtc.Route(req.URL.Path)
 		if !ok {
 			next.ServeHTTP(w, req)
 			return
 		}
 		target, offer := -1, role != 0 && req.Method == http.MethodPost
+		if offer && !r.admit(w, req, role, isJSON) {
+			return
+		}
 		if !offer {
 			slot, isSession := webrtc.SlotOf(strings.TrimPrefix(req.URL.Path, webrtc.PathSession))
 			if !isSession || slot == r.cfg.Slot || req.Method == http.MethodOptions {
