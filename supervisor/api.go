@@ -22,7 +22,7 @@ import (
 func (m *Master) apiHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&collector{m: m}, &srsCollector{m: m})
+		&collector{m: m})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /api/v1/summaries", m.snapshotJSON(func(s Snapshot) any {
