@@ -26,6 +26,7 @@ import (
 var (
 	errHandoff = errors.New("stopped for a handoff")
 	errMoved   = errors.New("moved to another worker")
+	errDropped = errors.New("handed to a worker that did not answer: closed")
 )
 
 // handoffSide is a player's part of handoffs.
@@ -102,10 +103,13 @@ func (p *player) handOff(gone bool) (moved bool, err error) {
 	}
 	req.Reply(e, nil)
 	defer e.Settled()
-	if e.Outcome() {
+	switch e.Outcome() {
+	case handoff.Moved:
 		p.ho.moved = true
 		p.log.Info("flv play moved", "bytes_sent", p.sub.Sent.Load(), "skips", p.sub.Skipped.Load())
 		return true, nil
+	case handoff.Dropped:
+		return false, errDropped
 	}
 	return false, nil
 }

@@ -25,8 +25,12 @@ import (
 // the journal under the bufio.Reader) travels with the chunk reader's state
 // at that message, so the receiver parses the next chunk as we would have.
 
-// errMoved ends a session whose socket another worker took.
-var errMoved = errors.New("moved to another worker")
+// errMoved ends a session whose socket another worker took; errDropped one
+// whose receiver took the socket and did not answer.
+var (
+	errMoved   = errors.New("moved to another worker")
+	errDropped = errors.New("handed to a worker that did not answer: closed")
+)
 
 // closedRequest marks a connection that takes no more export requests.
 var closedRequest = handoff.NewRequest()
@@ -116,10 +120,13 @@ func (c *conn) handOff(readErr error) error {
 	}
 	req.Reply(e, nil)
 	defer e.Settled()
-	if e.Outcome() {
+	switch e.Outcome() {
+	case handoff.Moved:
 		c.play.moved()
 		c.play = nil
 		return errMoved
+	case handoff.Dropped:
+		return errDropped
 	}
 	return c.resume()
 }
