@@ -41,9 +41,15 @@ type handoffSide struct {
 // play feeds the player until it ends or moves; a handoff that does not
 // happen resumes it here.
 func (p *player) play(r interface{ Read([]byte) (int, error) }) error {
+	var answered *handoff.Request
 	for {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		p.ho.cancel.Store(&cancel)
+		// The request of the last round is cleared only once this round's
+		// cancel is in place, so a new one never cancels a round that is over.
+		if answered != nil {
+			p.ho.req.CompareAndSwap(answered, nil)
+		}
 		watched := make(chan struct{})
 		gone := false // set by the watcher before it closes watched
 		// A player sends nothing after its request: a read that returns means
@@ -78,7 +84,8 @@ func (p *player) play(r interface{ Read([]byte) (int, error) }) error {
 		}
 		p.nc.SetReadDeadline(time.Now())
 		<-watched
-		if moved, err := p.handOff(gone); moved || err != nil {
+		answered = p.ho.req.Load()
+		if moved, err := p.handOff(answered, gone); moved || err != nil {
 			cancel(nil)
 			return cmp.Or(err, errMoved)
 		}
@@ -88,9 +95,7 @@ func (p *player) play(r interface{ Read([]byte) (int, error) }) error {
 }
 
 // handOff answers the pending request of a stopped player.
-func (p *player) handOff(gone bool) (moved bool, err error) {
-	req := p.ho.req.Load()
-	defer p.ho.req.Store(nil)
+func (p *player) handOff(req *handoff.Request, gone bool) (moved bool, err error) {
 	defer p.shedding.Store(false)
 	if gone {
 		req.Reply(nil, errClientGone)
@@ -167,8 +172,13 @@ func (h *Handler) ExportPlayer(ctx context.Context) (*handoff.Export, error) {
 			continue
 		}
 		req := handoff.NewRequest()
+		if !p.ho.req.CompareAndSwap(nil, req) {
+			p.shedding.Store(false)
+			continue
+		}
 		cancel := p.ho.cancel.Load()
-		if cancel == nil || !p.ho.req.CompareAndSwap(nil, req) {
+		if cancel == nil {
+			p.ho.req.CompareAndSwap(req, nil)
 			p.shedding.Store(false)
 			continue
 		}

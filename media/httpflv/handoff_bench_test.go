@@ -2,8 +2,10 @@ package httpflv_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -56,8 +58,15 @@ func BenchmarkMove(b *testing.B) {
 		if (i/players)%2 == 1 {
 			from, to = c.flv, toA
 		}
-		if _, err := handoff.Move(ctx, from, to, "bench"); err != nil {
-			b.Fatalf("move %d: %v", i, err)
+		for {
+			_, err := handoff.Move(ctx, from, to, "bench")
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, handoff.ErrNoPlayer) {
+				b.Fatalf("move %d: %v", i, err)
+			}
+			runtime.Gosched() // the last adopted players have not started yet
 		}
 	}
 	b.StopTimer()
