@@ -5,7 +5,7 @@ BIN     := bin/streamedge
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet deps vendor fuzz bench microbench clean
+.PHONY: all build run test vet deps vendor fuzz bench bench-edge microbench clean
 
 all: build
 
@@ -76,9 +76,30 @@ fuzz:
 bench: build
 	./$(BIN) bench scenario -server ./$(BIN)
 
+# Edge against standalone: the origin's connections and CPU per Gbit (bench/edge.sh).
+bench-edge: build
+	bench/edge.sh ./$(BIN)
+
 # Go benchmarks: the hub's fan-out cost and allocations per player per message.
 microbench:
 	$(GO) test -run '^$$' -bench . -benchmem ./media/...
+
+# Where make install puts things; DESTDIR for packaging.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+# install: the binary, the default config (kept if one is there), the
+# systemd unit and the logrotate snippet. Then: systemctl daemon-reload &&
+# systemctl enable --now streamedge.
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/streamedge
+	install -d $(DESTDIR)/etc/streamedge $(DESTDIR)/var/log/streamedge
+	[ -e $(DESTDIR)/etc/streamedge/streamedge.yaml ] || install -m 0644 configs/standalone.yaml $(DESTDIR)/etc/streamedge/streamedge.yaml
+	sed 's#/usr/local/bin/streamedge#$(PREFIX)/bin/streamedge#g' configs/streamedge.service > streamedge.service.tmp
+	install -D -m 0644 streamedge.service.tmp $(DESTDIR)/etc/systemd/system/streamedge.service
+	rm -f streamedge.service.tmp
+	install -D -m 0644 configs/streamedge.logrotate $(DESTDIR)/etc/logrotate.d/streamedge
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/streamedge/README.md
 
 clean:
 	rm -rf bin

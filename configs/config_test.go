@@ -67,6 +67,7 @@ var parseCases = []parseCase{
 			"  enabled: true",
 			"  udp_port_base: 0",
 			"  candidates: [203.0.113.9]",
+			"  keyframe_interval: 0",
 			"grace_start_wait: 0",
 			"grace_final_wait: 10s",
 			"force_grace_quit: true",
@@ -99,6 +100,9 @@ var parseCases = []parseCase{
 			"  resolve: false",
 			"debug:",
 			"  fault_injection: true",
+			"api:",
+			"  hosts: [edge.example.com]",
+			"  cors_origins: ['https://console.example.com', '*']",
 		),
 		want: func(c *Config) {
 			*c = Config{
@@ -129,6 +133,7 @@ var parseCases = []parseCase{
 					Advertise: Advertise{RTMP: "198.18.0.2:1935", HTTP: "edge-1.example:80", RTC: "198.18.0.2:8000"},
 					Heartbeat: Duration(500 * time.Millisecond), TTL: Duration(3 * time.Second), LoadFactor: 1.5},
 				Debug: Debug{FaultInjection: true},
+				API:   API{Hosts: []string{"edge.example.com"}, CORSOrigins: []string{"https://console.example.com", "*"}},
 			}
 		},
 	},
@@ -337,6 +342,20 @@ var parseCases = []parseCase{
 		err: "streamedge.yaml:1: workers must be <= 1024, got 1025"},
 	{name: "listen empty", in: lines("listen:", "  rtmp: ''"),
 		err: "streamedge.yaml:2: listen.rtmp must not be empty"},
+	{name: "listen http on the rtmp port", in: lines("listen:", "  rtmp: 0.0.0.0:1935", "  http: 127.0.0.1:1935"),
+		err: "streamedge.yaml:3: listen.http must not share a port with listen.rtmp (0.0.0.0:1935 and 127.0.0.1:1935)"},
+	{name: "listen api on the http port", in: lines("listen:", "  http: :8080", "  api: '[::]:8080'"),
+		err: "streamedge.yaml:3: listen.api must not share a port with listen.http (:8080 and [::]:8080)"},
+	{name: "listen ports 0 never clash", in: lines("listen:", "  rtmp: 127.0.0.1:0", "  http: 127.0.0.1:0", "  api: 127.0.0.1:0"),
+		want: func(c *Config) {
+			c.Listen.RTMP, c.Listen.HTTP, c.Listen.API = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		}},
+	{name: "listen same port on two hosts", in: lines("listen:", "  rtmp: 127.0.0.1:1935", "  http: 127.0.0.2:1935"),
+		want: func(c *Config) { c.Listen.RTMP, c.Listen.HTTP = "127.0.0.1:1935", "127.0.0.2:1935" }},
+	{name: "api host with a port", in: lines("api:", "  hosts: ['edge:1985']"),
+		err: "streamedge.yaml:2: api.hosts must be host names without port or scheme, got \"edge:1985\""},
+	{name: "api cors origin with a path", in: lines("api:", "  cors_origins: ['https://x.example/console']"),
+		err: "streamedge.yaml:2: api.cors_origins must be \"*\" or scheme://host[:port], got \"https://x.example/console\""},
 	{name: "listen api may be empty", in: lines("listen:", "  api: ''"), want: func(c *Config) { c.Listen.API = "" }},
 	{name: "listen http may not", in: lines("listen:", "  http: ''"),
 		err: "streamedge.yaml:2: listen.http must not be empty"},
@@ -354,10 +373,12 @@ var parseCases = []parseCase{
 		err: `streamedge.yaml:2: listen.http port must be between 0 and 65535, got "http"`},
 	{name: "rtc enabled with candidates", in: lines("rtc:", "  enabled: true", "  udp_port_base: 9000", "  candidates: [192.0.2.7, '2001:db8::1']"),
 		want: func(c *Config) {
-			c.RTC = RTC{Enabled: true, UDPPortBase: 9000, Candidates: []string{"192.0.2.7", "2001:db8::1"}}
+			c.RTC = RTC{Enabled: true, UDPPortBase: 9000, Candidates: []string{"192.0.2.7", "2001:db8::1"}, KeyframeInterval: Duration(3 * time.Second)}
 		}},
 	{name: "rtc candidate not an IP", in: lines("rtc:", "  candidates:", "    - 192.0.2.7", "    - example.com"),
 		err: `streamedge.yaml:2: rtc.candidates[1] must be an IP address, got "example.com"`},
+	{name: "rtc keyframe interval too short", in: lines("rtc:", "  keyframe_interval: 100ms"),
+		err: "streamedge.yaml:2: rtc.keyframe_interval must be 0 (never) or >= 500ms, got 100ms"},
 	{name: "rtc port range past 65535", in: lines("workers: 4", "rtc:", "  udp_port_base: 65533"),
 		err: "streamedge.yaml:3: rtc.udp_port_base must be between 0 and 65532, got 65533"},
 	{name: "log level", in: lines("log:", "  level: verbose"),

@@ -200,6 +200,9 @@ type LookupReply struct {
 	// Err says why an edge stream cannot be had (its origins said not
 	// found a moment ago), for the player's error.
 	Err string `json:",omitempty"`
+	// Puller says the asker itself is to pull the stream (its Pull came
+	// first): no worker was ready to take it yet, as at start.
+	Puller bool `json:",omitempty"`
 	// Origins and UpVhost answer a Forward lookup.
 	Origins []string `json:",omitempty"`
 	UpVhost string   `json:",omitempty"`
@@ -250,6 +253,7 @@ type Client struct {
 	Since     time.Time
 	BytesSent uint64 // media sent to a player
 	BytesIn   uint64 // media received from a publisher
+	Upnode    string `json:",omitempty"` // an edge pulling: "host pid N", as its connect said
 }
 
 // Command is an order from the master, one of the Cmd names. Reason is for

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"testing"
 	"time"
@@ -32,14 +33,25 @@ func (h *harness) call(fn func()) {
 	}
 }
 
+// request asks the API for path, naming host, from a page of origin
+// (none when empty).
+func (h *harness) request(path, host, origin string) *httptest.ResponseRecorder {
+	h.t.Helper()
+	rec := httptest.NewRecorder()
+	h.call(func() {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Host = host
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		h.m.apiHandler().ServeHTTP(rec, req)
+	})
+	return rec
+}
+
 func (h *harness) get(path string) map[string]any {
 	h.t.Helper()
-	var body []byte
-	h.call(func() {
-		rec := httptest.NewRecorder()
-		h.m.apiHandler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
-		body = rec.Body.Bytes()
-	})
+	body := h.request(path, "127.0.0.1:1985", "").Body.Bytes()
 	var doc map[string]any
 	if err := json.Unmarshal(body, &doc); err != nil {
 		h.t.Fatalf("%s: %v\n%s", path, err, body)
@@ -103,4 +115,51 @@ func TestAPISpeaksSnakeCase(t *testing.T) {
 	if _, ok := h.get("/api/v1/summaries")["reloads"].(map[string]any)["last_at"]; !ok {
 		t.Error("reloads.last_at is missing after a reload")
 	}
+}
+
+// A page of another site must not read the API: not by DNS rebinding (a
+// Host that names its site), not across origins unless configured.
+func TestAPIGuardsAgainstBrowsers(t *testing.T) {
+	h := newHarness(t, 1)
+	tests := []struct {
+		host, origin string
+		code         int
+		cors         string
+	}{
+		{"127.0.0.1:1985", "", 200, ""},
+		{"[::1]:1985", "", 200, ""},
+		{"localhost:1985", "", 200, ""},
+		{"LOCALHOST.", "", 200, ""},
+		{"attacker.example:1985", "", 403, ""},
+		{"127.0.0.1:1985", "https://attacker.example", 200, ""}, // answered, but the browser may not read it
+	}
+	check := func() {
+		t.Helper()
+		for _, tt := range tests {
+			rec := h.request("/api/v1/workers", tt.host, tt.origin)
+			if rec.Code != tt.code || rec.Header().Get("Access-Control-Allow-Origin") != tt.cors {
+				t.Errorf("Host %q Origin %q: %d, CORS %q; want %d, %q", tt.host, tt.origin, rec.Code,
+					rec.Header().Get("Access-Control-Allow-Origin"), tt.code, tt.cors)
+			}
+		}
+	}
+	check()
+	// Configured: a name of the operator's and a console's origin.
+	text := "workers: 1\nlisten:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: \"\"\napi:\n  hosts: [edge.example.com]\n  cors_origins: ['https://console.example.com']\n"
+	if err := os.WriteFile(h.cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.reload()
+	tests = append(tests[:len(tests)-1],
+		struct {
+			host, origin string
+			code         int
+			cors         string
+		}{"edge.example.com", "https://console.example.com", 200, "https://console.example.com"},
+		struct {
+			host, origin string
+			code         int
+			cors         string
+		}{"127.0.0.1:1985", "https://attacker.example", 200, ""})
+	check()
 }

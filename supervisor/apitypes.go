@@ -23,6 +23,10 @@ type LoadInfo struct {
 	BytesIn        uint64               `json:"bytes_in"` // since the worker started
 	BytesOut       uint64               `json:"bytes_out"`
 	Streams        []WorkerStreamInfo   `json:"streams"`
+	// New sessions refused since the worker started, by "protocol/reason",
+	// and players shed by the balancer.
+	Refusals map[string]uint64 `json:"refusals,omitempty"`
+	Shed     uint64            `json:"shed,omitempty"`
 }
 
 // WorkerStreamInfo is one stream as one worker sees it.
@@ -41,7 +45,7 @@ func loadInfo(l *ipc.Load) *LoadInfo {
 	}
 	li := &LoadInfo{At: l.Time, CPUPercent: l.CPUPercent, RSSBytes: l.RSSBytes, Connections: l.Connections,
 		ByKind: map[ipc.ConnKind]int{}, BytesInPerSec: l.BytesInPerSec, BytesOutPerSec: l.BytesOutPerSec,
-		BytesIn: l.BytesIn, BytesOut: l.BytesOut, Streams: []WorkerStreamInfo{}}
+		BytesIn: l.BytesIn, BytesOut: l.BytesOut, Streams: []WorkerStreamInfo{}, Refusals: l.Refusals, Shed: l.Shed}
 	for k, n := range l.Conns {
 		li.ByKind[k] = n
 	}
@@ -97,6 +101,8 @@ type (
 	streamsResponse struct {
 		Code    int          `json:"code"`
 		Streams []StreamInfo `json:"streams"`
+		// Origins: an edge's figures per origin (absent on an origin).
+		Origins map[string]originStats `json:"origins,omitempty"`
 	}
 	clientsResponse struct {
 		Code      int          `json:"code"`

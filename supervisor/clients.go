@@ -19,6 +19,7 @@ type ClientInfo struct {
 	Since     time.Time    `json:"since"`
 	BytesSent uint64       `json:"bytes_sent"`
 	BytesIn   uint64       `json:"bytes_in"`
+	Upnode    string       `json:"upnode,omitempty"` // an edge that pulls: its host and pid
 }
 
 // workerClients is one worker's answer to a client list request.
@@ -69,7 +70,7 @@ func (m *Master) Clients(ctx context.Context) (clients []ClientInfo, truncated b
 			truncated = truncated || wc.list.Truncated
 			for _, c := range wc.list.Clients {
 				clients = append(clients, ClientInfo{ID: clientID(wc.pid, c.ID), Worker: wc.slot, PID: wc.pid, Kind: c.Kind, Addr: c.Addr,
-					Stream: c.Stream, Since: c.Since, BytesSent: c.BytesSent, BytesIn: c.BytesIn})
+					Stream: c.Stream, Since: c.Since, BytesSent: c.BytesSent, BytesIn: c.BytesIn, Upnode: c.Upnode})
 			}
 		case <-ctx.Done():
 			truncated = true

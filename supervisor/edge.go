@@ -58,7 +58,12 @@ func (m *Master) edgeLookup(p *workerProc, msg *ipc.Lookup, now time.Time) *ipc.
 		return reply
 	}
 	owner := m.leastLoaded()
-	if owner == nil || owner.relayAddr == "" {
+	if owner == nil && p.state == StateStarting {
+		// Serving before its ready is through, as at start: the asker
+		// pulls for itself rather than refusing its player.
+		owner = p
+	}
+	if owner == nil {
 		return reply
 	}
 	vhost := vhostOf(msg.Stream)
@@ -70,7 +75,7 @@ func (m *Master) edgeLookup(p *workerProc, msg *ipc.Lookup, now time.Time) *ipc.
 	}
 	m.registry.claim(msg.Stream, owner.gen)
 	m.log.Info("edge pull assigned", "stream", msg.Stream, "worker", owner.slot, "origin", order[0], "asked_by", p.slot)
-	reply.Found, reply.Owner, reply.RelayAddr = true, owner.slot, owner.relayAddr
+	reply.Found, reply.Owner, reply.RelayAddr, reply.Puller = true, owner.slot, owner.relayAddr, owner == p
 	return reply
 }
 
@@ -140,6 +145,29 @@ func (m *Master) onUpstreamEvent(p *workerProc, ev *ipc.UpstreamEvent, now time.
 			m.broadcast(p.gen, &ipc.StreamUnpublished{Stream: ev.Stream, Owner: p.slot, Err: ev.Err, NotFound: ev.NotFound})
 		}
 	}
+}
+
+// reassignPull gives the edge stream that gone pulled to another worker,
+// if one is ready. The others are told nothing: their relays from the
+// dead worker break, and a broken relay looks its stream up again, which
+// finds the new puller. Players stay attached across the gap.
+func (m *Master) reassignPull(gone *workerProc, stream string) bool {
+	vhost := vhostOf(stream)
+	if !m.cfg.Remote(vhost) {
+		return false
+	}
+	owner := m.leastLoaded()
+	if owner == nil || owner == gone {
+		return false
+	}
+	cl := m.cfg.Cluster(vhost)
+	order := m.edge.chooser.Order(vhost, stream, cl.Balance, cl.Origin, m.now())
+	if err := owner.proc.Send(&ipc.Pull{Stream: stream, Origins: order, Protocol: cl.Protocol, UpVhost: cl.Vhost}); err != nil {
+		return false
+	}
+	m.registry.claim(stream, owner.gen)
+	m.log.Info("edge pull reassigned", "stream", stream, "worker", owner.slot, "from", gone.slot, "origin", order[0])
+	return true
 }
 
 // unpublishedOnExit is what the other workers are told of a stream whose

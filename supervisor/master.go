@@ -76,8 +76,10 @@ type Master struct {
 	kickReqs   map[uint64]chan bool            // kicks waiting for the worker's answer
 	moveReqs   map[uint64]chan *ipc.Moved      // moves waiting for the worker's answer
 	apiAuth    atomic.Pointer[configs.APIAuth] // read by API requests; a reload swaps it
+	apiGuard   atomic.Pointer[apiGuard]        // likewise
 	nextReq    uint64
 	quitting   bool // graceful quit under way: no restarts
+	sdReady    bool // systemd was told READY=1
 	stopping   bool // fast quit under way
 }
 
@@ -109,6 +111,7 @@ func New(opts Options) (*Master, error) {
 		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, kickReqs: map[uint64]chan bool{}, moveReqs: map[uint64]chan *ipc.Moved{}, registry: newRegistry(), edge: newEdge(),
 		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
 	m.clock = realClock{m}
+	m.apiGuard.Store(newAPIGuard(opts.Config))
 	enableMigrateReq(m.log)
 	setFileLimit(m.log, opts.Config)
 	m.apiAuth.Store(&opts.Config.API.Auth)
@@ -129,7 +132,7 @@ func New(opts Options) (*Master, error) {
 			return nil, fmt.Errorf("listen api: %w", err)
 		}
 	}
-	if m.runDir, err = os.MkdirTemp("", "streamedge-"); err != nil {
+	if m.runDir, err = makeRunDir(m.log); err != nil {
 		for _, s := range socks {
 			s.close()
 		}
@@ -398,6 +401,7 @@ func (m *Master) onReady(p *workerProc, msg *ipc.Ready) {
 	if p.slot < len(m.slots) && m.slots[p.slot].next == p {
 		m.promote(m.slots[p.slot])
 	}
+	m.notifyReady()
 }
 
 // broadcast sends msg to every ready worker but the one of generation except.
@@ -413,6 +417,9 @@ func (m *Master) broadcast(except uint64, msg ipc.Message) {
 
 func (m *Master) onExit(p *workerProc, err error) {
 	for _, stream := range m.registry.drop(p.gen) {
+		if m.reassignPull(p, stream) {
+			continue
+		}
 		m.broadcast(p.gen, m.unpublishedOnExit(stream, p.slot))
 	}
 	reason := "exited"
@@ -546,6 +553,7 @@ func (m *Master) retire(p *workerProc, reason string, closeOnExit *slotSockets) 
 // shutdown tells every worker to quit and kills the ones still there after
 // quitTimeout.
 func (m *Master) shutdown() {
+	m.notifyStopping()
 	m.stopping = true
 	for _, p := range m.procs {
 		p.state = StateStopping

@@ -73,7 +73,7 @@ func (m *Master) provision(plan reloadPlan, next *configs.Config) (*provisioned,
 	var err error
 	switch {
 	case plan.listen:
-		pv.slots, pv.bound, err = openSlots(socketTable(next), 0, plan.workers)
+		pv.slots, pv.bound, err = openSlots(socketTable(next), 0, plan.workers, m.bound...)
 	case plan.grow > 0:
 		pv.slots, _, err = openSlots(m.bound, len(m.slots), plan.grow)
 	}
@@ -102,6 +102,7 @@ func (m *Master) reload() {
 		m.log.Info("reload: running on the embedded default config, nothing to re-read")
 		return
 	}
+	defer m.notifyReloading()()
 	next, err := configs.Load(path)
 	if err != nil {
 		m.reloadFailed(err)
@@ -129,6 +130,7 @@ func (m *Master) reload() {
 // apply carries out a provisioned plan; nothing here fails.
 func (m *Master) apply(plan reloadPlan, next *configs.Config, data []byte, pv *provisioned) {
 	m.cfg, m.cfgYAML = next, data
+	m.apiGuard.Store(newAPIGuard(next))
 	m.apiAuth.Store(&next.API.Auth)
 	if m.opts.SetLogLevel != nil {
 		m.opts.SetLogLevel(next.Log.SlogLevel())
@@ -244,6 +246,7 @@ func (m *Master) gracefulQuit(why string) {
 		return
 	}
 	m.quitting = true
+	m.notifyStopping()
 	start, final := m.cfg.GraceStartWait.Std(), m.cfg.GraceFinalWait.Std()
 	m.log.Info("graceful quit", "signal", why, "grace_start_wait", start.String(), "grace_final_wait", final.String())
 	m.after(start, func() {

@@ -86,7 +86,7 @@ func RunProcess(ctx context.Context, p Process) error {
 	pr.link.cfg.Store(cfg)
 	w.hub.SetHost(pr.link)
 	if w.rtc != nil {
-		w.rtc.joinHost(p.Slot, pr.link.self, pr.link.place)
+		w.rtc.joinHost(p.Slot, pr.link.self, pr.link.place, pr.link.lookup)
 	}
 	why := pr.run(ctx)
 	if !errors.Is(why, errQuit) && !errors.Is(why, context.Canceled) {

@@ -171,7 +171,7 @@ func clients(socket string, list []hub.Session) []ipc.Client {
 	out := make([]ipc.Client, 0, len(list))
 	for _, ses := range list {
 		out = append(out, ipc.Client{ID: clientID(socket, ses.ID), Kind: ipc.ConnKind(ses.Kind), Addr: ses.Addr, Stream: ses.Stream,
-			Since: ses.Since, BytesSent: ses.BytesSent, BytesIn: ses.BytesIn})
+			Since: ses.Since, BytesSent: ses.BytesSent, BytesIn: ses.BytesIn, Upnode: ses.Upnode})
 	}
 	return out
 }

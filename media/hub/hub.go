@@ -309,4 +309,5 @@ type Session struct {
 	Since     time.Time
 	BytesSent uint64
 	BytesIn   uint64
+	Upnode    string // the edge that pulls, as its connect said (SRS's debug_srs_upnode)
 }

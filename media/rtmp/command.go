@@ -3,6 +3,7 @@ package rtmp
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"streamedge/media/access"
@@ -98,6 +99,7 @@ func (c *conn) onConnect(cmd command) error {
 		return fmt.Errorf("connect refused: %s", r.Reason)
 	}
 	c.target, c.tcURL = target, tcURL
+	c.upnode = upnode(cmd.Object)
 	c.pageURL, _ = cmd.Object["pageUrl"].(string)
 	if err := c.authorize(access.Connect, hub.Key{}, ""); err != nil {
 		c.writeCommand(0, "_error", cmd.TxID, nil, status("error", "NetConnection.Connect.Rejected", deniedText(err)))
@@ -225,4 +227,18 @@ func (c *conn) onCloseStream(cmd command) error {
 		return errClientClosed
 	}
 	return nil
+}
+
+// upnode is how an edge that pulls introduced itself in its connect
+// (SRS's debug_srs_upnode properties), bounded: it is the client's text.
+func upnode(obj amf.Object) string {
+	host, _ := obj["srs_server_ip"].(string)
+	pid, _ := obj["srs_pid"].(float64)
+	if host == "" && pid == 0 {
+		return ""
+	}
+	if len(host) > 100 {
+		host = host[:100]
+	}
+	return fmt.Sprintf("%s pid %d", strings.ToValidUTF8(host, "?"), int64(pid))
 }

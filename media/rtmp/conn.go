@@ -52,7 +52,8 @@ type conn struct {
 	publisher   *hub.Publisher
 	pubStreamID uint32
 	play        *player
-	relay       bool // on a relay server: a relay feeding another hub
+	relay       bool   // on a relay server: a relay feeding another hub
+	upnode      string // an edge that pulls: how its connect said who it is
 	since       time.Time
 	session     atomic.Pointer[sessionMeta] // set once publishing or playing, read by Sessions
 

@@ -155,7 +155,7 @@ func (s *Server) Sessions() []hub.Session {
 		if c.relay {
 			addr = "relay"
 		}
-		ses := hub.Session{ID: c.id, Kind: meta.kind, Addr: addr, Stream: meta.stream, Since: c.since}
+		ses := hub.Session{ID: c.id, Kind: meta.kind, Addr: addr, Stream: meta.stream, Since: c.since, Upnode: c.upnode}
 		if meta.sub != nil {
 			ses.BytesSent = meta.sub.Sent.Load()
 		}
