@@ -31,11 +31,12 @@ var (
 
 // handoffSide is a player's part of handoffs.
 type handoffSide struct {
-	moved  bool // the socket went to another worker: its on_stop is the receiver's
-	tail   handoff.Tail
-	from   string                                  // the worker an adopted player came from
-	cancel atomic.Pointer[context.CancelCauseFunc] // set while the player runs
-	req    atomic.Pointer[handoff.Request]
+	moved     bool // the socket went to another worker: its on_stop is the receiver's
+	uncounted bool // taken off Stats.Players
+	tail      handoff.Tail
+	from      string                                  // the worker an adopted player came from
+	cancel    atomic.Pointer[context.CancelCauseFunc] // set while the player runs
+	req       atomic.Pointer[handoff.Request]
 }
 
 // play feeds the player until it ends or moves; a handoff that does not
@@ -111,6 +112,7 @@ func (p *player) handOff(req *handoff.Request, gone bool) (moved bool, err error
 	switch e.Outcome() {
 	case handoff.Moved:
 		p.ho.moved = true
+		p.uncount() // before Settled: the mover's counts are right when it returns
 		p.log.Info("flv play moved", "bytes_sent", p.sub.Sent.Load(), "skips", p.sub.Skipped.Load())
 		return true, nil
 	case handoff.Dropped:
@@ -242,7 +244,7 @@ func (h *Handler) Adopt(f *os.File, st *handoff.State) error {
 	go func() {
 		defer h.untrack(p)
 		defer p.notifyStop()
-		defer h.Stats.Players.Add(-1)
+		defer p.uncount()
 		defer sub.Close()
 		defer nc.Close()
 		p.logEnd(p.play(nc))
@@ -254,5 +256,13 @@ func (h *Handler) Adopt(f *os.File, st *handoff.State) error {
 func (p *player) notifyStop() {
 	if !p.ho.moved {
 		p.h.notifyStop(p.gated)
+	}
+}
+
+// uncount takes the player off Stats.Players, once.
+func (p *player) uncount() {
+	if !p.ho.uncounted {
+		p.ho.uncounted = true
+		p.h.Stats.Players.Add(-1)
 	}
 }
