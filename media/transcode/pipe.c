@@ -38,6 +38,9 @@ static enum AVCodecID codec_id(int c) {
 
 se_pipe *se_open(int from, const uint8_t *extra, int extralen, int in_rate, int in_ch,
                  int to, int out_rate, int out_ch, int bitrate, int *err) {
+	// Errors come back as codes, and a bad packet is counted by the
+	// caller: libav's own per-packet messages would flood stderr.
+	av_log_set_level(AV_LOG_QUIET);
 	int ret = AVERROR(ENOMEM);
 	se_pipe *p = av_mallocz(sizeof(*p));
 	if (!p) goto fail;
