@@ -346,7 +346,9 @@ func (s *Server) Play(offer string, key hub.Key, addr string) (answer, id string
 	}
 	started.Store(true)
 	s.wg.Go(p.run)
+	s.mu.Lock() // Notes reads it
 	ses.audioNote = audio
+	s.mu.Unlock()
 	ses.log.Info("rtc play start", "video", p.video != nil, "audio", p.audio != nil, "audio_source", audio)
 	return answer, ses.id, nil
 }

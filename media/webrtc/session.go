@@ -43,7 +43,7 @@ type session struct {
 	reason error
 	onEnd  func() // the role's own cleanup, run once when the session closes
 
-	audioNote string // a player's audio source (Audio* constants)
+	audioNote string // a player's audio source (Audio* constants); guarded by the server's lock
 }
 
 // newSessionID returns "{slot}-{32 hex}": the slot says which worker owns

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	bin "encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"streamedge/media/mediatest"
+	"streamedge/media/transcode"
+	"streamedge/media/webrtc/rtctest"
+	"streamedge/supervisor"
+)
+
+func requireTranscode(t *testing.T) {
+	t.Helper()
+	mediatest.RequireFFmpeg(t)
+	if !transcode.Built() {
+		t.Skip("audio transcoding is not built (cgo)")
+	}
+}
+
+// checkH264 writes a player's pictures as an Annex B file and has ffmpeg
+// decode all of it: the right size and not one decode error.
+func checkH264(t *testing.T, name string, frames [][]byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "v.h264")
+	if err := os.WriteFile(path, bytes.Join(frames, nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "stream=codec_name,width,height",
+		"-of", "csv=p=0", path).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "h264,320,240" {
+		t.Fatalf("%s: ffprobe of %d frames: %v: %q", name, len(frames), err, out)
+	}
+	out, err = exec.Command("ffmpeg", "-v", "error", "-nostdin", "-i", path, "-f", "null", "-").CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("%s: ffmpeg decoding %d frames: %v: %s", name, len(frames), err, out)
+	}
+}
+
+// opusEnergy decodes Opus packets with the codec library and returns the
+// audio's RMS and duration.
+func opusEnergy(t *testing.T, packets [][]byte) (rms float64, seconds float64) {
+	t.Helper()
+	dec, err := transcode.New(transcode.Params{From: transcode.Opus, InRate: 48000, InChannels: 2, To: transcode.PCM, OutRate: 48000, OutChannels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	var sum float64
+	n := 0
+	for _, p := range packets {
+		out, err := dec.Transcode(p, 0, nil)
+		if err != nil {
+			t.Fatalf("opus packet of %d bytes does not decode: %v", len(p), err)
+		}
+		for _, o := range out {
+			for i := 0; i+4 <= len(o.Data); i += 4 {
+				v := float64(math.Float32frombits(bin.LittleEndian.Uint32(o.Data[i:])))
+				sum += v * v
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return math.Sqrt(sum / float64(n)), float64(n) / 48000
+}
+
+// transcoders is the host's number of audio transcoders, once the
+// workers' reports agree on it for two reports running.
+func (s *server) transcoders(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		total := 0
+		for _, w := range s.workers(t) {
+			if w.Load != nil {
+				total += w.Load.Transcoders
+			}
+		}
+		if total == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d transcoders on the host, want %d", total, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// streamRTC is the API's rtc note of a stream.
+func (s *server) streamRTC(t *testing.T, stream string) *supervisor.StreamInfo {
+	t.Helper()
+	var doc struct{ Streams []supervisor.StreamInfo }
+	s.apiGet(t, "/api/v1/streams", &doc)
+	for _, st := range doc.Streams {
+		if st.Stream == stream {
+			return &st
+		}
+	}
+	return nil
+}
+
+// TestRTMPToWHEPOnEveryWorker (issue 15 tests 1 and 5): ffmpeg publishes
+// H.264 + AAC over RTMP to -w 2; a WHEP player on each worker gets H.264
+// that ffmpeg decodes at 320x240 without an error and Opus that decodes
+// to the tone (energy). The host has one transcoder for the stream
+// however many players, on both workers, play it.
+func TestRTMPToWHEPOnEveryWorker(t *testing.T) {
+	requireTranscode(t)
+	s, ports := startRTC(t, 2)
+	publishFFmpeg(t, s, "aac")
+	url := s.rtcURL("/rtc/v1/whep/?app=live&stream=aac")
+	seen := map[int]*rtctest.Player{}
+	for i := 0; len(seen) < 2; i++ {
+		if i == 10 {
+			t.Fatalf("10 players and all on workers %v", seen)
+		}
+		p := rtctest.NewPlayer(t).Play(t, url)
+		if slot := answerSlot(t, p.Answer, ports); seen[slot] == nil {
+			seen[slot] = p
+		}
+	}
+	for slot, p := range seen {
+		frames, opus := p.AwaitFrames(t, 75) // 3 s of both
+		name := fmt.Sprintf("player on worker %d", slot)
+		checkH264(t, name, frames)
+		// lavfi's sine is at 1/8 of full scale: an RMS of 0.088.
+		if rms, secs := opusEnergy(t, opus); rms < 0.04 || secs < 1.4 {
+			t.Fatalf("%s: %d Opus packets decode to %.2f s with RMS %.4f: not the tone", name, len(opus), secs, rms)
+		}
+	}
+	s.transcoders(t, 1)
+	if st := s.streamRTC(t, "__defaultVhost__/live/aac"); st == nil || st.RTC == nil || st.RTC.Audio != "aac->opus" {
+		t.Fatalf("API stream: %+v", st)
+	}
+	// 10 more players, then 100: still one transcoder.
+	for _, n := range []int{10, 100} {
+		var wg sync.WaitGroup
+		players := make([]*rtctest.Player, n)
+		for i := range players {
+			wg.Go(func() { players[i] = rtctest.NewPlayer(t).Play(t, url) })
+		}
+		wg.Wait()
+		for _, p := range players {
+			p.AwaitFrames(t, 5)
+		}
+		s.transcoders(t, 1)
+		for _, p := range players {
+			p.PC.Close()
+		}
+	}
+	if n := s.logs.count("rtc bridge start"); n != 1 {
+		t.Fatalf("%d bridges started for one stream", n)
+	}
+}
+
+// TestWHIPToRTMPHasAAC (issue 15 test 2): a pion WHIP publisher of H.264
+// and Opus; ffprobe over RTMP and HTTP-FLV sees h264 320x240 and aac, and
+// ffmpeg plays 10 s of it over both without an error, timestamps going
+// forward.
+func TestWHIPToRTMPHasAAC(t *testing.T) {
+	requireTranscode(t)
+	s, _ := startRTC(t, 2)
+	publishRTC(t, s, "whip")
+	for _, url := range []string{s.rtmpURL("whip"), s.flvURL("whip")} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res := waitProbe(t, ctx, url)
+		cancel()
+		v, okv := res.Stream("video")
+		a, oka := res.Stream("audio")
+		if !okv || v.CodecName != "h264" || v.Width != 320 || v.Height != 240 || !oka || a.CodecName != "aac" {
+			t.Fatalf("%s: video %+v (%v), audio %+v (%v)", url, v, okv, a, oka)
+		}
+	}
+	for _, url := range []string{s.rtmpURL("whip"), s.flvURL("whip")} {
+		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+		out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-nostdin", "-i", url, "-t", "10",
+			"-map", "0:a", "-f", "framemd5", "-").CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: ffmpeg: %v: %s", url, err, out)
+		}
+		// framemd5 lines: stream, dts, pts, duration, size, md5. Anything
+		// else ffmpeg printed is an error.
+		var last int64 = -1
+		frames := 0
+		for _, line := range strings.Split(string(out), "\n") {
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			var st int
+			var dts, pts int64
+			if _, err := fmt.Sscanf(strings.ReplaceAll(line, ",", " "), "%d %d %d", &st, &dts, &pts); err != nil {
+				t.Fatalf("%s: ffmpeg said %q", url, line)
+			}
+			if dts <= last {
+				t.Fatalf("%s: audio dts %d after %d", url, dts, last)
+			}
+			last = dts
+			frames++
+		}
+		// 10 s of 1024-sample AAC frames at 48 kHz is 468.
+		if frames < 400 {
+			t.Fatalf("%s: %d AAC frames in 10 s", url, frames)
+		}
+	}
+}
+
+// waitProbe probes url until ffprobe finds both streams (the publish takes
+// a moment to reach the hub).
+func waitProbe(t *testing.T, ctx context.Context, url string) mediatest.ProbeResult {
+	t.Helper()
+	for {
+		res := mediatest.FFprobe(t, ctx, url)
+		if _, ok := res.Stream("audio"); ok {
+			return res
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: no audio stream: %+v", url, res)
+		case <-time.After(200 * time.Millisecond): // ffprobe gives up on a stream with no audio yet
+		}
+	}
+}
+
+// count is the number of log lines with msg.
+func (l *logLines) count(msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if line["msg"] == msg {
+			n++
+		}
+	}
+	return n
+}
