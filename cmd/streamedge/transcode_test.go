@@ -247,3 +247,57 @@ func (l *logLines) count(msg string) int {
 	}
 	return n
 }
+
+// TestNoCgoServesVideoOnly (issue 15 test 6): a build without cgo builds,
+// says at start that audio transcoding is not built, and a WHEP player of
+// an RTMP stream gets decodable video and no audio, with the reason on its
+// session's log line and in /api/v1/streams.
+func TestNoCgoServesVideoOnly(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	bin := filepath.Join(t.TempDir(), "streamedge-nocgo")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("CGO_ENABLED=0 go build: %v\n%s", err, out)
+	}
+	// Tests in this package run one at a time: the harness's binary can
+	// be swapped for this one.
+	saved := binary
+	binary = bin
+	defer func() { binary = saved }()
+	s, _ := startRTC(t, 2)
+	s.logs.wait(t, "rtc audio transcoding is not built: WHEP players of RTMP streams and RTMP players of WHIP streams get video only", nil, 10*time.Second)
+	publishFFmpeg(t, s, "v")
+	p := rtctest.NewPlayer(t).Play(t, s.rtcURL("/rtc/v1/whep/?app=live&stream=v"))
+	line := s.logs.wait(t, "rtc play start", nil, 10*time.Second)
+	if line["audio_source"] != "video only: audio transcoding is not built (cgo/libavcodec)" {
+		t.Fatalf("play start says audio_source %q", line["audio_source"])
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var frames, opus [][]byte
+	for len(frames) < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d frames in 20 s", len(frames))
+		}
+		select {
+		case <-p.Got():
+		case <-time.After(time.Second):
+		}
+		frames, opus = p.Received()
+	}
+	checkH264(t, "no-cgo player", frames)
+	if len(opus) != 0 {
+		t.Fatalf("%d audio packets from a build without transcoding", len(opus))
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		st := s.streamRTC(t, "__defaultVhost__/live/v")
+		if st != nil && st.RTC != nil && strings.Contains(st.RTC.Audio, "not built") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("API stream: %+v", st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -437,6 +437,16 @@ func (p *Player) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	}
 }
 
+// Received is what the player has got so far.
+func (p *Player) Received() (frames, opus [][]byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([][]byte(nil), p.frames...), append([][]byte(nil), p.opus...)
+}
+
+// Got is signalled when a picture arrives.
+func (p *Player) Got() <-chan struct{} { return p.gotFrame }
+
 // AwaitFrames waits until the player has n pictures and n Opus packets.
 func (p *Player) AwaitFrames(t testing.TB, n int) (frames, opus [][]byte) {
 	t.Helper()
