@@ -22,7 +22,7 @@ import (
 func (m *Master) apiHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&collector{m: m}, &srsCollector{m: m})
+		&collector{m: m})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /api/v1/summaries", m.snapshotJSON(func(s Snapshot) any {
@@ -31,7 +31,7 @@ func (m *Master) apiHandler() http.Handler {
 			Host: s.Host, Workers: s.Workers, Totals: totals(s), Reloads: reloadInfo(s.Reloads)}
 	}))
 	mux.HandleFunc("GET /api/v1/workers", m.snapshotJSON(func(s Snapshot) any { return workersResponse{Workers: s.Workers} }))
-	mux.HandleFunc("GET /api/v1/streams", m.snapshotJSON(func(s Snapshot) any { return streamsResponse{Streams: s.Streams} }))
+	mux.HandleFunc("GET /api/v1/streams", m.snapshotJSON(func(s Snapshot) any { return streamsResponse{Streams: s.Streams, Origins: s.Origins} }))
 	mux.HandleFunc("GET /api/v1/clients", m.clientsJSON)
 	mux.HandleFunc("DELETE /api/v1/clients/{id}", m.kickJSON)
 	mux.Handle("GET /console/", console.Handler())

@@ -147,6 +147,29 @@ func (m *Master) onUpstreamEvent(p *workerProc, ev *ipc.UpstreamEvent, now time.
 	}
 }
 
+// reassignPull gives the edge stream that gone pulled to another worker,
+// if one is ready. The others are told nothing: their relays from the
+// dead worker break, and a broken relay looks its stream up again, which
+// finds the new puller. Players stay attached across the gap.
+func (m *Master) reassignPull(gone *workerProc, stream string) bool {
+	vhost := vhostOf(stream)
+	if !m.cfg.Remote(vhost) {
+		return false
+	}
+	owner := m.leastLoaded()
+	if owner == nil || owner == gone {
+		return false
+	}
+	cl := m.cfg.Cluster(vhost)
+	order := m.edge.chooser.Order(vhost, stream, cl.Balance, cl.Origin, m.now())
+	if err := owner.proc.Send(&ipc.Pull{Stream: stream, Origins: order, Protocol: cl.Protocol, UpVhost: cl.Vhost}); err != nil {
+		return false
+	}
+	m.registry.claim(stream, owner.gen)
+	m.log.Info("edge pull reassigned", "stream", stream, "worker", owner.slot, "from", gone.slot, "origin", order[0])
+	return true
+}
+
 // unpublishedOnExit is what the other workers are told of a stream whose
 // owner died: an edge stream's players get an error and reconnect (a new
 // puller is chosen then), where an origin's wait for a republish.

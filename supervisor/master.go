@@ -417,6 +417,9 @@ func (m *Master) broadcast(except uint64, msg ipc.Message) {
 
 func (m *Master) onExit(p *workerProc, err error) {
 	for _, stream := range m.registry.drop(p.gen) {
+		if m.reassignPull(p, stream) {
+			continue
+		}
 		m.broadcast(p.gen, m.unpublishedOnExit(stream, p.slot))
 	}
 	reason := "exited"

@@ -23,7 +23,7 @@ import (
 // twice) and decodes the video at once (any decoder error fails the test).
 type checkedPlayer struct {
 	cmd    *exec.Cmd
-	stderr bytes.Buffer
+	stderr lockedBuffer // written by exec's copying goroutine while ffmpeg runs
 
 	mu       sync.Mutex
 	frames   int
@@ -31,6 +31,24 @@ type checkedPlayer struct {
 	maxStep  uint32 // the longest step between two video frames, ms
 	ended    error
 	more     chan struct{}
+}
+
+// lockedBuffer is a bytes.Buffer that exec may write while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startCheckedPlayer(t *testing.T, url string) *checkedPlayer {
