@@ -373,7 +373,7 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 			if op := m.procs[owner]; op != nil && op.relayAddr != "" {
 				reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
 			}
-		} else if m.cfg.Remote(vhostOf(msg.Stream)) {
+		} else if m.edgeStream(msg.Stream) {
 			reply = m.edgeLookup(p, msg, m.now())
 		}
 		p.proc.Send(reply)

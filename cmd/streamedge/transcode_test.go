@@ -301,3 +301,47 @@ func TestNoCgoServesVideoOnly(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestEdgeWHEP (issue 15 test 4): WHEP players on both workers of a -w 2
+// edge play a stream published over RTMP to a streamedge origin: they get
+// video that decodes and Opus with the tone, through one upstream pull
+// (the origin sees one connection) and one transcoder on the edge.
+func TestEdgeWHEP(t *testing.T) {
+	requireTranscode(t)
+	origin := startServer(t, "", "-w", "2")
+	publishFFmpeg(t, origin, "edgertc")
+	edge := startServer(t, "rtc:\n  enabled: true\n  udp_port_base: 0\n"+edgeYAML("__defaultVhost__", "round_robin", "rtmp", origin.rtmp), "-w", "2")
+	edge.waitWorkers(t, 2, nil)
+	ports := edge.rtcPorts(t, 2)
+	url := edge.rtcURL("/rtc/v1/whep/?app=live&stream=edgertc")
+	seen := map[int]*rtctest.Player{}
+	for i := 0; len(seen) < 2; i++ {
+		if i == 10 {
+			t.Fatalf("10 players and all on workers %v", seen)
+		}
+		p := rtctest.NewPlayer(t).Play(t, url)
+		if slot := answerSlot(t, p.Answer, ports); seen[slot] == nil {
+			seen[slot] = p
+		}
+	}
+	for slot, p := range seen {
+		frames, opus := p.AwaitFrames(t, 50)
+		name := fmt.Sprintf("edge player on worker %d", slot)
+		checkH264(t, name, frames)
+		if rms, secs := opusEnergy(t, opus); rms < 0.04 || secs < 0.9 {
+			t.Fatalf("%s: %d Opus packets decode to %.2f s with RMS %.4f", name, len(opus), secs, rms)
+		}
+	}
+	if n := originPlays(t, origin, "__defaultVhost__/live/edgertc"); n != 1 {
+		t.Fatalf("the origin has %d players of the stream, want 1 (the edge)", n)
+	}
+	edge.transcoders(t, 1)
+	// The rendition is the edge's own: never pulled from the origin.
+	var doc struct{ Clients []supervisor.ClientInfo }
+	origin.apiGet(t, "/api/v1/clients", &doc)
+	for _, c := range doc.Clients {
+		if strings.HasSuffix(c.Stream, "@rtc") {
+			t.Fatalf("the origin has a client of the rendition: %+v", c)
+		}
+	}
+}
