@@ -9,12 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"streamedge/media/flv"
 	"streamedge/media/mediatest"
+	"streamedge/media/rtmp"
 	"streamedge/media/transcode"
 	"streamedge/media/webrtc/rtctest"
 	"streamedge/supervisor"
@@ -344,4 +347,112 @@ func TestEdgeWHEP(t *testing.T) {
 			t.Fatalf("the origin has a client of the rendition: %+v", c)
 		}
 	}
+}
+
+// TestMeasureRTMPToWHEPLatency measures, on loopback, the time from an
+// RTMP publisher's send of a picture to a WHEP player's receipt of its
+// last packet, p50 and p99, for a player on each worker of -w 2 (one of
+// them behind the relay), and the transcoding worker's CPU. It asserts
+// only that the pictures arrive: it is a measurement, run by hand with
+// STREAMEDGE_MEASURE=1.
+func TestMeasureRTMPToWHEPLatency(t *testing.T) {
+	if os.Getenv("STREAMEDGE_MEASURE") == "" {
+		t.Skip("a measurement: STREAMEDGE_MEASURE=1 runs it")
+	}
+	requireTranscode(t)
+	s, ports := startRTC(t, 2)
+	f, err := os.Open(mediatest.FLVFile(t, mediatest.Media{Duration: 20 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := flv.NewReader(f)
+	if _, _, err := r.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	var tags []flv.Tag
+	for {
+		tag, err := r.ReadTag()
+		if err != nil {
+			break
+		}
+		tags = append(tags, tag)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := rtmp.Dial(ctx, s.rtmpURL("lat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	sentAt := map[string]time.Time{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start := time.Now()
+		for _, tag := range tags {
+			time.Sleep(time.Until(start.Add(time.Duration(tag.Timestamp) * time.Millisecond))) // real-time pacing
+			if tag.Type == flv.TagVideo && len(tag.Data) > 5 && tag.Data[1] == 1 {
+				mu.Lock()
+				sentAt[rtctest.PictureKey(avccNALUs(tag.Data[5:]))] = time.Now()
+				mu.Unlock()
+			}
+			if c.WriteMedia(tag.Type, tag.Timestamp, tag.Data) != nil {
+				return
+			}
+		}
+	}()
+	url := s.rtcURL("/rtc/v1/whep/?app=live&stream=lat")
+	players := map[int]*rtctest.Player{}
+	for i := 0; len(players) < 2 && i < 10; i++ {
+		p := rtctest.NewPlayer(t).Play(t, url)
+		if slot := answerSlot(t, p.Answer, ports); players[slot] == nil {
+			players[slot] = p
+		}
+	}
+	<-done
+	for slot, p := range players {
+		frames, _ := p.Received()
+		at := p.Arrivals()
+		var lat []time.Duration
+		mu.Lock()
+		for i, fr := range frames {
+			if sent, ok := sentAt[rtctest.PictureKey(rtctest.SplitAnnexB(fr))]; ok && i < len(at) && i > 50 {
+				lat = append(lat, at[i].Sub(sent)) // past the GOP cache's burst
+			}
+		}
+		mu.Unlock()
+		if len(lat) < 100 {
+			t.Fatalf("worker %d: %d frames matched", slot, len(lat))
+		}
+		slices.Sort(lat)
+		t.Logf("worker %d: %d frames, publish->WHEP p50 %v p99 %v", slot, len(lat), lat[len(lat)/2], lat[len(lat)*99/100])
+	}
+	for _, w := range s.workers(t) {
+		if w.Load != nil {
+			t.Logf("worker %d: cpu %.1f%% of a core, %d transcoders", w.Slot, w.Load.CPUPercent, w.Load.Transcoders)
+		}
+	}
+}
+
+// avccNALUs splits 4-byte-length-prefixed NAL units, leaving out the
+// parameter sets and delimiters as rtctest.PictureKey wants.
+func avccNALUs(b []byte) [][]byte {
+	var out [][]byte
+	for len(b) > 4 {
+		n := int(bin.BigEndian.Uint32(b))
+		b = b[4:]
+		if n > len(b) {
+			break
+		}
+		if typ := b[0] & 0x1f; typ != 7 && typ != 8 && typ != 9 {
+			out = append(out, b[:n])
+		}
+		b = b[n:]
+	}
+	return out
 }
