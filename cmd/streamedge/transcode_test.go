@@ -456,3 +456,42 @@ func avccNALUs(b []byte) [][]byte {
 	}
 	return out
 }
+
+// TestBFramesPassedThroughWithAWarning (issue 15 item 4): an RTMP stream
+// with B-frames plays over WHEP as it is (pictures that decode), and the
+// worker's log and /api/v1/streams say browsers may stutter and how the
+// publisher avoids it.
+func TestBFramesPassedThroughWithAWarning(t *testing.T) {
+	requireTranscode(t)
+	file := filepath.Join(t.TempDir(), "bframes.flv")
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+		"-t", "6", "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "main",
+		"-bf", "2", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, out)
+	}
+	s, _ := startRTC(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	mediatest.StartFFmpegPublish(t, ctx, file, s.rtmpURL("bf"), true)
+	s.logs.wait(t, "rtmp publish start", nil, 10*time.Second)
+	p := rtctest.NewPlayer(t).Play(t, s.rtcURL("/rtc/v1/whep/?app=live&stream=bf"))
+	frames, _ := p.AwaitFrames(t, 50)
+	checkH264(t, "b-frames player", frames)
+	line := s.logs.wait(t, "rtc stream has b-frames", nil, 10*time.Second)
+	if advice := fmt.Sprint(line["advice"]); !strings.Contains(advice, "-bf 0") || !strings.Contains(advice, "B-frames 0") {
+		t.Fatalf("log advice %q", advice)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := s.streamRTC(t, "__defaultVhost__/live/bf")
+		if st != nil && st.RTC != nil && strings.Contains(st.RTC.Warning, "browsers may stutter") && strings.Contains(st.RTC.Warning, "-bf 0") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("API stream: %+v", st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

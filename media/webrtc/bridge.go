@@ -138,8 +138,8 @@ func (b *bridge) run() {
 func (b *bridge) write(m *hub.Msg) error {
 	switch m.Type {
 	case flv.TagVideo:
-		if t, ok := parseVideoTag(m.Payload); ok && t.cts != 0 && !b.bframes.Swap(true) {
-			b.log.Warn("rtc stream has b-frames", "advice", BFramesWarning)
+		if t, ok := parseVideoTag(m.Payload); ok && t.cts != 0 {
+			b.bframes.Store(true) // for the API; the players' packet caches log it
 		}
 		return b.pub.Write(m.Type, m.Timestamp, m.Payload)
 	case flv.TagAudio:
