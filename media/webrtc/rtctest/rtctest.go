@@ -370,7 +370,7 @@ type Player struct {
 	Answer   string
 
 	mu       sync.Mutex
-	frames   [][]byte // Annex B access units
+	frames   [][]byte             // Annex B access units
 	at       []time.Time          // when each frame's last packet arrived
 	lastAt   map[uint32]time.Time // by RTP timestamp, the picture's marker packet
 	opus     [][]byte
