@@ -22,7 +22,7 @@ import (
 func (m *Master) apiHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&collector{m: m})
+		&collector{m: m}, &clusterCollector{m: m})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /api/v1/summaries", m.snapshotJSON(func(s Snapshot) any {
@@ -37,9 +37,10 @@ func (m *Master) apiHandler() http.Handler {
 	mux.Handle("GET /console/", console.Handler())
 	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 	mux.HandleFunc("POST /api/v1/workers/{slot}/move", m.moveJSON)
+	endpoints := append([]string{"/api/v1/summaries", "/api/v1/workers", "/api/v1/streams", "/api/v1/clients"}, m.clusterRoutes(mux)...)
+	endpoints = append(endpoints, "/metrics")
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, errorResponse{Code: 404, Error: "no such endpoint",
-			Endpoints: []string{"/api/v1/summaries", "/api/v1/workers", "/api/v1/streams", "/api/v1/clients", "/metrics"}})
+		writeJSON(w, http.StatusNotFound, errorResponse{Code: 404, Error: "no such endpoint", Endpoints: endpoints})
 	})
 	// The Host check comes first: a rebound page must not even learn
 	// whether its guess at the credentials was right.

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"streamedge/configs"
 	"streamedge/ipc"
 	"streamedge/supervisor/origin"
 )
@@ -67,18 +68,24 @@ func (m *Master) edgeLookup(p *workerProc, msg *ipc.Lookup, now time.Time) *ipc.
 		reply.Err = "not found on any origin (asked again at most every " + notFoundRetry.String() + ")"
 		return reply
 	}
+	vhost := vhostOf(msg.Stream)
+	cl := m.cfg.Cluster(vhost)
+	return m.assignPull(p, msg, cl, m.edge.chooser.Order(vhost, msg.Stream, cl.Balance, cl.Origin, now))
+}
+
+// assignPull makes the least loaded worker the host's puller of msg.Stream
+// from the origins in order.
+func (m *Master) assignPull(p *workerProc, msg *ipc.Lookup, cl configs.Cluster, order []string) *ipc.LookupReply {
+	reply := &ipc.LookupReply{ID: msg.ID}
 	owner := m.leastLoaded()
 	if owner == nil && p.state == StateStarting {
 		// Serving before its ready is through, as at start: the asker
 		// pulls for itself rather than refusing its player.
 		owner = p
 	}
-	if owner == nil {
+	if owner == nil || len(order) == 0 {
 		return reply
 	}
-	vhost := vhostOf(msg.Stream)
-	cl := m.cfg.Cluster(vhost)
-	order := m.edge.chooser.Order(vhost, msg.Stream, cl.Balance, cl.Origin, now)
 	if err := owner.proc.Send(&ipc.Pull{Stream: msg.Stream, Origins: order, Protocol: cl.Protocol, UpVhost: cl.Vhost}); err != nil {
 		m.log.Warn("pull not sent", "worker", owner.slot, "stream", msg.Stream, "err", err)
 		return reply
@@ -94,6 +101,9 @@ func (m *Master) edgeLookup(p *workerProc, msg *ipc.Lookup, now time.Time) *ipc.
 func (m *Master) forwardLookup(msg *ipc.Lookup, now time.Time) *ipc.LookupReply {
 	vhost := vhostOf(msg.Stream)
 	cl := m.cfg.Cluster(vhost)
+	if cl.FromCluster() {
+		return &ipc.LookupReply{ID: msg.ID, Err: "this vhost plays from the cluster's hosts: publish to one of them"}
+	}
 	order := m.edge.chooser.Order(vhost, msg.Stream, cl.Balance, cl.Origin, now)
 	return &ipc.LookupReply{ID: msg.ID, Found: len(order) > 0, Origins: order, UpVhost: cl.Vhost}
 }
