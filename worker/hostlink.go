@@ -111,6 +111,7 @@ type commands struct {
 	reload     func(*ipc.Configure)
 	reopenLogs func()
 	drain      func()
+	balance    func(ipc.Message) // admission, shed, burn
 }
 
 // receive handles the master's messages until the connection ends. EOF
@@ -143,6 +144,8 @@ func (l *hostLink) receive(ctx context.Context, cmds commands) error {
 			if err := l.conn.Send(l.w.clientList(m.ID)); err != nil {
 				l.log.Warn("client list not sent", "err", err)
 			}
+		case *ipc.Admission, *ipc.Shed, *ipc.Burn:
+			cmds.balance(m)
 		case *ipc.Command:
 			switch m.Name {
 			case ipc.CmdQuit:

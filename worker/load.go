@@ -62,6 +62,7 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 		RelayOut:    int(rs.RelayOut.Load()),
 	}
 	l.Conns.Total = int(rs.Conns.Load()) + l.Conns.FLVPlay
+	l.Refusals, l.Shed = w.bal.counts()
 	seen := make(map[string]uint64)
 	for _, info := range w.hub.Streams() {
 		name := info.Key.String()

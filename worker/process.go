@@ -104,6 +104,7 @@ func RunProcess(ctx context.Context, p Process) error {
 					log.Error("reopening the log file failed", "err", err)
 				}
 			},
+			balance: func(m ipc.Message) { w.bal.onMessage(ctx, m) },
 			drain: func() {
 				log.Info("worker draining", "grace_final_wait", cfg.GraceFinalWait.String(), "sessions", w.Sessions())
 				w.Drain(ls)
@@ -184,9 +185,12 @@ func adoptListeners(files map[string]*os.File, relayDir string, slot int) (Liste
 		if f == nil {
 			return ls, fmt.Errorf("the master passed no %s socket", name)
 		}
-		if *dst, err = net.FileListener(f); err != nil {
+		ln, err := net.FileListener(f)
+		if err != nil {
 			return ls, fmt.Errorf("%s socket: %w", name, err)
 		}
+		// The master may take the slot out of the reuseport group.
+		*dst = newPausableListener(ln, nil)
 		f.Close() // FileListener holds its own copy
 	}
 	path := filepath.Join(relayDir, fmt.Sprintf("relay-%d-%d.sock", slot, os.Getpid()))

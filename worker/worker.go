@@ -34,14 +34,17 @@ type Worker struct {
 	rtmp *rtmp.Server
 	flv  *httpflv.Handler
 	http *http.Server
+	bal  *balancer
 }
 
 // New builds a worker from cfg; Run starts it.
 func New(cfg *configs.Config, log *slog.Logger) *Worker {
 	h := hub.New(hubOptions(cfg), log)
 	w := &Worker{log: log, hub: h, rtmp: rtmp.NewServer(h, rtmpConfig(cfg), log), flv: httpflv.New(h, log)}
+	w.bal = newBalancer(w, cfg, log)
+	w.rtmp.SetAdmit(w.bal.admitRTMP)
 	mux := http.NewServeMux()
-	mux.Handle("/", w.flv)
+	mux.Handle("/", w.bal.admitHTTP(w.flv))
 	w.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),
@@ -75,6 +78,7 @@ func rtmpConfig(cfg *configs.Config) rtmp.Config {
 func (w *Worker) Reload(cfg *configs.Config) {
 	w.hub.SetOptions(hubOptions(cfg))
 	w.rtmp.SetConfig(rtmpConfig(cfg))
+	w.bal.configure(cfg)
 }
 
 // Drain retires the worker gracefully: it stops accepting on ls (the
