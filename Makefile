@@ -15,10 +15,13 @@ build:
 run: build
 	./$(BIN) $(ARGS)
 
-# The tests drive real clients: ffmpeg publishes, ffprobe and ffmpeg play,
-# and Chromium opens the bench's HTML report.
+# The tests drive real clients and real servers: ffmpeg publishes, ffprobe,
+# ffmpeg, rtmpdump and GStreamer play, Chromium opens pages, nginx-rtmp and
+# redis-server stand in as origin and store, and the audio transcoder builds
+# on libavcodec and libopus. $(1) is a command or a file that the package
+# $(2) provides.
 define need
-	@command -v $(1) >/dev/null || { \
+	@{ command -v $(1) >/dev/null || [ -e $(1) ]; } || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing $(2) (needed by the tests)"; \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; } || \
@@ -32,6 +35,14 @@ deps:
 	$(call need,ffprobe,ffmpeg)
 	$(call need,ffmpeg,ffmpeg)
 	$(call need,chromium,chromium)
+	$(call need,rtmpdump,rtmpdump)
+	$(call need,gst-launch-1.0,gstreamer1.0-tools)
+	$(call need,/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtmp.so,gstreamer1.0-plugins-bad gstreamer1.0-plugins-good gstreamer1.0-plugins-base)
+	$(call need,/usr/lib/nginx/modules/ngx_rtmp_module.so,nginx-light libnginx-mod-rtmp)
+	$(call need,redis-server,redis-server)
+	$(call need,pkg-config,pkg-config)
+	$(call need,/usr/include/opus/opus.h,libopus-dev)
+	$(call need,/usr/include/x86_64-linux-gnu/libavcodec/avcodec.h,libavcodec-dev)
 
 vet:
 	$(GO) vet ./...

@@ -43,13 +43,14 @@ var messages = []struct {
 	{
 		name: "load",
 		bytes: frame(KindLoad, `{"Time":"2025-11-25T12:00:01.5Z","CPUPercent":81.25,"RSSBytes":52428800,`+
-			`"Conns":{"RTMPPublish":1,"RTMPPlay":3,"FLVPlay":4,"RelayIn":0,"RelayOut":2,"Total":10},`+
+			`"Conns":{"flv_play":4,"relay_out":2,"rtmp_play":3,"rtmp_publish":1},"Connections":10,`+
 			`"BytesInPerSec":250000,"BytesOutPerSec":1750000.5,"BytesIn":9000000,"BytesOut":63000000,`+
 			`"Streams":[{"Stream":"live/cam1","Publishing":true,"Relay":false,"Players":7,"BytesIn":9000000,"BitrateKbps":2000}]}`),
 		msg: &Load{
 			Time:       time.Date(2025, 11, 25, 12, 0, 1, 500_000_000, time.UTC),
 			CPUPercent: 81.25, RSSBytes: 50 << 20,
-			Conns:         ConnCounts{RTMPPublish: 1, RTMPPlay: 3, FLVPlay: 4, RelayOut: 2, Total: 10},
+			Conns:         ConnCounts{ConnRTMPPublish: 1, ConnRTMPPlay: 3, ConnFLVPlay: 4, ConnRelayOut: 2},
+			Connections:   10,
 			BytesInPerSec: 250_000, BytesOutPerSec: 1_750_000.5, BytesIn: 9_000_000, BytesOut: 63_000_000,
 			Streams: []StreamLoad{{Stream: "live/cam1", Publishing: true, Players: 7, BytesIn: 9_000_000, BitrateKbps: 2000}},
 		},
@@ -103,7 +104,7 @@ var messages = []struct {
 		name: "client list",
 		bytes: frame(KindClientList, `{"ID":9,"Clients":[{"Kind":"flv_play","Addr":"127.0.0.1:5000","Stream":"v/live/cam1",`+
 			`"Since":"2026-11-25T13:00:00Z","BytesSent":4096,"BytesIn":0}],"Truncated":false}`),
-		msg: &ClientList{ID: 9, Clients: []Client{{Kind: "flv_play", Addr: "127.0.0.1:5000", Stream: "v/live/cam1",
+		msg: &ClientList{ID: 9, Clients: []Client{{Kind: ConnFLVPlay, Addr: "127.0.0.1:5000", Stream: "v/live/cam1",
 			Since: time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC), BytesSent: 4096}}},
 	},
 	{
@@ -124,8 +125,7 @@ var messages = []struct {
 	{
 		name: "load with refusals",
 		bytes: frame(KindLoad, `{"Time":"0001-01-01T00:00:00Z","CPUPercent":0,"RSSBytes":0,`+
-			`"Conns":{"RTMPPublish":0,"RTMPPlay":0,"FLVPlay":0,"RelayIn":0,"RelayOut":0,"Total":0},`+
-			`"BytesInPerSec":0,"BytesOutPerSec":0,"BytesIn":0,"BytesOut":0,"Refusals":{"http_flv/capped":3},"Shed":7,"Streams":null}`),
+			`"Conns":null,"Connections":0,"BytesInPerSec":0,"BytesOutPerSec":0,"BytesIn":0,"BytesOut":0,"Refusals":{"http_flv/capped":3},"Shed":7,"Streams":null}`),
 		msg: &Load{Refusals: map[string]uint64{"http_flv/capped": 3}, Shed: 7},
 	},
 }

@@ -99,7 +99,8 @@ type Load struct {
 	Time           time.Time
 	CPUPercent     float64 // of one core: 100 is one core busy
 	RSSBytes       uint64
-	Conns          ConnCounts
+	Conns          ConnCounts // sessions by kind
+	Connections    int        // every open connection, sessions or not yet
 	BytesInPerSec  float64
 	BytesOutPerSec float64
 	BytesIn        uint64 // totals since the worker started
@@ -113,16 +114,6 @@ type Load struct {
 	// entry, a worker with thousands of streams should send only the
 	// busiest.
 	Streams []StreamLoad
-}
-
-// ConnCounts are a worker's open connections by kind.
-type ConnCounts struct {
-	RTMPPublish int
-	RTMPPlay    int
-	FLVPlay     int
-	RelayIn     int
-	RelayOut    int
-	Total       int
 }
 
 // StreamLoad is one stream as seen by one worker.
@@ -205,7 +196,7 @@ type ClientList struct {
 
 // Client is one session of a worker.
 type Client struct {
-	Kind      string // rtmp_publish, rtmp_play, flv_play, relay_out
+	Kind      ConnKind
 	Addr      string // the peer's address ("relay" for another worker)
 	Stream    string // vhost/app/name
 	Since     time.Time

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"streamedge/ipc"
 )
 
 // apiHandler serves the HTTP API (shapes after SRS's: {"code": 0, ...})
@@ -49,10 +51,10 @@ func totals(s Snapshot) Totals {
 	var t Totals
 	for _, w := range s.Workers {
 		if l := w.Load; l != nil {
-			t.Connections += l.Conns.Total
-			t.Publishers += l.Conns.RTMPPublish
-			t.Players += l.Conns.RTMPPlay + l.Conns.FLVPlay
-			t.Relays += l.Conns.RelayIn
+			t.Connections += l.Connections
+			t.Publishers += l.Conns.ByRole(ipc.RolePublisher)
+			t.Players += l.Conns.ByRole(ipc.RolePlayer)
+			t.Relays += l.Conns.ByRole(ipc.RoleRelayIn)
 			t.CPUPercent += l.CPUPercent
 			t.BytesInPerSec += l.BytesInPerSec
 			t.BytesOutPerSec += l.BytesOutPerSec

@@ -152,8 +152,8 @@ func (b *balancer) observe(views []slotView) {
 		w.Ready = v.Ready
 		if l := v.Load; l != nil && v.Ready {
 			w.CPU, w.BytesOut = l.CPUPercent, l.BytesOutPerSec
-			w.Conns = l.Conns.Total - l.Conns.RelayOut
-			w.Players = l.Conns.RTMPPlay + l.Conns.FLVPlay
+			w.Conns = l.Connections - l.Conns[ipc.ConnRelayOut]
+			w.Players = l.Conns.ByRole(ipc.RolePlayer)
 			if l.Time.After(b.lastAt[v.Slot]) {
 				w.OverSince = balance.Over(w.OverSince, l.CPUPercent, b.policy.WorkerCPUHigh, l.Time)
 				b.lastAt[v.Slot] = l.Time

@@ -56,7 +56,7 @@ func testBalancer(t *testing.T, tier balance.Tier, n int) (*balancer, *fakeEffec
 func view(slot int, ready bool, cpu float64, at time.Time) slotView {
 	v := slotView{Slot: slot, Gen: uint64(slot + 1), Ready: ready}
 	if ready {
-		v.Load = &ipc.Load{Time: at, CPUPercent: cpu, Conns: ipc.ConnCounts{FLVPlay: 10, Total: 10}}
+		v.Load = &ipc.Load{Time: at, CPUPercent: cpu, Conns: ipc.ConnCounts{ipc.ConnFLVPlay: 10}, Connections: 10}
 	}
 	return v
 }

@@ -10,14 +10,14 @@ import (
 
 // ClientInfo is one session on the host, as /api/v1/clients lists it.
 type ClientInfo struct {
-	Worker    int       `json:"worker"`
-	PID       int       `json:"pid"`
-	Kind      string    `json:"kind"` // rtmp_publish, rtmp_play, flv_play, relay_out
-	Addr      string    `json:"addr"`
-	Stream    string    `json:"stream"`
-	Since     time.Time `json:"since"`
-	BytesSent uint64    `json:"bytes_sent"`
-	BytesIn   uint64    `json:"bytes_in"`
+	Worker    int          `json:"worker"`
+	PID       int          `json:"pid"`
+	Kind      ipc.ConnKind `json:"kind"`
+	Addr      string       `json:"addr"`
+	Stream    string       `json:"stream"`
+	Since     time.Time    `json:"since"`
+	BytesSent uint64       `json:"bytes_sent"`
+	BytesIn   uint64       `json:"bytes_in"`
 }
 
 // workerClients is one worker's answer to a client list request.
@@ -42,7 +42,7 @@ func (m *Master) Clients(ctx context.Context) (clients []ClientInfo, truncated b
 		m.clientReqs[st.id] = st.ch
 		for _, p := range m.procs {
 			if p.state == StateReady || p.state == StateDraining {
-				if p.conn.Send(&ipc.ListClients{ID: st.id}) == nil {
+				if p.proc.Send(&ipc.ListClients{ID: st.id}) == nil {
 					st.n++
 				}
 			}

@@ -43,6 +43,8 @@ type Options struct {
 	// Executable is the binary re-executed as `streamedge worker`
 	// (default: this process's own).
 	Executable string
+	// StartWorker starts a worker in a slot (default: ExecStart(Executable)).
+	StartWorker StartFunc
 }
 
 // Master is the master process's state. Run owns it.
@@ -51,11 +53,10 @@ type Master struct {
 	cfg     *configs.Config
 	cfgYAML []byte
 	log     *slog.Logger
-	exe     string
 	runDir  string
-	// The addresses slots bind: the configured host with the port the
-	// kernel chose, so sockets added later join the same group.
-	rtmpAddr, httpAddr string
+	// bound is the socket table as the slots bind it: the configured host
+	// with the port the kernel chose, so sockets added later join the group.
+	bound []sockSpec
 
 	slots    []*slot
 	procs    map[uint64]*workerProc // every live worker, by generation
@@ -64,6 +65,8 @@ type Master struct {
 	registry *registry
 	host     hostSampler
 	events   chan any
+	done     chan struct{} // closed when Run is over: events are dropped
+	clock    clock
 	gen      uint64
 	started  time.Time
 
@@ -77,23 +80,32 @@ type Master struct {
 // New opens the public sockets, so that a port in use is an error before
 // anything is forked.
 func New(opts Options) (*Master, error) {
-	exe := opts.Executable
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return nil, err
+	if opts.StartWorker == nil {
+		exe := opts.Executable
+		if exe == "" {
+			var err error
+			if exe, err = os.Executable(); err != nil {
+				return nil, err
+			}
 		}
+		// Checked here because a missing binary would otherwise only show
+		// as every slot failing to start, with backoff, forever.
+		if _, err := os.Stat(exe); err != nil {
+			return nil, fmt.Errorf("worker executable: %w", err)
+		}
+		opts.StartWorker = ExecStart(exe)
 	}
-	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: opts.ConfigYAML, log: opts.Log, exe: exe,
-		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, registry: newRegistry(), events: make(chan any, 256), started: time.Now()}
+	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: opts.ConfigYAML, log: opts.Log,
+		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, registry: newRegistry(),
+		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
+	m.clock = realClock{m}
 	enableMigrateReq(m.log)
 	n := m.workerCount(opts.Config)
-	socks, err := openSlotSockets(opts.Config.Listen.RTMP, opts.Config.Listen.HTTP, n)
+	socks, bound, err := openSlots(socketTable(opts.Config), 0, n)
 	if err != nil {
 		return nil, err
 	}
-	m.rtmpAddr = sameHostPort(opts.Config.Listen.RTMP, socks[0].rtmp.Addr())
-	m.httpAddr = sameHostPort(opts.Config.Listen.HTTP, socks[0].http.Addr())
+	m.bound = bound
 	if addr := opts.Config.Listen.API; addr != "" {
 		if m.api, err = net.Listen("tcp", addr); err != nil {
 			for _, s := range socks {
@@ -103,6 +115,12 @@ func New(opts Options) (*Master, error) {
 		}
 	}
 	if m.runDir, err = os.MkdirTemp("", "streamedge-"); err != nil {
+		for _, s := range socks {
+			s.close()
+		}
+		if m.api != nil {
+			m.api.Close()
+		}
 		return nil, err
 	}
 	for i, s := range socks {
@@ -142,10 +160,25 @@ func enableMigrateReq(log *slog.Logger) {
 // Addrs are the listening addresses, with the ports the kernel chose for
 // port 0; api is empty when the API is off.
 func (m *Master) Addrs() (rtmp, http, api string) {
-	if m.api != nil {
-		api = m.api.Addr().String()
+	return m.Addr("rtmp"), m.Addr("http"), m.Addr("api")
+}
+
+// Addr is the address of the socket table's row name ("rtmp", "http", ...)
+// or of the API ("api"), with the port the kernel chose for port 0; empty
+// when there is no such socket. A UDP row's is slot 0's port.
+func (m *Master) Addr(name string) string {
+	if name == "api" {
+		if m.api == nil {
+			return ""
+		}
+		return m.api.Addr().String()
 	}
-	return m.rtmpAddr, m.httpAddr, api
+	for _, spec := range m.bound {
+		if spec.name == name {
+			return spec.addr
+		}
+	}
+	return ""
 }
 
 // Workers is the number of worker slots.
@@ -154,15 +187,11 @@ func (m *Master) Workers() int { return len(m.slots) }
 // Run starts the workers and supervises them until ctx ends or a signal
 // says quit, then stops them and closes the sockets.
 func (m *Master) Run(ctx context.Context) error {
+	defer close(m.done)
 	defer os.RemoveAll(m.runDir)
 	defer m.closeSockets()
 	for _, s := range m.slots {
-		p, err := m.spawn(s, s.sockets)
-		if err != nil {
-			m.shutdown()
-			return err
-		}
-		s.proc = p
+		m.startIn(s, s.sockets)
 	}
 	m.serveAPI()
 	defer func() {
@@ -262,7 +291,7 @@ func (m *Master) handle(ev any) {
 			// A worker that talks garbage cannot be trusted with its sessions.
 			m.log.Error("worker ipc failed, killing it", "worker", p.slot, "pid", p.pid, "err", ev.err)
 			p.state = StateStopping
-			p.cmd.Process.Kill()
+			p.proc.Kill()
 		}
 	case workerExited:
 		if p := m.procs[ev.gen]; p != nil {
@@ -278,7 +307,7 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 	switch msg := msg.(type) {
 	case *ipc.Hello:
 		p.hello = msg
-		if err := p.conn.Send(&ipc.Configure{ConfigYAML: m.cfgYAML, RelayDir: m.runDir}); err != nil {
+		if err := p.proc.Send(&ipc.Configure{ConfigYAML: m.cfgYAML, RelayDir: m.runDir}); err != nil {
 			m.log.Error("configure not sent", "worker", p.slot, "pid", p.pid, "err", err)
 		}
 	case *ipc.Ready:
@@ -295,7 +324,7 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 			reply.Err = fmt.Sprintf("stream is published on worker %d", reply.Owner)
 			m.log.Info("duplicate publish refused", "stream", msg.Stream, "worker", p.slot, "owner", reply.Owner)
 		}
-		p.conn.Send(reply)
+		p.proc.Send(reply)
 		if ok {
 			m.broadcast(p.gen, &ipc.StreamPublished{Stream: msg.Stream, Owner: p.slot, RelayAddr: p.relayAddr})
 		}
@@ -310,7 +339,7 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 				reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
 			}
 		}
-		p.conn.Send(reply)
+		p.proc.Send(reply)
 	default:
 		m.log.Warn("unexpected message from worker", "worker", p.slot, "kind", msg.Kind().String())
 	}
@@ -329,7 +358,7 @@ func (m *Master) onReady(p *workerProc, msg *ipc.Ready) {
 		return
 	}
 	p.state = StateReady
-	m.log.Info("worker ready", "worker", p.slot, "pid", p.pid, "startup", time.Since(p.started).Round(time.Millisecond).String())
+	m.log.Info("worker ready", "worker", p.slot, "pid", p.pid, "startup", m.now().Sub(p.started).Round(time.Millisecond).String())
 	if p.slot < len(m.slots) && m.slots[p.slot].next == p {
 		m.promote(m.slots[p.slot])
 	}
@@ -339,7 +368,7 @@ func (m *Master) onReady(p *workerProc, msg *ipc.Ready) {
 func (m *Master) broadcast(except uint64, msg ipc.Message) {
 	for _, p := range m.procs {
 		if p.gen != except && (p.state == StateReady || p.state == StateDraining) {
-			if err := p.conn.Send(msg); err != nil {
+			if err := p.proc.Send(msg); err != nil {
 				m.log.Warn("ipc send failed", "worker", p.slot, "err", err)
 			}
 		}
@@ -383,38 +412,63 @@ func (m *Master) onExit(p *workerProc, err error) {
 	default:
 		return
 	}
-	uptime := time.Since(p.started)
+	uptime := m.now().Sub(p.started)
 	if uptime < quickCrash || p.state != StateReady {
 		s.crashes++
 	} else {
 		s.crashes = 0
 	}
-	delay := restartDelay(s.crashes)
-	s.due = time.Now().Add(delay)
+	delay := m.restartLater(s)
 	level, msg := slog.LevelWarn, "worker died, restarting"
 	if s.crashes >= 5 {
 		level, msg = slog.LevelError, "worker keeps crashing at start, restarting with backoff"
 	}
 	m.log.Log(context.Background(), level, msg, "worker", s.index, "pid", p.pid, "reason", reason,
 		"uptime", uptime.Round(time.Millisecond).String(), "crashes", s.crashes, "restart_in", delay.String())
-	time.AfterFunc(delay, func() { m.events <- func(m *Master) { m.restartDue(s) } })
 }
 
-func (m *Master) restartDue(s *slot) {
-	if m.stopping || m.quitting || s.proc != nil || s.index >= len(m.slots) || m.slots[s.index] != s || time.Now().Before(s.due) {
-		return
-	}
-	s.restarts++
-	p, err := m.spawn(s, s.sockets)
+// startIn puts a new worker in slot s on socks: the slot's own sockets, or
+// its next ones for a rolling replacement. This is the one way a worker is
+// started, with one failure policy: a start that fails counts as a crash
+// and is tried again after the backoff, so no slot stays down or keeps a
+// replacement pending because one fork failed.
+func (m *Master) startIn(s *slot, socks *slotSockets) {
+	p, err := m.spawn(s, socks)
 	if err != nil {
 		s.crashes++
-		delay := restartDelay(s.crashes)
-		s.due = time.Now().Add(delay)
-		m.log.Error("worker start failed", "worker", s.index, "err", err, "restart_in", delay.String())
-		time.AfterFunc(delay, func() { m.events <- func(m *Master) { m.restartDue(s) } })
+		delay := m.restartLater(s)
+		m.log.Error("worker start failed", "worker", s.index, "err", err, "crashes", s.crashes, "restart_in", delay.String())
 		return
 	}
-	s.proc = p
+	if socks == s.nextSock {
+		s.next = p
+	} else {
+		s.proc = p
+	}
+}
+
+// restartLater schedules restartDue after the slot's backoff.
+func (m *Master) restartLater(s *slot) time.Duration {
+	delay := restartDelay(s.crashes)
+	s.due = m.now().Add(delay)
+	m.after(delay, func() { m.restartDue(s) })
+	return delay
+}
+
+// restartDue starts what the slot lacks once its backoff is over: a worker
+// for a down slot, or the replacement a rolling reload waits for. A
+// timer that the slot's state has overtaken finds nothing to do.
+func (m *Master) restartDue(s *slot) {
+	if m.stopping || m.quitting || s.index >= len(m.slots) || m.slots[s.index] != s || m.now().Before(s.due) {
+		return
+	}
+	switch {
+	case s.proc == nil:
+		s.restarts++
+		m.startIn(s, s.sockets)
+	case s.nextSock != nil && s.next == nil && m.rollingHead() == s.index:
+		m.startIn(s, s.nextSock)
+	}
 }
 
 func (m *Master) onTick(now time.Time) {
@@ -424,10 +478,10 @@ func (m *Master) onTick(now time.Time) {
 		case p.state == StateStarting && now.Sub(p.started) > readyTimeout:
 			m.log.Error("worker not ready in time, killing it", "worker", p.slot, "pid", p.pid, "timeout", readyTimeout.String())
 			p.state = StateStopping
-			p.cmd.Process.Kill()
+			p.proc.Kill()
 		case p.state == StateDraining && !p.drainDeadline.IsZero() && now.After(p.drainDeadline):
 			m.log.Warn("draining worker outlived its grace, killing it", "worker", p.slot, "pid", p.pid)
-			p.cmd.Process.Kill()
+			p.proc.Kill()
 			p.drainDeadline = time.Time{}
 		}
 	}
@@ -439,14 +493,14 @@ func (m *Master) retire(p *workerProc, reason string, closeOnExit *slotSockets) 
 	p.closeOnExit = closeOnExit
 	if p.state == StateStarting {
 		p.state = StateDraining
-		p.cmd.Process.Kill() // nothing to drain yet
+		p.proc.Kill() // nothing to drain yet
 		return
 	}
 	p.state = StateDraining
-	p.drainDeadline = time.Now().Add(m.cfg.GraceFinalWait.Std() + drainSlack)
+	p.drainDeadline = m.now().Add(m.cfg.GraceFinalWait.Std() + drainSlack)
 	m.log.Info("worker retiring", "worker", p.slot, "pid", p.pid, "reason", reason)
-	if err := p.conn.Send(&ipc.Command{Name: ipc.CmdDrain, Reason: reason}); err != nil {
-		p.cmd.Process.Kill()
+	if err := p.proc.Send(&ipc.Command{Name: ipc.CmdDrain, Reason: reason}); err != nil {
+		p.proc.Kill()
 	}
 }
 
@@ -456,8 +510,8 @@ func (m *Master) shutdown() {
 	m.stopping = true
 	for _, p := range m.procs {
 		p.state = StateStopping
-		if err := p.conn.Send(&ipc.Command{Name: ipc.CmdQuit, Reason: "master stopping"}); err != nil {
-			p.cmd.Process.Signal(syscall.SIGTERM)
+		if err := p.proc.Send(&ipc.Command{Name: ipc.CmdQuit, Reason: "master stopping"}); err != nil {
+			p.proc.Kill() // it cannot be told
 		}
 	}
 	deadline := time.After(quitTimeout)
@@ -470,7 +524,7 @@ func (m *Master) shutdown() {
 		case <-deadline:
 			for _, p := range m.procs {
 				m.log.Warn("worker did not quit in time, killing it", "worker", p.slot, "pid", p.pid)
-				p.cmd.Process.Kill()
+				p.proc.Kill()
 			}
 			deadline = time.After(time.Second)
 		}

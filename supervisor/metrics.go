@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"streamedge/ipc"
 )
 
 // collector mirrors the workers' latest reports at scrape time, so the
@@ -73,9 +75,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descWorkerRSS, float64(l.RSSBytes), slot)
 			counter(descWorkerBytesIn, float64(l.BytesIn), slot)
 			counter(descWorkerBytesOut, float64(l.BytesOut), slot)
-			for kind, n := range map[string]int{"rtmp_publish": l.Conns.RTMPPublish, "rtmp_play": l.Conns.RTMPPlay,
-				"flv_play": l.Conns.FLVPlay, "relay_in": l.Conns.RelayIn, "relay_out": l.Conns.RelayOut} {
-				gauge(descWorkerConns, float64(n), slot, kind)
+			// Every known kind, zero or not, then any the table does not know.
+			for _, kind := range ipc.ConnKinds() {
+				gauge(descWorkerConns, float64(l.Conns[kind]), slot, string(kind))
+			}
+			for kind, n := range l.Conns {
+				if !kind.Known() {
+					gauge(descWorkerConns, float64(n), slot, string(kind))
+				}
 			}
 		}
 	}

@@ -50,16 +50,17 @@ func (m *Master) reload() {
 	prev := m.cfg
 	n := m.workerCount(next)
 	_, _, boundAPI := m.Addrs()
-	listenChanged := !sameAddr(next.Listen.RTMP, prev.Listen.RTMP, m.rtmpAddr) || !sameAddr(next.Listen.HTTP, prev.Listen.HTTP, m.httpAddr)
+	listenChanged := !sameTable(socketTable(next), socketTable(prev), m.bound)
 	apiChanged := !sameAddr(next.Listen.API, prev.Listen.API, boundAPI)
 	var fresh []*slotSockets
+	var freshBound []sockSpec
 	if listenChanged {
-		if fresh, err = openSlotSockets(next.Listen.RTMP, next.Listen.HTTP, n); err != nil {
+		if fresh, freshBound, err = openSlots(socketTable(next), 0, n); err != nil {
 			m.reloadFailed(err)
 			return
 		}
 	} else if n > len(m.slots) {
-		if fresh, err = openSlotSockets(m.rtmpAddr, m.httpAddr, n-len(m.slots)); err != nil {
+		if fresh, _, err = openSlots(m.bound, len(m.slots), n-len(m.slots)); err != nil {
 			m.reloadFailed(err)
 			return
 		}
@@ -87,18 +88,13 @@ func (m *Master) reload() {
 	old := len(m.slots)
 	switch {
 	case listenChanged:
-		m.rtmpAddr = sameHostPort(next.Listen.RTMP, fresh[0].rtmp.Addr())
-		m.httpAddr = sameHostPort(next.Listen.HTTP, fresh[0].http.Addr())
+		m.bound = freshBound
 		m.replaceAll(fresh)
 	case n > old:
 		for i, socks := range fresh {
 			s := &slot{index: old + i, sockets: socks}
 			m.slots = append(m.slots, s)
-			if p, err := m.spawn(s, socks); err != nil {
-				m.log.Error("worker start failed", "worker", s.index, "err", err)
-			} else {
-				s.proc = p
-			}
+			m.startIn(s, socks)
 		}
 	case n < old:
 		for _, s := range m.slots[n:] {
@@ -146,9 +142,7 @@ func (m *Master) replaceAll(fresh []*slotSockets) {
 		}
 		s := &slot{index: i, sockets: socks}
 		m.slots = append(m.slots, s)
-		if p, err := m.spawn(s, socks); err == nil {
-			s.proc = p
-		}
+		m.startIn(s, socks)
 	}
 	m.rollNext()
 }
@@ -161,18 +155,17 @@ func (m *Master) rollNext() {
 			m.reloads.rollings = m.reloads.rollings[1:]
 			continue
 		}
-		s := m.slots[i]
-		p, err := m.spawn(s, s.nextSock)
-		if err != nil {
-			m.log.Error("replacement worker start failed, keeping the old one", "worker", i, "err", err)
-			s.nextSock.close()
-			s.nextSock = nil
-			m.reloads.rollings = m.reloads.rollings[1:]
-			continue
-		}
-		s.next = p
+		m.startIn(m.slots[i], m.slots[i].nextSock)
 		return
 	}
+}
+
+// rollingHead is the slot a rolling replacement works on, or -1.
+func (m *Master) rollingHead() int {
+	if len(m.reloads.rollings) == 0 {
+		return -1
+	}
+	return m.reloads.rollings[0]
 }
 
 // promote makes a slot's ready replacement its worker and retires the old.
@@ -210,12 +203,10 @@ func (m *Master) gracefulQuit(why string) {
 	m.quitting = true
 	start, final := m.cfg.GraceStartWait.Std(), m.cfg.GraceFinalWait.Std()
 	m.log.Info("graceful quit", "signal", why, "grace_start_wait", start.String(), "grace_final_wait", final.String())
-	time.AfterFunc(start, func() {
-		m.events <- func(m *Master) {
-			for _, p := range m.procs {
-				if p.state != StateDraining {
-					m.retire(p, "graceful quit", nil)
-				}
+	m.after(start, func() {
+		for _, p := range m.procs {
+			if p.state != StateDraining {
+				m.retire(p, "graceful quit", nil)
 			}
 		}
 	})
@@ -227,9 +218,15 @@ func sameAddr(next, prev, bound string) bool {
 	return next == prev || next == bound
 }
 
-// sameHostPort is the configured host with the port a listener got.
-func sameHostPort(configured string, bound net.Addr) string {
-	host, _, _ := net.SplitHostPort(configured)
-	_, port, _ := net.SplitHostPort(bound.String())
-	return net.JoinHostPort(host, port)
+// sameTable tells whether a reloaded socket table binds what is bound.
+func sameTable(next, prev, bound []sockSpec) bool {
+	if len(next) != len(prev) || len(next) != len(bound) {
+		return false
+	}
+	for i := range next {
+		if next[i].name != bound[i].name || next[i].network != bound[i].network || !sameAddr(next[i].addr, prev[i].addr, bound[i].addr) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"os/exec"
 	"time"
 
 	"streamedge/ipc"
@@ -36,9 +35,8 @@ type slot struct {
 type workerProc struct {
 	gen       uint64 // tells this process's events from any other's
 	slot      int
-	cmd       *exec.Cmd
+	proc      Process
 	pid       int
-	conn      *ipc.Conn
 	state     WorkerState
 	started   time.Time
 	hello     *ipc.Hello

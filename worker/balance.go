@@ -48,10 +48,33 @@ type limits struct {
 	rtmpPeer   string
 }
 
+// balanced is a server whose new sessions the balancer admits and whose
+// players it sheds: the public protocols, never the relay socket.
+type balanced interface {
+	server
+	admitWith(b *balancer)
+	publicConns() int
+	newestPlayer() (since int64, ok bool)
+	shedNewest(description string) bool
+}
+
 func newBalancer(w *Worker, cfg *configs.Config, log *slog.Logger) *balancer {
 	b := &balancer{w: w, log: log, refusals: map[string]uint64{}}
 	b.configure(cfg)
+	for _, s := range b.servers() {
+		s.admitWith(b)
+	}
 	return b
+}
+
+func (b *balancer) servers() []balanced {
+	var out []balanced
+	for _, s := range b.w.servers {
+		if bs, ok := s.(balanced); ok && s.name() != relaySocket {
+			out = append(out, bs)
+		}
+	}
+	return out
 }
 
 func (b *balancer) configure(cfg *configs.Config) {
@@ -70,8 +93,11 @@ func (b *balancer) configure(cfg *configs.Config) {
 // publicConns counts the connections the cap applies to: clients, not
 // other workers' relays.
 func (b *balancer) publicConns() int {
-	rs := &b.w.rtmp.Stats
-	return int(rs.Conns.Load()-rs.RelayOut.Load()) + int(b.w.flv.Stats.Players.Load())
+	n := 0
+	for _, s := range b.servers() {
+		n += s.publicConns()
+	}
+	return n
 }
 
 // refuse says why a new session of a player (or a publisher) is refused,
@@ -189,17 +215,16 @@ func (b *balancer) startShed(ctx context.Context, s *ipc.Shed) {
 	}()
 }
 
-// shedNewest sheds the newest player of either protocol.
+// shedNewest sheds the newest player of any protocol.
 func (b *balancer) shedNewest(desc string) bool {
-	rs, rok := b.w.rtmp.NewestPlayer()
-	fs, fok := b.w.flv.NewestPlayer()
-	switch {
-	case rok && (!fok || rs >= fs):
-		return b.w.rtmp.ShedNewest(desc)
-	case fok:
-		return b.w.flv.ShedNewest(desc)
+	var newest balanced
+	var at int64
+	for _, s := range b.servers() {
+		if since, ok := s.newestPlayer(); ok && (newest == nil || since > at) {
+			newest, at = s, since
+		}
 	}
-	return false
+	return newest != nil && newest.shedNewest(desc)
 }
 
 // startBurn spins for m.Percent of every 10 ms for m.For: real CPU the
@@ -225,3 +250,22 @@ func (b *balancer) startBurn(ctx context.Context, m *ipc.Burn) {
 		}
 	}()
 }
+
+func (s *rtmpServer) admitWith(b *balancer) { s.srv.SetAdmit(b.admitRTMP) }
+
+// publicConns: every connection on the public socket (the relay socket is
+// another server).
+func (s *rtmpServer) publicConns() int                   { return int(s.srv.Stats.Conns.Load()) }
+func (s *rtmpServer) newestPlayer() (int64, bool)        { return s.srv.NewestPlayer() }
+func (s *rtmpServer) shedNewest(description string) bool { return s.srv.ShedNewest(description) }
+
+// admitWith puts the refusal in front of everything HTTP serves to players.
+func (s *httpServer) admitWith(b *balancer)              { s.srv.Handler = b.admitHTTP(s.srv.Handler) }
+func (s *httpServer) publicConns() int                   { return int(s.flv.Stats.Players.Load()) }
+func (s *httpServer) newestPlayer() (int64, bool)        { return s.flv.NewestPlayer() }
+func (s *httpServer) shedNewest(description string) bool { return s.flv.ShedNewest(description) }
+
+var (
+	_ balanced = (*rtmpServer)(nil)
+	_ balanced = (*httpServer)(nil)
+)

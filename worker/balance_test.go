@@ -29,7 +29,7 @@ func serveWorker(t *testing.T, cfg *configs.Config) (w *Worker, rtmpAddr, httpAd
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, Listeners{RTMP: rl, HTTP: hl}) }()
+	go func() { done <- w.Run(ctx, Listeners{"rtmp": rl, "http": hl}) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -130,7 +130,8 @@ func TestShedNewestFirst(t *testing.T) {
 	if err := player.Play(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for w.rtmp.Stats.Players.Load() < 1 {
+	rtmpSrv, httpSrv := w.servers[0].(*rtmpServer), w.servers[2].(*httpServer)
+	for rtmpSrv.srv.Stats.Players.Load() < 1 {
 		if ctx.Err() != nil {
 			t.Fatal("the rtmp play never counted")
 		}
@@ -146,7 +147,7 @@ func TestShedNewestFirst(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		flvDone <- time.Now()
 	}()
-	for w.flv.Stats.Players.Load() < 1 {
+	for httpSrv.flv.Stats.Players.Load() < 1 {
 		if ctx.Err() != nil {
 			t.Fatal("the flv play never counted")
 		}

@@ -26,7 +26,7 @@ func TestAwaitDrained(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := New(configs.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-			w.rtmp.Stats.Conns.Add(tt.sessions)
+			w.servers[0].(*rtmpServer).srv.Stats.Conns.Add(tt.sessions)
 			ctx, cancel := context.WithCancelCause(context.Background())
 			defer cancel(nil)
 			start := time.Now()

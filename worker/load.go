@@ -47,22 +47,13 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 		l.RSSBytes = m.RSS
 	}
 	w := s.w
-	rs, fs := &w.rtmp.Stats, &w.flv.Stats
-	l.BytesIn = rs.BytesIn.Load()
-	l.BytesOut = rs.BytesOut.Load() + fs.BytesOut.Load()
+	w.report(l)
+	l.Refusals, l.Shed = w.bal.counts()
 	if !s.lastAt.IsZero() && elapsed > 0 {
 		l.BytesInPerSec = float64(l.BytesIn-s.lastIn) / elapsed
 		l.BytesOutPerSec = float64(l.BytesOut-s.lastOut) / elapsed
 	}
 	s.lastIn, s.lastOut = l.BytesIn, l.BytesOut
-	l.Conns = ipc.ConnCounts{
-		RTMPPublish: int(rs.Publishers.Load()),
-		RTMPPlay:    int(rs.Players.Load()),
-		FLVPlay:     int(fs.Players.Load()),
-		RelayOut:    int(rs.RelayOut.Load()),
-	}
-	l.Conns.Total = int(rs.Conns.Load()) + l.Conns.FLVPlay
-	l.Refusals, l.Shed = w.bal.counts()
 	seen := make(map[string]uint64)
 	for _, info := range w.hub.Streams() {
 		name := info.Key.String()
@@ -71,7 +62,7 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 			st.BitrateKbps = float64(info.BytesIn-prev) * 8 / 1000 / elapsed
 		}
 		if info.Relay {
-			l.Conns.RelayIn++
+			l.Conns[ipc.ConnRelayIn]++
 		}
 		seen[name] = info.BytesIn
 		l.Streams = append(l.Streams, st)

@@ -69,19 +69,20 @@ func RunProcess(ctx context.Context, p Process) error {
 	}
 	defer logOut.Close()
 	log = log.With("worker", p.Slot, "pid", os.Getpid())
-	ls, err := adoptListeners(files, conf.RelayDir, p.Slot)
+	w := New(cfg, log)
+	ls, err := adoptListeners(w, files, conf.RelayDir, p.Slot)
 	if err != nil {
 		return err
 	}
-	w := New(cfg, log)
-	link := newHostLink(conn, w, ls.Relay.Addr().String(), log)
+	relayAddr := ls[relaySocket].Addr().String()
+	link := newHostLink(conn, w, relayAddr, log)
 	w.hub.SetHost(link)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	served := make(chan error, 1)
 	go func() { served <- w.Run(ctx, ls) }()
-	if err := conn.Send(&ipc.Ready{RelayAddr: ls.Relay.Addr().String()}); err != nil {
+	if err := conn.Send(&ipc.Ready{RelayAddr: relayAddr}); err != nil {
 		cancel(err)
 	}
 	log.Info("worker serving", "gomaxprocs", runtime.GOMAXPROCS(0))
@@ -175,27 +176,45 @@ func awaitConfigure(conn *ipc.Conn) (*ipc.Configure, error) {
 	}
 }
 
-// adoptListeners turns the inherited sockets into listeners and opens the
-// worker's private relay socket.
-func adoptListeners(files map[string]*os.File, relayDir string, slot int) (Listeners, error) {
-	var ls Listeners
-	var err error
-	for name, dst := range map[string]*net.Listener{"rtmp": &ls.RTMP, "http": &ls.HTTP} {
+// adoptListeners turns the inherited sockets into listeners, one for each
+// server of w, and opens the worker's private relay socket. A socket the
+// master passed that no server serves is closed.
+func adoptListeners(w *Worker, files map[string]*os.File, relayDir string, slot int) (Listeners, error) {
+	ls := Listeners{}
+	fail := func(err error) (Listeners, error) {
+		for _, ln := range ls {
+			ln.Close()
+		}
+		return nil, err
+	}
+	for _, s := range w.servers {
+		name := s.name()
+		if name == relaySocket {
+			path := filepath.Join(relayDir, fmt.Sprintf("relay-%d-%d.sock", slot, os.Getpid()))
+			ln, err := net.Listen("unix", path)
+			if err != nil {
+				return fail(fmt.Errorf("relay socket: %w", err))
+			}
+			ls[name] = ln
+			continue
+		}
 		f := files[name]
 		if f == nil {
-			return ls, fmt.Errorf("the master passed no %s socket", name)
+			return fail(fmt.Errorf("the master passed no %s socket", name))
 		}
 		ln, err := net.FileListener(f)
 		if err != nil {
-			return ls, fmt.Errorf("%s socket: %w", name, err)
+			return fail(fmt.Errorf("%s socket: %w", name, err))
 		}
-		// The master may take the slot out of the reuseport group.
-		*dst = newPausableListener(ln, nil)
 		f.Close() // FileListener holds its own copy
+		delete(files, name)
+		// The master may take the slot out of the reuseport group.
+		ls[name] = newPausableListener(ln, nil)
 	}
-	path := filepath.Join(relayDir, fmt.Sprintf("relay-%d-%d.sock", slot, os.Getpid()))
-	if ls.Relay, err = net.Listen("unix", path); err != nil {
-		return ls, fmt.Errorf("relay socket: %w", err)
+	for name, f := range files {
+		if name != "ipc" {
+			f.Close()
+		}
 	}
 	return ls, nil
 }

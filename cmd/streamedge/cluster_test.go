@@ -196,7 +196,7 @@ func TestStreamsReachPlayersOnEveryWorker(t *testing.T) {
 	s.apiGet(t, "/api/v1/clients", &clients)
 	kinds := map[string]int{}
 	for _, c := range clients.Clients {
-		kinds[c.Kind]++
+		kinds[string(c.Kind)]++
 		if c.Stream != "__defaultVhost__/live/wide" || c.PID == 0 {
 			t.Fatalf("client %+v", c)
 		}
