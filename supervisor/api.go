@@ -18,7 +18,7 @@ import (
 func (m *Master) apiHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&collector{m: m})
+		&collector{m: m}, &balanceCollector{m: m})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /api/v1/summaries", m.snapshotJSON(func(s Snapshot) any {
@@ -29,9 +29,10 @@ func (m *Master) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/workers", m.snapshotJSON(func(s Snapshot) any { return map[string]any{"workers": s.Workers} }))
 	mux.HandleFunc("GET /api/v1/streams", m.snapshotJSON(func(s Snapshot) any { return map[string]any{"streams": s.Streams} }))
 	mux.HandleFunc("GET /api/v1/clients", m.clientsJSON)
+	m.balanceRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": "no such endpoint",
-			"endpoints": []string{"/api/v1/summaries", "/api/v1/workers", "/api/v1/streams", "/api/v1/clients", "/metrics"}})
+			"endpoints": []string{"/api/v1/summaries", "/api/v1/workers", "/api/v1/streams", "/api/v1/clients", "/api/v1/balance", "/metrics"}})
 	})
 	return mux
 }

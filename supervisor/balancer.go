@@ -23,10 +23,11 @@ const keptDecisions = 100
 
 // slotView is one slot as the master loop shows it to the balancer.
 type slotView struct {
-	Slot  int
-	Gen   uint64 // the serving worker's generation; 0 when none
-	Ready bool
-	Load  *ipc.Load
+	Slot    int
+	Gen     uint64 // the serving worker's generation; 0 when none
+	Ready   bool
+	Load    *ipc.Load
+	Sockets *slotSockets // the slot's current sockets
 }
 
 // balanceEffects are what the balancer asks of the master.
@@ -59,15 +60,21 @@ type balancer struct {
 	why    string // why this tier, from the probe
 	fx     balanceEffects
 
-	groups map[string]*steer.Group // "rtmp", "http"
-	state  map[int]*balance.Worker // carried by slot
-	gens   map[int]uint64
-	lastAt map[int]time.Time // time of the last load report used
-	host   balance.Host
-	admit  ipc.Admission // in force
+	// groups are the reuseport groups by socket name and address; a
+	// member is a socket, by an id of its own, so sockets of a reload's
+	// new addresses and of retiring slots are tracked in their own groups.
+	groups  map[string]*steer.Group
+	members map[*socket]member
+	nextID  int
+	socks   map[int]*slotSockets    // each slot's current sockets
+	state   map[int]*balance.Worker // carried by slot
+	gens    map[int]uint64
+	lastAt  map[int]time.Time // time of the last load report used
+	host    balance.Host
+	admit   ipc.Admission // in force
 
-	attached   map[int]int // weights in the kernel, by slot
-	want       map[int]int // weights Decide asked for
+	attached   map[string]map[int]int // weights in the kernel, by group and member
+	want       map[int]int            // weights Decide asked for, by slot
 	lastAttach time.Time
 
 	decisions []Decision
@@ -76,8 +83,9 @@ type balancer struct {
 
 func newBalancer(log *slog.Logger, cfg configs.Balance, hostBytesOutMax float64, tier balance.Tier, why string, fx balanceEffects) *balancer {
 	b := &balancer{log: log.With("component", "balance"), tier: tier, why: why, fx: fx,
-		groups: map[string]*steer.Group{"rtmp": steer.NewGroup("rtmp"), "http": steer.NewGroup("http")},
-		state:  map[int]*balance.Worker{}, gens: map[int]uint64{}, lastAt: map[int]time.Time{}, actions: map[[2]string]uint64{}}
+		groups: map[string]*steer.Group{}, members: map[*socket]member{}, socks: map[int]*slotSockets{},
+		state: map[int]*balance.Worker{}, gens: map[int]uint64{}, lastAt: map[int]time.Time{},
+		attached: map[string]map[int]int{}, actions: map[[2]string]uint64{}}
 	b.configure(cfg, hostBytesOutMax)
 	return b
 }
@@ -95,31 +103,83 @@ func (b *balancer) configure(cfg configs.Balance, hostBytesOutMax float64) {
 	}
 }
 
-// addSockets records a slot's sockets as just joined their groups.
-func (b *balancer) addSockets(slot int, rtmp, http any) {
-	for name, ln := range map[string]any{"rtmp": rtmp, "http": http} {
-		if err := b.groups[name].Add(slot, ln); err != nil {
-			b.log.Error("steering cannot track a socket", "worker", slot, "group", name, "err", err)
-		}
+// member is a tracked socket: its group and its id there.
+type member struct {
+	group string
+	id    int
+}
+
+// track records a TCP socket that has just joined its group (it listens).
+func (b *balancer) track(so *socket) {
+	key := so.name + " " + so.addr.String()
+	g := b.groups[key]
+	if g == nil {
+		g = steer.NewGroup(key)
+		b.groups[key] = g
+	}
+	b.nextID++
+	if err := g.Add(b.nextID, so.file); err != nil {
+		b.log.Error("steering cannot track a socket", "group", key, "err", err)
+		return
+	}
+	b.members[so] = member{group: key, id: b.nextID}
+}
+
+// untrack forgets a socket that is being closed.
+func (b *balancer) untrack(so *socket) {
+	mb, ok := b.members[so]
+	if !ok {
+		return
+	}
+	delete(b.members, so)
+	if err := b.groups[mb.group].Remove(mb.id); err != nil {
+		b.log.Error("steering: remove failed", "group", mb.group, "err", err)
+	}
+	if !b.anyIn(mb.group) {
+		delete(b.groups, mb.group)
+		delete(b.attached, mb.group)
 	}
 }
 
-// removeSockets forgets a slot's sockets, which the master closes.
-func (b *balancer) removeSockets(slot int) {
-	for _, g := range b.groups {
-		if err := g.Remove(slot); err != nil {
-			b.log.Error("steering: remove failed", "worker", slot, "err", err)
+func (b *balancer) anyIn(group string) bool {
+	for _, mb := range b.members {
+		if mb.group == group {
+			return true
 		}
 	}
-	delete(b.attached, slot)
+	return false
 }
 
-// resetGroups starts over on new sockets (a reload to new addresses).
-func (b *balancer) resetGroups() {
-	b.groups = map[string]*steer.Group{"rtmp": steer.NewGroup("rtmp"), "http": steer.NewGroup("http")}
-	b.attached = nil
-	for _, w := range b.state {
-		w.Paused = false
+// leave takes one socket out of its group for good (it is on its way out).
+func (b *balancer) leave(so *socket) error {
+	mb, ok := b.members[so]
+	if !ok {
+		return nil
+	}
+	return b.groups[mb.group].Pause(mb.id)
+}
+
+// pauseSlot takes a slot's current sockets out of their groups, or back.
+func (b *balancer) pauseSlot(slot int, out bool) {
+	socks := b.socks[slot]
+	if socks == nil {
+		return
+	}
+	for _, so := range socks.list {
+		mb, ok := b.members[so]
+		if !ok {
+			continue
+		}
+		g := b.groups[mb.group]
+		var err error
+		if out {
+			err = g.Pause(mb.id)
+		} else {
+			err = g.Resume(mb.id)
+		}
+		if err != nil {
+			b.log.Error("steering failed", "pause", out, "worker", slot, "group", mb.group, "err", err)
+		}
 	}
 }
 
@@ -138,6 +198,12 @@ func (b *balancer) observe(views []slotView) {
 	seen := map[int]bool{}
 	for _, v := range views {
 		seen[v.Slot] = true
+		if prev := b.socks[v.Slot]; prev != v.Sockets {
+			b.socks[v.Slot] = v.Sockets
+			if w := b.state[v.Slot]; w != nil && prev != nil {
+				w.Paused = false // new sockets start in their group
+			}
+		}
 		w := b.state[v.Slot]
 		if w == nil || b.gens[v.Slot] != v.Gen {
 			// A new worker in the slot starts cool, with nothing to shed.
@@ -167,6 +233,7 @@ func (b *balancer) observe(views []slotView) {
 			delete(b.state, slot)
 			delete(b.gens, slot)
 			delete(b.lastAt, slot)
+			delete(b.socks, slot)
 		}
 	}
 }
@@ -210,17 +277,7 @@ func (b *balancer) apply(now time.Time, a balance.Action) {
 			}
 		}
 	case balance.KindPause, balance.KindResume:
-		for name, g := range b.groups {
-			var err error
-			if a.Kind == balance.KindPause {
-				err = g.Pause(a.Slot)
-			} else {
-				err = g.Resume(a.Slot)
-			}
-			if err != nil {
-				b.log.Error("steering failed", "action", string(a.Kind), "worker", a.Slot, "group", name, "err", err)
-			}
-		}
+		b.pauseSlot(a.Slot, a.Kind == balance.KindPause)
 	case balance.KindShed:
 		b.send(a.Slot, &ipc.Shed{PerSec: a.PerSec, Reason: a.Detail})
 	case balance.KindStopShed:
@@ -236,6 +293,16 @@ func (b *balancer) apply(now time.Time, a balance.Action) {
 	}
 }
 
+// slotOfSocket is the slot whose current socket so is, or -1.
+func (b *balancer) slotOfSocket(so *socket) int {
+	for slot, socks := range b.socks {
+		if socks != nil && slices.Contains(socks.list, so) {
+			return slot
+		}
+	}
+	return -1
+}
+
 // slotAt maps an index of a Weigh action (Decide's slots, sorted) to a slot.
 func (b *balancer) slotAt(i int) int {
 	return slices.Sorted(maps.Keys(b.state))[i]
@@ -247,18 +314,40 @@ func (b *balancer) send(slot int, msg ipc.Message) {
 	}
 }
 
-// attachDue puts the wanted weights into the kernel, at most once a second.
+// attachDue puts the wanted weights into the kernel, at most once a
+// second: each group's members get their slot's weight, and a socket that
+// is no slot's current one (a replacement's, not yet serving) gets none.
 func (b *balancer) attachDue(now time.Time) {
-	if b.tier != balance.TierCBPF || b.want == nil || maps.Equal(b.want, b.attached) || now.Sub(b.lastAttach) < attachEvery {
+	if b.tier != balance.TierCBPF || b.want == nil || now.Sub(b.lastAttach) < attachEvery {
 		return
 	}
-	for name, g := range b.groups {
-		if err := g.Attach(b.want); err != nil {
-			b.log.Error("steering program not attached", "group", name, "err", err)
-			return
+	bySock := map[*socket]int{}
+	for slot, socks := range b.socks {
+		if socks == nil {
+			continue
+		}
+		for _, so := range socks.list {
+			bySock[so] = b.want[slot]
 		}
 	}
-	b.attached, b.lastAttach = maps.Clone(b.want), now
+	per := map[string]map[int]int{}
+	for so, mb := range b.members {
+		if per[mb.group] == nil {
+			per[mb.group] = map[int]int{}
+		}
+		per[mb.group][mb.id] = bySock[so]
+	}
+	for key, ws := range per {
+		if maps.Equal(ws, b.attached[key]) {
+			continue
+		}
+		if err := b.groups[key].Attach(ws); err != nil {
+			b.log.Error("steering program not attached", "group", key, "err", err)
+			continue
+		}
+		b.attached[key] = ws
+		b.lastAttach = now
+	}
 }
 
 // ready tells a worker that just became ready what it must know: whether
@@ -276,7 +365,7 @@ type BalanceInfo struct {
 	Thresholds map[string]any   `json:"thresholds"`
 	HostFull   bool             `json:"host_full"`
 	Workers    []BalanceWorker  `json:"workers"`
-	Groups     map[string][]int `json:"group_order"` // slots in the kernel's order, per listener
+	Groups     map[string][]int `json:"group_order"` // slots in the kernel's order, per socket and address; -1: no slot's current socket
 	Decisions  []Decision       `json:"decisions"`   // the last 100
 	Actions    []ActionCount    `json:"actions"`
 }
@@ -338,8 +427,18 @@ func (b *balancer) info() BalanceInfo {
 			Players: w.Players, BytesOut: w.BytesOut, Weight: w.Weight, Cap: p.MaxConnections, Hot: w.Hot, Held: w.Held,
 			Paused: w.Paused, Shedding: w.Shedding, Retiring: w.Retiring, State: b.stateOf(w)})
 	}
-	for name, g := range b.groups {
-		bi.Groups[name] = g.Members()
+	for key, g := range b.groups {
+		slotOf := map[int]int{}
+		for so, mb := range b.members {
+			if mb.group == key {
+				slotOf[mb.id] = b.slotOfSocket(so)
+			}
+		}
+		var order []int
+		for _, id := range g.Members() {
+			order = append(order, slotOf[id])
+		}
+		bi.Groups[key] = order
 	}
 	for k, n := range b.actions {
 		bi.Actions = append(bi.Actions, ActionCount{Kind: k[0], Reason: k[1], Count: n})

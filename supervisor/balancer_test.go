@@ -11,7 +11,6 @@ import (
 	"streamedge/configs"
 	"streamedge/ipc"
 	"streamedge/supervisor/balance"
-	"streamedge/supervisor/steer"
 )
 
 type fakeEffects struct {
@@ -30,31 +29,41 @@ func (f *fakeEffects) retireSlotWorker(slot int, _ string) error {
 	return nil
 }
 
-// testBalancer runs a balancer of the given tier over two real socket
-// groups of n slots.
+// testBalancer runs a balancer of the given tier over the real sockets of
+// n slots (RTMP and HTTP groups on loopback).
 func testBalancer(t *testing.T, tier balance.Tier, n int) (*balancer, *fakeEffects, [][]*net.TCPListener) {
 	t.Helper()
 	fx := &fakeEffects{sent: map[int][]ipc.Message{}}
 	b := newBalancer(slog.New(slog.NewTextHandler(io.Discard, nil)), configs.Default().Balance, 0, tier, "test", fx)
-	var lns [][]*net.TCPListener
-	for range 2 {
-		g, err := steer.ListenGroup("127.0.0.1:0", n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ln := range g {
-			t.Cleanup(func() { ln.Close() })
-		}
-		lns = append(lns, g)
+	table := []sockSpec{{name: "rtmp", network: netTCP, addr: "127.0.0.1:0"}, {name: "http", network: netTCP, addr: "127.0.0.1:0"}}
+	socks, _, err := openSlots(table, 0, n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range n {
-		b.addSockets(i, lns[0][i], lns[1][i])
+	lns := make([][]*net.TCPListener, 2)
+	for _, ss := range socks {
+		t.Cleanup(ss.close)
+		testSocks[b] = append(testSocks[b], ss)
+		for r, so := range ss.list {
+			b.track(so)
+			// The test's own listener on a dup of the master's copy, as a
+			// worker has: accepts show where connections land.
+			ln, err := net.FileListener(so.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			lns[r] = append(lns[r], ln.(*net.TCPListener))
+		}
 	}
 	return b, fx, lns
 }
 
-func view(slot int, ready bool, cpu float64, at time.Time) slotView {
-	v := slotView{Slot: slot, Gen: uint64(slot + 1), Ready: ready}
+// testSocks are each test balancer's slots' sockets, for views.
+var testSocks = map[*balancer][]*slotSockets{}
+
+func view(b *balancer, slot int, ready bool, cpu float64, at time.Time) slotView {
+	v := slotView{Slot: slot, Gen: uint64(slot + 1), Ready: ready, Sockets: testSocks[b][slot]}
 	if ready {
 		v.Load = &ipc.Load{Time: at, CPUPercent: cpu, Conns: ipc.ConnCounts{ipc.ConnFLVPlay: 10}, Connections: 10}
 	}
@@ -103,19 +112,21 @@ func landsOn(t *testing.T, lns []*net.TCPListener, n int) []int {
 func TestBalancerDownSlotLeavesAndRejoins(t *testing.T) {
 	b, _, lns := testBalancer(t, balance.TierCBPF, 2)
 	now := time.Now()
-	b.step(now, []slotView{view(0, true, 10, now), view(1, false, 0, now)}, HostLoad{})
-	for name, g := range b.groups {
-		if got := g.Members(); !slices.Equal(got, []int{0}) {
-			t.Errorf("%s group with slot 1 down: %v, want [0]", name, got)
+	b.step(now, []slotView{view(b, 0, true, 10, now), view(b, 1, false, 0, now)}, HostLoad{})
+	for name, order := range b.info().Groups {
+		if !slices.Equal(order, []int{0}) {
+			t.Errorf("%s group with slot 1 down: %v, want [0]", name, order)
 		}
 	}
 	if got := landsOn(t, lns[0], 20); got[1] != 0 {
 		t.Errorf("connections on a down slot: %v", got)
 	}
 	now = now.Add(time.Second)
-	b.step(now, []slotView{view(0, true, 10, now), view(1, true, 0, now)}, HostLoad{})
-	if got := b.groups["rtmp"].Members(); !slices.Equal(got, []int{0, 1}) {
-		t.Errorf("after slot 1 is ready: %v, want [0 1]", got)
+	b.step(now, []slotView{view(b, 0, true, 10, now), view(b, 1, true, 0, now)}, HostLoad{})
+	for name, order := range b.info().Groups {
+		if !slices.Equal(order, []int{0, 1}) {
+			t.Errorf("%s group after slot 1 is ready: %v, want [0 1]", name, order)
+		}
 	}
 }
 
@@ -124,7 +135,7 @@ func TestBalancerHotSlotGetsNothing(t *testing.T) {
 	start := time.Now()
 	for s := range 6 {
 		now := start.Add(time.Duration(s) * time.Second)
-		b.step(now, []slotView{view(0, true, 95, now), view(1, true, 20, now)}, HostLoad{})
+		b.step(now, []slotView{view(b, 0, true, 95, now), view(b, 1, true, 20, now)}, HostLoad{})
 	}
 	if w := b.state[0]; !w.Hot || w.Weight != 0 {
 		t.Fatalf("slot 0 after 5 s at 95%%: %+v, want hot with weight 0", *w)
@@ -138,7 +149,7 @@ func TestBalancerHotSlotGetsNothing(t *testing.T) {
 	// Both hot: the host is full, and the workers hear it.
 	for s := 6; s < 12; s++ {
 		now := start.Add(time.Duration(s) * time.Second)
-		b.step(now, []slotView{view(0, true, 95, now), view(1, true, 95, now)}, HostLoad{})
+		b.step(now, []slotView{view(b, 0, true, 95, now), view(b, 1, true, 95, now)}, HostLoad{})
 	}
 	if len(fx.broadcast) != 1 || !fx.broadcast[0].(*ipc.Admission).Refuse {
 		t.Fatalf("both hot: broadcasts %v, want one refusing admission", fx.broadcast)
@@ -152,11 +163,11 @@ func TestBalancerHotSlotGetsNothing(t *testing.T) {
 func TestBalancerPauseTierHeldSlot(t *testing.T) {
 	b, _, lns := testBalancer(t, balance.TierPause, 3)
 	now := time.Now()
-	views := []slotView{view(0, true, 10, now), view(1, true, 10, now), view(2, true, 10, now)}
+	views := []slotView{view(b, 0, true, 10, now), view(b, 1, true, 10, now), view(b, 2, true, 10, now)}
 	b.step(now, views, HostLoad{})
 	b.hold(0, true)
 	b.step(now, views, HostLoad{})
-	if !b.groups["http"].Paused(0) {
+	if !b.state[0].Paused {
 		t.Fatal("a held slot stays in the group on the pause tier")
 	}
 	if got := landsOn(t, lns[1], 30); got[0] != 0 {
@@ -166,13 +177,9 @@ func TestBalancerPauseTierHeldSlot(t *testing.T) {
 	b.hold(1, true)
 	b.hold(2, true)
 	b.step(now, views, HostLoad{})
-	open := 0
-	for i := range 3 {
-		if !b.groups["http"].Paused(i) {
-			open++
+	for name, order := range b.info().Groups {
+		if len(order) != 1 {
+			t.Errorf("%s group with every slot held: %v, want the last open one", name, order)
 		}
-	}
-	if open != 1 {
-		t.Errorf("%d slots open with all held, want the last one", open)
 	}
 }

@@ -56,6 +56,9 @@ type socket struct {
 	// program attached to any TCP socket of a group steers the whole group,
 	// and shutdown/listen on one takes its slot out of the group and back.
 	file *os.File
+	// onClose, when set, hears that the socket is about to close (the
+	// balancer tracks the groups' members).
+	onClose func()
 }
 
 // control runs fn on the socket's descriptor, which stays open while fn runs.
@@ -88,6 +91,10 @@ func (s *slotSockets) byName(name string) *socket {
 
 func (s *slotSockets) close() {
 	for _, so := range s.list {
+		if so.onClose != nil {
+			so.onClose()
+			so.onClose = nil
+		}
 		so.file.Close()
 	}
 }
@@ -109,6 +116,19 @@ func openSlots(table []sockSpec, first, n int) ([]*slotSockets, []sockSpec, erro
 	bound := make([]sockSpec, len(table))
 	for r, spec := range table {
 		bound[r] = spec
+		var port *pickedPort
+		if spec.network == netTCP && n > 0 {
+			// With port 0, every slot binds the port by number: a socket
+			// bound to port 0 loses its port when steering shuts it down,
+			// and could not rejoin the group.
+			var err error
+			port, err = pickPort(spec.addr)
+			if err != nil {
+				return fail(fmt.Errorf("listen %s %s: %w", spec.name, spec.addr, err))
+			}
+			bound[r].addr = port.addr
+			defer port.release() // on the way out of a failure
+		}
 		for i := range n {
 			addr := spec.addr
 			switch spec.network {
@@ -126,11 +146,41 @@ func openSlots(table []sockSpec, first, n int) ([]*slotSockets, []sockSpec, erro
 			}
 			slots[i].list = append(slots[i].list, so)
 			if spec.network == netTCP && i == 0 {
-				bound[r].addr = sameHostPort(spec.addr, so.addr)
+				port.release()
 			}
 		}
 	}
 	return slots, bound, nil
+}
+
+// pickedPort is a port picked for a group whose address says port 0.
+type pickedPort struct {
+	addr string
+	hold *socket // the throwaway that holds the port until the first slot binds it
+	once bool
+}
+
+// pickPort returns addr as it is, or, for port 0, with a port the kernel
+// picked for a throwaway socket in the group.
+func pickPort(addr string) (*pickedPort, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port != "0" {
+		return &pickedPort{addr: addr}, err
+	}
+	so, err := openSocket("port", netTCP, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &pickedPort{addr: sameHostPort(addr, so.addr), hold: so}, nil
+}
+
+// release closes the throwaway: the first slot takes its place in the
+// group, so the group's order stays the slots' order.
+func (p *pickedPort) release() {
+	if p.hold != nil && !p.once {
+		p.once = true
+		p.hold.file.Close()
+	}
 }
 
 // portPlus is addr with its port raised by k; port 0 stays 0 (the kernel

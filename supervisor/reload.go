@@ -78,6 +78,9 @@ func (m *Master) reload() {
 
 	// From here on nothing fails: apply.
 	m.cfg, m.cfgYAML = next, data
+	for _, s := range fresh {
+		m.trackSockets(s)
+	}
 	if m.opts.SetLogLevel != nil {
 		m.opts.SetLogLevel(next.Log.SlogLevel())
 	}
@@ -102,6 +105,8 @@ func (m *Master) reload() {
 		}
 		m.slots = m.slots[:n]
 	}
+	limit, _ := m.hostBytesOutMax(next)
+	m.bal.configure(next.Balance, limit)
 	m.reloads.OK++
 	m.reloads.LastAt, m.reloads.LastOK, m.reloads.LastErr = time.Now(), true, ""
 	rtmpAddr, httpAddr, apiAddr := m.Addrs()
@@ -173,6 +178,17 @@ func (m *Master) promote(s *slot) {
 	old, oldSock := s.proc, s.sockets
 	s.proc, s.sockets = s.next, s.nextSock
 	s.next, s.nextSock = nil, nil
+	if retiredSame(oldSock, s.sockets) {
+		// A balance retire: the fresh worker serves the same sockets; the
+		// old one drains, shedding its players so they move now.
+		reason := s.retireReason
+		s.retireReason = ""
+		if old != nil {
+			m.retire(old, reason, nil)
+			m.onRetiring(old, reason)
+		}
+		return
+	}
 	if old != nil {
 		m.retire(old, "replaced by reload", oldSock)
 	} else {
@@ -208,6 +224,12 @@ func (m *Master) gracefulQuit(why string) {
 			if p.state != StateDraining {
 				m.retire(p, "graceful quit", nil)
 			}
+		}
+		// Nobody accepts from now on: late clients are refused at once
+		// rather than left to wait on a socket.
+		for _, s := range m.slots {
+			m.leaveGroups(s.sockets)
+			m.leaveGroups(s.nextSock)
 		}
 	})
 }
