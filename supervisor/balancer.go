@@ -15,7 +15,8 @@ import (
 )
 
 // attachEvery bounds how often new weights are attached: a program swap is
-// cheap (tens of µs) but weights that move every report are noise.
+// cheap (tens of µs) but weights that move every report are noise. A slot
+// that joins or leaves, or a share to or from zero, is attached at once.
 const attachEvery = time.Second
 
 // keptDecisions is how many decisions GET /api/v1/balance shows.
@@ -76,6 +77,9 @@ type balancer struct {
 	attached   map[string]map[int]int // weights in the kernel, by group and member
 	want       map[int]int            // weights Decide asked for, by slot
 	lastAttach time.Time
+	// urgent: a slot joined or left, or a share went to or from zero:
+	// the program must follow now, not at the next second.
+	urgent bool
 
 	decisions []Decision
 	actions   map[[2]string]uint64 // kind, reason
@@ -270,14 +274,20 @@ func (b *balancer) apply(now time.Time, a balance.Action) {
 	}
 	switch a.Kind {
 	case balance.KindWeigh:
+		prev := b.want
 		b.want = map[int]int{}
 		for i, w := range a.Weights {
 			if i < len(b.state) {
-				b.want[b.slotAt(i)] = w
+				slot := b.slotAt(i)
+				b.want[slot] = w
+				if (prev[slot] == 0) != (w == 0) {
+					b.urgent = true
+				}
 			}
 		}
 	case balance.KindPause, balance.KindResume:
 		b.pauseSlot(a.Slot, a.Kind == balance.KindPause)
+		b.urgent = true
 	case balance.KindShed:
 		b.send(a.Slot, &ipc.Shed{PerSec: a.PerSec, Reason: a.Detail})
 	case balance.KindStopShed:
@@ -291,6 +301,20 @@ func (b *balancer) apply(now time.Time, a balance.Action) {
 			Description: "server busy: " + a.Detail}
 		b.fx.broadcastAll(&b.admit)
 	}
+}
+
+// kernelWeight is the weight attached for a slot's first tracked socket.
+func (b *balancer) kernelWeight(slot int) int {
+	if socks := b.socks[slot]; socks != nil {
+		for _, so := range socks.list {
+			if mb, ok := b.members[so]; ok {
+				if ws, ok := b.attached[mb.group]; ok {
+					return ws[mb.id]
+				}
+			}
+		}
+	}
+	return -1
 }
 
 // slotOfSocket is the slot whose current socket so is, or -1.
@@ -318,9 +342,10 @@ func (b *balancer) send(slot int, msg ipc.Message) {
 // second: each group's members get their slot's weight, and a socket that
 // is no slot's current one (a replacement's, not yet serving) gets none.
 func (b *balancer) attachDue(now time.Time) {
-	if b.tier != balance.TierCBPF || b.want == nil || now.Sub(b.lastAttach) < attachEvery {
+	if b.tier != balance.TierCBPF || b.want == nil || (!b.urgent && now.Sub(b.lastAttach) < attachEvery) {
 		return
 	}
+	b.urgent = false
 	bySock := map[*socket]int{}
 	for slot, socks := range b.socks {
 		if socks == nil {
@@ -379,13 +404,17 @@ type BalanceWorker struct {
 	Players     int     `json:"players"`
 	BytesOut    float64 `json:"bytes_out_per_sec"`
 	Weight      int     `json:"weight"` // share of new connections, 0..100
-	Cap         int     `json:"max_connections"`
-	Hot         bool    `json:"hot"`
-	Held        bool    `json:"held"`   // paused by hand
-	Paused      bool    `json:"paused"` // out of the reuseport group
-	Shedding    bool    `json:"shedding"`
-	Retiring    bool    `json:"retiring"`
-	State       string  `json:"state"`
+	// KernelWeight is the weight of the slot's sockets in the program
+	// attached to their groups (at most a second behind weight); -1 when no
+	// program is attached (tiers pause and off, or before the first).
+	KernelWeight int    `json:"weight_in_kernel"`
+	Cap          int    `json:"max_connections"`
+	Hot          bool   `json:"hot"`
+	Held         bool   `json:"held"`   // paused by hand
+	Paused       bool   `json:"paused"` // out of the reuseport group
+	Shedding     bool   `json:"shedding"`
+	Retiring     bool   `json:"retiring"`
+	State        string `json:"state"`
 }
 
 // ActionCount is how many actions of a kind were taken for a reason.
@@ -425,7 +454,7 @@ func (b *balancer) info() BalanceInfo {
 		w := *b.state[slot]
 		bi.Workers = append(bi.Workers, BalanceWorker{Slot: w.Slot, Ready: w.Ready, CPUPercent: w.CPU, Connections: w.Conns,
 			Players: w.Players, BytesOut: w.BytesOut, Weight: w.Weight, Cap: p.MaxConnections, Hot: w.Hot, Held: w.Held,
-			Paused: w.Paused, Shedding: w.Shedding, Retiring: w.Retiring, State: b.stateOf(w)})
+			Paused: w.Paused, Shedding: w.Shedding, Retiring: w.Retiring, State: b.stateOf(w), KernelWeight: b.kernelWeight(slot)})
 	}
 	for key, g := range b.groups {
 		slotOf := map[int]int{}

@@ -183,3 +183,29 @@ func TestBalancerPauseTierHeldSlot(t *testing.T) {
 		}
 	}
 }
+
+// Workers get ready in any order at start: the slots leave their groups
+// and rejoin, and the program still sends each slot its share.
+func TestBalancerStartupOrder(t *testing.T) {
+	b, _, lns := testBalancer(t, balance.TierCBPF, 3)
+	now := time.Now()
+	b.step(now, []slotView{view(b, 0, false, 0, now), view(b, 1, true, 0, now), view(b, 2, false, 0, now)}, HostLoad{})
+	b.step(now, []slotView{view(b, 0, true, 0, now), view(b, 1, true, 0, now), view(b, 2, false, 0, now)}, HostLoad{})
+	b.step(now, []slotView{view(b, 0, true, 0, now), view(b, 1, true, 0, now), view(b, 2, true, 0, now)}, HostLoad{})
+	now = now.Add(2 * time.Second)
+	b.step(now, []slotView{view(b, 0, true, 0, now), view(b, 1, true, 0, now), view(b, 2, true, 0, now)}, HostLoad{})
+	t.Logf("order %v", b.info().Groups)
+	got := landsOn(t, lns[0], 90)
+	for i, n := range got {
+		if n < 10 {
+			t.Errorf("slot %d got %d of 90 at weights %v: %v", i, n, b.want, got)
+		}
+	}
+	b.hold(0, true)
+	b.hold(1, true)
+	now = now.Add(2 * time.Second)
+	b.step(now, []slotView{view(b, 0, true, 0, now), view(b, 1, true, 0, now), view(b, 2, true, 0, now)}, HostLoad{})
+	if got := landsOn(t, lns[0], 30); got[2] != 30 {
+		t.Errorf("with 0 and 1 held: %v, want all on 2", got)
+	}
+}

@@ -176,7 +176,7 @@ func followFile(path string, add func([]byte), done <-chan struct{}) {
 func startServer(t *testing.T, extraYAML string, args ...string) *server {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "streamedge.yaml")
-	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: 127.0.0.1:0\n" + logYAML(extraYAML) + extraYAML
+	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: 127.0.0.1:0\n" + logYAML(extraYAML) + balanceYAML(extraYAML) + extraYAML
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +220,16 @@ func startServer(t *testing.T, extraYAML string, args ...string) *server {
 	return s
 }
 
+// balanceYAML turns off the host CPU rule, unless the test configures the
+// balancer itself: the test machine is shared, and its CPU is not this
+// server's load.
+func balanceYAML(extra string) string {
+	if strings.HasPrefix(extra, "balance:") || strings.Contains(extra, "\nbalance:") {
+		return ""
+	}
+	return "balance:\n  host_cpu_high: 0\n"
+}
+
 // logYAML is the JSON debug log the harness reads, unless the test's own
 // YAML configures the log (it must then keep format json).
 func logYAML(extra string) string {
@@ -232,7 +242,7 @@ func logYAML(extra string) string {
 // reload writes a new config (the base plus yaml) and sends SIGHUP.
 func (s *server) reload(yaml string) {
 	s.t.Helper()
-	if err := os.WriteFile(s.cfgPath, []byte(s.baseCfg+logYAML(yaml)+yaml), 0o644); err != nil {
+	if err := os.WriteFile(s.cfgPath, []byte(s.baseCfg+logYAML(yaml)+balanceYAML(yaml)+yaml), 0o644); err != nil {
 		s.t.Fatal(err)
 	}
 	s.cmd.Process.Signal(syscall.SIGHUP)
