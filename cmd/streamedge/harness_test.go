@@ -176,7 +176,7 @@ func followFile(path string, add func([]byte), done <-chan struct{}) {
 func startServer(t *testing.T, extraYAML string, args ...string) *server {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "streamedge.yaml")
-	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: 127.0.0.1:0\n" + logYAML(extraYAML) + balanceYAML(extraYAML) + extraYAML
+	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: 127.0.0.1:0\n" + logYAML(extraYAML) + extraYAML + balanceYAML(extraYAML)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -222,10 +222,14 @@ func startServer(t *testing.T, extraYAML string, args ...string) *server {
 
 // balanceYAML turns off the host CPU rule, unless the test configures the
 // balancer itself: the test machine is shared, and its CPU is not this
-// server's load.
+// server's load. It goes last, so the lines of a test's YAML keep their
+// numbers in error messages.
 func balanceYAML(extra string) string {
 	if strings.HasPrefix(extra, "balance:") || strings.Contains(extra, "\nbalance:") {
 		return ""
+	}
+	if extra != "" && !strings.HasSuffix(extra, "\n") {
+		return "\nbalance:\n  host_cpu_high: 0\n"
 	}
 	return "balance:\n  host_cpu_high: 0\n"
 }
@@ -242,7 +246,7 @@ func logYAML(extra string) string {
 // reload writes a new config (the base plus yaml) and sends SIGHUP.
 func (s *server) reload(yaml string) {
 	s.t.Helper()
-	if err := os.WriteFile(s.cfgPath, []byte(s.baseCfg+logYAML(yaml)+balanceYAML(yaml)+yaml), 0o644); err != nil {
+	if err := os.WriteFile(s.cfgPath, []byte(s.baseCfg+logYAML(yaml)+yaml+balanceYAML(yaml)), 0o644); err != nil {
 		s.t.Fatal(err)
 	}
 	s.cmd.Process.Signal(syscall.SIGHUP)
