@@ -146,6 +146,18 @@ func decodeBody(k Kind, body []byte) (Message, error) {
 		return decodeAs[Shed](body)
 	case KindBurn:
 		return decodeAs[Burn](body)
+	case KindKick:
+		return decodeAs[Kick](body)
+	case KindKicked:
+		return decodeAs[Kicked](body)
+	case KindPlace:
+		return decodeAs[Place](body)
+	case KindPlaceReply:
+		return decodeAs[PlaceReply](body)
+	case KindPull:
+		return decodeAs[Pull](body)
+	case KindUpstreamEvent:
+		return decodeAs[UpstreamEvent](body)
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, k)
 }

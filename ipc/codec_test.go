@@ -81,6 +81,16 @@ var messages = []struct {
 		msg:   &LookupReply{ID: 8, Found: true, Owner: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
 	},
 	{
+		name:  "place anywhere",
+		bytes: frame(KindPlace, `{"ID":9,"Slot":-1}`),
+		msg:   &Place{ID: 9, Slot: -1},
+	},
+	{
+		name:  "place reply",
+		bytes: frame(KindPlaceReply, `{"ID":9,"Found":true,"Slot":1,"RelayAddr":"/run/streamedge/relay-1.sock"}`),
+		msg:   &PlaceReply{ID: 9, Found: true, Slot: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
+	},
+	{
 		name:  "stream published",
 		bytes: frame(KindStreamPublished, `{"Stream":"live/cam1","Owner":1,"RelayAddr":"/run/streamedge/relay-1.sock"}`),
 		msg:   &StreamPublished{Stream: "live/cam1", Owner: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
@@ -102,7 +112,7 @@ var messages = []struct {
 	},
 	{
 		name: "client list",
-		bytes: frame(KindClientList, `{"ID":9,"Clients":[{"Kind":"flv_play","Addr":"127.0.0.1:5000","Stream":"v/live/cam1",`+
+		bytes: frame(KindClientList, `{"ID":9,"Clients":[{"ID":"","Kind":"flv_play","Addr":"127.0.0.1:5000","Stream":"v/live/cam1",`+
 			`"Since":"2026-11-25T13:00:00Z","BytesSent":4096,"BytesIn":0}],"Truncated":false}`),
 		msg: &ClientList{ID: 9, Clients: []Client{{Kind: ConnFLVPlay, Addr: "127.0.0.1:5000", Stream: "v/live/cam1",
 			Since: time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC), BytesSent: 4096}}},
@@ -118,6 +128,16 @@ var messages = []struct {
 		msg:   &Shed{PerSec: 4, Reason: "cpu 95% over 80% for 10s"},
 	},
 	{
+		name:  "kick",
+		bytes: frame(KindKick, `{"ID":4,"Client":"rtmp.12","Reason":"kicked by the API"}`),
+		msg:   &Kick{ID: 4, Client: "rtmp.12", Reason: "kicked by the API"},
+	},
+	{
+		name:  "kicked",
+		bytes: frame(KindKicked, `{"ID":4,"Found":true}`),
+		msg:   &Kicked{ID: 4, Found: true},
+	},
+	{
 		name:  "burn",
 		bytes: frame(KindBurn, `{"Percent":90,"For":30000000000}`),
 		msg:   &Burn{Percent: 90, For: 30 * time.Second},
@@ -127,6 +147,24 @@ var messages = []struct {
 		bytes: frame(KindLoad, `{"Time":"0001-01-01T00:00:00Z","CPUPercent":0,"RSSBytes":0,`+
 			`"Conns":null,"Connections":0,"BytesInPerSec":0,"BytesOutPerSec":0,"BytesIn":0,"BytesOut":0,"Refusals":{"http_flv/capped":3},"Shed":7,"Streams":null}`),
 		msg: &Load{Refusals: map[string]uint64{"http_flv/capped": 3}, Shed: 7},
+	},
+	{
+		name:  "pull",
+		bytes: frame(KindPull, `{"Stream":"v/live/cam1","Origins":["10.0.0.2:1935","10.0.0.1:1935"],"Protocol":"rtmp","UpVhost":"up.v"}`),
+		msg:   &Pull{Stream: "v/live/cam1", Origins: []string{"10.0.0.2:1935", "10.0.0.1:1935"}, Protocol: "rtmp", UpVhost: "up.v"},
+	},
+	{
+		name:  "upstream event",
+		bytes: frame(KindUpstreamEvent, `{"Stream":"v/live/cam1","Origin":"10.0.0.2:1935","State":"ended","Err":"stream not found","NotFound":true,"Bytes":77}`),
+		msg:   &UpstreamEvent{Stream: "v/live/cam1", Origin: "10.0.0.2:1935", State: UpstreamEnded, Err: "stream not found", NotFound: true, Bytes: 77},
+	},
+	{
+		name: "load with an upstream",
+		bytes: frame(KindLoad, `{"Time":"0001-01-01T00:00:00Z","CPUPercent":0,"RSSBytes":0,"Conns":null,"Connections":0,`+
+			`"BytesInPerSec":0,"BytesOutPerSec":0,"BytesIn":0,"BytesOut":0,"Streams":[{"Stream":"v/live/cam1","Publishing":true,"Relay":true,"Players":1,"BytesIn":5,"BitrateKbps":0,`+
+			`"Upstream":{"Origin":"o:1935","State":"live","Since":"2026-11-25T13:00:00Z","Bytes":5,"Failovers":1}}]}`),
+		msg: &Load{Streams: []StreamLoad{{Stream: "v/live/cam1", Publishing: true, Relay: true, Players: 1, BytesIn: 5,
+			Upstream: &Upstream{Origin: "o:1935", State: "live", Since: time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC), Bytes: 5, Failovers: 1}}}},
 	},
 }
 

@@ -16,6 +16,8 @@ const (
 	ConnFLVPlay     ConnKind = "flv_play"
 	ConnRelayIn     ConnKind = "relay_in"  // a relay this worker pulls from another worker
 	ConnRelayOut    ConnKind = "relay_out" // another worker's relay playing from this one
+	ConnRTCPublish  ConnKind = "rtc_publish"
+	ConnRTCPlay     ConnKind = "rtc_play"
 )
 
 // Role is what a kind of connection is to a stream, so the master can add
@@ -38,6 +40,8 @@ var connKinds = map[ConnKind]Role{
 	ConnFLVPlay:     RolePlayer,
 	ConnRelayIn:     RoleRelayIn,
 	ConnRelayOut:    RoleRelayOut,
+	ConnRTCPublish:  RolePublisher,
+	ConnRTCPlay:     RolePlayer,
 }
 
 // Role says what a connection of kind k is; RoleOther for a kind not in

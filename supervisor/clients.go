@@ -10,6 +10,7 @@ import (
 
 // ClientInfo is one session on the host, as /api/v1/clients lists it.
 type ClientInfo struct {
+	ID        string       `json:"id"` // for DELETE /api/v1/clients/{id}
 	Worker    int          `json:"worker"`
 	PID       int          `json:"pid"`
 	Kind      ipc.ConnKind `json:"kind"`
@@ -18,6 +19,7 @@ type ClientInfo struct {
 	Since     time.Time    `json:"since"`
 	BytesSent uint64       `json:"bytes_sent"`
 	BytesIn   uint64       `json:"bytes_in"`
+	Upnode    string       `json:"upnode,omitempty"` // an edge that pulls: its host and pid
 }
 
 // workerClients is one worker's answer to a client list request.
@@ -67,8 +69,8 @@ func (m *Master) Clients(ctx context.Context) (clients []ClientInfo, truncated b
 		case wc := <-st.ch:
 			truncated = truncated || wc.list.Truncated
 			for _, c := range wc.list.Clients {
-				clients = append(clients, ClientInfo{Worker: wc.slot, PID: wc.pid, Kind: c.Kind, Addr: c.Addr,
-					Stream: c.Stream, Since: c.Since, BytesSent: c.BytesSent, BytesIn: c.BytesIn})
+				clients = append(clients, ClientInfo{ID: clientID(wc.pid, c.ID), Worker: wc.slot, PID: wc.pid, Kind: c.Kind, Addr: c.Addr,
+					Stream: c.Stream, Since: c.Since, BytesSent: c.BytesSent, BytesIn: c.BytesIn, Upnode: c.Upnode})
 			}
 		case <-ctx.Done():
 			truncated = true

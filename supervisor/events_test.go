@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -134,7 +135,7 @@ func newHarness(t *testing.T, workers int) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(Options{Config: cfg, ConfigYAML: []byte("{}"), ConfigPath: h.cfg, Workers: -1,
+	m, err := New(Options{Config: cfg, ConfigPath: h.cfg, Workers: -1,
 		Log: slog.New(slog.NewTextHandler(h.logs, nil)), StartWorker: h.start})
 	if err != nil {
 		t.Fatal(err)
@@ -283,6 +284,18 @@ func (h *harness) reload() {
 	if h.m.reloads.OK != before+1 {
 		h.t.Fatalf("reload failed: %s", h.m.reloads.LastErr)
 	}
+}
+
+func configures(p *fakeProc) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, m := range p.sent {
+		if _, ok := m.(*ipc.Configure); ok {
+			n++
+		}
+	}
+	return n
 }
 
 func socketClosed(so *socket) bool { return so.control(func(int) error { return nil }) != nil }
@@ -443,6 +456,48 @@ func TestMasterEvents(t *testing.T) {
 			h.ready(h.last())
 			if h.m.slots[0].proc.proc != h.last() || !strings.HasPrefix(h.m.Addr("rtmp"), "127.0.0.2:") {
 				t.Fatalf("slot 0 not on the new address %s", h.m.Addr("rtmp"))
+			}
+		}},
+		{"a bad reload changes nothing", 2, func(t *testing.T, h *harness) {
+			for _, p := range h.procs {
+				h.ready(p)
+			}
+			if err := os.WriteFile(h.cfg, []byte("workers: 3\nrtmp:\n  chunk_size: 99\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			h.m.reload()
+			taken, err := net.Listen("tcp", "127.0.0.1:0") // no SO_REUSEPORT: nobody may join it
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer taken.Close()
+			h.writeConfig(3, taken.Addr().String())
+			h.m.reload()
+			if r := h.m.reloads; r.OK != 0 || r.Failed != 2 || !strings.Contains(r.LastErr, taken.Addr().String()) {
+				t.Fatalf("reloads %+v, want two failures, the last naming the address", r)
+			}
+			if !strings.Contains(h.logs.String(), "streamedge.yaml:3") {
+				t.Fatal("the bad value's file:line is not logged")
+			}
+			h.wantProcs(2)
+			if len(h.m.slots) != 2 || h.m.cfg.Workers != 2 {
+				t.Fatalf("%d slots, config workers %d after failed reloads", len(h.m.slots), h.m.cfg.Workers)
+			}
+			for _, p := range h.procs {
+				if n := configures(p); n != 1 {
+					t.Fatalf("a worker was configured %d times, want once (at start)", n)
+				}
+			}
+		}},
+		{"a worker of another build is killed", 1, func(t *testing.T, h *harness) {
+			p := h.procs[0]
+			p.msgs <- &ipc.Hello{Version: "v0-stranger", Slot: 0, PID: p.pid}
+			h.until("the stranger gone", func() bool { return h.gen(p) == nil })
+			if !p.wasKilled() || !strings.Contains(h.logs.String(), "worker of another build, killing it") {
+				t.Fatal("a worker of another build was not killed with a clear log line")
+			}
+			if configures(p) != 0 {
+				t.Fatal("a worker of another build was configured")
 			}
 		}},
 		{"a drain that overruns its grace is killed", 2, func(t *testing.T, h *harness) {

@@ -37,11 +37,10 @@ const (
 // protocol with a socket of its own is one row here and a server of that
 // name in the worker.
 func socketTable(cfg *configs.Config) []sockSpec {
-	return []sockSpec{
+	return append([]sockSpec{
 		{name: "rtmp", network: netTCP, addr: cfg.Listen.RTMP},
 		{name: "http", network: netTCP, addr: cfg.Listen.HTTP},
-		// WebRTC's ICE socket is one more row: {name: "rtc", network: netUDP, addr: ...}.
-	}
+	}, rtcSockets(cfg)...) // WebRTC's UDP socket per slot, when enabled
 }
 
 // socket is one public socket of a slot. The master never accepts or reads
@@ -101,8 +100,11 @@ func (s *slotSockets) close() {
 
 // openSlots opens the sockets of n slots numbered from first. It returns
 // them with the table as bound: a TCP row gets the port its group got, so
-// that slots opened later join the same group. On error nothing stays open.
-func openSlots(table []sockSpec, first, n int) ([]*slotSockets, []sockSpec, error) {
+// that slots opened later join the same group. Slot 0 founds each TCP
+// group, on an address nobody else may hold (probeFree) unless it is one
+// of ours (a reload keeps some addresses); later slots join ours. On error
+// nothing stays open.
+func openSlots(table []sockSpec, first, n int, ours ...sockSpec) ([]*slotSockets, []sockSpec, error) {
 	slots := make([]*slotSockets, n)
 	for i := range slots {
 		slots[i] = &slotSockets{}
@@ -116,6 +118,11 @@ func openSlots(table []sockSpec, first, n int) ([]*slotSockets, []sockSpec, erro
 	bound := make([]sockSpec, len(table))
 	for r, spec := range table {
 		bound[r] = spec
+		if spec.network == netTCP && first == 0 && !holds(ours, spec.addr) {
+			if err := probeFree(spec.addr); err != nil {
+				return fail(fmt.Errorf("listen %s %s: %w", spec.name, spec.addr, err))
+			}
+		}
 		var port *pickedPort
 		if spec.network == netTCP && n > 0 {
 			// With port 0, every slot binds the port by number: a socket
@@ -181,6 +188,16 @@ func (p *pickedPort) release() {
 		p.once = true
 		p.hold.file.Close()
 	}
+}
+
+// holds tells whether one of our TCP groups is bound to addr.
+func holds(ours []sockSpec, addr string) bool {
+	for _, o := range ours {
+		if o.network == netTCP && o.addr == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // portPlus is addr with its port raised by k; port 0 stays 0 (the kernel
@@ -284,4 +301,48 @@ func (m *Master) group(name string) []*socket {
 		g = append(g, s.sockets.byName(name))
 	}
 	return g
+}
+
+// errAddrTaken is a public address another process already listens on.
+var errAddrTaken = errors.New("is in use by another process (a second streamedge?); refusing to share it")
+
+// probeFree fails when another socket is bound to addr. SO_REUSEPORT
+// would let our listeners join a stranger's group without a word and split
+// its connections with it; a plain bind (SO_REUSEADDR, so connections in
+// TIME_WAIT do not count, but never SO_REUSEPORT) is refused instead. The
+// probe never listens, so no connection can land on it. Port 0 needs no
+// probe: the kernel picks a free port.
+func probeFree(addr string) error {
+	ta, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if ta.Port == 0 {
+		return nil
+	}
+	family, sa := unix.AF_INET6, unix.Sockaddr(&unix.SockaddrInet6{Port: ta.Port})
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: ta.Port, Addr: [4]byte(ip4)}
+	} else if ta.IP != nil {
+		sa.(*unix.SockaddrInet6).Addr = [16]byte(ta.IP.To16())
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return os.NewSyscallError("setsockopt", err)
+	}
+	if family == unix.AF_INET6 {
+		// A wildcard probe must also meet an IPv4 listener on the port.
+		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		if errors.Is(err, unix.EADDRINUSE) {
+			return errAddrTaken
+		}
+		return os.NewSyscallError("bind", err)
+	}
+	return nil
 }

@@ -1,8 +1,10 @@
 package supervisor
 
 import (
+	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -158,4 +160,37 @@ func TestPortPlus(t *testing.T) {
 			t.Errorf("portPlus(%q, %d) = %q, %v; want %q, error %v", tt.addr, tt.k, got, err, tt.want, tt.err)
 		}
 	}
+}
+
+// A second server on our ports would join the reuseport group and split
+// its connections with us: refuse, whether the stranger uses SO_REUSEPORT
+// or not.
+func TestRefuseToShareAPortWithAStranger(t *testing.T) {
+	plain, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	group, bound, err := openSlots([]sockSpec{{name: "rtmp", network: netTCP, addr: "127.0.0.1:0"}}, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer group[0].close()
+	for _, addr := range []string{plain.Addr().String(), bound[0].addr, "0.0.0.0:" + portOf(bound[0].addr)} {
+		table := []sockSpec{{name: "http", network: netTCP, addr: addr}}
+		if _, _, err := openSlots(table, 0, 2); !errors.Is(err, errAddrTaken) || !strings.Contains(err.Error(), addr) {
+			t.Errorf("opening %s, held by a stranger: %v, want errAddrTaken naming it", addr, err)
+		}
+	}
+	// Our own group may be reopened (a reload keeping the address).
+	more, _, err := openSlots([]sockSpec{{name: "rtmp", network: netTCP, addr: bound[0].addr}}, 0, 1, bound...)
+	if err != nil {
+		t.Fatalf("reopening our own address: %v", err)
+	}
+	more[0].close()
+}
+
+func portOf(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
 }

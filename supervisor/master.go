@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,7 +29,6 @@ const (
 // Options configure a Master.
 type Options struct {
 	Config     *configs.Config
-	ConfigYAML []byte // what workers are configured with
 	ConfigPath string // re-read on SIGHUP; empty: the embedded default, nothing to reload
 	// Workers, when >= 0, overrides the config's workers (the -w flag), on
 	// reloads too.
@@ -63,6 +63,7 @@ type Master struct {
 	api      net.Listener           // nil when listen.api is empty
 	apiSrv   *http.Server
 	registry *registry
+	edge     *edge
 	host     hostSampler
 	events   chan any
 	done     chan struct{} // closed when Run is over: events are dropped
@@ -72,9 +73,13 @@ type Master struct {
 
 	bal        *balancer // nil until New is done
 	reloads    reloadStats
-	clientReqs map[uint64]chan workerClients // client list requests waiting for answers
+	clientReqs map[uint64]chan workerClients   // client list requests waiting for answers
+	kickReqs   map[uint64]chan bool            // kicks waiting for the worker's answer
+	apiAuth    atomic.Pointer[configs.APIAuth] // read by API requests; a reload swaps it
+	apiGuard   atomic.Pointer[apiGuard]        // likewise
 	nextReq    uint64
 	quitting   bool // graceful quit under way: no restarts
+	sdReady    bool // systemd was told READY=1
 	stopping   bool // fast quit under way
 }
 
@@ -96,11 +101,23 @@ func New(opts Options) (*Master, error) {
 		}
 		opts.StartWorker = ExecStart(exe)
 	}
-	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: opts.ConfigYAML, log: opts.Log,
-		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, registry: newRegistry(),
+	// Workers get the configuration as the master understood it, so a
+	// worker never reads a file the master did not check.
+	cfgYAML, err := opts.Config.Dump()
+	if err != nil {
+		return nil, fmt.Errorf("configuration for the workers: %w", err)
+	}
+	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: cfgYAML, log: opts.Log,
+		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, kickReqs: map[uint64]chan bool{}, registry: newRegistry(), edge: newEdge(),
 		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
 	m.clock = realClock{m}
+	m.apiGuard.Store(newAPIGuard(opts.Config))
 	enableMigrateReq(m.log)
+	setFileLimit(m.log, opts.Config)
+	m.apiAuth.Store(&opts.Config.API.Auth)
+	if addr := opts.Config.Listen.API; addr != "" && apiExposed(addr) && !opts.Config.API.Auth.Enabled() {
+		m.log.Warn("the API listens beyond loopback without api.auth: anyone who reaches it can kick sessions and read every client", "listen", addr)
+	}
 	n := m.workerCount(opts.Config)
 	socks, bound, err := openSlots(socketTable(opts.Config), 0, n)
 	if err != nil {
@@ -115,7 +132,7 @@ func New(opts Options) (*Master, error) {
 			return nil, fmt.Errorf("listen api: %w", err)
 		}
 	}
-	if m.runDir, err = os.MkdirTemp("", "streamedge-"); err != nil {
+	if m.runDir, err = makeRunDir(m.log); err != nil {
 		for _, s := range socks {
 			s.close()
 		}
@@ -308,6 +325,15 @@ func (m *Master) handle(ev any) {
 func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 	switch msg := msg.(type) {
 	case *ipc.Hello:
+		if msg.Version != m.opts.Version {
+			// Only a binary replaced under the master does this: its
+			// messages may not be ours.
+			m.log.Error("worker of another build, killing it", "worker", p.slot, "pid", p.pid,
+				"version", truncate(msg.Version, 64), "master_version", m.opts.Version)
+			p.state = StateStopping
+			p.proc.Kill()
+			return
+		}
 		p.hello = msg
 		if err := p.proc.Send(&ipc.Configure{ConfigYAML: m.cfgYAML, RelayDir: m.runDir}); err != nil {
 			m.log.Error("configure not sent", "worker", p.slot, "pid", p.pid, "err", err)
@@ -315,9 +341,13 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 	case *ipc.Ready:
 		m.onReady(p, msg)
 	case *ipc.Load:
-		p.load = msg
+		p.load, p.rtcPlaced = msg, 0
+	case *ipc.Place:
+		m.onPlace(p, msg)
 	case *ipc.ClientList:
 		m.onClientList(p, msg)
+	case *ipc.Kicked:
+		m.onKicked(msg)
 	case *ipc.Claim:
 		owner, ok := m.registry.claim(msg.Stream, p.gen)
 		reply := &ipc.ClaimReply{ID: msg.ID, OK: ok, Owner: p.slot}
@@ -336,12 +366,18 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 		}
 	case *ipc.Lookup:
 		reply := &ipc.LookupReply{ID: msg.ID}
-		if owner, ok := m.registry.owner(msg.Stream); ok {
+		if msg.Forward {
+			reply = m.forwardLookup(msg, m.now())
+		} else if owner, ok := m.registry.owner(msg.Stream); ok {
 			if op := m.procs[owner]; op != nil && op.relayAddr != "" {
 				reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
 			}
+		} else if m.cfg.Remote(vhostOf(msg.Stream)) {
+			reply = m.edgeLookup(p, msg, m.now())
 		}
 		p.proc.Send(reply)
+	case *ipc.UpstreamEvent:
+		m.onUpstreamEvent(p, msg, m.now())
 	default:
 		m.log.Warn("unexpected message from worker", "worker", p.slot, "kind", msg.Kind().String())
 	}
@@ -366,6 +402,7 @@ func (m *Master) onReady(p *workerProc, msg *ipc.Ready) {
 	}
 	m.bal.ready(p.slot)
 	m.rebalance() // the slot rejoins its groups
+	m.notifyReady()
 }
 
 // broadcast sends msg to every ready worker but the one of generation except.
@@ -381,7 +418,7 @@ func (m *Master) broadcast(except uint64, msg ipc.Message) {
 
 func (m *Master) onExit(p *workerProc, err error) {
 	for _, stream := range m.registry.drop(p.gen) {
-		m.broadcast(p.gen, &ipc.StreamUnpublished{Stream: stream, Owner: p.slot})
+		m.broadcast(p.gen, m.unpublishedOnExit(stream, p.slot))
 	}
 	reason := "exited"
 	if err != nil {
@@ -516,6 +553,7 @@ func (m *Master) retire(p *workerProc, reason string, closeOnExit *slotSockets) 
 // shutdown tells every worker to quit and kills the ones still there after
 // quitTimeout.
 func (m *Master) shutdown() {
+	m.notifyStopping()
 	m.stopping = true
 	for _, p := range m.procs {
 		p.state = StateStopping
@@ -538,4 +576,12 @@ func (m *Master) shutdown() {
 			deadline = time.After(time.Second)
 		}
 	}
+}
+
+// truncate bounds text a worker sent before it goes into a log line.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

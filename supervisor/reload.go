@@ -1,8 +1,8 @@
 package supervisor
 
 import (
+	"fmt"
 	"net"
-	"os"
 	"time"
 
 	"streamedge/configs"
@@ -21,12 +21,77 @@ type reloadStats struct {
 
 func (m *Master) reloadFailed(err error) {
 	m.reloads.Failed++
-	m.reloads.LastAt, m.reloads.LastOK, m.reloads.LastErr = time.Now(), false, err.Error()
+	m.reloads.LastAt, m.reloads.LastOK, m.reloads.LastErr = m.now(), false, err.Error()
 	m.log.Error("reload failed, configuration unchanged", "err", err.Error())
 }
 
-// reload re-reads the config file and applies what changed. Everything
-// that can fail (parsing, validation, new sockets) happens before anything
+// reloadPlan is what a reload changes, worked out from the old and new
+// configurations alone: planReload has no I/O, so every case is a row of a
+// table test. Live settings (log level, rtmp.*, play.*, grace times) need
+// no plan: every reload sends the new configuration to every worker.
+type reloadPlan struct {
+	workers int  // slots after the reload
+	listen  bool // a public address changed: every slot moves to new sockets, one at a time
+	grow    int  // slots to add on the sockets in use (when the addresses stay)
+	shrink  int  // highest slots to retire (when the addresses stay)
+	api     bool // listen.api changed
+}
+
+// planReload compares next with prev, as bound now: bound is the socket
+// table with the ports the kernel chose, boundAPI the API's address, slots
+// the slots there are and workers the count next asks for, resolved.
+func planReload(prev, next *configs.Config, bound []sockSpec, boundAPI string, slots, workers int) reloadPlan {
+	p := reloadPlan{workers: workers}
+	p.listen = !sameTable(socketTable(next), socketTable(prev), bound)
+	p.api = !sameAddr(next.Listen.API, prev.Listen.API, boundAPI)
+	if !p.listen {
+		p.grow, p.shrink = max(workers-slots, 0), max(slots-workers, 0)
+	}
+	return p
+}
+
+// provisioned is what a reload opened before touching anything: it is
+// either applied whole or closed.
+type provisioned struct {
+	slots []*slotSockets // new slots' sockets, or every slot's when the addresses changed
+	bound []sockSpec     // the new socket table as bound, when the addresses changed
+	api   net.Listener   // the new API listener; nil when off or unchanged
+}
+
+func (pv *provisioned) close() {
+	for _, s := range pv.slots {
+		s.close()
+	}
+	if pv.api != nil {
+		pv.api.Close()
+	}
+}
+
+// provision opens what plan needs: the step that can fail.
+func (m *Master) provision(plan reloadPlan, next *configs.Config) (*provisioned, error) {
+	pv := &provisioned{}
+	var err error
+	switch {
+	case plan.listen:
+		pv.slots, pv.bound, err = openSlots(socketTable(next), 0, plan.workers, m.bound...)
+	case plan.grow > 0:
+		pv.slots, _, err = openSlots(m.bound, len(m.slots), plan.grow)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if plan.api && next.Listen.API != "" {
+		if pv.api, err = net.Listen("tcp", next.Listen.API); err != nil {
+			pv.close()
+			return nil, fmt.Errorf("listen api: %w", err)
+		}
+	}
+	return pv, nil
+}
+
+// reload re-reads the config file and applies what changed, as caddy
+// does: load and validate, plan, provision (open the new sockets), and
+// only then apply. Everything that can fail happens before anything
 // running is touched, so a bad reload changes nothing.
 func (m *Master) reload() {
 	if m.quitting || m.stopping {
@@ -37,85 +102,65 @@ func (m *Master) reload() {
 		m.log.Info("reload: running on the embedded default config, nothing to re-read")
 		return
 	}
-	data, err := os.ReadFile(path)
+	defer m.notifyReloading()()
+	next, err := configs.Load(path)
 	if err != nil {
 		m.reloadFailed(err)
 		return
 	}
-	next, err := configs.Parse(path, data)
+	data, err := next.Dump()
 	if err != nil {
 		m.reloadFailed(err)
 		return
 	}
-	prev := m.cfg
-	n := m.workerCount(next)
-	_, _, boundAPI := m.Addrs()
-	listenChanged := !sameTable(socketTable(next), socketTable(prev), m.bound)
-	apiChanged := !sameAddr(next.Listen.API, prev.Listen.API, boundAPI)
-	var fresh []*slotSockets
-	var freshBound []sockSpec
-	if listenChanged {
-		if fresh, freshBound, err = openSlots(socketTable(next), 0, n); err != nil {
-			m.reloadFailed(err)
-			return
-		}
-	} else if n > len(m.slots) {
-		if fresh, _, err = openSlots(m.bound, len(m.slots), n-len(m.slots)); err != nil {
-			m.reloadFailed(err)
-			return
-		}
+	plan := planReload(m.cfg, next, m.bound, m.Addr("api"), len(m.slots), m.workerCount(next))
+	pv, err := m.provision(plan, next)
+	if err != nil {
+		m.reloadFailed(err)
+		return
 	}
-	var api net.Listener
-	if apiChanged && next.Listen.API != "" {
-		if api, err = net.Listen("tcp", next.Listen.API); err != nil {
-			for _, s := range fresh {
-				s.close()
-			}
-			m.reloadFailed(err)
-			return
-		}
-	}
+	old := len(m.slots)
+	m.apply(plan, next, data, pv)
+	m.reloads.OK++
+	m.reloads.LastAt, m.reloads.LastOK, m.reloads.LastErr = m.now(), true, ""
+	m.log.Info("reload applied", "file", path, "workers_before", old, "workers", len(m.slots), "listen_changed", plan.listen,
+		"rtmp", m.Addr("rtmp"), "http", m.Addr("http"), "api", m.Addr("api"))
+}
 
-	// From here on nothing fails: apply.
+// apply carries out a provisioned plan; nothing here fails.
+func (m *Master) apply(plan reloadPlan, next *configs.Config, data []byte, pv *provisioned) {
 	m.cfg, m.cfgYAML = next, data
-	for _, s := range fresh {
+	for _, s := range pv.slots {
 		m.trackSockets(s)
 	}
+	m.apiGuard.Store(newAPIGuard(next))
+	m.apiAuth.Store(&next.API.Auth)
 	if m.opts.SetLogLevel != nil {
 		m.opts.SetLogLevel(next.Log.SlogLevel())
 	}
-	m.broadcastReady(&ipc.Configure{ConfigYAML: data, RelayDir: m.runDir})
-	if apiChanged {
-		m.swapAPI(api)
+	m.broadcast(0, &ipc.Configure{ConfigYAML: data, RelayDir: m.runDir})
+	if plan.api {
+		m.swapAPI(pv.api)
 	}
-	old := len(m.slots)
 	switch {
-	case listenChanged:
-		m.bound = freshBound
-		m.replaceAll(fresh)
-	case n > old:
-		for i, socks := range fresh {
-			s := &slot{index: old + i, sockets: socks}
+	case plan.listen:
+		m.bound = pv.bound
+		m.replaceAll(pv.slots)
+	case plan.grow > 0:
+		for _, socks := range pv.slots {
+			s := &slot{index: len(m.slots), sockets: socks}
 			m.slots = append(m.slots, s)
 			m.startIn(s, socks)
 		}
-	case n < old:
-		for _, s := range m.slots[n:] {
+	case plan.shrink > 0:
+		for _, s := range m.slots[plan.workers:] {
 			m.retireSlot(s, "worker count lowered by reload")
 		}
-		m.slots = m.slots[:n]
+		m.slots = m.slots[:plan.workers]
 	}
 	limit, _ := m.hostBytesOutMax(next)
 	m.bal.configure(next.Balance, limit)
-	m.reloads.OK++
-	m.reloads.LastAt, m.reloads.LastOK, m.reloads.LastErr = time.Now(), true, ""
-	rtmpAddr, httpAddr, apiAddr := m.Addrs()
-	m.log.Info("reload applied", "file", path, "workers_before", old, "workers", len(m.slots), "listen_changed", listenChanged,
-		"rtmp", rtmpAddr, "http", httpAddr, "api", apiAddr)
 }
-
-// broadcastReady sends msg to every worker that serves or drains.
-func (m *Master) broadcastReady(msg ipc.Message) { m.broadcast(0, msg) }
 
 // retireSlot drains a slot's workers; its sockets close once they are gone.
 func (m *Master) retireSlot(s *slot, reason string) {
@@ -217,6 +262,7 @@ func (m *Master) gracefulQuit(why string) {
 		return
 	}
 	m.quitting = true
+	m.notifyStopping()
 	start, final := m.cfg.GraceStartWait.Std(), m.cfg.GraceFinalWait.Std()
 	m.log.Info("graceful quit", "signal", why, "grace_start_wait", start.String(), "grace_final_wait", final.String())
 	m.after(start, func() {

@@ -44,6 +44,7 @@ type workerProc struct {
 	hello     *ipc.Hello
 	relayAddr string
 	load      *ipc.Load
+	rtcPlaced int // WebRTC sessions placed here since load (supervisor/rtc.go)
 	// retired workers: when to give up waiting, and sockets of their own
 	// to close when they are gone.
 	drainDeadline time.Time

@@ -134,7 +134,11 @@ func (b *balancer) counts() (map[string]uint64, uint64) {
 // same path on a peer when one is configured, else 503 with Retry-After.
 func (b *balancer) admitHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reason, desc := b.refuse(false, 0)
+		reason, desc := "", ""
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			// Plays; a WHIP publish (POST) is admitted like an RTMP one.
+			reason, desc = b.refuse(false, 0)
+		}
 		if reason == "" {
 			next.ServeHTTP(w, r)
 			return

@@ -29,7 +29,8 @@ func serveWorker(t *testing.T, cfg *configs.Config) (w *Worker, rtmpAddr, httpAd
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, Listeners{"rtmp": rl, "http": hl}) }()
+	w.Listen(Listeners{"rtmp": rl, "http": hl})
+	go func() { done <- w.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -12,6 +12,7 @@ import (
 	"streamedge/ipc"
 	"streamedge/media/httpflv"
 	"streamedge/media/hub"
+	"streamedge/media/players"
 	"streamedge/media/rtmp"
 )
 
@@ -33,8 +34,10 @@ type server interface {
 	// sessions lists the connections that publish or play.
 	sessions() []ipc.Client
 	// open counts the connections still open, sessions or not, which a
-	// drain waits for.
+	// drain waits for; idle is closed once there are none (at once if
+	// there are none now).
 	open() int64
+	idle() <-chan struct{}
 	// drain stops anything long-lived the server keeps besides sessions
 	// (idle keep-alives); the worker closes the listener itself.
 	drain()
@@ -51,12 +54,19 @@ const relaySocket = "relay"
 // rtmpServer serves RTMP on a public socket, or on the relay socket: plays
 // there are other workers' relays.
 type rtmpServer struct {
-	socket string
-	srv    *rtmp.Server
+	socket   string
+	srv      *rtmp.Server
+	traverse *tokenTraverse // clients' connects to an edge vhost with token_traverse
 }
 
 func newRTMPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtmpServer {
-	return &rtmpServer{socket: socket, srv: rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))}
+	s := &rtmpServer{socket: socket, srv: rtmp.NewServer(h, rtmpConfig(cfg), log.With("server", socket))}
+	s.srv.Relay = socket == relaySocket
+	if socket != relaySocket {
+		s.traverse = newTokenTraverse(cfg)
+		s.srv.SetGate(s.traverse)
+	}
+	return s
 }
 
 func rtmpConfig(cfg *configs.Config) rtmp.Config {
@@ -81,15 +91,22 @@ func (s *rtmpServer) report(l *ipc.Load) {
 	l.BytesOut += st.BytesOut.Load()
 }
 
-func (s *rtmpServer) sessions() []ipc.Client { return clients(s.srv.Sessions()) }
+func (s *rtmpServer) sessions() []ipc.Client { return clients(s.socket, s.srv.Sessions()) }
 
 func (s *rtmpServer) open() int64 { return s.srv.Stats.Conns.Load() }
+
+func (s *rtmpServer) idle() <-chan struct{} { return s.srv.Idle() }
 
 func (s *rtmpServer) drain() {}
 
 func (s *rtmpServer) close() { s.srv.Close() }
 
-func (s *rtmpServer) reload(cfg *configs.Config) { s.srv.SetConfig(rtmpConfig(cfg)) }
+func (s *rtmpServer) reload(cfg *configs.Config) {
+	s.srv.SetConfig(rtmpConfig(cfg))
+	if s.traverse != nil {
+		s.traverse.cfg.Store(cfg)
+	}
+}
 
 // httpServer serves HTTP: HTTP-FLV, and the mux is where WHIP/WHEP join.
 type httpServer struct {
@@ -102,6 +119,7 @@ func newHTTPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Log
 	s := &httpServer{socket: socket, flv: httpflv.New(h, log)}
 	mux := http.NewServeMux()
 	mux.Handle("/", s.flv)
+	mux.Handle(players.Prefix, players.Handler())
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),
@@ -131,9 +149,11 @@ func (s *httpServer) report(l *ipc.Load) {
 	l.BytesOut += s.flv.Stats.BytesOut.Load()
 }
 
-func (s *httpServer) sessions() []ipc.Client { return clients(s.flv.Sessions()) }
+func (s *httpServer) sessions() []ipc.Client { return clients(s.socket, s.flv.Sessions()) }
 
 func (s *httpServer) open() int64 { return s.flv.Stats.Players.Load() }
+
+func (s *httpServer) idle() <-chan struct{} { return s.flv.Idle() }
 
 func (s *httpServer) drain() { s.srv.SetKeepAlivesEnabled(false) }
 
@@ -147,11 +167,11 @@ func (s *httpServer) close() {
 func (s *httpServer) reload(*configs.Config) {}
 
 // clients turns the media servers' sessions into the IPC's.
-func clients(list []hub.Session) []ipc.Client {
+func clients(socket string, list []hub.Session) []ipc.Client {
 	out := make([]ipc.Client, 0, len(list))
 	for _, ses := range list {
-		out = append(out, ipc.Client{Kind: ipc.ConnKind(ses.Kind), Addr: ses.Addr, Stream: ses.Stream,
-			Since: ses.Since, BytesSent: ses.BytesSent, BytesIn: ses.BytesIn})
+		out = append(out, ipc.Client{ID: clientID(socket, ses.ID), Kind: ipc.ConnKind(ses.Kind), Addr: ses.Addr, Stream: ses.Stream,
+			Since: ses.Since, BytesSent: ses.BytesSent, BytesIn: ses.BytesIn, Upnode: ses.Upnode})
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 
 	"streamedge/configs"
 	"streamedge/ipc"
+	"streamedge/media/access"
 	"streamedge/media/hub"
 )
 
@@ -20,22 +21,44 @@ import (
 // that serves each. A server with no listener is not served.
 type Listeners map[string]net.Listener
 
-// Worker is the hub and the protocol servers of one process.
+// Worker is the hub, the protocol servers of one process and the listeners
+// they serve. The listeners are set before Run (Serve them with Listen, or
+// adopt the master's with adoptListeners) and are the worker's from then
+// on: Drain closes them, Run's end closes the rest.
 type Worker struct {
 	log     *slog.Logger
 	hub     *hub.Hub
 	servers []server
+	ls      Listeners
+	rtc     *rtcServer // nil unless rtc.enabled
+	cpuBias float64    // injected load (faultEnv), added to every report
+	edge    *edgePulls // set when the worker is joined to a host: its edge pulls
+	gate    *access.Gate
 	bal     *balancer
 }
 
 // New builds a worker from cfg; Run starts it.
 func New(cfg *configs.Config, log *slog.Logger) *Worker {
 	h := hub.New(hubOptions(cfg), log)
+	httpSrv := newHTTPServer("http", h, cfg, log)
 	w := &Worker{log: log, hub: h, servers: []server{
 		newRTMPServer("rtmp", h, cfg, log),
 		newRTMPServer(relaySocket, h, cfg, log),
-		newHTTPServer("http", h, cfg, log),
+		httpSrv,
 	}}
+	if cfg.RTC.Enabled {
+		// WHIP/WHEP signalling goes in front of HTTP-FLV on the same port.
+		w.rtc = newRTCServer(h, cfg, log)
+		w.servers = append(w.servers, w.rtc)
+		httpSrv.srv.Handler = w.rtc.handler(httpSrv.srv.Handler)
+	}
+	w.gate = newAccessGate(cfg, w)
+	for _, s := range w.servers {
+		if g, ok := s.(gated); ok {
+			g.setGate(w.gate)
+		}
+	}
+	// Last, so that its refusals come before anything else is done.
 	w.bal = newBalancer(w, cfg, log)
 	return w
 }
@@ -55,20 +78,25 @@ func hubOptions(cfg *configs.Config) hub.Options {
 // any session: play options and protocol limits for new connections.
 func (w *Worker) Reload(cfg *configs.Config) {
 	w.hub.SetOptions(hubOptions(cfg))
+	w.gate.SetPolicies(accessPolicies(cfg))
 	for _, s := range w.servers {
 		s.reload(cfg)
 	}
 	w.bal.configure(cfg)
 }
 
-// Drain retires the worker gracefully: it stops accepting on ls (the
-// master's copies of the sockets stay open, so nothing queued is lost),
-// closes idle HTTP connections, and ends the players of every stream that
-// ends from now on, so they reconnect to a worker that stays. Sessions go
-// on until Run's context ends.
-func (w *Worker) Drain(ls Listeners) {
+// Listen gives the worker the listeners it serves; call it before Run.
+func (w *Worker) Listen(ls Listeners) { w.ls = ls }
+
+// Drain retires the worker gracefully: it stops accepting on its public
+// listeners (the master's copies of the sockets stay open, so nothing
+// queued is lost; the relay socket stays, other workers may still pull
+// from it), closes idle HTTP connections, and ends the players of every
+// stream that ends from now on, so they reconnect to a worker that stays.
+// Sessions go on until Run's context ends.
+func (w *Worker) Drain() {
 	for _, s := range w.servers {
-		if ln := ls[s.name()]; ln != nil && s.name() != relaySocket {
+		if ln := w.ls[s.name()]; ln != nil && s.name() != relaySocket {
 			ln.Close()
 		}
 		s.drain()
@@ -84,6 +112,37 @@ func (w *Worker) Sessions() int64 {
 		n += s.open()
 	}
 	return n
+}
+
+// idle returns a channel closed once no server has an open connection.
+// Each server's idle channel is waited for in turn, then all are checked
+// at once, since a connection may have come to one while waiting for
+// another.
+func (w *Worker) idle(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		for {
+			all := true
+			for _, s := range w.servers {
+				select {
+				case <-s.idle():
+					continue
+				default:
+				}
+				all = false
+				select {
+				case <-s.idle():
+				case <-ctx.Done():
+					return
+				}
+			}
+			if all {
+				close(done)
+				return
+			}
+		}
+	}()
+	return done
 }
 
 // report fills in the connection counts and bytes of a load report.
@@ -110,15 +169,16 @@ func (w *Worker) clientList(id uint64) *ipc.ClientList {
 	return list
 }
 
-// Run serves ls until ctx ends, then closes every listener and session and
-// returns once all its goroutines are done.
-func (w *Worker) Run(ctx context.Context, ls Listeners) error {
+// Run serves the worker's listeners until ctx ends, then closes every
+// listener and session and returns once all its goroutines are done.
+func (w *Worker) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(w.servers))
+	wg.Go(func() { w.gate.Run(ctx) })
 	for _, s := range w.servers {
-		if ln := ls[s.name()]; ln != nil {
+		if ln := w.ls[s.name()]; ln != nil {
 			wg.Go(func() {
 				if err := s.serve(ctx, ln); err != nil {
 					errs <- err
@@ -139,6 +199,9 @@ func (w *Worker) Run(ctx context.Context, ls Listeners) error {
 	w.hub.Close()
 	for _, s := range w.servers {
 		s.close()
+	}
+	for _, ln := range w.ls {
+		ln.Close()
 	}
 	wg.Wait()
 	return err

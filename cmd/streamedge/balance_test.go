@@ -63,7 +63,7 @@ func (s *server) playersBy(t *testing.T, n, want int) map[int]int {
 		by, total := map[int]int{}, 0
 		for _, w := range s.workers(t) {
 			if w.Load != nil && w.State == supervisor.StateReady {
-				p := w.Load.Conns.ByRole(ipc.RolePlayer)
+				p := ipc.ConnCounts(w.Load.ByKind).ByRole(ipc.RolePlayer)
 				by[w.Slot] += p
 				total += p
 			}

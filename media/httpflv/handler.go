@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,9 +34,11 @@ type Handler struct {
 	hub   *hub.Hub
 	log   *slog.Logger
 	Stats Stats
+	gates gates // see SetGate
 
 	mu      sync.Mutex
 	players map[*player]struct{}
+	idle    chan struct{} // closed when the last player ends; nil until asked for
 	closed  bool
 	wg      sync.WaitGroup
 }
@@ -88,7 +91,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusNotFound, "not a stream: use /{app}/{stream}.flv")
 		return
 	}
+	id := strconv.FormatUint(h.gates.ids.Add(1), 10)
+	gated, ok := h.authorize(w, r, key, id)
+	if !ok {
+		return
+	}
 	sub, err := h.hub.Subscribe(key, true)
+	if errors.Is(err, hub.ErrUpstream) {
+		// An edge whose origins failed: the gateway's error, not a 404.
+		jsonError(w, http.StatusBadGateway, "stream "+key.App+"/"+key.Name+": "+err.Error())
+		return
+	}
 	if err != nil {
 		jsonError(w, http.StatusNotFound, "stream "+key.App+"/"+key.Name+" is not published")
 		return
@@ -105,7 +118,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusInternalServerError, "cannot stream on this connection")
 		return
 	}
-	p := &player{h: h, sub: sub, nc: nc, addr: r.RemoteAddr, stream: key.String(), since: time.Now(),
+	p := &player{h: h, id: id, sub: sub, nc: nc, addr: r.RemoteAddr, stream: key.String(), since: time.Now(),
 		log: h.log.With("client", r.RemoteAddr, "stream", key.String())}
 	if !h.track(p) {
 		sub.Close()
@@ -113,6 +126,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.untrack(p)
+	defer h.notifyStop(gated)
 	p.serve(brw.Reader)
 }
 
@@ -130,8 +144,29 @@ func (h *Handler) track(p *player) bool {
 func (h *Handler) untrack(p *player) {
 	h.mu.Lock()
 	delete(h.players, p)
+	if len(h.players) == 0 && h.idle != nil {
+		close(h.idle)
+		h.idle = nil
+	}
 	h.mu.Unlock()
 	h.wg.Done()
+}
+
+// Idle returns a channel closed once no player is left (at once if there
+// is none now), so a draining worker can wait for its last one without
+// polling.
+func (h *Handler) Idle() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.players) == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if h.idle == nil {
+		h.idle = make(chan struct{})
+	}
+	return h.idle
 }
 
 // Sessions lists the HTTP-FLV players.
@@ -140,7 +175,7 @@ func (h *Handler) Sessions() []hub.Session {
 	defer h.mu.Unlock()
 	list := make([]hub.Session, 0, len(h.players))
 	for p := range h.players {
-		list = append(list, hub.Session{Kind: "flv_play", Addr: p.addr, Stream: p.stream, Since: p.since, BytesSent: p.sub.Sent.Load()})
+		list = append(list, hub.Session{ID: p.id, Kind: "flv_play", Addr: p.addr, Stream: p.stream, Since: p.since, BytesSent: p.sub.Sent.Load()})
 	}
 	return list
 }
@@ -168,6 +203,7 @@ const responseHead = "HTTP/1.1 200 OK\r\n" +
 // player is one HTTP-FLV response.
 type player struct {
 	h      *Handler
+	id     string
 	sub    *hub.Subscriber
 	nc     net.Conn
 	addr   string

@@ -21,6 +21,7 @@ type Stream struct {
 	relays    int // subscribers that are other workers' relays
 	closed    bool
 	ended     bool // unpublished on a draining hub: players must go elsewhere
+	watch     watchers
 
 	meta, videoSeq, audioSeq *Msg
 	gopStart                 uint64 // sequence number of the last keyframe
@@ -33,6 +34,12 @@ type Stream struct {
 	rebasePending bool
 	tsOffset      uint32
 	lastTS        uint32
+
+	// Edge streams: whether this publish has sent a keyframe, and the
+	// failures of the upstream pull (see FailUpstream).
+	sawKey bool
+	upErr  error
+	upGen  uint64
 
 	bytesIn atomic.Uint64
 	msgsIn  atomic.Uint64
@@ -71,6 +78,7 @@ func (s *Stream) publish(relay bool) (*Publisher, error) {
 	s.rebasePending = s.everPublished
 	s.everPublished = true
 	s.hasAudio, s.hasVideo = false, false
+	s.sawKey = false
 	s.wakeLocked()
 	return p, nil
 }
@@ -139,6 +147,7 @@ func (s *Stream) push(p *Publisher, typeID uint8, timestamp uint32, payload []by
 	}
 	if m.Keyframe {
 		s.gopStart, s.hasGOP, s.gopFrames = s.win.head, true, 0
+		s.sawKey = true
 	}
 	s.win.push(m)
 	s.trimLocked(m)
@@ -186,9 +195,10 @@ func (s *Stream) subscribe(mustBePublished, relay bool) (*Subscriber, bool) {
 	if relay {
 		s.relays++
 	}
+	s.playersChangedLocked()
 	// Before the first media the tracks are unknown: announce both.
 	known := live && (s.hasAudio || s.hasVideo)
-	return &Subscriber{s: s, relay: relay, hasAudio: s.hasAudio || !known, hasVideo: s.hasVideo || !known}, live
+	return &Subscriber{s: s, relay: relay, hasAudio: s.hasAudio || !known, hasVideo: s.hasVideo || !known, upGen: s.upGen}, live
 }
 
 func (s *Stream) unsubscribe(relay bool) {
@@ -197,6 +207,7 @@ func (s *Stream) unsubscribe(relay bool) {
 	if relay {
 		s.relays--
 	}
+	s.playersChangedLocked()
 	s.mu.Unlock()
 	s.hub.release(s)
 }
@@ -234,12 +245,10 @@ func (s *Stream) Info() StreamInfo {
 type Publisher struct {
 	s       *Stream
 	once    sync.Once
-	relay   bool // fed from the owning worker, holds no claim
-	claimed bool // holds the host-wide claim, given back on Close
+	relay   bool   // fed from the owning worker, holds no claim
+	claimed bool   // holds the host-wide claim, given back on Close
+	onClose func() // an edge's forward to its origin, ended on Close
 }
-
-// Relay reports whether the publisher is a relay from another worker.
-func (p *Publisher) Relay() bool { return p.relay }
 
 // Stream returns the stream being published.
 func (p *Publisher) Stream() *Stream { return p.s }
@@ -257,6 +266,9 @@ func (p *Publisher) Close() {
 			if host := p.s.hub.host(); host != nil {
 				host.Release(p.s.key)
 			}
+		}
+		if p.onClose != nil {
+			p.onClose()
 		}
 	})
 }

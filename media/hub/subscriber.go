@@ -31,6 +31,7 @@ type Subscriber struct {
 	hasVideo bool
 	closed   bool
 	relay    bool
+	upGen    uint64 // the stream's upstream failures when the player joined
 
 	// Sent and Skipped count what the player got, for its closing log line.
 	Sent    atomic.Uint64
@@ -63,6 +64,9 @@ func (sub *Subscriber) Fetch(batch []*Msg) ([]*Msg, <-chan struct{}, error) {
 	}
 	if s.ended && sub.next >= s.win.head {
 		return batch, nil, ErrStreamEnded
+	}
+	if s.upGen != sub.upGen && sub.next >= s.win.head {
+		return batch, nil, s.upErr
 	}
 	skipped := false
 	if !sub.primed {

@@ -9,12 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/yutopp/go-rtmp/handshake"
 
+	"streamedge/media/access"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp/chunk"
 )
@@ -50,10 +52,17 @@ type conn struct {
 	publisher   *hub.Publisher
 	pubStreamID uint32
 	play        *player
-	relay       bool // came in on the private socket: another worker's relay
+	relay       bool   // on a relay server: a relay feeding another hub
+	upnode      string // an edge that pulls: how its connect said who it is
 	since       time.Time
 	session     atomic.Pointer[sessionMeta] // set once publishing or playing, read by Sessions
-	shedding    atomic.Bool                 // closed by ShedNewest
+
+	id       string          // this session's id, as hooks and the API name it
+	ctx      context.Context // ends with the session: a hook waited on is abandoned
+	tcURL    string
+	pageURL  string
+	gated    *access.Request // the publish or play the gate admitted, told when it ends
+	shedding atomic.Bool     // closed by ShedNewest
 }
 
 // sessionMeta is what the API lists of a connection that publishes or plays.
@@ -68,7 +77,7 @@ type sessionMeta struct {
 
 func newConn(s *Server, nc net.Conn, cfg Config) *conn {
 	c := &conn{srv: s, cfg: cfg, nc: nc, outChunkSize: 128, nextStreamID: hub.RTMPStreamID, peerWindow: ackWindow,
-		relay: nc.LocalAddr().Network() == "unix", since: time.Now()}
+		relay: s.Relay, since: time.Now(), id: strconv.FormatUint(s.ids.Add(1), 10)}
 	if c.relay {
 		c.log = s.log.With("client", "relay")
 	} else {
@@ -79,6 +88,9 @@ func newConn(s *Server, nc net.Conn, cfg Config) *conn {
 
 // serve runs the session to its end and closes the connection.
 func (c *conn) serve(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.ctx = ctx
 	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
 	defer stop()
 	err := c.run()
@@ -131,6 +143,7 @@ func (c *conn) finish(err error) {
 	if c.publisher != nil {
 		c.endPublish(err)
 	}
+	c.notifyEnd()
 	if c.play == nil && !errors.Is(err, errClientClosed) {
 		c.log.Info("rtmp connection closed", "reason", err.Error())
 	}

@@ -55,8 +55,8 @@ func (p *player) finish(err error) {
 	p.c.log.Info("rtmp play end", "reason", reason, "bytes_sent", p.sub.Sent.Load(), "skips", p.sub.Skipped.Load())
 }
 
-// counter is the stat the player counts in: a relay to another worker over
-// the private unix socket, or a player.
+// counter is the stat the player counts in: a relay feeding another hub (on
+// a relay server), or a player.
 func (p *player) counter() *atomic.Int64 {
 	if p.c.relay {
 		return &p.c.srv.Stats.RelayOut
