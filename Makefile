@@ -82,7 +82,7 @@ bench-edge: build
 
 # Go benchmarks: the hub's fan-out cost and allocations per player per message.
 microbench:
-	$(GO) test -run '^$$' -bench . -benchmem ./media/...
+	$(GO) test -run '^$$' -bench . -benchmem ./media/... ./supervisor/balance ./supervisor/steer
 
 # Where make install puts things; DESTDIR for packaging.
 PREFIX  ?= /usr/local
