@@ -248,6 +248,9 @@ func openSocket(name, network, addr string) (*socket, error) {
 		// file is a duplicate of the descriptor: the socket lives on in it.
 		c.Close()
 	}
+	if err == nil {
+		file, err = blockingKindFile(file)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listen %s %s: %w", name, addr, err)
 	}
@@ -259,6 +262,26 @@ func openSocket(name, network, addr string) (*socket, error) {
 		}
 	}
 	return so, nil
+}
+
+// blockingKindFile returns the master's copy of a socket as an *os.File
+// that os/exec can pass on without touching the socket's flags. exec
+// calls File.Fd on every file it passes, and Fd on a file made
+// non-blocking puts the descriptor in blocking mode: O_NONBLOCK belongs to
+// the open file, which every worker of the slot shares, so starting a
+// fresh worker on the sockets of a live one (a balance retire) left the
+// live one in a blocking accept that its drain could not interrupt. A
+// file made while the descriptor is blocking keeps Fd a plain getter; the
+// workers make it non-blocking again as they adopt it, which no longer
+// matters to the master, which never reads from it.
+func blockingKindFile(f *os.File) (*os.File, error) {
+	fd := f.Fd() // blocking now, before any worker holds it
+	dup, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	f.Close()
+	if err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	return os.NewFile(uintptr(dup), f.Name()), nil
 }
 
 // listenTCP opens a plain TCP SO_REUSEPORT listener. Go opens MPTCP
