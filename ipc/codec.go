@@ -148,6 +148,10 @@ func decodeBody(k Kind, body []byte) (Message, error) {
 		return decodeAs[Burn](body)
 	case KindKick:
 		return decodeAs[Kick](body)
+	case KindMove:
+		return decodeAs[Move](body)
+	case KindMoved:
+		return decodeAs[Moved](body)
 	case KindKicked:
 		return decodeAs[Kicked](body)
 	case KindPlace:

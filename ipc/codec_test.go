@@ -128,6 +128,16 @@ var messages = []struct {
 		msg:   &Shed{PerSec: 4, Reason: "cpu 95% over 80% for 10s"},
 	},
 	{
+		name:  "move",
+		bytes: frame(KindMove, `{"ID":5,"N":10,"To":1,"ToAddr":"/run/handoff-1.sock","Reason":"moved through the API","PerSec":0}`),
+		msg:   &Move{ID: 5, N: 10, To: 1, ToAddr: "/run/handoff-1.sock", Reason: "moved through the API"},
+	},
+	{
+		name:  "moved",
+		bytes: frame(KindMoved, `{"ID":5,"Moved":9,"Kept":1,"Closed":0,"Err":""}`),
+		msg:   &Moved{ID: 5, Moved: 9, Kept: 1},
+	},
+	{
 		name:  "kick",
 		bytes: frame(KindKick, `{"ID":4,"Client":"rtmp.12","Reason":"kicked by the API"}`),
 		msg:   &Kick{ID: 4, Client: "rtmp.12", Reason: "kicked by the API"},

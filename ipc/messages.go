@@ -42,10 +42,12 @@ const (
 	KindPlaceReply
 	KindPull
 	KindUpstreamEvent
+	KindMove
+	KindMoved
 
 	// kindLast is the highest kind in use; tests walk 1..kindLast to check
 	// that every kind has a name, a decoder and a table entry.
-	kindLast = KindUpstreamEvent
+	kindLast = KindMoved
 )
 
 var kindNames = [...]string{
@@ -72,6 +74,8 @@ var kindNames = [...]string{
 	KindPlaceReply:        "place_reply",
 	KindPull:              "pull",
 	KindUpstreamEvent:     "upstream_event",
+	KindMove:              "move",
+	KindMoved:             "moved",
 }
 
 // String is the kind's name as it appears in logs ("claim_reply"), or
@@ -104,6 +108,9 @@ type Configure struct {
 // unix socket that other workers pull streams from.
 type Ready struct {
 	RelayAddr string
+	// HandoffAddr is its handoff socket: other workers hand it players
+	// there (Move).
+	HandoffAddr string `json:",omitempty"`
 }
 
 // Load is a worker's report, sent every second; the balancer decides on it.
@@ -122,6 +129,10 @@ type Load struct {
 	// players it shed.
 	Refusals map[string]uint64 `json:",omitempty"`
 	Shed     uint64            `json:",omitempty"`
+	// Handoffs counts players handed between workers since the worker
+	// started: in (adopted here) and out (now on another worker).
+	HandoffsIn  uint64 `json:",omitempty"`
+	HandoffsOut uint64 `json:",omitempty"`
 	// Streams must keep the frame under MaxFrame: at roughly 120 bytes per
 	// entry, a worker with thousands of streams should send only the
 	// busiest.
@@ -189,6 +200,9 @@ type LookupReply struct {
 	// Err says why an edge stream cannot be had (its origins said not
 	// found a moment ago), for the player's error.
 	Err string `json:",omitempty"`
+	// Puller says the asker itself is to pull the stream (its Pull came
+	// first): no worker was ready to take it yet, as at start.
+	Puller bool `json:",omitempty"`
 	// Origins and UpVhost answer a Forward lookup.
 	Origins []string `json:",omitempty"`
 	UpVhost string   `json:",omitempty"`

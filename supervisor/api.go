@@ -14,6 +14,7 @@ import (
 
 	"streamedge/configs"
 	"streamedge/ipc"
+	"streamedge/supervisor/console"
 )
 
 // apiHandler serves the HTTP API (shapes after SRS's: {"code": 0, ...})
@@ -34,6 +35,9 @@ func (m *Master) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/clients", m.clientsJSON)
 	mux.HandleFunc("DELETE /api/v1/clients/{id}", m.kickJSON)
 	m.balanceRoutes(mux)
+	mux.Handle("GET /console/", console.Handler())
+	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+	mux.HandleFunc("POST /api/v1/workers/{slot}/move", m.moveJSON)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorResponse{Code: 404, Error: "no such endpoint",
 			Endpoints: []string{"/api/v1/summaries", "/api/v1/workers", "/api/v1/streams", "/api/v1/clients", "/api/v1/balance", "/metrics"}})

@@ -58,7 +58,12 @@ func (m *Master) edgeLookup(p *workerProc, msg *ipc.Lookup, now time.Time) *ipc.
 		return reply
 	}
 	owner := m.leastLoaded()
-	if owner == nil || owner.relayAddr == "" {
+	if owner == nil && p.state == StateStarting {
+		// Serving before its ready is through, as at start: the asker
+		// pulls for itself rather than refusing its player.
+		owner = p
+	}
+	if owner == nil {
 		return reply
 	}
 	vhost := vhostOf(msg.Stream)
@@ -70,7 +75,7 @@ func (m *Master) edgeLookup(p *workerProc, msg *ipc.Lookup, now time.Time) *ipc.
 	}
 	m.registry.claim(msg.Stream, owner.gen)
 	m.log.Info("edge pull assigned", "stream", msg.Stream, "worker", owner.slot, "origin", order[0], "asked_by", p.slot)
-	reply.Found, reply.Owner, reply.RelayAddr = true, owner.slot, owner.relayAddr
+	reply.Found, reply.Owner, reply.RelayAddr, reply.Puller = true, owner.slot, owner.relayAddr, owner == p
 	return reply
 }
 

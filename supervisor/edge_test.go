@@ -109,3 +109,22 @@ func TestEdgePullsOnePerHostFromTheLeastLoaded(t *testing.T) {
 		t.Fatalf("owner died: %+v", last)
 	}
 }
+
+// At start a worker may serve before its ready is through, with no other
+// worker ready either: it pulls for itself rather than refuse its player.
+func TestEdgePullerAtStartIsTheAsker(t *testing.T) {
+	h := newHarness(t, 2)
+	cfg, err := configs.Parse("edge.yaml", []byte("vhosts:\n  __defaultVhost__:\n    cluster: {mode: remote, origin: [o1]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m.cfg = cfg
+	a := h.procs[0]
+	a.msgs <- &ipc.Hello{Slot: a.slot, PID: a.pid, GOMAXPROCS: 1}
+	h.until("hello", func() bool { return h.gen(a).hello != nil })
+	h.m.onMessage(h.gen(a), &ipc.Lookup{ID: 7, Stream: "__defaultVhost__/live/s"})
+	replies := sentOf[*ipc.LookupReply](a)
+	if len(replies) != 1 || !replies[0].Found || !replies[0].Puller || len(sentOf[*ipc.Pull](a)) != 1 {
+		t.Fatalf("lookup from a starting worker with none ready: %+v", replies)
+	}
+}

@@ -75,6 +75,7 @@ type Master struct {
 	reloads    reloadStats
 	clientReqs map[uint64]chan workerClients   // client list requests waiting for answers
 	kickReqs   map[uint64]chan bool            // kicks waiting for the worker's answer
+	moveReqs   map[uint64]chan *ipc.Moved      // moves waiting for the worker's answer
 	apiAuth    atomic.Pointer[configs.APIAuth] // read by API requests; a reload swaps it
 	apiGuard   atomic.Pointer[apiGuard]        // likewise
 	nextReq    uint64
@@ -108,7 +109,7 @@ func New(opts Options) (*Master, error) {
 		return nil, fmt.Errorf("configuration for the workers: %w", err)
 	}
 	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: cfgYAML, log: opts.Log,
-		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, kickReqs: map[uint64]chan bool{}, registry: newRegistry(), edge: newEdge(),
+		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, kickReqs: map[uint64]chan bool{}, moveReqs: map[uint64]chan *ipc.Moved{}, registry: newRegistry(), edge: newEdge(),
 		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
 	m.clock = realClock{m}
 	m.apiGuard.Store(newAPIGuard(opts.Config))
@@ -348,6 +349,8 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 		m.onClientList(p, msg)
 	case *ipc.Kicked:
 		m.onKicked(msg)
+	case *ipc.Moved:
+		m.onMoved(msg)
 	case *ipc.Claim:
 		owner, ok := m.registry.claim(msg.Stream, p.gen)
 		reply := &ipc.ClaimReply{ID: msg.ID, OK: ok, Owner: p.slot}
@@ -391,7 +394,7 @@ func (m *Master) slotOf(gen uint64) int {
 }
 
 func (m *Master) onReady(p *workerProc, msg *ipc.Ready) {
-	p.relayAddr = msg.RelayAddr
+	p.relayAddr, p.handoffAddr = msg.RelayAddr, msg.HandoffAddr
 	if p.state != StateStarting {
 		return
 	}
@@ -547,7 +550,10 @@ func (m *Master) retire(p *workerProc, reason string, closeOnExit *slotSockets) 
 	m.log.Info("worker retiring", "worker", p.slot, "pid", p.pid, "reason", reason)
 	if err := p.proc.Send(&ipc.Command{Name: ipc.CmdDrain, Reason: reason}); err != nil {
 		p.proc.Kill()
+		return
 	}
+	// Drained first, so it takes no new players while its own move out.
+	m.moveOut(p, reason)
 }
 
 // shutdown tells every worker to quit and kills the ones still there after

@@ -44,6 +44,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descUpConns, descUpFailures, descUpBytes} {
 		ch <- d
 	}
+	for _, d := range srsDescs {
+		ch <- d
+	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -99,6 +102,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descStreams, float64(published))
 	collectOrigins(snap, gauge, counter)
+	collectSRS(snap, gauge, counter)
 	counter(descReloads, float64(snap.Reloads.OK), "ok")
 	counter(descReloads, float64(snap.Reloads.Failed), "failed")
 	gauge(descHostCPU, snap.Host.CPUPercent)

@@ -43,8 +43,10 @@ type workerProc struct {
 	started   time.Time
 	hello     *ipc.Hello
 	relayAddr string
-	load      *ipc.Load
-	rtcPlaced int // WebRTC sessions placed here since load (supervisor/rtc.go)
+	// handoffAddr is its handoff socket: players moved to it go there.
+	handoffAddr string
+	load        *ipc.Load
+	rtcPlaced   int // WebRTC sessions placed here since load (supervisor/rtc.go)
 	// retired workers: when to give up waiting, and sockets of their own
 	// to close when they are gone.
 	drainDeadline time.Time

@@ -99,10 +99,11 @@ func (e *edgePulls) begin(m *ipc.Pull) (hub.Key, *edgePull) {
 	}
 	p := &edgePull{since: time.Now(), state: upstream.StateConnecting}
 	p.puller = &upstream.Puller{
+		Hub:     e.hub,
+		Key:     key,
 		Target:  target,
 		Origins: m.Origins,
 		Dial:    dial,
-		Publish: func() (upstream.Sink, error) { return e.hub.PublishRelay(key) },
 		OnEvent: func(ev upstream.Event) { e.onEvent(key, p, ev) },
 		Log:     e.log.With("stream", key.String()),
 	}

@@ -133,7 +133,9 @@ func (l *hostLink) PullUpstream(key hub.Key) error {
 		return fmt.Errorf("%w: %s", hub.ErrNotPublished, reply.Err)
 	case !reply.Found:
 		return fmt.Errorf("%w: no worker can pull it", hub.ErrUpstream)
-	case reply.RelayAddr != l.self:
+	case reply.Puller || reply.RelayAddr == l.self:
+		// Ours: the master's Pull came before this answer.
+	default:
 		l.relays.send(relayReq{op: relayStart, key: key, addr: reply.RelayAddr})
 	}
 	return nil

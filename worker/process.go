@@ -78,12 +78,15 @@ func RunProcess(ctx context.Context, p Process) error {
 		return err
 	}
 	w.Listen(ls)
+	if w.ho, err = listenHandoffs(w, conf.RelayDir, p.Slot, cfg, log); err != nil {
+		return err
+	}
 	pr := &cycle{conn: conn, w: w, cfg: cfg, log: log, logOut: logOut,
 		link: newHostLink(conn, w, ls[relaySocket].Addr().String(), log)}
 	pr.link.cfg.Store(cfg)
 	w.hub.SetHost(pr.link)
 	if w.rtc != nil {
-		w.rtc.joinHost(p.Slot, pr.link.self, pr.link.place)
+		w.rtc.joinHost(p.Slot, pr.link.self, pr.link.place, pr.link.lookup)
 	}
 	why := pr.run(ctx)
 	if !errors.Is(why, errQuit) && !errors.Is(why, context.Canceled) {
@@ -129,6 +132,11 @@ func (pr *cycle) run(ctx context.Context) error {
 	wg.Go(func() { served <- pr.w.Run(ctx) })
 	wg.Go(func() { pr.link.relays.Run(ctx) })
 	wg.Go(func() { pr.link.edge.Run(ctx) })
+	wg.Go(func() {
+		if err := pr.w.ho.Run(ctx); err != nil {
+			pr.log.Error("handoff socket failed", "err", err)
+		}
+	})
 	msgs, lost := pr.receive(ctx, &wg)
 	defer func() {
 		cancel()
@@ -137,7 +145,7 @@ func (pr *cycle) run(ctx context.Context) error {
 		wg.Wait()
 	}()
 	relayAddr := pr.w.ls[relaySocket].Addr().String()
-	if err := pr.conn.Send(&ipc.Ready{RelayAddr: relayAddr}); err != nil {
+	if err := pr.conn.Send(&ipc.Ready{RelayAddr: relayAddr, HandoffAddr: pr.w.ho.addr()}); err != nil {
 		return fmt.Errorf("ready: %w", err)
 	}
 	pr.log.Info("worker serving", "gomaxprocs", runtime.GOMAXPROCS(0))
@@ -223,6 +231,16 @@ func (pr *cycle) onMessage(ctx context.Context, m ipc.Message) error {
 		if err := pr.conn.Send(pr.w.clientList(m.ID)); err != nil {
 			pr.log.Warn("client list not sent", "err", err)
 		}
+	case *ipc.Move:
+		// Moves take a while: the loop goes on, the answer goes when done.
+		go func() {
+			res := pr.w.ho.move(ctx, m)
+			if m.ID != 0 {
+				if err := pr.conn.Send(res); err != nil {
+					pr.log.Warn("move answer not sent", "err", err)
+				}
+			}
+		}()
 	case *ipc.Kick:
 		if err := pr.conn.Send(pr.w.kick(m)); err != nil {
 			pr.log.Warn("kick answer not sent", "err", err)
@@ -256,6 +274,7 @@ func (pr *cycle) onConfigure(c *ipc.Configure) {
 	pr.cfg = next
 	pr.link.cfg.Store(next)
 	pr.w.Reload(next)
+	pr.w.ho.setConfig(next)
 	pr.logOut.SetLevel(next.Log.SlogLevel())
 	pr.log.Info("worker reloaded")
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -37,9 +38,11 @@ type rtcServer struct {
 	draining atomic.Bool
 	// place asks the master where a request goes (Slot -1: a new session);
 	// nil for a worker on its own, which keeps every session.
-	place func(stop <-chan struct{}, slot int) (*ipc.PlaceReply, error)
-	self  string // this worker's private socket
+	place  func(stop <-chan struct{}, slot int) (*ipc.PlaceReply, error)
+	lookup func(stop <-chan struct{}, key hub.Key) (*ipc.LookupReply, error)
+	self   string // this worker's private socket
 
+	gates    rtcGate       // hooks and signed URLs, asked of offers
 	private  *http.Server  // forwarded requests, on the private socket
 	incoming chan net.Conn // HTTP connections accepted there
 	done     chan struct{}
@@ -47,8 +50,13 @@ type rtcServer struct {
 }
 
 func newRTCServer(h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtcServer {
+	every := cfg.RTC.KeyframeInterval.Std()
+	if every == 0 {
+		every = -1 // never
+	}
 	r := &rtcServer{hub: h, log: log.With("server", rtcSocket), incoming: make(chan net.Conn), done: make(chan struct{}),
-		cfg: webrtc.Config{Candidates: cfg.RTC.Candidates}}
+		cfg: webrtc.Config{Candidates: cfg.RTC.Candidates, KeyframeInterval: every}}
+	r.cfg.AskKeyframe = r.askKeyframe
 	r.private = &http.Server{
 		Handler:           r.localHandler(),
 		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),
@@ -62,8 +70,43 @@ func newRTCServer(h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtcServer 
 
 // joinHost gives the server what it needs from the worker's process: its
 // slot, its private socket and the master.
-func (r *rtcServer) joinHost(slot int, self string, place func(<-chan struct{}, int) (*ipc.PlaceReply, error)) {
-	r.cfg.Slot, r.self, r.place = slot, self, place
+func (r *rtcServer) joinHost(slot int, self string, place func(<-chan struct{}, int) (*ipc.PlaceReply, error),
+	lookup func(<-chan struct{}, hub.Key) (*ipc.LookupReply, error)) {
+	r.cfg.Slot, r.self, r.place, r.lookup = slot, self, place, lookup
+}
+
+// pathKeyframe is where another worker's players ask, over the private
+// socket, for a keyframe of a stream published here.
+const pathKeyframe = "/rtc/v1/keyframe"
+
+// askKeyframe passes a player's keyframe request to the worker that
+// publishes key, whose WHIP publisher is the one that can send it.
+func (r *rtcServer) askKeyframe(key hub.Key) {
+	if r.lookup == nil {
+		return
+	}
+	reply, err := r.lookup(r.done, key)
+	if err != nil || !reply.Found || reply.RelayAddr == r.self {
+		return
+	}
+	client := privateClient(reply.RelayAddr, 3*time.Second)
+	resp, err := client.Post("http://worker"+pathKeyframe+"?stream="+url.QueryEscape(key.String()), "text/plain", nil)
+	if err != nil {
+		r.log.Debug("rtc keyframe request not passed on", "stream", key.String(), "err", err)
+		return
+	}
+	resp.Body.Close()
+}
+
+// privateClient talks HTTP to another worker's private socket.
+func privateClient(addr string, timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", addr)
+		},
+		DisableKeepAlives: true,
+	}}
 }
 
 func (r *rtcServer) name() string { return rtcSocket }
@@ -170,12 +213,15 @@ var _ server = (*rtcServer)(nil)
 func (r *rtcServer) handler(next http.Handler) http.Handler {
 	local := r.localHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		role, _, ok := webrtc.Route(req.URL.Path)
+		role, isJSON, ok := webrtc.Route(req.URL.Path)
 		if !ok {
 			next.ServeHTTP(w, req)
 			return
 		}
 		target, offer := -1, role != 0 && req.Method == http.MethodPost
+		if offer && !r.admit(w, req, role, isJSON) {
+			return
+		}
 		if !offer {
 			slot, isSession := webrtc.SlotOf(strings.TrimPrefix(req.URL.Path, webrtc.PathSession))
 			if !isSession || slot == r.cfg.Slot || req.Method == http.MethodOptions {
@@ -221,6 +267,15 @@ func (r *rtcServer) localHandler() http.Handler {
 			http.Error(w, "webrtc is starting", http.StatusServiceUnavailable)
 			return
 		}
+		if isPrivate(req) && req.URL.Path == pathKeyframe {
+			key, ok := hub.ParseKey(req.URL.Query().Get("stream"))
+			if ok && srv.RequestKeyframe(key) {
+				w.WriteHeader(http.StatusNoContent)
+			} else {
+				http.Error(w, "no WHIP publisher of that stream here", http.StatusNotFound)
+			}
+			return
+		}
 		if fwd := req.Header.Get("X-Forwarded-For"); fwd != "" && isPrivate(req) {
 			req.RemoteAddr = fwd
 		}
@@ -240,13 +295,7 @@ func isPrivate(req *http.Request) bool {
 // forward hands a signalling request to the worker listening on addr and
 // copies its answer back: the session is that worker's from now on.
 func (r *rtcServer) forward(w http.ResponseWriter, req *http.Request, addr string) {
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", addr)
-		},
-		DisableKeepAlives: true,
-	}}
+	client := privateClient(addr, 10*time.Second)
 	out, err := http.NewRequestWithContext(req.Context(), req.Method, "http://worker"+req.URL.RequestURI(), req.Body)
 	if err != nil {
 		http.Error(w, "bad request", http.StatusBadRequest)

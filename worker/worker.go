@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"streamedge/configs"
 	"streamedge/ipc"
@@ -35,6 +36,9 @@ type Worker struct {
 	edge    *edgePulls // set when the worker is joined to a host: its edge pulls
 	gate    *access.Gate
 	bal     *balancer
+	// draining is set by Drain: the handoff socket refuses players from then.
+	draining atomic.Bool
+	ho       *handoffs // nil until the process opens its handoff socket
 }
 
 // New builds a worker from cfg; Run starts it.
@@ -95,6 +99,7 @@ func (w *Worker) Listen(ls Listeners) { w.ls = ls }
 // stream that ends from now on, so they reconnect to a worker that stays.
 // Sessions go on until Run's context ends.
 func (w *Worker) Drain() {
+	w.draining.Store(true)
 	for _, s := range w.servers {
 		if ln := w.ls[s.name()]; ln != nil && s.name() != relaySocket {
 			ln.Close()
@@ -150,6 +155,9 @@ func (w *Worker) report(l *ipc.Load) {
 	l.Conns = ipc.ConnCounts{}
 	for _, s := range w.servers {
 		s.report(l)
+	}
+	if w.ho != nil {
+		l.HandoffsIn, l.HandoffsOut = w.ho.movedIn.Load(), w.ho.movedOut.Load()
 	}
 }
 

@@ -593,3 +593,30 @@ func TestEdgeTokenTraverse(t *testing.T) {
 		}
 	}
 }
+
+// A reload turns a vhost into an edge, or points it at other origins,
+// without a restart: new pulls follow the new settings.
+func TestEdgeVhostsReload(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	o := startServer(t, "", "-w", "1")
+	publishFFmpeg(t, o, "rl")
+	edge := startServer(t, "", "-w", "2")
+	edge.waitWorkers(t, 2, nil)
+	resp, err := http.Get(edge.flvURL("rl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("before the reload (a local vhost): %s, want 404", resp.Status)
+	}
+	edge.reload(edgeYAML("__defaultVhost__", "round_robin", "flv", o.http))
+	edge.logs.wait(t, "reload applied", nil, 10*time.Second)
+	edge.logs.waitCount(t, "worker reloaded", 2, 10*time.Second)
+	if rep := watch("after the reload", waitPlayable(t, playFLV, edge.flvURL("rl")), 25); rep.err != nil {
+		t.Fatal(rep.err)
+	}
+	if up := edge.waitUpstream(t, "__defaultVhost__/live/rl", func(*ipc.Upstream) bool { return true }); up.Origin != o.http {
+		t.Fatalf("pulled from %s, want %s over HTTP-FLV", up.Origin, o.http)
+	}
+}

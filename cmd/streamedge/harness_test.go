@@ -183,6 +183,10 @@ func followFile(path string, add func([]byte), done <-chan struct{}) {
 	}
 }
 
+// serverWrapper, when set, is a command line startServer runs the server
+// under (prlimit, to run it with few file descriptors).
+var serverWrapper []string
+
 // startServer runs streamedge with the given YAML appended to a base config
 // that listens on free loopback ports and logs JSON.
 func startServer(t *testing.T, extraYAML string, args ...string) *server {
@@ -193,7 +197,11 @@ func startServer(t *testing.T, extraYAML string, args ...string) *server {
 		t.Fatal(err)
 	}
 	s := &server{t: t, logs: &logLines{added: make(chan struct{})}, exited: make(chan struct{}), cfgPath: cfg}
-	s.cmd = exec.Command(binary, append([]string{"-c", cfg}, args...)...)
+	argv := append([]string{binary, "-c", cfg}, args...)
+	if serverWrapper != nil {
+		argv = append(append([]string(nil), serverWrapper...), argv...)
+	}
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	// The race runtime sleeps a second at exit by default; exits are timed here.
 	s.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0 halt_on_error=1")
 	stderr, err := s.cmd.StderrPipe()

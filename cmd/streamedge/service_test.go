@@ -1,14 +1,20 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"streamedge/media/mediatest"
 )
 
 // The master speaks systemd's notify protocol: READY=1 once the workers
@@ -87,4 +93,88 @@ func TestExampleConfigsPassDashT(t *testing.T) {
 			t.Errorf("streamedge -t -c %s: %v\n%s", filepath.Base(f), err, out)
 		}
 	}
+}
+
+// Every metric the Grafana dashboard queries is in a real scrape of a
+// server with a publisher and a player.
+func TestGrafanaDashboardMetricsExist(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	raw, err := os.ReadFile("../../configs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Targets []struct{ Expr string }
+		}
+		Templating struct{ List []struct{ Query any } }
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("dashboard JSON: %v", err)
+	}
+	names := map[string]bool{}
+	metric := regexp.MustCompile(`\b(srs|streamedge)_[a-z_]+`)
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, n := range metric.FindAllString(tg.Expr, -1) {
+				names[n] = true
+			}
+		}
+	}
+	for _, v := range dash.Templating.List {
+		if q, ok := v.Query.(string); ok {
+			for _, n := range metric.FindAllString(q, -1) {
+				names[n] = true
+			}
+		}
+	}
+	if len(names) < 8 {
+		t.Fatalf("the dashboard queries only %v", names)
+	}
+	s := startServer(t, "workers: 2\n")
+	publishFFmpeg(t, s, "m")
+	player := waitPlayable(t, playFLV, s.flvURL("m"))
+	defer player.close()
+	// Wait for a scrape that has every name and counts the player: the
+	// workers report once a second.
+	playerCounted := regexp.MustCompile(`(?m)^srs_clients\{worker="[01]"\} [1-9]`)
+	var body string
+	var missing []string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.api + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		missing = missing[:0]
+		for n := range names {
+			if !regexp.MustCompile(`(?m)^` + n + `[{ ]`).MatchString(body) {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) == 0 && playerCounted.MatchString(body) {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(missing) > 0 {
+		t.Fatalf("metrics the dashboard queries but /metrics lacks: %v", missing)
+	}
+	t.Fatalf("no worker counts the player in srs_clients:\n%s", grepLines(body, "srs_clients"))
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -75,6 +75,7 @@ type Mark struct {
 type State struct {
 	Protocol Protocol
 	Stream   string // vhost/app/name
+	From     string // the sender, for the receiver's log ("worker 0")
 	Since    int64  // when the session started, unix nanoseconds
 	Stopped  int64  // when the sender wrote its last byte, unix nanoseconds
 	// Skew is the client's timeline minus the host's (the owning worker's
@@ -87,8 +88,17 @@ type State struct {
 	BytesSent          uint64 // media bytes the session sent so far
 	// Unparsed is what was read from the socket and not yet parsed.
 	Unparsed []byte
+	// Hook is the play the access gate admitted, so the receiver tells
+	// the gate when it ends (on_stop) and the sender does not; nil when no
+	// gate is in use.
+	Hook *Hook
 	// RTMP is set for Protocol RTMP.
 	RTMP *RTMPState
+}
+
+// Hook is what the access gate was told of the play when it started.
+type Hook struct {
+	ClientID, IP, Vhost, App, Stream, Param, TcURL, PageURL string
 }
 
 // RTMPState is the RTMP connection's own state.
@@ -125,6 +135,7 @@ func Marshal(s *State) ([]byte, error) {
 	b = append(b, magic[:]...)
 	b = append(b, version, byte(s.Protocol))
 	b = appendString(b, s.Stream)
+	b = appendString(b, s.From)
 	b = binary.AppendVarint(b, s.Since)
 	b = binary.AppendVarint(b, s.Stopped)
 	b = binary.AppendUvarint(b, uint64(s.Skew))
@@ -136,6 +147,14 @@ func Marshal(s *State) ([]byte, error) {
 	b = append(b, boolByte(s.HasAudio), boolByte(s.HasVideo))
 	b = binary.AppendUvarint(b, s.BytesSent)
 	b = appendBytes(b, s.Unparsed)
+	if s.Hook == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		for _, v := range []string{s.Hook.ClientID, s.Hook.IP, s.Hook.Vhost, s.Hook.App, s.Hook.Stream, s.Hook.Param, s.Hook.TcURL, s.Hook.PageURL} {
+			b = appendString(b, v)
+		}
+	}
 	if s.RTMP == nil {
 		b = append(b, 0)
 	} else {
@@ -180,6 +199,7 @@ func Unmarshal(b []byte) (*State, error) {
 	d := decoder{b: b[5:]}
 	s := &State{Protocol: Protocol(b[4])}
 	s.Stream = d.string()
+	s.From = d.string()
 	s.Since = d.varint()
 	s.Stopped = d.varint()
 	s.Skew = d.u32()
@@ -191,6 +211,10 @@ func Unmarshal(b []byte) (*State, error) {
 	s.HasAudio, s.HasVideo = d.bool(), d.bool()
 	s.BytesSent = d.uvarint()
 	s.Unparsed = d.bytes()
+	if d.bool() {
+		s.Hook = &Hook{ClientID: d.string(), IP: d.string(), Vhost: d.string(), App: d.string(), Stream: d.string(),
+			Param: d.string(), TcURL: d.string(), PageURL: d.string()}
+	}
 	if d.bool() {
 		s.RTMP = d.rtmp()
 	}

@@ -8,10 +8,11 @@ import (
 )
 
 func sampleStates() []*State {
-	flv := &State{Protocol: HTTPFLV, Stream: "__defaultVhost__/live/s", Since: 1700000000e9, Stopped: 1700000001e9,
+	flv := &State{Protocol: HTTPFLV, Stream: "__defaultVhost__/live/s", From: "worker 1", Since: 1700000000e9, Stopped: 1700000001e9,
 		Skew: 1<<32 - 40, HasAudio: true, HasVideo: true, BytesSent: 123456,
 		Last: [numTracks]Mark{{TS: 1000, Same: 1, Seen: true}, {TS: 1010, Same: 2, Seen: true}, {TS: 0, Same: 1, Seen: true}}}
 	rtmp := &State{Protocol: RTMP, Stream: "v/app/sub/s", Unparsed: []byte{0xc3, 1, 2},
+		Hook: &Hook{ClientID: "7", IP: "127.0.0.1", Vhost: "v", App: "app/sub", Stream: "s", Param: "token=x", TcURL: "rtmp://h/app/sub"},
 		RTMP: &RTMPState{Vhost: "v", App: "app/sub", OutChunkSize: 60000, StreamID: 1, NextStreamID: 2, PeerWindow: 2500000,
 			LastAck: 5000000, InChunkSize: 4096, BytesRead: 5000123,
 			In: []ChunkStream{{CSID: 3, Timestamp: 7, Delta: 7, Length: 30, TypeID: 20, Started: true},

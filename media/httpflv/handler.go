@@ -7,7 +7,6 @@
 package httpflv
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"streamedge/media/access"
 	"streamedge/media/flv"
 	"streamedge/media/hub"
 )
@@ -125,8 +125,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		nc.Close()
 		return
 	}
+	p.gated = gated
 	defer h.untrack(p)
-	defer h.notifyStop(gated)
+	defer p.notifyStop()
 	p.serve(brw.Reader)
 }
 
@@ -204,6 +205,7 @@ const responseHead = "HTTP/1.1 200 OK\r\n" +
 type player struct {
 	h      *Handler
 	id     string
+	gated  *access.Request // the play the gate admitted, told when it ends
 	sub    *hub.Subscriber
 	nc     net.Conn
 	addr   string
@@ -212,8 +214,14 @@ type player struct {
 	log    *slog.Logger
 	vecs   [][]byte
 	out    net.Buffers
-	// shedding: closed by ShedNewest
+	// scratch holds tag headers of a player handed over from a worker
+	// with another timeline of the stream.
+	scratch []byte
+	// shedding: closed by ShedNewest, or being moved
 	shedding atomic.Bool
+	ho       handoffSide // see handoff.go
+	audio    bool        // the tracks the FLV header announced
+	video    bool
 }
 
 var _ hub.BatchWriter = (*player)(nil)
@@ -227,44 +235,40 @@ func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
 	defer h.Stats.Players.Add(-1)
 	defer p.sub.Close()
 	defer p.nc.Close()
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	// A player sends nothing after its request: a read that returns means
-	// it has gone, and we stop at once instead of at the next write.
-	go func() {
-		var b [512]byte
-		for {
-			if _, err := r.Read(b[:]); err != nil {
-				cancel(errClientGone)
-				p.nc.Close()
-				return
-			}
-		}
-	}()
 	audio, video := p.sub.Tracks()
+	p.audio, p.video = audio, video
 	head := flv.AppendFileHeader([]byte(responseHead), audio, video)
 	p.nc.SetWriteDeadline(time.Now().Add(h.hub.Options().SendTimeout))
 	_, err := p.nc.Write(head)
 	if err == nil {
 		p.log.Info("flv play start")
-		err = p.sub.Run(ctx, p)
+		err = p.play(r)
 	}
-	if c := context.Cause(ctx); c != nil {
-		err = c
-	}
-	p.log.Info("flv play end", "reason", err.Error(), "bytes_sent", p.sub.Sent.Load(), "skips", p.sub.Skipped.Load())
+	p.logEnd(err)
 }
 
 // WriteBatch writes tags as header, body and trailer slices in one writev.
 func (p *player) WriteBatch(msgs []*hub.Msg) error {
+	msgs, resumed := p.ho.tail.Admit(p.sub.Stream(), msgs)
+	if resumed != nil {
+		p.logResumed(resumed)
+	}
 	vecs := p.vecs[:0]
+	p.scratch = p.scratch[:0]
 	for _, m := range msgs {
-		vecs = append(vecs, m.FLVHeader(), m.Payload, m.FLVTrailer())
+		hdr := m.FLVHeader()
+		if p.ho.tail.Shift != 0 {
+			hdr = p.ownHeader(m)
+		}
+		vecs = append(vecs, hdr, m.Payload, m.FLVTrailer())
 	}
 	p.vecs = vecs
 	p.out = vecs
 	p.nc.SetWriteDeadline(time.Now().Add(p.h.hub.Options().SendTimeout))
 	n, err := p.out.WriteTo(p.nc)
 	p.h.Stats.BytesOut.Add(uint64(n))
+	if err == nil {
+		p.ho.tail.Wrote(msgs)
+	}
 	return err
 }

@@ -59,6 +59,7 @@ func (h *Hub) subscribeEdge(eh EdgeHost, key Key) (*Subscriber, error) {
 	}
 	if err != nil {
 		sub.Close()
+		h.log.Debug("edge player refused", "stream", key.String(), "reason", err.Error())
 		return nil, err
 	}
 	return sub, nil

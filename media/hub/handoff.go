@@ -16,3 +16,29 @@ func (s *Stream) HostOffset() (offset uint32, known bool) {
 	}
 	return s.tsOffset, true
 }
+
+// seekSlack is how far before a handed-over player's mark a seek starts:
+// tracks interleave loosely, so a message just before the mark may come
+// after one past it. The player's own filter drops what it already sent.
+const seekSlack = 1000
+
+// SeekAfter places a player handed over from another process, before its
+// first Fetch, at the window's first message from about ts (this stream's
+// timeline) on, with no headers: the client has them. It reports false,
+// and leaves the player to start as any new one (headers, then the cached
+// GOP), when the window does not reach back to ts.
+func (sub *Subscriber) SeekAfter(ts uint32) bool {
+	s := sub.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if sub.primed || s.publisher == nil || s.win.len() == 0 || int32(s.win.at(s.win.tail).Timestamp-ts) > 0 {
+		return false
+	}
+	from := ts - seekSlack
+	seq := s.win.tail
+	for seq < s.win.head && int32(s.win.at(seq).Timestamp-from) < 0 {
+		seq++
+	}
+	sub.primed, sub.next, sub.needKey = true, seq, false
+	return true
+}

@@ -63,6 +63,7 @@ type conn struct {
 	pageURL  string
 	gated    *access.Request // the publish or play the gate admitted, told when it ends
 	shedding atomic.Bool     // closed by ShedNewest
+	ho       handoffSide     // see handoff.go
 }
 
 // sessionMeta is what the API lists of a connection that publishes or plays.
@@ -99,7 +100,9 @@ func (c *conn) serve(ctx context.Context) {
 
 func (c *conn) run() error {
 	c.nc.SetDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
-	br := bufio.NewReaderSize(countingReader{c.nc, &c.srv.Stats.BytesIn}, 16<<10)
+	c.ho.in = &journal{r: countingReader{c.nc, &c.srv.Stats.BytesIn}}
+	br := bufio.NewReaderSize(c.ho.in, 16<<10)
+	c.ho.br = br
 	first, err := br.Peek(1)
 	if err != nil {
 		return fmt.Errorf("before handshake: %w", err)
@@ -113,9 +116,20 @@ func (c *conn) run() error {
 		return fmt.Errorf("handshake: %w", err)
 	}
 	c.cr = chunk.NewReader(br, c.cfg.MaxMessageSize)
+	return c.readLoop()
+}
+
+// readLoop reads and handles messages until the session ends.
+func (c *conn) readLoop() error {
 	for {
 		msg, err := c.cr.ReadMessage()
 		if err != nil {
+			if c.handoffPending() {
+				if err = c.handOff(err); err == nil {
+					continue // stays here: read on
+				}
+				return err
+			}
 			if err == io.EOF || errors.Is(err, net.ErrClosed) {
 				return errClientClosed
 			}
@@ -131,11 +145,13 @@ func (c *conn) run() error {
 		if err := c.maybeAck(); err != nil {
 			return err
 		}
+		c.checkpoint()
 	}
 }
 
 // finish releases what the session held and logs why it ended, once.
 func (c *conn) finish(err error) {
+	c.endHandoffs()
 	c.nc.Close()
 	if c.play != nil {
 		c.play.stop()
@@ -143,8 +159,10 @@ func (c *conn) finish(err error) {
 	if c.publisher != nil {
 		c.endPublish(err)
 	}
-	c.notifyEnd()
-	if c.play == nil && !errors.Is(err, errClientClosed) {
+	if !errors.Is(err, errMoved) {
+		c.notifyEnd() // a moved session goes on elsewhere
+	}
+	if c.play == nil && !errors.Is(err, errClientClosed) && !errors.Is(err, errMoved) {
 		c.log.Info("rtmp connection closed", "reason", err.Error())
 	}
 }

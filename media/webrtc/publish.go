@@ -70,6 +70,9 @@ func (p *publisher) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 // askKeyframes asks for a keyframe every Config.KeyframeInterval until
 // the session ends.
 func (p *publisher) askKeyframes() {
+	if p.ses.srv.cfg.KeyframeInterval < 0 {
+		return
+	}
 	t := time.NewTicker(p.ses.srv.cfg.KeyframeInterval)
 	defer t.Stop()
 	for {

@@ -50,6 +50,7 @@ type Server struct {
 	sessions map[string]*session
 	caches   map[hub.Key]*packetCache
 	pubs     map[hub.Key]*publisher
+	asked    map[hub.Key]time.Time // keyframe requests passed on (Config.AskKeyframe)
 	closed   bool
 	idle     chan struct{}  // closed when the last session ends (Idle)
 	wg       sync.WaitGroup // session goroutines
@@ -60,7 +61,7 @@ type Server struct {
 func New(h *hub.Hub, conn net.PacketConn, cfg Config, log *slog.Logger) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{hub: h, log: log, cfg: cfg, sessions: make(map[string]*session),
-		caches: make(map[hub.Key]*packetCache), pubs: make(map[hub.Key]*publisher)}
+		caches: make(map[hub.Key]*packetCache), pubs: make(map[hub.Key]*publisher), asked: make(map[hub.Key]time.Time)}
 	fc, err := newFilterConn(conn, &s.Stats.Garbage)
 	if err != nil {
 		return nil, err
@@ -361,6 +362,7 @@ func (s *Server) releaseCache(key hub.Key) {
 	if c := s.caches[key]; c != nil {
 		if c.users--; c.users == 0 {
 			delete(s.caches, key)
+			delete(s.asked, key)
 		}
 	}
 }
@@ -368,12 +370,32 @@ func (s *Server) releaseCache(key hub.Key) {
 // requestKeyframe asks the publisher of key for a keyframe, when it is a
 // WHIP session of this server.
 func (s *Server) requestKeyframe(key hub.Key) {
+	if s.RequestKeyframe(key) || s.cfg.AskKeyframe == nil {
+		return
+	}
+	// Published elsewhere: pass the request on, at most once per
+	// keyframeInterval per stream however many players ask.
+	now := time.Now()
+	s.mu.Lock()
+	if s.closed || now.Sub(s.asked[key]) < keyframeInterval {
+		s.mu.Unlock()
+		return
+	}
+	s.asked[key] = now
+	s.mu.Unlock()
+	s.wg.Go(func() { s.cfg.AskKeyframe(key) })
+}
+
+// RequestKeyframe asks the publisher of key for a keyframe, when it is a
+// WHIP session of this server, and reports whether it is.
+func (s *Server) RequestKeyframe(key hub.Key) bool {
 	s.mu.Lock()
 	p := s.pubs[key]
 	s.mu.Unlock()
 	if p != nil {
 		p.requestKeyframe()
 	}
+	return p != nil
 }
 
 // Delete ends the session id (WHIP/WHEP DELETE).
