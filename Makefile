@@ -52,6 +52,7 @@ deps: vendor
 	$(call need,/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtmp.so,gstreamer1.0-plugins-bad gstreamer1.0-plugins-good gstreamer1.0-plugins-base)
 	$(call need,/usr/lib/nginx/modules/ngx_rtmp_module.so,nginx-light libnginx-mod-rtmp)
 	$(call need,redis-server,redis-server)
+	$(call need,ip,iproute2)
 	$(call need,pkg-config,pkg-config)
 	$(call need,/usr/include/opus/opus.h,libopus-dev)
 	$(call need,/usr/include/x86_64-linux-gnu/libavcodec/avcodec.h,libavcodec-dev)

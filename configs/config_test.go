@@ -253,6 +253,26 @@ var parseCases = []parseCase{
 		),
 	},
 
+	{
+		name: "origin cluster needs hosts, and alone",
+		in: lines("vhosts:", "  a:", "    cluster: {mode: remote, origin: cluster}", "  b:",
+			"    cluster: {mode: remote, origin: [cluster, 'o:1935']}"),
+		err: lines(
+			`streamedge.yaml:3: vhosts.a.cluster.origin is cluster, which needs hosts.redis (the store that says which host publishes a stream)`,
+			`streamedge.yaml:5: vhosts.b.cluster.origin cannot mix cluster with origin addresses: give cluster alone, or a list of hosts`,
+		),
+	},
+	{
+		name: "origin cluster",
+		in: lines("vhosts:", "  edge:", "    cluster: {mode: remote, origin: cluster}", "hosts:", "  redis: redis://r:6379",
+			"  advertise: {rtmp: 'e:1935', http: 'e:8080'}"),
+		want: func(c *Config) {
+			c.Vhosts = map[string]Vhost{"edge": {Cluster: Cluster{Mode: "remote", Origin: Origins{"cluster"}}}}
+			c.Hosts.Redis = "redis://r:6379"
+			c.Hosts.Advertise = Advertise{RTMP: "e:1935", HTTP: "e:8080"}
+		},
+	},
+
 	// Syntax and structure.
 	{
 		name: "syntax error",

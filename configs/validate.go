@@ -71,6 +71,7 @@ func (c *Config) problems() []problem {
 	}
 	c.Balance.problems(&v)
 	c.Hosts.problems(&v)
+	c.clusterOrigins(&v)
 	v.vhosts(c.Vhosts)
 	return v.problems
 }

@@ -23,10 +23,10 @@ type Vhost struct {
 // host is the origin) or remote (an edge that pulls from, and forwards
 // publishes to, the origins).
 type Cluster struct {
-	Mode     string   `yaml:"mode"`     // local (default) | remote
-	Origin   []string `yaml:"origin"`   // host[:port], tried in balance order
-	Balance  string   `yaml:"balance"`  // round_robin (default) | consistent_hash
-	Protocol string   `yaml:"protocol"` // rtmp (default) | flv: how to pull
+	Mode     string  `yaml:"mode"`     // local (default) | remote
+	Origin   Origins `yaml:"origin"`   // host[:port], tried in balance order; or cluster
+	Balance  string  `yaml:"balance"`  // round_robin (default) | consistent_hash
+	Protocol string  `yaml:"protocol"` // rtmp (default) | flv: how to pull
 	// TokenTraverse checks a client's connect against the origin before the
 	// edge accepts it.
 	TokenTraverse bool `yaml:"token_traverse"`
@@ -69,7 +69,10 @@ func (cl Cluster) withDefaults() Cluster {
 	if cl.Protocol == "" {
 		cl.Protocol = ProtocolRTMP
 	}
-	origins := make([]string, len(cl.Origin))
+	if cl.FromCluster() {
+		return cl
+	}
+	origins := make(Origins, len(cl.Origin))
 	for i, o := range cl.Origin {
 		origins[i] = withPort(o, cl.Protocol)
 	}
@@ -114,6 +117,9 @@ func (v *validator) vhosts(vhosts map[string]Vhost) {
 		}
 		if cl.Mode == ModeRemote && len(cl.Origin) == 0 {
 			v.failMissing(cp+".origin", "must list at least one origin when mode is remote")
+		}
+		if cl.FromCluster() {
+			continue // checked against hosts by clusterOrigins
 		}
 		seen := map[string]bool{}
 		for _, o := range cl.Origin {

@@ -101,6 +101,8 @@ type (
 	streamsResponse struct {
 		Code    int          `json:"code"`
 		Streams []StreamInfo `json:"streams"`
+		// Origins: an edge's figures per origin (absent on an origin).
+		Origins map[string]originStats `json:"origins,omitempty"`
 	}
 	clientsResponse struct {
 		Code      int          `json:"code"`

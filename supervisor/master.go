@@ -16,6 +16,7 @@ import (
 
 	"streamedge/configs"
 	"streamedge/ipc"
+	"streamedge/supervisor/hosts"
 )
 
 // Timings of the worker lifecycle.
@@ -71,7 +72,10 @@ type Master struct {
 	gen      uint64
 	started  time.Time
 
-	bal        *balancer // nil until New is done
+	bal    *balancer    // nil until New is done
+	store  *hosts.Store // nil unless hosts.redis is set
+	hostID string
+
 	reloads    reloadStats
 	clientReqs map[uint64]chan workerClients   // client list requests waiting for answers
 	kickReqs   map[uint64]chan bool            // kicks waiting for the worker's answer
@@ -140,6 +144,16 @@ func New(opts Options) (*Master, error) {
 		if m.api != nil {
 			m.api.Close()
 		}
+		return nil, err
+	}
+	if m.store, err = newStore(m, opts.Config.Hosts); err != nil {
+		for _, s := range socks {
+			s.close()
+		}
+		if m.api != nil {
+			m.api.Close()
+		}
+		os.RemoveAll(m.runDir)
 		return nil, err
 	}
 	for i, s := range socks {
@@ -214,6 +228,7 @@ func (m *Master) Run(ctx context.Context) error {
 		m.startIn(s, s.sockets)
 	}
 	m.serveAPI()
+	defer m.runStore()()
 	defer func() {
 		if m.apiSrv != nil {
 			m.apiSrv.Close()
@@ -353,19 +368,20 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 		m.onMoved(msg)
 	case *ipc.Claim:
 		owner, ok := m.registry.claim(msg.Stream, p.gen)
-		reply := &ipc.ClaimReply{ID: msg.ID, OK: ok, Owner: p.slot}
-		if !ok {
-			reply.Owner = m.slotOf(owner)
-			reply.Err = fmt.Sprintf("stream is published on worker %d", reply.Owner)
-			m.log.Info("duplicate publish refused", "stream", msg.Stream, "worker", p.slot, "owner", reply.Owner)
-		}
-		p.proc.Send(reply)
-		if ok {
-			m.broadcast(p.gen, &ipc.StreamPublished{Stream: msg.Stream, Owner: p.slot, RelayAddr: p.relayAddr})
+		switch {
+		case !ok:
+			slot := m.slotOf(owner)
+			m.log.Info("duplicate publish refused", "stream", msg.Stream, "worker", p.slot, "owner", slot)
+			p.proc.Send(&ipc.ClaimReply{ID: msg.ID, Owner: slot, Err: fmt.Sprintf("stream is published on worker %d", slot)})
+		case m.store != nil && !m.cfg.Remote(vhostOf(msg.Stream)):
+			m.claimInCluster(p, msg) // answered when the store has
+		default:
+			m.grantClaim(p, msg)
 		}
 	case *ipc.Release:
 		if m.registry.release(msg.Stream, p.gen) {
 			m.broadcast(p.gen, &ipc.StreamUnpublished{Stream: msg.Stream, Owner: p.slot})
+			m.releaseInCluster(msg.Stream)
 		}
 	case *ipc.Lookup:
 		reply := &ipc.LookupReply{ID: msg.ID}
@@ -376,6 +392,9 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 				reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
 			}
 		} else if m.cfg.Remote(vhostOf(msg.Stream)) {
+			if m.pullFromCluster(p, msg) {
+				return // answered when the store has
+			}
 			reply = m.edgeLookup(p, msg, m.now())
 		}
 		p.proc.Send(reply)
@@ -384,6 +403,13 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 	default:
 		m.log.Warn("unexpected message from worker", "worker", p.slot, "kind", msg.Kind().String())
 	}
+}
+
+// grantClaim tells p it publishes msg.Stream and the other workers where
+// to relay it from.
+func (m *Master) grantClaim(p *workerProc, msg *ipc.Claim) {
+	p.proc.Send(&ipc.ClaimReply{ID: msg.ID, OK: true, Owner: p.slot})
+	m.broadcast(p.gen, &ipc.StreamPublished{Stream: msg.Stream, Owner: p.slot, RelayAddr: p.relayAddr})
 }
 
 func (m *Master) slotOf(gen uint64) int {
@@ -421,7 +447,11 @@ func (m *Master) broadcast(except uint64, msg ipc.Message) {
 
 func (m *Master) onExit(p *workerProc, err error) {
 	for _, stream := range m.registry.drop(p.gen) {
+		if m.reassignPull(p, stream) {
+			continue
+		}
 		m.broadcast(p.gen, m.unpublishedOnExit(stream, p.slot))
+		m.releaseInCluster(stream)
 	}
 	reason := "exited"
 	if err != nil {

@@ -108,6 +108,7 @@ func (m *Master) reload() {
 		m.reloadFailed(err)
 		return
 	}
+	m.keepHosts(next)
 	data, err := next.Dump()
 	if err != nil {
 		m.reloadFailed(err)

@@ -97,6 +97,9 @@ func (l *hostLink) Claim(key hub.Key) error {
 	}
 	reply := m.(*ipc.ClaimReply)
 	if !reply.OK {
+		if reply.Owner < 0 { // another host of the cluster
+			return fmt.Errorf("%w: %s", hub.ErrStreamBusy, reply.Err)
+		}
 		return fmt.Errorf("%w on worker %d", hub.ErrStreamBusy, reply.Owner)
 	}
 	return nil
