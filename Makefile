@@ -82,9 +82,10 @@ bench: build
 bench-edge: build
 	bench/edge.sh ./$(BIN)
 
-# Go benchmarks: the hub's fan-out cost and allocations per player per message.
+# Go benchmarks: the hub's fan-out cost and allocations per player per message, the
+# balancer's decision and the cBPF program's cost per accepted connection.
 microbench:
-	$(GO) test -run '^$$' -bench . -benchmem ./media/...
+	$(GO) test -run '^$$' -bench . -benchmem ./media/... ./supervisor/balance ./supervisor/steer
 
 # Where make install puts things; DESTDIR for packaging.
 PREFIX  ?= /usr/local

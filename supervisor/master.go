@@ -72,6 +72,7 @@ type Master struct {
 	gen      uint64
 	started  time.Time
 
+	bal    *balancer    // nil until New is done
 	store  *hosts.Store // nil unless hosts.redis is set
 	hostID string
 
@@ -158,6 +159,7 @@ func New(opts Options) (*Master, error) {
 	for i, s := range socks {
 		m.slots = append(m.slots, &slot{index: i, sockets: s})
 	}
+	m.initBalance()
 	return m, nil
 }
 
@@ -427,6 +429,8 @@ func (m *Master) onReady(p *workerProc, msg *ipc.Ready) {
 	if p.slot < len(m.slots) && m.slots[p.slot].next == p {
 		m.promote(m.slots[p.slot])
 	}
+	m.bal.ready(p.slot)
+	m.rebalance() // the slot rejoins its groups
 	m.notifyReady()
 }
 
@@ -467,12 +471,15 @@ func (m *Master) onExit(p *workerProc, err error) {
 	switch {
 	case s != nil && s.proc == p:
 		s.proc = nil
+		m.rebalance() // no connection may wait on a slot nobody serves
 	case s != nil && s.next == p:
 		// The replacement died: the old worker keeps serving on its old
 		// sockets rather than the reload retrying a broken start forever.
 		m.log.Error("replacement worker died before it was ready, the old one keeps serving", "worker", p.slot, "pid", p.pid, "reason", reason)
 		s.next = nil
-		s.nextSock.close()
+		if s.nextSock != s.sockets { // a balance retire shares them
+			s.nextSock.close()
+		}
 		s.nextSock = nil
 		if len(m.reloads.rollings) > 0 && m.reloads.rollings[0] == s.index {
 			m.reloads.rollings = m.reloads.rollings[1:]
@@ -543,6 +550,7 @@ func (m *Master) restartDue(s *slot) {
 
 func (m *Master) onTick(now time.Time) {
 	m.host.sample(now)
+	defer m.rebalance()
 	for _, p := range m.procs {
 		switch {
 		case p.state == StateStarting && now.Sub(p.started) > readyTimeout:
@@ -561,6 +569,7 @@ func (m *Master) onTick(now time.Time) {
 // grace_final_wait, then it exits.
 func (m *Master) retire(p *workerProc, reason string, closeOnExit *slotSockets) {
 	p.closeOnExit = closeOnExit
+	m.leaveGroups(closeOnExit) // what would queue there moves to the others now
 	if p.state == StateStarting {
 		p.state = StateDraining
 		p.proc.Kill() // nothing to drain yet

@@ -39,6 +39,10 @@ func adoptListeners(w *Worker, files map[string]*os.File, relayDir string, slot 
 		if err != nil {
 			return fail(fmt.Errorf("%s socket: %w", name, err))
 		}
+		if tl, ok := ln.(*net.TCPListener); ok {
+			// The master may take the slot out of the reuseport group.
+			ln = newPausableListener(tl, nil)
+		}
 		f.Close() // FileListener and FilePacketConn hold their own copy
 		delete(files, name)
 		ls[name] = ln

@@ -245,6 +245,8 @@ func (pr *cycle) onMessage(ctx context.Context, m ipc.Message) error {
 		if err := pr.conn.Send(pr.w.kick(m)); err != nil {
 			pr.log.Warn("kick answer not sent", "err", err)
 		}
+	case *ipc.Admission, *ipc.Shed, *ipc.Burn:
+		pr.w.bal.onMessage(ctx, m)
 	case *ipc.Command:
 		switch m.Name {
 		case ipc.CmdQuit:

@@ -198,7 +198,7 @@ var serverWrapper []string
 func startServer(t *testing.T, extraYAML string, args ...string) *server {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "streamedge.yaml")
-	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: 127.0.0.1:0\n" + logYAML(extraYAML) + extraYAML
+	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: 127.0.0.1:0\n" + logYAML(extraYAML) + hostCPUOff(extraYAML)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -246,6 +246,37 @@ func startServer(t *testing.T, extraYAML string, args ...string) *server {
 	return s
 }
 
+// hostCPUOff is yaml with the host CPU rule off (see balanceYAML), put in
+// the test's own balance section when it has one that does not set it.
+func hostCPUOff(yaml string) string {
+	if strings.Contains(yaml, "host_cpu_high:") {
+		return yaml
+	}
+	const head, off = "balance:\n", "  host_cpu_high: 0\n"
+	if strings.HasPrefix(yaml, head) {
+		return head + off + yaml[len(head):]
+	}
+	if i := strings.Index(yaml, "\n"+head); i >= 0 {
+		i += 1 + len(head)
+		return yaml[:i] + off + yaml[i:]
+	}
+	return yaml + balanceYAML(yaml)
+}
+
+// balanceYAML turns off the host CPU rule, unless the test configures the
+// balancer itself: the test machine is shared, and its CPU is not this
+// server's load. It goes last, so the lines of a test's YAML keep their
+// numbers in error messages.
+func balanceYAML(extra string) string {
+	if strings.HasPrefix(extra, "balance:") || strings.Contains(extra, "\nbalance:") {
+		return ""
+	}
+	if extra != "" && !strings.HasSuffix(extra, "\n") {
+		return "\nbalance:\n  host_cpu_high: 0\n"
+	}
+	return "balance:\n  host_cpu_high: 0\n"
+}
+
 // logYAML is the JSON debug log the harness reads, unless the test's own
 // YAML configures the log (it must then keep format json).
 func logYAML(extra string) string {
@@ -258,7 +289,7 @@ func logYAML(extra string) string {
 // reload writes a new config (the base plus yaml) and sends SIGHUP.
 func (s *server) reload(yaml string) {
 	s.t.Helper()
-	if err := os.WriteFile(s.cfgPath, []byte(s.baseCfg+logYAML(yaml)+yaml), 0o644); err != nil {
+	if err := os.WriteFile(s.cfgPath, []byte(s.baseCfg+logYAML(yaml)+hostCPUOff(yaml)), 0o644); err != nil {
 		s.t.Fatal(err)
 	}
 	s.cmd.Process.Signal(syscall.SIGHUP)
