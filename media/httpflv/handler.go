@@ -77,9 +77,26 @@ func jsonError(w http.ResponseWriter, code int, msg string) {
 	json.NewEncoder(w).Encode(map[string]any{"code": code, "error": msg})
 }
 
+// allowedMethods is what a stream URL answers; OPTIONS is a browser's CORS
+// preflight (flv.js and mpegts.js send one when a page adds headers).
+const allowedMethods = "GET, HEAD, OPTIONS"
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodOptions:
+		hdr := w.Header()
+		hdr.Set("Allow", allowedMethods)
+		hdr.Set("Access-Control-Allow-Origin", "*")
+		hdr.Set("Access-Control-Allow-Methods", allowedMethods)
+		if asked := r.Header.Get("Access-Control-Request-Headers"); asked != "" {
+			hdr.Set("Access-Control-Allow-Headers", "*")
+		}
+		hdr.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		w.Header().Set("Allow", allowedMethods)
 		jsonError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
@@ -94,9 +111,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodHead {
+		// The headers a GET would get, and no body.
 		sub.Close()
-		w.Header().Set("Content-Type", "video/x-flv")
-		w.Header().Set("Access-Control-Allow-Origin", "*")
+		hdr := w.Header()
+		hdr.Set("Content-Type", "video/x-flv")
+		hdr.Set("Access-Control-Allow-Origin", "*")
+		hdr.Set("Cache-Control", "no-cache")
+		hdr.Set("Server", "streamedge")
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
@@ -176,6 +198,11 @@ type player struct {
 	log    *slog.Logger
 	vecs   [][]byte
 	out    net.Buffers
+	// head is the FLV file header, sent with the first media: its flags
+	// must name the stream's real tracks (flv.js and mpegts.js wait for
+	// every track it names), which are known only then.
+	head     []byte
+	headSent bool
 }
 
 var _ hub.BatchWriter = (*player)(nil)
@@ -203,10 +230,9 @@ func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
 			}
 		}
 	}()
-	audio, video := p.sub.Tracks()
-	head := flv.AppendFileHeader([]byte(responseHead), audio, video)
+	p.sub.WaitForTracks()
 	p.nc.SetWriteDeadline(time.Now().Add(h.hub.Options().SendTimeout))
-	_, err := p.nc.Write(head)
+	_, err := p.nc.Write([]byte(responseHead))
 	if err == nil {
 		p.log.Info("flv play start")
 		err = p.sub.Run(ctx, p)
@@ -220,6 +246,12 @@ func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
 // WriteBatch writes tags as header, body and trailer slices in one writev.
 func (p *player) WriteBatch(msgs []*hub.Msg) error {
 	vecs := p.vecs[:0]
+	if !p.headSent {
+		p.headSent = true
+		audio, video := p.sub.Tracks()
+		p.head = flv.AppendFileHeader(p.head[:0], audio, video)
+		vecs = append(vecs, p.head)
+	}
 	for _, m := range msgs {
 		vecs = append(vecs, m.FLVHeader(), m.Payload, m.FLVTrailer())
 	}
