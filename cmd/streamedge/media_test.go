@@ -56,7 +56,7 @@ func readTags(t *testing.T, path string, keep func(uint8) bool) []tag {
 }
 
 func videoOnly(typ uint8) bool { return typ != flv.TagAudio }
-func allTracks(uint8) bool      { return true }
+func allTracks(uint8) bool     { return true }
 
 // goPublisher is a Go RTMP publisher whose pace and timestamps the test sets.
 type goPublisher struct {
@@ -469,7 +469,6 @@ func TestTimestampResetsCostNothing(t *testing.T) {
 		}
 	})
 }
-
 
 func describeFrames(fs []frame) string {
 	var b strings.Builder
