@@ -200,10 +200,13 @@ func (p *mplayer) readUntil(t *testing.T, d time.Duration, done func(frame) bool
 // placePlayers connects players of each protocol until there is one on the
 // publisher's worker and, with two workers, one on the other (the kernel
 // spreads connections; the log says where each landed).
-func placePlayers(t *testing.T, s *server, stream string, workers, pubWorker int) []*mplayer {
+func placePlayers(t *testing.T, s *server, stream string, workers, pubWorker int, protos ...string) []*mplayer {
 	t.Helper()
+	if len(protos) == 0 {
+		protos = []string{"rtmp", "flv"}
+	}
 	var players []*mplayer
-	for _, proto := range []string{"rtmp", "flv"} {
+	for _, proto := range protos {
 		have := map[int]bool{}
 		for try := 0; len(have) < workers; try++ {
 			if try == 100 {

@@ -37,11 +37,14 @@ type Subscriber struct {
 	// at the last fetch, and whether it may be compared with the next one:
 	// only when a write came between them, and no pause the server chose
 	// (merged writes, a client's pause).
-	lastLag  uint32
-	lagKnown bool
-	drained  bool // the last fetch took everything there was
+	lastLag     uint32
+	lagKnown    bool
+	skippedAt   uint32    // the stream's time at the last skip
+	skippedWall time.Time // and the clock's
+	drained     bool      // the last fetch took everything there was
 
 	paused atomic.Bool
+	pauses atomic.Uint64 // counts Pause(true), so Run sees a pause it slept through
 	ctl    chan struct{} // Pause wakes Run
 
 	// Sent and Skipped count what the player got, for its closing log line.
@@ -66,6 +69,9 @@ func (sub *Subscriber) Tracks() (audio, video bool) { return sub.audio, sub.vide
 // newest keyframe with the headers first: a live stream has no way back to
 // where it paused. Pause may be called from any goroutine.
 func (sub *Subscriber) Pause(on bool) {
+	if on {
+		sub.pauses.Add(1)
+	}
 	sub.paused.Store(on)
 	select {
 	case sub.ctl <- struct{}{}:
@@ -93,14 +99,15 @@ func (sub *Subscriber) Fetch(batch []*Msg) ([]*Msg, <-chan struct{}, error) {
 	if s.ended && sub.next >= s.win.head {
 		return batch, nil, ErrStreamEnded
 	}
-	skipped := false
+	caughtUp := false
 	if !sub.primed {
 		if sub.waitTracks && !sub.tracksReadyLocked() {
 			return batch, s.signal, nil
 		}
 		batch = sub.primeLocked(batch)
-	} else if sub.behindLocked() {
-		skipped = true
+	} else if behind, backlog := sub.behindLocked(); !behind {
+		caughtUp = sub.skips > 0 && sub.caughtUpLocked(backlog)
+	} else {
 		if sub.skips >= s.hub.opts.Load().MaxSkips {
 			return batch, nil, fmt.Errorf("%w: skipped %d times without catching up", ErrSlowPlayer, sub.skips)
 		}
@@ -120,7 +127,7 @@ func (sub *Subscriber) Fetch(batch []*Msg) ([]*Msg, <-chan struct{}, error) {
 		batch = append(batch, m)
 	}
 	sub.drained = sub.next == s.win.head
-	if sub.drained && !skipped {
+	if caughtUp {
 		sub.skips = 0 // caught up by itself: it was a hiccup, not a slow link
 	}
 	return batch, s.signal, nil
@@ -144,9 +151,21 @@ func (sub *Subscriber) primeLocked(batch []*Msg) []*Msg {
 	}
 	if s.hasGOP && s.gopStart >= s.win.tail {
 		sub.next, sub.needKey = s.gopStart, false
+		sub.baselineLocked()
 		return append(batch, s.gopHeaders...)
 	}
 	return s.appendHeadersLocked(batch, s.tl.out)
+}
+
+// baselineLocked records the backlog from a new start (a join, a skip),
+// which the next fetch compares with: a link that cannot carry even that
+// much is slow at once.
+func (sub *Subscriber) baselineLocked() {
+	s := sub.s
+	sub.lagKnown = sub.next < s.win.head
+	if sub.lagKnown {
+		sub.lastLag = lag(s.win.at(sub.next).Timestamp, s.win.at(s.win.head-1).Timestamp)
+	}
 }
 
 // behindLocked reports a player that must be skipped: the media it needs
@@ -155,30 +174,54 @@ func (sub *Subscriber) primeLocked(batch []*Msg) []*Msg {
 // media arrives is no reason, so a burst (a publisher faster than real time,
 // a relay catching up) costs a healthy player nothing; and a relay, whose
 // players are on its own side, is never skipped while its socket drains.
-func (sub *Subscriber) behindLocked() bool {
+func (sub *Subscriber) behindLocked() (behind bool, backlog uint32) {
 	s := sub.s
 	if sub.next < s.win.tail {
-		return true
+		return true, 0
 	}
 	if sub.next >= s.win.head {
 		// Nothing to write, so the next backlog says nothing of the link.
 		sub.lagKnown = false
-		return false
+		return false, 0
 	}
-	backlog := lag(s.win.at(sub.next).Timestamp, s.win.at(s.win.head-1).Timestamp)
+	backlog = lag(s.win.at(sub.next).Timestamp, s.win.at(s.win.head-1).Timestamp)
 	grew := sub.lagKnown && backlog > sub.lastLag
 	sub.lastLag, sub.lagKnown = backlog, true
 	window := uint32(s.hub.opts.Load().QueueLength.Milliseconds())
-	return !sub.relay && grew && backlog > window
+	return !sub.relay && grew && backlog > window, backlog
+}
+
+// caughtUpSlack is how much more than one merged-write pause of media a
+// player may find waiting and still count as caught up: scheduling on a
+// busy worker delays a healthy player by that much.
+const caughtUpSlack = time.Second
+
+// caughtUpLocked tells a skipped player that has caught up by itself, so
+// its skips are forgiven: its backlog is no more than its own pause gathers
+// (plus the slack), and for at least queue_length since its last skip it
+// has played media at real time or faster. The second half matters: a slow
+// link's socket buffers drain in steps, so now and then it takes a few
+// writes at once and looks caught up for a moment, but over any span of
+// seconds it plays a fraction of real time.
+func (sub *Subscriber) caughtUpLocked(backlog uint32) bool {
+	s := sub.s
+	opts := s.hub.opts.Load()
+	if backlog > uint32((opts.MergedWrite+caughtUpSlack).Milliseconds()) || sub.next >= s.win.head {
+		return false
+	}
+	elapsed := time.Since(sub.skippedWall)
+	played := time.Duration(lag(sub.skippedAt, s.win.at(sub.next).Timestamp)) * time.Millisecond
+	return elapsed >= opts.QueueLength && played >= elapsed*9/10
 }
 
 // skipLocked moves a lagging player to the newest keyframe, resending the
 // headers in case they changed in what it skipped.
 func (sub *Subscriber) skipLocked(batch []*Msg) []*Msg {
 	s := sub.s
-	sub.lagKnown = false
+	sub.lagKnown, sub.skippedAt, sub.skippedWall = false, s.tl.out, time.Now()
 	if s.hasGOP && s.gopStart > sub.next && s.gopStart >= s.win.tail {
 		sub.next, sub.needKey = s.gopStart, false
+		sub.baselineLocked()
 		return append(batch, s.gopHeaders...)
 	}
 	sub.next, sub.needKey = s.win.head, true
@@ -197,8 +240,10 @@ func (sub *Subscriber) Run(ctx context.Context, w BatchWriter) error {
 	pause := time.NewTimer(time.Hour)
 	pause.Stop()
 	defer pause.Stop()
+	var pauses uint64
 	for ctx.Err() == nil {
-		if sub.paused.Load() {
+		if n := sub.pauses.Load(); n != pauses {
+			pauses = n
 			if err := sub.waitResume(ctx); err != nil {
 				return err
 			}
@@ -245,8 +290,8 @@ func (sub *Subscriber) Run(ctx context.Context, w BatchWriter) error {
 	return context.Cause(ctx)
 }
 
-// waitResume holds a paused player until it is resumed, then makes it start
-// again as a new player does.
+// waitResume holds a paused player until it is resumed (at once when it
+// already was), then makes it start again as a new player does.
 func (sub *Subscriber) waitResume(ctx context.Context) error {
 	for sub.paused.Load() {
 		select {
