@@ -16,7 +16,8 @@ run: build
 	./$(BIN) $(ARGS)
 
 # The tests drive real clients: ffmpeg publishes, ffprobe and ffmpeg play,
-# and Chromium opens the bench's HTML report.
+# rtmpdump and GStreamer's rtmpsrc (librtmp) play, and Chromium opens the
+# bench's HTML report.
 define need
 	@command -v $(1) >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -32,6 +33,8 @@ deps:
 	$(call need,ffprobe,ffmpeg)
 	$(call need,ffmpeg,ffmpeg)
 	$(call need,chromium,chromium)
+	$(call need,rtmpdump,rtmpdump)
+	$(call need,gst-launch-1.0,gstreamer1.0-tools gstreamer1.0-plugins-bad gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 
 vet:
 	$(GO) vet ./...
