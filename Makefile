@@ -5,21 +5,23 @@ BIN     := bin/streamedge
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet deps fuzz bench microbench clean
+.PHONY: all build run test vet deps vendor fuzz bench bench-edge microbench clean
 
 all: build
 
-build:
+build: vendor
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/streamedge
 
 run: build
 	./$(BIN) $(ARGS)
 
-# The tests drive real clients: ffmpeg publishes, ffprobe and ffmpeg play,
-# rtmpdump and GStreamer's rtmpsrc (librtmp) play, and Chromium opens the
-# bench's HTML report.
+# The tests drive real clients and real servers: ffmpeg publishes, ffprobe,
+# ffmpeg, rtmpdump and GStreamer play, Chromium opens pages, nginx-rtmp and
+# redis-server stand in as origin and store, and the audio transcoder builds
+# on libavcodec and libopus. $(1) is a command or a file that the package
+# $(2) provides.
 define need
-	@command -v $(1) >/dev/null || { \
+	@{ command -v $(1) >/dev/null || [ -e $(1) ]; } || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing $(2) (needed by the tests)"; \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; } || \
@@ -29,12 +31,30 @@ define need
 	  fi; }
 endef
 
-deps:
+# The /players/ page plays HTTP-FLV with mpegts.js, taken from npm at build
+# time and embedded in the binary (not committed).
+MPEGTS_VERSION := 1.8.2
+MPEGTS_JS      := media/players/static/vendor/mpegts.js
+vendor: $(MPEGTS_JS)
+$(MPEGTS_JS):
+	$(call need,npm,npm)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  (cd "$$tmp" && npm pack --silent mpegts.js@$(MPEGTS_VERSION) >/dev/null && \
+	   tar xzf mpegts.js-$(MPEGTS_VERSION).tgz package/dist/mpegts.js) && \
+	  cp "$$tmp/package/dist/mpegts.js" $@ && echo "vendored mpegts.js $(MPEGTS_VERSION)"
+
+deps: vendor
 	$(call need,ffprobe,ffmpeg)
 	$(call need,ffmpeg,ffmpeg)
 	$(call need,chromium,chromium)
 	$(call need,rtmpdump,rtmpdump)
-	$(call need,gst-launch-1.0,gstreamer1.0-tools gstreamer1.0-plugins-bad gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+	$(call need,gst-launch-1.0,gstreamer1.0-tools)
+	$(call need,/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtmp.so,gstreamer1.0-plugins-bad gstreamer1.0-plugins-good gstreamer1.0-plugins-base)
+	$(call need,/usr/lib/nginx/modules/ngx_rtmp_module.so,nginx-light libnginx-mod-rtmp)
+	$(call need,redis-server,redis-server)
+	$(call need,pkg-config,pkg-config)
+	$(call need,/usr/include/opus/opus.h,libopus-dev)
+	$(call need,/usr/include/x86_64-linux-gnu/libavcodec/avcodec.h,libavcodec-dev)
 
 vet:
 	$(GO) vet ./...
@@ -56,9 +76,30 @@ fuzz:
 bench: build
 	./$(BIN) bench scenario -server ./$(BIN)
 
+# Edge against standalone: the origin's connections and CPU per Gbit (bench/edge.sh).
+bench-edge: build
+	bench/edge.sh ./$(BIN)
+
 # Go benchmarks: the hub's fan-out cost and allocations per player per message.
 microbench:
 	$(GO) test -run '^$$' -bench . -benchmem ./media/...
+
+# Where make install puts things; DESTDIR for packaging.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+# install: the binary, the default config (kept if one is there), the
+# systemd unit and the logrotate snippet. Then: systemctl daemon-reload &&
+# systemctl enable --now streamedge.
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/streamedge
+	install -d $(DESTDIR)/etc/streamedge $(DESTDIR)/var/log/streamedge
+	[ -e $(DESTDIR)/etc/streamedge/streamedge.yaml ] || install -m 0644 configs/standalone.yaml $(DESTDIR)/etc/streamedge/streamedge.yaml
+	sed 's#/usr/local/bin/streamedge#$(PREFIX)/bin/streamedge#g' configs/streamedge.service > streamedge.service.tmp
+	install -D -m 0644 streamedge.service.tmp $(DESTDIR)/etc/systemd/system/streamedge.service
+	rm -f streamedge.service.tmp
+	install -D -m 0644 configs/streamedge.logrotate $(DESTDIR)/etc/logrotate.d/streamedge
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/streamedge/README.md
 
 clean:
 	rm -rf bin

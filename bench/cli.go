@@ -291,7 +291,7 @@ func scenarioCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.DurationVar(&cfg.StepDuration, "step-duration", 20*time.Second, "measured time per step, after its ramp")
 	fs.IntVar(&cfg.Cap, "cap", MaxClients, "the most players in a step")
 	fs.Var(&ramp, "ramp", "players started per second within a step")
-	fs.StringVar(&cfg.Protocol, "protocol", ProtoFLV, "the players' protocol: flv (HTTP-FLV) or rtmp")
+	fs.StringVar(&cfg.Protocol, "protocol", ProtoFLV, "the players' protocol: flv (HTTP-FLV), rtmp or whep (WebRTC)")
 	fs.Var(&bitrate, "bitrate", "the synthetic publisher's bitrate")
 	fs.Float64Var(&cfg.MaxStarve, "max-starve", 1, "percent of failed or starving players that ends the scenario")
 	jsonOut := fs.String("json", "", "write the steps as JSON to this `file`")
@@ -320,8 +320,8 @@ func scenarioCommand(ctx context.Context, args []string, stdout, stderr io.Write
 
 // check validates the command line's view of a scenario.
 func (cfg *ScenarioConfig) check(steps string) error {
-	if cfg.Protocol != ProtoFLV && cfg.Protocol != ProtoRTMP {
-		return fmt.Errorf("-protocol must be flv or rtmp, got %q", cfg.Protocol)
+	if cfg.Protocol != ProtoFLV && cfg.Protocol != ProtoRTMP && cfg.Protocol != ProtoWHEP {
+		return fmt.Errorf("-protocol must be flv, rtmp or whep, got %q", cfg.Protocol)
 	}
 	if cfg.Server == "" {
 		return errors.New("-server is required")

@@ -29,7 +29,7 @@ func TestUsageErrors(t *testing.T) {
 		{"publish without media", []string{"publish", "-url", "rtmp://127.0.0.1/live/s"}, "-synthetic"},
 		{"publish over http", []string{"publish", "-url", "http://127.0.0.1/live/s.flv", "-synthetic", "1M"}, "publishers speak RTMP"},
 		{"publish a missing file", []string{"publish", "-url", "rtmp://127.0.0.1/live/s", "-file", "/nonexistent.flv"}, "no such file"},
-		{"scenario protocol", []string{"scenario", "-protocol", "hls"}, "-protocol must be flv or rtmp"},
+		{"scenario protocol", []string{"scenario", "-protocol", "hls"}, "-protocol must be flv, rtmp or whep"},
 		{"scenario steps", []string{"scenario", "-steps", "200,100"}, "counts must increase"},
 	}
 	for _, tt := range tests {

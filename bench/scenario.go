@@ -25,7 +25,7 @@ type ScenarioConfig struct {
 	StepDuration time.Duration // measured time per step, after its ramp
 	Cap          int           // the most players in any step
 	Ramp         float64       // players started per second
-	Protocol     string        // ProtoFLV or ProtoRTMP
+	Protocol     string        // ProtoFLV, ProtoRTMP or ProtoWHEP
 	Bitrate      float64       // the publisher's
 	MaxStarve    float64       // percent of failed or starving players that ends the scenario
 	Out          io.Writer     // the table
@@ -82,7 +82,11 @@ func Scenario(ctx context.Context, cfg ScenarioConfig) (*ScenarioResult, error) 
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	srv, err := StartServer(ctx, ServerOptions{Path: cfg.Server, Workers: cfg.Workers})
+	opts := ServerOptions{Path: cfg.Server, Workers: cfg.Workers}
+	if cfg.Protocol == ProtoWHEP {
+		opts.ExtraYAML = "rtc:\n  enabled: true\n  udp_port_base: 0\n"
+	}
+	srv, err := StartServer(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -99,8 +103,11 @@ func Scenario(ctx context.Context, cfg ScenarioConfig) (*ScenarioResult, error) 
 	defer func() { stopPub(); <-pubDone }()
 
 	url := "http://" + srv.HTTP + "/bench/s.flv"
-	if cfg.Protocol == ProtoRTMP {
+	switch cfg.Protocol {
+	case ProtoRTMP:
 		url = "rtmp://" + srv.RTMP + "/bench/s"
+	case ProtoWHEP:
+		url = "http://" + srv.HTTP + "/bench/s/whep"
 	}
 	if err := awaitPlayable(ctx, cfg.Protocol, url); err != nil {
 		return nil, fmt.Errorf("the published stream never became playable: %w\nserver log:\n%s", err, srv.Log())
@@ -287,8 +294,11 @@ func writeStepRow(w io.Writer, s StepResult) {
 }
 
 func protoName(p string) string {
-	if p == ProtoRTMP {
+	switch p {
+	case ProtoRTMP:
 		return "RTMP"
+	case ProtoWHEP:
+		return "WHEP"
 	}
 	return "HTTP-FLV"
 }

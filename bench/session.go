@@ -27,8 +27,11 @@ type session interface {
 
 // open dials url and starts playing it; ctx bounds the whole of it.
 func open(ctx context.Context, proto, rawURL string) (session, error) {
-	if proto == ProtoRTMP {
+	switch proto {
+	case ProtoRTMP:
 		return openRTMP(ctx, rawURL)
+	case ProtoWHEP:
+		return openWHEP(ctx, rawURL)
 	}
 	return openFLV(ctx, rawURL)
 }

@@ -14,7 +14,8 @@ import (
 // Protocols a player speaks.
 const (
 	ProtoRTMP = "rtmp"
-	ProtoFLV  = "flv" // HTTP-FLV
+	ProtoFLV  = "flv"  // HTTP-FLV
+	ProtoWHEP = "whep" // WebRTC: WHEP signalling, then RTP
 )
 
 // ProtocolOf tells which player a URL needs: rtmp:// or an http:// URL
@@ -31,12 +32,15 @@ func ProtocolOf(rawURL string) (string, error) {
 	case "rtmp":
 		return ProtoRTMP, nil
 	case "http":
-		if strings.HasSuffix(u.Path, ".flv") {
+		switch {
+		case strings.HasSuffix(u.Path, ".flv"):
 			return ProtoFLV, nil
+		case strings.HasSuffix(u.Path, "/whep") || u.Path == "/rtc/v1/whep/":
+			return ProtoWHEP, nil
 		}
-		return "", fmt.Errorf("bad URL %q: an HTTP-FLV URL ends in .flv (http://host:port/app/stream.flv)", rawURL)
+		return "", fmt.Errorf("bad URL %q: an HTTP-FLV URL ends in .flv (http://host:port/app/stream.flv), a WHEP URL in /whep", rawURL)
 	}
-	return "", fmt.Errorf("bad URL %q: want rtmp://host/app/stream or http://host:port/app/stream.flv", rawURL)
+	return "", fmt.Errorf("bad URL %q: want rtmp://host/app/stream, http://host:port/app/stream.flv or http://host:port/app/stream/whep", rawURL)
 }
 
 // indexPattern matches {i} and {i%N} in URL templates.

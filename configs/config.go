@@ -23,11 +23,22 @@ type Config struct {
 	Log     Log    `yaml:"log"`
 	RTMP    RTMP   `yaml:"rtmp"`
 	Play    Play   `yaml:"play"`
+	RTC     RTC    `yaml:"rtc"`
 
 	// Graceful quit, with SRS's names and defaults.
 	GraceStartWait Duration `yaml:"grace_start_wait"`
 	GraceFinalWait Duration `yaml:"grace_final_wait"`
 	ForceGraceQuit bool     `yaml:"force_grace_quit"`
+
+	API     API     `yaml:"api"`
+	Balance Balance `yaml:"balance"`
+	Hosts   Hosts   `yaml:"hosts"`
+	Debug   Debug   `yaml:"debug"`
+
+	// Vhosts by name; a vhost not listed takes __defaultVhost__'s entry.
+	// The embedded default sets none: decoding a file into a map the
+	// defaults already hold would write into the defaults themselves.
+	Vhosts map[string]Vhost `yaml:"vhosts,omitempty"`
 }
 
 // Listen holds the host:port addresses the server binds.
@@ -61,6 +72,15 @@ type Play struct {
 	MWLatency         Duration `yaml:"mw_latency"`
 }
 
+// RTC configures WebRTC (WHIP/WHEP, SRS's rtc_server). Each worker slot
+// has a UDP port of its own, udp_port_base + slot, on the host of
+// listen.http; 0 lets the kernel pick each slot's port.
+type RTC struct {
+	Enabled     bool     `yaml:"enabled"`
+	UDPPortBase int      `yaml:"udp_port_base"`
+	Candidates  []string `yaml:"candidates"` // IPs announced to peers; empty: the socket's own
+}
+
 //go:embed default.yaml
 var defaultYAML []byte
 
@@ -70,8 +90,10 @@ func DefaultYAML() []byte {
 	return bytes.Clone(defaultYAML)
 }
 
-// defaults is parsed once; Config holds no pointers, so handing out copies
-// of the value is enough to keep callers from sharing state.
+// defaults is parsed once. The references Config holds (Vhosts,
+// Balance.Redirect, RTC.Candidates) are nil or empty in the default, and
+// decoding a file makes new ones, so handing out copies of the value is
+// enough to keep callers from sharing state.
 var defaults = sync.OnceValues(func() (Config, error) {
 	var c Config
 	if _, err := decode(&c, "default.yaml", defaultYAML); err != nil {

@@ -63,9 +63,45 @@ var parseCases = []parseCase{
 			"  send_timeout: 1s",
 			"  max_skips: 1",
 			"  mw_latency: 0",
+			"rtc:",
+			"  enabled: true",
+			"  udp_port_base: 0",
+			"  candidates: [203.0.113.9]",
 			"grace_start_wait: 0",
 			"grace_final_wait: 10s",
 			"force_grace_quit: true",
+			"balance:",
+			"  steering: pause",
+			"  worker_cpu_high: 90",
+			"  worker_cpu_low: 50.5",
+			"  hot_for: 5s",
+			"  shed_after: 20s",
+			"  retire_after: 0",
+			"  shed_rate: 5",
+			"  shed_max: 50",
+			"  max_connections: 50",
+			"  worker_bytes_out_max: 500M",
+			"  host_cpu_high: 70",
+			"  host_bytes_out_max: 1.25G",
+			"  host_max_connections: 100",
+			"  retry_after: 10s",
+			"  redirect: [{http: 'peer:8080', rtmp: 'peer:1935'}, {http: 'peer2:80'}]",
+			"hosts:",
+			"  redis: redis://:secret@198.18.0.1:6379/2",
+			"  host_id: edge-1.example",
+			"  advertise:",
+			"    rtmp: 198.18.0.2:1935",
+			"    http: edge-1.example:80",
+			"    rtc: 198.18.0.2:8000",
+			"  heartbeat: 500ms",
+			"  ttl: 3s",
+			"  load_factor: 1.5",
+			"  resolve: false",
+			"debug:",
+			"  fault_injection: true",
+			"api:",
+			"  hosts: [edge.example.com]",
+			"  cors_origins: ['https://console.example.com', '*']",
 		),
 		want: func(c *Config) {
 			*c = Config{
@@ -84,9 +120,19 @@ var parseCases = []parseCase{
 					SendTimeout:       Duration(time.Second),
 					MaxSkips:          1,
 				},
+				RTC:            RTC{Enabled: true, Candidates: []string{"203.0.113.9"}},
 				GraceStartWait: 0,
 				GraceFinalWait: Duration(10 * time.Second),
 				ForceGraceQuit: true,
+				Balance: Balance{Steering: "pause", WorkerCPUHigh: 90, WorkerCPULow: 50.5, HotFor: Duration(5 * time.Second),
+					ShedAfter: Duration(20 * time.Second), ShedRate: 5, ShedMax: 50, MaxConnections: 50, WorkerBytesOutMax: 500e6,
+					HostCPUHigh: 70, HostBytesOutMax: 1.25e9, HostMaxConnections: 100, RetryAfter: Duration(10 * time.Second),
+					Redirect: []Peer{{HTTP: "peer:8080", RTMP: "peer:1935"}, {HTTP: "peer2:80"}}},
+				Hosts: Hosts{Redis: "redis://:secret@198.18.0.1:6379/2", HostID: "edge-1.example",
+					Advertise: Advertise{RTMP: "198.18.0.2:1935", HTTP: "edge-1.example:80", RTC: "198.18.0.2:8000"},
+					Heartbeat: Duration(500 * time.Millisecond), TTL: Duration(3 * time.Second), LoadFactor: 1.5},
+				Debug: Debug{FaultInjection: true},
+				API:   API{Hosts: []string{"edge.example.com"}, CORSOrigins: []string{"https://console.example.com", "*"}},
 			}
 		},
 	},
@@ -141,6 +187,69 @@ var parseCases = []parseCase{
 		name: "duration in a flow mapping",
 		in:   lines(`play: {queue_length: 5, send_timeout: "x"}`),
 		err:  `streamedge.yaml:1: play.send_timeout: invalid duration "x"`,
+	},
+
+	// Balance.
+	{name: "rate with suffix", in: lines("balance:", "  worker_bytes_out_max: 2.5k"), want: func(c *Config) {
+		c.Balance.WorkerBytesOutMax = 2500
+	}},
+	{
+		name: "rate garbage",
+		in:   lines("balance:", "  host_bytes_out_max: fast"),
+		err:  `streamedge.yaml:2: balance.host_bytes_out_max: invalid rate "fast" (bytes per second: 125000000, 125M, 1.25G or auto)`,
+	},
+	{
+		name: "balance values",
+		in: lines("balance:", "  steering: bpf", "  worker_cpu_high: 70", "  worker_cpu_low: 75", "  hot_for: 100ms",
+			"  shed_after: 30s", "  retire_after: 10s", "  shed_rate: 0", "  worker_bytes_out_max: auto", "  redirect: [{}, {http: 'x'}]"),
+		err: lines(
+			`streamedge.yaml:2: balance.steering must be one of auto | cbpf | pause | off, got "bpf"`,
+			`streamedge.yaml:4: balance.worker_cpu_low must be under balance.worker_cpu_high (70), got 75`,
+			`streamedge.yaml:5: balance.hot_for must be >= 1s, got 100ms`,
+			`streamedge.yaml:7: balance.retire_after must be 0 (never) or at least balance.shed_after (30s), got 10s`,
+			`streamedge.yaml:8: balance.shed_rate must be between 0.01 and 100, got 0`,
+			`streamedge.yaml:9: balance.worker_bytes_out_max cannot be auto: give bytes per second, or 0 for none`,
+			`streamedge.yaml:10: balance.redirect[0] needs http or rtmp (host:port)`,
+			`streamedge.yaml:10: balance.redirect[1].http must be host:port, got "x"`,
+		),
+	},
+
+	// API.
+	{name: "api auth", in: lines("api:", "  auth: {token: 0123456789abcdef, username: u, password: p}"), want: func(c *Config) {
+		c.API.Auth = APIAuth{Token: "0123456789abcdef", Username: "u", Password: "p"}
+	}},
+	{
+		name: "api auth values",
+		in:   lines("api:", "  auth:", "    token: short", "    username: admin"),
+		err: lines(
+			`streamedge.yaml:3: api.auth.token must be at least 16 characters, got 5`,
+			`streamedge.yaml:4: api.auth.username and api.auth.password go together: set both or neither`,
+		),
+	},
+
+	// Hosts.
+	{
+		name: "hosts values",
+		in: lines("hosts:", "  redis: http://:pw@r:6379", "  host_id: 'a b'", "  advertise:", "    rtmp: 0.0.0.0:1935",
+			"    rtc: x", "  heartbeat: 10ms", "  ttl: 15ms", "  load_factor: 1"),
+		err: lines(
+			`streamedge.yaml:2: hosts.redis must be a redis://, rediss:// or unix:// URL, got "http://:xxxxx@r:6379"`,
+			`streamedge.yaml:3: hosts.host_id must be 1-64 letters, digits, '.', '_', ':' or '-', got "a b"`,
+			`streamedge.yaml:5: hosts.advertise.rtmp must name a reachable host and a port other than 0, got "0.0.0.0:1935"`,
+			`streamedge.yaml:2: hosts.advertise.http must be set when hosts.redis is (host:port that clients reach)`,
+			`streamedge.yaml:6: hosts.advertise.rtc must be host:port, got "x"`,
+			`streamedge.yaml:7: hosts.heartbeat must be >= 100ms, got 10ms`,
+			`streamedge.yaml:8: hosts.ttl must be at least twice hosts.heartbeat (10ms), got 15ms`,
+			`streamedge.yaml:9: hosts.load_factor must be over 1 and at most 10, got 1`,
+		),
+	},
+	{
+		name: "hosts without advertised addresses",
+		in:   lines("hosts:", "  redis: redis://127.0.0.1:6379"),
+		err: lines(
+			`streamedge.yaml:2: hosts.advertise.rtmp must be set when hosts.redis is (host:port that clients reach)`,
+			`streamedge.yaml:2: hosts.advertise.http must be set when hosts.redis is (host:port that clients reach)`,
+		),
 	},
 
 	// Syntax and structure.
@@ -232,6 +341,20 @@ var parseCases = []parseCase{
 		err: "streamedge.yaml:1: workers must be <= 1024, got 1025"},
 	{name: "listen empty", in: lines("listen:", "  rtmp: ''"),
 		err: "streamedge.yaml:2: listen.rtmp must not be empty"},
+	{name: "listen http on the rtmp port", in: lines("listen:", "  rtmp: 0.0.0.0:1935", "  http: 127.0.0.1:1935"),
+		err: "streamedge.yaml:3: listen.http must not share a port with listen.rtmp (0.0.0.0:1935 and 127.0.0.1:1935)"},
+	{name: "listen api on the http port", in: lines("listen:", "  http: :8080", "  api: '[::]:8080'"),
+		err: "streamedge.yaml:3: listen.api must not share a port with listen.http (:8080 and [::]:8080)"},
+	{name: "listen ports 0 never clash", in: lines("listen:", "  rtmp: 127.0.0.1:0", "  http: 127.0.0.1:0", "  api: 127.0.0.1:0"),
+		want: func(c *Config) {
+			c.Listen.RTMP, c.Listen.HTTP, c.Listen.API = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		}},
+	{name: "listen same port on two hosts", in: lines("listen:", "  rtmp: 127.0.0.1:1935", "  http: 127.0.0.2:1935"),
+		want: func(c *Config) { c.Listen.RTMP, c.Listen.HTTP = "127.0.0.1:1935", "127.0.0.2:1935" }},
+	{name: "api host with a port", in: lines("api:", "  hosts: ['edge:1985']"),
+		err: "streamedge.yaml:2: api.hosts must be host names without port or scheme, got \"edge:1985\""},
+	{name: "api cors origin with a path", in: lines("api:", "  cors_origins: ['https://x.example/console']"),
+		err: "streamedge.yaml:2: api.cors_origins must be \"*\" or scheme://host[:port], got \"https://x.example/console\""},
 	{name: "listen api may be empty", in: lines("listen:", "  api: ''"), want: func(c *Config) { c.Listen.API = "" }},
 	{name: "listen http may not", in: lines("listen:", "  http: ''"),
 		err: "streamedge.yaml:2: listen.http must not be empty"},
@@ -247,6 +370,14 @@ var parseCases = []parseCase{
 		err: `streamedge.yaml:2: listen.http port must be between 0 and 65535, got "65536"`},
 	{name: "listen port named", in: lines("listen:", "  http: :http"),
 		err: `streamedge.yaml:2: listen.http port must be between 0 and 65535, got "http"`},
+	{name: "rtc enabled with candidates", in: lines("rtc:", "  enabled: true", "  udp_port_base: 9000", "  candidates: [192.0.2.7, '2001:db8::1']"),
+		want: func(c *Config) {
+			c.RTC = RTC{Enabled: true, UDPPortBase: 9000, Candidates: []string{"192.0.2.7", "2001:db8::1"}}
+		}},
+	{name: "rtc candidate not an IP", in: lines("rtc:", "  candidates:", "    - 192.0.2.7", "    - example.com"),
+		err: `streamedge.yaml:2: rtc.candidates[1] must be an IP address, got "example.com"`},
+	{name: "rtc port range past 65535", in: lines("workers: 4", "rtc:", "  udp_port_base: 65533"),
+		err: "streamedge.yaml:3: rtc.udp_port_base must be between 0 and 65532, got 65533"},
 	{name: "log level", in: lines("log:", "  level: verbose"),
 		err: `streamedge.yaml:2: log.level must be one of debug | info | warn | error, got "verbose"`},
 	{name: "log format", in: lines("log:", "  format: xml"),
@@ -312,7 +443,7 @@ func TestParse(t *testing.T) {
 			}
 			want := Default()
 			tc.want(want)
-			if *got != *want {
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("config:\n%+v\nwant:\n%+v", *got, *want)
 			}
 		})
@@ -354,7 +485,7 @@ func TestDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse(DefaultYAML()): %v", err)
 	}
-	if *parsed != *d {
+	if !reflect.DeepEqual(parsed, d) {
 		t.Fatalf("parsed default %+v differs from Default() %+v", *parsed, *d)
 	}
 	// Spot-check the documented values, which clients of this package
@@ -401,6 +532,9 @@ func TestDumpRoundTrip(t *testing.T) {
 	c.Log.File = "/tmp/a: b.log"
 	c.RTMP.HandshakeTimeout = Duration(1500 * time.Millisecond)
 	c.Play.QueueLength = Duration(time.Hour + time.Nanosecond)
+	c.Balance.WorkerBytesOutMax = 123456789.5
+	c.Balance.HostBytesOutMax = 1.25e9
+	c.Balance.Redirect = []Peer{{HTTP: "peer:8080"}}
 	out, err := c.Dump()
 	if err != nil {
 		t.Fatal(err)
@@ -412,7 +546,7 @@ func TestDumpRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse(Dump()): %v\n%s", err, out)
 	}
-	if *back != *c {
+	if !reflect.DeepEqual(back, c) {
 		t.Fatalf("round trip:\n%+v\nwant:\n%+v", *back, *c)
 	}
 }
@@ -491,7 +625,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Parse(Dump()): %v\n%s", err, out)
 		}
-		if *back != *c {
+		if !reflect.DeepEqual(back, c) {
 			t.Fatalf("round trip:\n%+v\nwant:\n%+v", *back, *c)
 		}
 	})

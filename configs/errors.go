@@ -40,6 +40,7 @@ var (
 	duplicateRe = regexp.MustCompile(`(?s)^mapping key (".*") already defined at line (\d+)$`)
 	typeRe      = regexp.MustCompile("(?s)^cannot unmarshal (\\S+)(?: `(.*)`)? into (\\S+)$")
 	durationRe  = regexp.MustCompile(`^invalid duration(?: ("(?:[^"\\]|\\.)*"))?`)
+	rateRe      = regexp.MustCompile(`^invalid rate ("(?:[^"\\]|\\.)*")`)
 )
 
 // syntaxError turns yaml's "yaml: line 7: msg" into "NAME:7: yaml: msg".
@@ -96,6 +97,15 @@ func (ix *keyIndex) rewrite(line int, msg string) string {
 				return v.Kind != yaml.ScalarNode
 			}
 			return v.Kind == yaml.ScalarNode && v.Value == want
+		})
+		if e != nil {
+			return e.path + ": " + msg
+		}
+	}
+	if m := rateRe.FindStringSubmatch(msg); m != nil {
+		want, _ := strconv.Unquote(m[1])
+		e := ix.valueAt(line, func(path string, v *yaml.Node) bool {
+			return fieldTypes()[path] == reflect.TypeFor[Rate]() && v.Value == want
 		})
 		if e != nil {
 			return e.path + ": " + msg

@@ -1,6 +1,10 @@
 package configs
 
-import "gopkg.in/yaml.v3"
+import (
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
 
 // keyIndex records where each key of a parsed file sits, so messages about
 // a key path ("rtmp.chunk_size") or a line can be tied to each other.
@@ -47,6 +51,21 @@ func (ix *keyIndex) line(path string) int {
 		}
 	}
 	return 0
+}
+
+// lineNear is line, falling back to the nearest enclosing key the file
+// sets: a required key that is missing is best reported where its section is.
+func (ix *keyIndex) lineNear(path string) int {
+	for {
+		if l := ix.line(path); l > 0 {
+			return l
+		}
+		i := strings.LastIndex(path, ".")
+		if i < 0 {
+			return 0
+		}
+		path = path[:i]
+	}
 }
 
 // keyAt finds the key named name written on line.

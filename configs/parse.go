@@ -43,7 +43,11 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	var errs []error
 	for _, p := range c.problems() {
-		errs = append(errs, &Error{File: name, Line: ix.line(p.path), Msg: p.msg})
+		line := ix.line(p.path)
+		if p.missing {
+			line = ix.lineNear(p.path)
+		}
+		errs = append(errs, &Error{File: name, Line: line, Msg: p.msg})
 	}
 	if err := join(errs); err != nil {
 		return nil, err

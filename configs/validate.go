@@ -13,6 +13,7 @@ import (
 // can point at the line that set it.
 type problem struct {
 	path, msg string
+	missing   bool // about a key the file lacks: point at its section
 }
 
 // Validate checks c against the rules documented in default.yaml and
@@ -33,6 +34,7 @@ func (c *Config) problems() []problem {
 	v.addr("listen.rtmp", c.Listen.RTMP, false)
 	v.addr("listen.http", c.Listen.HTTP, false)
 	v.addr("listen.api", c.Listen.API, true)
+	v.distinctListens([2]string{"listen.rtmp", c.Listen.RTMP}, [2]string{"listen.http", c.Listen.HTTP}, [2]string{"listen.api", c.Listen.API})
 
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
@@ -54,6 +56,19 @@ func (c *Config) problems() []problem {
 	v.minDuration("play.queue_length", c.Play.QueueLength, time.Second)
 	v.minDuration("play.send_timeout", c.Play.SendTimeout, time.Second)
 	v.atLeast("play.max_skips", c.Play.MaxSkips, 1)
+	c.API.problems(&v)
+	// The last slot's port must exist too; with workers 0 (one per CPU) the
+	// count is known only at start, so the check assumes the 1024 maximum
+	// is not near.
+	v.between("rtc.udp_port_base", c.RTC.UDPPortBase, 0, 65535-max(c.Workers, 1)+1)
+	for i, ip := range c.RTC.Candidates {
+		if net.ParseIP(ip) == nil {
+			v.problems = append(v.problems, problem{path: "rtc.candidates", msg: fmt.Sprintf("rtc.candidates[%d] must be an IP address, got %q", i, ip)})
+		}
+	}
+	c.Balance.problems(&v)
+	c.Hosts.problems(&v)
+	v.vhosts(c.Vhosts)
 	return v.problems
 }
 
@@ -63,6 +78,11 @@ type validator struct {
 
 func (v *validator) fail(path, format string, args ...any) {
 	v.problems = append(v.problems, problem{path: path, msg: path + " " + fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) failMissing(path, format string, args ...any) {
+	v.fail(path, format, args...)
+	v.problems[len(v.problems)-1].missing = true
 }
 
 func (v *validator) atLeast(path string, n, lo int) {

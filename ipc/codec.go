@@ -140,6 +140,28 @@ func decodeBody(k Kind, body []byte) (Message, error) {
 		return decodeAs[ListClients](body)
 	case KindClientList:
 		return decodeAs[ClientList](body)
+	case KindAdmission:
+		return decodeAs[Admission](body)
+	case KindShed:
+		return decodeAs[Shed](body)
+	case KindBurn:
+		return decodeAs[Burn](body)
+	case KindKick:
+		return decodeAs[Kick](body)
+	case KindMove:
+		return decodeAs[Move](body)
+	case KindMoved:
+		return decodeAs[Moved](body)
+	case KindKicked:
+		return decodeAs[Kicked](body)
+	case KindPlace:
+		return decodeAs[Place](body)
+	case KindPlaceReply:
+		return decodeAs[PlaceReply](body)
+	case KindPull:
+		return decodeAs[Pull](body)
+	case KindUpstreamEvent:
+		return decodeAs[UpstreamEvent](body)
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, k)
 }

@@ -43,13 +43,14 @@ var messages = []struct {
 	{
 		name: "load",
 		bytes: frame(KindLoad, `{"Time":"2025-11-25T12:00:01.5Z","CPUPercent":81.25,"RSSBytes":52428800,`+
-			`"Conns":{"RTMPPublish":1,"RTMPPlay":3,"FLVPlay":4,"RelayIn":0,"RelayOut":2,"Total":10},`+
+			`"Conns":{"flv_play":4,"relay_out":2,"rtmp_play":3,"rtmp_publish":1},"Connections":10,`+
 			`"BytesInPerSec":250000,"BytesOutPerSec":1750000.5,"BytesIn":9000000,"BytesOut":63000000,`+
 			`"Streams":[{"Stream":"live/cam1","Publishing":true,"Relay":false,"Players":7,"BytesIn":9000000,"BitrateKbps":2000}]}`),
 		msg: &Load{
 			Time:       time.Date(2025, 11, 25, 12, 0, 1, 500_000_000, time.UTC),
 			CPUPercent: 81.25, RSSBytes: 50 << 20,
-			Conns:         ConnCounts{RTMPPublish: 1, RTMPPlay: 3, FLVPlay: 4, RelayOut: 2, Total: 10},
+			Conns:         ConnCounts{ConnRTMPPublish: 1, ConnRTMPPlay: 3, ConnFLVPlay: 4, ConnRelayOut: 2},
+			Connections:   10,
 			BytesInPerSec: 250_000, BytesOutPerSec: 1_750_000.5, BytesIn: 9_000_000, BytesOut: 63_000_000,
 			Streams: []StreamLoad{{Stream: "live/cam1", Publishing: true, Players: 7, BytesIn: 9_000_000, BitrateKbps: 2000}},
 		},
@@ -80,6 +81,16 @@ var messages = []struct {
 		msg:   &LookupReply{ID: 8, Found: true, Owner: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
 	},
 	{
+		name:  "place anywhere",
+		bytes: frame(KindPlace, `{"ID":9,"Slot":-1}`),
+		msg:   &Place{ID: 9, Slot: -1},
+	},
+	{
+		name:  "place reply",
+		bytes: frame(KindPlaceReply, `{"ID":9,"Found":true,"Slot":1,"RelayAddr":"/run/streamedge/relay-1.sock"}`),
+		msg:   &PlaceReply{ID: 9, Found: true, Slot: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
+	},
+	{
 		name:  "stream published",
 		bytes: frame(KindStreamPublished, `{"Stream":"live/cam1","Owner":1,"RelayAddr":"/run/streamedge/relay-1.sock"}`),
 		msg:   &StreamPublished{Stream: "live/cam1", Owner: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
@@ -101,10 +112,69 @@ var messages = []struct {
 	},
 	{
 		name: "client list",
-		bytes: frame(KindClientList, `{"ID":9,"Clients":[{"Kind":"flv_play","Addr":"127.0.0.1:5000","Stream":"v/live/cam1",`+
+		bytes: frame(KindClientList, `{"ID":9,"Clients":[{"ID":"","Kind":"flv_play","Addr":"127.0.0.1:5000","Stream":"v/live/cam1",`+
 			`"Since":"2026-11-25T13:00:00Z","BytesSent":4096,"BytesIn":0}],"Truncated":false}`),
-		msg: &ClientList{ID: 9, Clients: []Client{{Kind: "flv_play", Addr: "127.0.0.1:5000", Stream: "v/live/cam1",
+		msg: &ClientList{ID: 9, Clients: []Client{{Kind: ConnFLVPlay, Addr: "127.0.0.1:5000", Stream: "v/live/cam1",
 			Since: time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC), BytesSent: 4096}}},
+	},
+	{
+		name:  "admission",
+		bytes: frame(KindAdmission, `{"Refuse":true,"Reason":"host_cpu_high","Description":"server busy: host cpu 92% over 80%"}`),
+		msg:   &Admission{Refuse: true, Reason: "host_cpu_high", Description: "server busy: host cpu 92% over 80%"},
+	},
+	{
+		name:  "shed",
+		bytes: frame(KindShed, `{"PerSec":4,"Reason":"cpu 95% over 80% for 10s"}`),
+		msg:   &Shed{PerSec: 4, Reason: "cpu 95% over 80% for 10s"},
+	},
+	{
+		name:  "move",
+		bytes: frame(KindMove, `{"ID":5,"N":10,"To":1,"ToAddr":"/run/handoff-1.sock","Reason":"moved through the API","PerSec":0}`),
+		msg:   &Move{ID: 5, N: 10, To: 1, ToAddr: "/run/handoff-1.sock", Reason: "moved through the API"},
+	},
+	{
+		name:  "moved",
+		bytes: frame(KindMoved, `{"ID":5,"Moved":9,"Kept":1,"Closed":0,"Err":""}`),
+		msg:   &Moved{ID: 5, Moved: 9, Kept: 1},
+	},
+	{
+		name:  "kick",
+		bytes: frame(KindKick, `{"ID":4,"Client":"rtmp.12","Reason":"kicked by the API"}`),
+		msg:   &Kick{ID: 4, Client: "rtmp.12", Reason: "kicked by the API"},
+	},
+	{
+		name:  "kicked",
+		bytes: frame(KindKicked, `{"ID":4,"Found":true}`),
+		msg:   &Kicked{ID: 4, Found: true},
+	},
+	{
+		name:  "burn",
+		bytes: frame(KindBurn, `{"Percent":90,"For":30000000000}`),
+		msg:   &Burn{Percent: 90, For: 30 * time.Second},
+	},
+	{
+		name: "load with refusals",
+		bytes: frame(KindLoad, `{"Time":"0001-01-01T00:00:00Z","CPUPercent":0,"RSSBytes":0,`+
+			`"Conns":null,"Connections":0,"BytesInPerSec":0,"BytesOutPerSec":0,"BytesIn":0,"BytesOut":0,"Refusals":{"http_flv/capped":3},"Shed":7,"Streams":null}`),
+		msg: &Load{Refusals: map[string]uint64{"http_flv/capped": 3}, Shed: 7},
+	},
+	{
+		name:  "pull",
+		bytes: frame(KindPull, `{"Stream":"v/live/cam1","Origins":["10.0.0.2:1935","10.0.0.1:1935"],"Protocol":"rtmp","UpVhost":"up.v"}`),
+		msg:   &Pull{Stream: "v/live/cam1", Origins: []string{"10.0.0.2:1935", "10.0.0.1:1935"}, Protocol: "rtmp", UpVhost: "up.v"},
+	},
+	{
+		name:  "upstream event",
+		bytes: frame(KindUpstreamEvent, `{"Stream":"v/live/cam1","Origin":"10.0.0.2:1935","State":"ended","Err":"stream not found","NotFound":true,"Bytes":77}`),
+		msg:   &UpstreamEvent{Stream: "v/live/cam1", Origin: "10.0.0.2:1935", State: UpstreamEnded, Err: "stream not found", NotFound: true, Bytes: 77},
+	},
+	{
+		name: "load with an upstream",
+		bytes: frame(KindLoad, `{"Time":"0001-01-01T00:00:00Z","CPUPercent":0,"RSSBytes":0,"Conns":null,"Connections":0,`+
+			`"BytesInPerSec":0,"BytesOutPerSec":0,"BytesIn":0,"BytesOut":0,"Streams":[{"Stream":"v/live/cam1","Publishing":true,"Relay":true,"Players":1,"BytesIn":5,"BitrateKbps":0,`+
+			`"Upstream":{"Origin":"o:1935","State":"live","Since":"2026-11-25T13:00:00Z","Bytes":5,"Failovers":1}}]}`),
+		msg: &Load{Streams: []StreamLoad{{Stream: "v/live/cam1", Publishing: true, Relay: true, Players: 1, BytesIn: 5,
+			Upstream: &Upstream{Origin: "o:1935", State: "live", Since: time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC), Bytes: 5, Failovers: 1}}}},
 	},
 }
 

@@ -6,8 +6,8 @@
 //
 // # Sockets are inherited by name
 //
-// The master owns every public socket (practice 4): it binds the RTMP and
-// HTTP listeners once, per worker slot, and hands them to each worker it
+// The master owns every public socket, and a worker never binds a public
+// port: it binds the listeners of its socket table once, per worker slot, and hands them to each worker it
 // starts through exec.Cmd.ExtraFiles, together with the worker's end of the
 // IPC socket pair. The child sees those files as descriptors 3, 4, 5, ... in
 // ExtraFiles order. Relying on that order alone is brittle: adding a listener,
@@ -60,5 +60,6 @@
 // *os.File for ExtraFiles. The master must close its copy of the worker end
 // once the child has started: only then does the master's [Conn.Receive]
 // return [io.EOF] when the worker dies, and the worker's return io.EOF when
-// the master dies (practice 6: a worker that reads EOF drains and exits).
+// the master dies (a worker that reads EOF drains and exits, so none
+// outlives its master).
 package ipc

@@ -33,10 +33,21 @@ const (
 	KindStreamUnpublished
 	KindListClients
 	KindClientList
+	KindAdmission
+	KindShed
+	KindBurn
+	KindKick
+	KindKicked
+	KindPlace
+	KindPlaceReply
+	KindPull
+	KindUpstreamEvent
+	KindMove
+	KindMoved
 
 	// kindLast is the highest kind in use; tests walk 1..kindLast to check
 	// that every kind has a name, a decoder and a table entry.
-	kindLast = KindClientList
+	kindLast = KindMoved
 )
 
 var kindNames = [...]string{
@@ -54,6 +65,17 @@ var kindNames = [...]string{
 	KindStreamUnpublished: "stream_unpublished",
 	KindListClients:       "list_clients",
 	KindClientList:        "client_list",
+	KindAdmission:         "admission",
+	KindShed:              "shed",
+	KindBurn:              "burn",
+	KindKick:              "kick",
+	KindKicked:            "kicked",
+	KindPlace:             "place",
+	KindPlaceReply:        "place_reply",
+	KindPull:              "pull",
+	KindUpstreamEvent:     "upstream_event",
+	KindMove:              "move",
+	KindMoved:             "moved",
 }
 
 // String is the kind's name as it appears in logs ("claim_reply"), or
@@ -68,7 +90,7 @@ func (k Kind) String() string {
 // Hello is the first message a worker sends, before anything else, so the
 // master can match the connection to the slot and process it started.
 type Hello struct {
-	Version    string // build version; the master refuses a stranger
+	Version    string // build version; the master kills a worker of another build
 	Slot       int
 	PID        int
 	GOMAXPROCS int
@@ -86,6 +108,9 @@ type Configure struct {
 // unix socket that other workers pull streams from.
 type Ready struct {
 	RelayAddr string
+	// HandoffAddr is its handoff socket: other workers hand it players
+	// there (Move).
+	HandoffAddr string `json:",omitempty"`
 }
 
 // Load is a worker's report, sent every second; the balancer decides on it.
@@ -93,25 +118,25 @@ type Load struct {
 	Time           time.Time
 	CPUPercent     float64 // of one core: 100 is one core busy
 	RSSBytes       uint64
-	Conns          ConnCounts
+	Conns          ConnCounts // sessions by kind
+	Connections    int        // every open connection, sessions or not yet
 	BytesInPerSec  float64
 	BytesOutPerSec float64
 	BytesIn        uint64 // totals since the worker started
 	BytesOut       uint64
+	// Refusals counts new sessions refused since the worker started, by
+	// "protocol/reason" (rtmp/capped, http_flv/host_full); Shed counts the
+	// players it shed.
+	Refusals map[string]uint64 `json:",omitempty"`
+	Shed     uint64            `json:",omitempty"`
+	// Handoffs counts players handed between workers since the worker
+	// started: in (adopted here) and out (now on another worker).
+	HandoffsIn  uint64 `json:",omitempty"`
+	HandoffsOut uint64 `json:",omitempty"`
 	// Streams must keep the frame under MaxFrame: at roughly 120 bytes per
 	// entry, a worker with thousands of streams should send only the
 	// busiest.
 	Streams []StreamLoad
-}
-
-// ConnCounts are a worker's open connections by kind.
-type ConnCounts struct {
-	RTMPPublish int
-	RTMPPlay    int
-	FLVPlay     int
-	RelayIn     int
-	RelayOut    int
-	Total       int
 }
 
 // StreamLoad is one stream as seen by one worker.
@@ -122,6 +147,17 @@ type StreamLoad struct {
 	Players     int
 	BytesIn     uint64
 	BitrateKbps float64
+	// Upstream is set on the worker that pulls the stream from an origin.
+	Upstream *Upstream `json:",omitempty"`
+}
+
+// Upstream is an edge stream's pull from its origin, as its owner sees it.
+type Upstream struct {
+	Origin    string // in use, or last tried
+	State     string // connecting | live | failed
+	Since     time.Time
+	Bytes     uint64 // media received, every origin
+	Failovers int64
 }
 
 // Claim asks the master whether the worker may become the publisher of
@@ -150,6 +186,9 @@ type Release struct {
 type Lookup struct {
 	ID     uint64 // echoed in the LookupReply
 	Stream string
+	// Forward asks instead where to forward a publish of an edge stream:
+	// the reply lists the origins in the order to try.
+	Forward bool `json:",omitempty"`
 }
 
 // LookupReply answers a Lookup.
@@ -158,6 +197,15 @@ type LookupReply struct {
 	Found     bool
 	Owner     int
 	RelayAddr string
+	// Err says why an edge stream cannot be had (its origins said not
+	// found a moment ago), for the player's error.
+	Err string `json:",omitempty"`
+	// Puller says the asker itself is to pull the stream (its Pull came
+	// first): no worker was ready to take it yet, as at start.
+	Puller bool `json:",omitempty"`
+	// Origins and UpVhost answer a Forward lookup.
+	Origins []string `json:",omitempty"`
+	UpVhost string   `json:",omitempty"`
 }
 
 // StreamPublished is broadcast by the master to all workers when a stream
@@ -174,6 +222,10 @@ type StreamPublished struct {
 type StreamUnpublished struct {
 	Stream string
 	Owner  int
+	// Err is why an edge stream's upstream pull ended, when it failed:
+	// players waiting for it get this error instead of waiting on.
+	Err      string `json:",omitempty"`
+	NotFound bool   `json:",omitempty"` // the origins do not have the stream
 }
 
 // ListClients asks a worker for its sessions, for the API's client list.
@@ -194,12 +246,14 @@ type ClientList struct {
 
 // Client is one session of a worker.
 type Client struct {
-	Kind      string // rtmp_publish, rtmp_play, flv_play, relay_out
+	ID        string // the worker's name for the session, for Kick
+	Kind      ConnKind
 	Addr      string // the peer's address ("relay" for another worker)
 	Stream    string // vhost/app/name
 	Since     time.Time
 	BytesSent uint64 // media sent to a player
 	BytesIn   uint64 // media received from a publisher
+	Upnode    string `json:",omitempty"` // an edge pulling: "host pid N", as its connect said
 }
 
 // Command is an order from the master, one of the Cmd names. Reason is for
@@ -230,6 +284,8 @@ func (*Command) Kind() Kind           { return KindCommand }
 func (*StreamUnpublished) Kind() Kind { return KindStreamUnpublished }
 func (*ListClients) Kind() Kind       { return KindListClients }
 func (*ClientList) Kind() Kind        { return KindClientList }
+func (*Pull) Kind() Kind              { return KindPull }
+func (*UpstreamEvent) Kind() Kind     { return KindUpstreamEvent }
 
 func (*Hello) sealed()             {}
 func (*Configure) sealed()         {}
@@ -245,3 +301,35 @@ func (*Command) sealed()           {}
 func (*StreamUnpublished) sealed() {}
 func (*ListClients) sealed()       {}
 func (*ClientList) sealed()        {}
+func (*Pull) sealed()              {}
+func (*UpstreamEvent) sealed()     {}
+
+// Pull makes the worker the host's one puller of an edge stream: it pulls
+// Stream from Origins, trying them in the order given (the master's
+// balance and backoff), over Protocol ("rtmp" or "flv"), asking the origin
+// for UpVhost (empty: the stream's own vhost).
+type Pull struct {
+	Stream   string
+	Origins  []string
+	Protocol string
+	UpVhost  string `json:",omitempty"`
+}
+
+// UpstreamEvent tells the master what became of an edge pull: an origin
+// went live or failed (for its backoff and metrics), or the pull ended
+// (State "ended"; Err empty when it ended for want of players).
+type UpstreamEvent struct {
+	Stream   string
+	Origin   string `json:",omitempty"`
+	State    string // live | failed | ended
+	Err      string `json:",omitempty"`
+	NotFound bool   `json:",omitempty"`
+	Bytes    uint64 `json:",omitempty"` // at the end: media received in all
+}
+
+// The states of an UpstreamEvent.
+const (
+	UpstreamLive   = "live"
+	UpstreamFailed = "failed"
+	UpstreamEnded  = "ended"
+)

@@ -154,8 +154,8 @@ func TestChildProcess(t *testing.T) {
 	}
 }
 
-// TestChildSeesMasterGone: a worker reads EOF when the master's end closes
-// (practice 6), so it can drain and exit instead of living on as an orphan.
+// TestChildSeesMasterGone: a worker reads EOF when the master's end closes,
+// so it can drain and exit instead of living on as an orphan.
 func TestChildSeesMasterGone(t *testing.T) {
 	master, cmd, stderr := startChild(t)
 	for range 2 { // Hello, Ready: the child is in its receive loop

@@ -3,12 +3,18 @@ package supervisor
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"streamedge/configs"
+	"streamedge/ipc"
+	"streamedge/supervisor/console"
 )
 
 // apiHandler serves the HTTP API (shapes after SRS's: {"code": 0, ...})
@@ -16,22 +22,81 @@ import (
 func (m *Master) apiHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&collector{m: m})
+		&collector{m: m}, &srsCollector{m: m})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /api/v1/summaries", m.snapshotJSON(func(s Snapshot) any {
-		return map[string]any{"server": map[string]any{"version": s.Version, "pid": s.PID, "started_at": s.Started,
-			"uptime_seconds": time.Since(s.Started).Seconds(), "workers": len(s.Workers)},
-			"host": s.Host, "workers": s.Workers, "totals": totals(s), "reloads": s.Reloads}
+		return summariesResponse{Server: ServerInfo{Version: s.Version, PID: s.PID, StartedAt: s.Started,
+			UptimeSeconds: time.Since(s.Started).Seconds(), Workers: len(s.Workers)},
+			Host: s.Host, Workers: s.Workers, Totals: totals(s), Reloads: reloadInfo(s.Reloads)}
 	}))
-	mux.HandleFunc("GET /api/v1/workers", m.snapshotJSON(func(s Snapshot) any { return map[string]any{"workers": s.Workers} }))
-	mux.HandleFunc("GET /api/v1/streams", m.snapshotJSON(func(s Snapshot) any { return map[string]any{"streams": s.Streams} }))
+	mux.HandleFunc("GET /api/v1/workers", m.snapshotJSON(func(s Snapshot) any { return workersResponse{Workers: s.Workers} }))
+	mux.HandleFunc("GET /api/v1/streams", m.snapshotJSON(func(s Snapshot) any { return streamsResponse{Streams: s.Streams} }))
 	mux.HandleFunc("GET /api/v1/clients", m.clientsJSON)
+	mux.HandleFunc("DELETE /api/v1/clients/{id}", m.kickJSON)
+	mux.Handle("GET /console/", console.Handler())
+	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+	mux.HandleFunc("POST /api/v1/workers/{slot}/move", m.moveJSON)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": "no such endpoint",
-			"endpoints": []string{"/api/v1/summaries", "/api/v1/workers", "/api/v1/streams", "/api/v1/clients", "/metrics"}})
+		writeJSON(w, http.StatusNotFound, errorResponse{Code: 404, Error: "no such endpoint",
+			Endpoints: []string{"/api/v1/summaries", "/api/v1/workers", "/api/v1/streams", "/api/v1/clients", "/metrics"}})
 	})
-	return mux
+	// The Host check comes first: a rebound page must not even learn
+	// whether its guess at the credentials was right.
+	return m.guardAPI(requireAuth(&m.apiAuth, mux))
+}
+
+// apiGuard is what guardAPI checks, set on the loop from the config and
+// read by the API's goroutines.
+type apiGuard struct {
+	hosts   map[string]bool // names besides IP addresses and localhost
+	origins map[string]bool // CORS; "*" for any
+}
+
+func newAPIGuard(cfg *configs.Config) *apiGuard {
+	g := &apiGuard{hosts: map[string]bool{"localhost": true}, origins: map[string]bool{}}
+	if host, _, err := net.SplitHostPort(cfg.Listen.API); err == nil && host != "" {
+		g.hosts[strings.ToLower(host)] = true
+	}
+	for _, h := range cfg.API.Hosts {
+		g.hosts[strings.ToLower(strings.TrimSuffix(h, "."))] = true
+	}
+	for _, o := range cfg.API.CORSOrigins {
+		g.origins[strings.TrimSuffix(o, "/")] = true
+	}
+	return g
+}
+
+// hostAllowed refuses a Host that names a site of someone else's: DNS
+// rebinding points such a name at our address, and a page of that site
+// could then read the API. An IP address, localhost and configured names
+// cannot be rebound by a stranger.
+func (g *apiGuard) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	return host == "" || net.ParseIP(host) != nil || g.hosts[host]
+}
+
+// guardAPI checks the Host of every request and answers CORS only to the
+// configured origins.
+func (m *Master) guardAPI(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g := m.apiGuard.Load()
+		if !g.hostAllowed(r.Host) {
+			writeJSON(w, http.StatusForbidden, errorResponse{Code: 403, Error: "host not allowed: add it to api.hosts"})
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" {
+			w.Header().Add("Vary", "Origin")
+			if g.origins["*"] || g.origins[origin] {
+				w.Header().Set("Access-Control-Allow-Origin", origin)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Totals add the workers' reports up.
@@ -49,10 +114,11 @@ func totals(s Snapshot) Totals {
 	var t Totals
 	for _, w := range s.Workers {
 		if l := w.Load; l != nil {
-			t.Connections += l.Conns.Total
-			t.Publishers += l.Conns.RTMPPublish
-			t.Players += l.Conns.RTMPPlay + l.Conns.FLVPlay
-			t.Relays += l.Conns.RelayIn
+			byKind := ipc.ConnCounts(l.ByKind)
+			t.Connections += l.Connections
+			t.Publishers += byKind.ByRole(ipc.RolePublisher)
+			t.Players += byKind.ByRole(ipc.RolePlayer)
+			t.Relays += byKind.ByRole(ipc.RoleRelayIn)
 			t.CPUPercent += l.CPUPercent
 			t.BytesInPerSec += l.BytesInPerSec
 			t.BytesOutPerSec += l.BytesOutPerSec
@@ -67,13 +133,13 @@ func (m *Master) clientsJSON(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	clients, truncated, err := m.Clients(ctx)
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "error": "master busy: " + err.Error()})
+		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Code: 503, Error: "master busy: " + err.Error()})
 		return
 	}
 	if clients == nil {
 		clients = []ClientInfo{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "total": len(clients), "truncated": truncated, "clients": clients})
+	writeJSON(w, http.StatusOK, clientsResponse{Total: len(clients), Truncated: truncated, Clients: clients})
 }
 
 func (m *Master) snapshotJSON(view func(Snapshot) any) http.HandlerFunc {
@@ -82,22 +148,15 @@ func (m *Master) snapshotJSON(view func(Snapshot) any) http.HandlerFunc {
 		defer cancel()
 		snap, err := m.Snapshot(ctx)
 		if err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "error": "master busy: " + err.Error()})
+			writeJSON(w, http.StatusServiceUnavailable, errorResponse{Code: 503, Error: "master busy: " + err.Error()})
 			return
 		}
-		body := map[string]any{"code": 0}
-		if v, ok := view(snap).(map[string]any); ok {
-			for k, val := range v {
-				body[k] = val
-			}
-		}
-		writeJSON(w, http.StatusOK, body)
+		writeJSON(w, http.StatusOK, view(snap))
 	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Access-Control-Allow-Origin", "*")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

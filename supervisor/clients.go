@@ -10,14 +10,16 @@ import (
 
 // ClientInfo is one session on the host, as /api/v1/clients lists it.
 type ClientInfo struct {
-	Worker    int       `json:"worker"`
-	PID       int       `json:"pid"`
-	Kind      string    `json:"kind"` // rtmp_publish, rtmp_play, flv_play, relay_out
-	Addr      string    `json:"addr"`
-	Stream    string    `json:"stream"`
-	Since     time.Time `json:"since"`
-	BytesSent uint64    `json:"bytes_sent"`
-	BytesIn   uint64    `json:"bytes_in"`
+	ID        string       `json:"id"` // for DELETE /api/v1/clients/{id}
+	Worker    int          `json:"worker"`
+	PID       int          `json:"pid"`
+	Kind      ipc.ConnKind `json:"kind"`
+	Addr      string       `json:"addr"`
+	Stream    string       `json:"stream"`
+	Since     time.Time    `json:"since"`
+	BytesSent uint64       `json:"bytes_sent"`
+	BytesIn   uint64       `json:"bytes_in"`
+	Upnode    string       `json:"upnode,omitempty"` // an edge that pulls: its host and pid
 }
 
 // workerClients is one worker's answer to a client list request.
@@ -42,7 +44,7 @@ func (m *Master) Clients(ctx context.Context) (clients []ClientInfo, truncated b
 		m.clientReqs[st.id] = st.ch
 		for _, p := range m.procs {
 			if p.state == StateReady || p.state == StateDraining {
-				if p.conn.Send(&ipc.ListClients{ID: st.id}) == nil {
+				if p.proc.Send(&ipc.ListClients{ID: st.id}) == nil {
 					st.n++
 				}
 			}
@@ -67,8 +69,8 @@ func (m *Master) Clients(ctx context.Context) (clients []ClientInfo, truncated b
 		case wc := <-st.ch:
 			truncated = truncated || wc.list.Truncated
 			for _, c := range wc.list.Clients {
-				clients = append(clients, ClientInfo{Worker: wc.slot, PID: wc.pid, Kind: c.Kind, Addr: c.Addr,
-					Stream: c.Stream, Since: c.Since, BytesSent: c.BytesSent, BytesIn: c.BytesIn})
+				clients = append(clients, ClientInfo{ID: clientID(wc.pid, c.ID), Worker: wc.slot, PID: wc.pid, Kind: c.Kind, Addr: c.Addr,
+					Stream: c.Stream, Since: c.Since, BytesSent: c.BytesSent, BytesIn: c.BytesIn, Upnode: c.Upnode})
 			}
 		case <-ctx.Done():
 			truncated = true

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,7 +29,6 @@ const (
 // Options configure a Master.
 type Options struct {
 	Config     *configs.Config
-	ConfigYAML []byte // what workers are configured with
 	ConfigPath string // re-read on SIGHUP; empty: the embedded default, nothing to reload
 	// Workers, when >= 0, overrides the config's workers (the -w flag), on
 	// reloads too.
@@ -43,6 +43,8 @@ type Options struct {
 	// Executable is the binary re-executed as `streamedge worker`
 	// (default: this process's own).
 	Executable string
+	// StartWorker starts a worker in a slot (default: ExecStart(Executable)).
+	StartWorker StartFunc
 }
 
 // Master is the master process's state. Run owns it.
@@ -51,49 +53,77 @@ type Master struct {
 	cfg     *configs.Config
 	cfgYAML []byte
 	log     *slog.Logger
-	exe     string
 	runDir  string
-	// The addresses slots bind: the configured host with the port the
-	// kernel chose, so sockets added later join the same group.
-	rtmpAddr, httpAddr string
+	// bound is the socket table as the slots bind it: the configured host
+	// with the port the kernel chose, so sockets added later join the group.
+	bound []sockSpec
 
 	slots    []*slot
 	procs    map[uint64]*workerProc // every live worker, by generation
 	api      net.Listener           // nil when listen.api is empty
 	apiSrv   *http.Server
 	registry *registry
+	edge     *edge
 	host     hostSampler
 	events   chan any
+	done     chan struct{} // closed when Run is over: events are dropped
+	clock    clock
 	gen      uint64
 	started  time.Time
 
 	reloads    reloadStats
-	clientReqs map[uint64]chan workerClients // client list requests waiting for answers
+	clientReqs map[uint64]chan workerClients   // client list requests waiting for answers
+	kickReqs   map[uint64]chan bool            // kicks waiting for the worker's answer
+	moveReqs   map[uint64]chan *ipc.Moved      // moves waiting for the worker's answer
+	apiAuth    atomic.Pointer[configs.APIAuth] // read by API requests; a reload swaps it
+	apiGuard   atomic.Pointer[apiGuard]        // likewise
 	nextReq    uint64
 	quitting   bool // graceful quit under way: no restarts
+	sdReady    bool // systemd was told READY=1
 	stopping   bool // fast quit under way
 }
 
 // New opens the public sockets, so that a port in use is an error before
 // anything is forked.
 func New(opts Options) (*Master, error) {
-	exe := opts.Executable
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return nil, err
+	if opts.StartWorker == nil {
+		exe := opts.Executable
+		if exe == "" {
+			var err error
+			if exe, err = os.Executable(); err != nil {
+				return nil, err
+			}
 		}
+		// Checked here because a missing binary would otherwise only show
+		// as every slot failing to start, with backoff, forever.
+		if _, err := os.Stat(exe); err != nil {
+			return nil, fmt.Errorf("worker executable: %w", err)
+		}
+		opts.StartWorker = ExecStart(exe)
 	}
-	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: opts.ConfigYAML, log: opts.Log, exe: exe,
-		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, registry: newRegistry(), events: make(chan any, 256), started: time.Now()}
+	// Workers get the configuration as the master understood it, so a
+	// worker never reads a file the master did not check.
+	cfgYAML, err := opts.Config.Dump()
+	if err != nil {
+		return nil, fmt.Errorf("configuration for the workers: %w", err)
+	}
+	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: cfgYAML, log: opts.Log,
+		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, kickReqs: map[uint64]chan bool{}, moveReqs: map[uint64]chan *ipc.Moved{}, registry: newRegistry(), edge: newEdge(),
+		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
+	m.clock = realClock{m}
+	m.apiGuard.Store(newAPIGuard(opts.Config))
 	enableMigrateReq(m.log)
+	setFileLimit(m.log, opts.Config)
+	m.apiAuth.Store(&opts.Config.API.Auth)
+	if addr := opts.Config.Listen.API; addr != "" && apiExposed(addr) && !opts.Config.API.Auth.Enabled() {
+		m.log.Warn("the API listens beyond loopback without api.auth: anyone who reaches it can kick sessions and read every client", "listen", addr)
+	}
 	n := m.workerCount(opts.Config)
-	socks, err := openSlotSockets(opts.Config.Listen.RTMP, opts.Config.Listen.HTTP, n)
+	socks, bound, err := openSlots(socketTable(opts.Config), 0, n)
 	if err != nil {
 		return nil, err
 	}
-	m.rtmpAddr = sameHostPort(opts.Config.Listen.RTMP, socks[0].rtmp.Addr())
-	m.httpAddr = sameHostPort(opts.Config.Listen.HTTP, socks[0].http.Addr())
+	m.bound = bound
 	if addr := opts.Config.Listen.API; addr != "" {
 		if m.api, err = net.Listen("tcp", addr); err != nil {
 			for _, s := range socks {
@@ -102,7 +132,13 @@ func New(opts Options) (*Master, error) {
 			return nil, fmt.Errorf("listen api: %w", err)
 		}
 	}
-	if m.runDir, err = os.MkdirTemp("", "streamedge-"); err != nil {
+	if m.runDir, err = makeRunDir(m.log); err != nil {
+		for _, s := range socks {
+			s.close()
+		}
+		if m.api != nil {
+			m.api.Close()
+		}
 		return nil, err
 	}
 	for i, s := range socks {
@@ -142,10 +178,25 @@ func enableMigrateReq(log *slog.Logger) {
 // Addrs are the listening addresses, with the ports the kernel chose for
 // port 0; api is empty when the API is off.
 func (m *Master) Addrs() (rtmp, http, api string) {
-	if m.api != nil {
-		api = m.api.Addr().String()
+	return m.Addr("rtmp"), m.Addr("http"), m.Addr("api")
+}
+
+// Addr is the address of the socket table's row name ("rtmp", "http", ...)
+// or of the API ("api"), with the port the kernel chose for port 0; empty
+// when there is no such socket. A UDP row's is slot 0's port.
+func (m *Master) Addr(name string) string {
+	if name == "api" {
+		if m.api == nil {
+			return ""
+		}
+		return m.api.Addr().String()
 	}
-	return m.rtmpAddr, m.httpAddr, api
+	for _, spec := range m.bound {
+		if spec.name == name {
+			return spec.addr
+		}
+	}
+	return ""
 }
 
 // Workers is the number of worker slots.
@@ -154,15 +205,11 @@ func (m *Master) Workers() int { return len(m.slots) }
 // Run starts the workers and supervises them until ctx ends or a signal
 // says quit, then stops them and closes the sockets.
 func (m *Master) Run(ctx context.Context) error {
+	defer close(m.done)
 	defer os.RemoveAll(m.runDir)
 	defer m.closeSockets()
 	for _, s := range m.slots {
-		p, err := m.spawn(s, s.sockets)
-		if err != nil {
-			m.shutdown()
-			return err
-		}
-		s.proc = p
+		m.startIn(s, s.sockets)
 	}
 	m.serveAPI()
 	defer func() {
@@ -262,7 +309,7 @@ func (m *Master) handle(ev any) {
 			// A worker that talks garbage cannot be trusted with its sessions.
 			m.log.Error("worker ipc failed, killing it", "worker", p.slot, "pid", p.pid, "err", ev.err)
 			p.state = StateStopping
-			p.cmd.Process.Kill()
+			p.proc.Kill()
 		}
 	case workerExited:
 		if p := m.procs[ev.gen]; p != nil {
@@ -277,16 +324,31 @@ func (m *Master) handle(ev any) {
 func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 	switch msg := msg.(type) {
 	case *ipc.Hello:
+		if msg.Version != m.opts.Version {
+			// Only a binary replaced under the master does this: its
+			// messages may not be ours.
+			m.log.Error("worker of another build, killing it", "worker", p.slot, "pid", p.pid,
+				"version", truncate(msg.Version, 64), "master_version", m.opts.Version)
+			p.state = StateStopping
+			p.proc.Kill()
+			return
+		}
 		p.hello = msg
-		if err := p.conn.Send(&ipc.Configure{ConfigYAML: m.cfgYAML, RelayDir: m.runDir}); err != nil {
+		if err := p.proc.Send(&ipc.Configure{ConfigYAML: m.cfgYAML, RelayDir: m.runDir}); err != nil {
 			m.log.Error("configure not sent", "worker", p.slot, "pid", p.pid, "err", err)
 		}
 	case *ipc.Ready:
 		m.onReady(p, msg)
 	case *ipc.Load:
-		p.load = msg
+		p.load, p.rtcPlaced = msg, 0
+	case *ipc.Place:
+		m.onPlace(p, msg)
 	case *ipc.ClientList:
 		m.onClientList(p, msg)
+	case *ipc.Kicked:
+		m.onKicked(msg)
+	case *ipc.Moved:
+		m.onMoved(msg)
 	case *ipc.Claim:
 		owner, ok := m.registry.claim(msg.Stream, p.gen)
 		reply := &ipc.ClaimReply{ID: msg.ID, OK: ok, Owner: p.slot}
@@ -295,7 +357,7 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 			reply.Err = fmt.Sprintf("stream is published on worker %d", reply.Owner)
 			m.log.Info("duplicate publish refused", "stream", msg.Stream, "worker", p.slot, "owner", reply.Owner)
 		}
-		p.conn.Send(reply)
+		p.proc.Send(reply)
 		if ok {
 			m.broadcast(p.gen, &ipc.StreamPublished{Stream: msg.Stream, Owner: p.slot, RelayAddr: p.relayAddr})
 		}
@@ -305,12 +367,18 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 		}
 	case *ipc.Lookup:
 		reply := &ipc.LookupReply{ID: msg.ID}
-		if owner, ok := m.registry.owner(msg.Stream); ok {
+		if msg.Forward {
+			reply = m.forwardLookup(msg, m.now())
+		} else if owner, ok := m.registry.owner(msg.Stream); ok {
 			if op := m.procs[owner]; op != nil && op.relayAddr != "" {
 				reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
 			}
+		} else if m.cfg.Remote(vhostOf(msg.Stream)) {
+			reply = m.edgeLookup(p, msg, m.now())
 		}
-		p.conn.Send(reply)
+		p.proc.Send(reply)
+	case *ipc.UpstreamEvent:
+		m.onUpstreamEvent(p, msg, m.now())
 	default:
 		m.log.Warn("unexpected message from worker", "worker", p.slot, "kind", msg.Kind().String())
 	}
@@ -324,22 +392,23 @@ func (m *Master) slotOf(gen uint64) int {
 }
 
 func (m *Master) onReady(p *workerProc, msg *ipc.Ready) {
-	p.relayAddr = msg.RelayAddr
+	p.relayAddr, p.handoffAddr = msg.RelayAddr, msg.HandoffAddr
 	if p.state != StateStarting {
 		return
 	}
 	p.state = StateReady
-	m.log.Info("worker ready", "worker", p.slot, "pid", p.pid, "startup", time.Since(p.started).Round(time.Millisecond).String())
+	m.log.Info("worker ready", "worker", p.slot, "pid", p.pid, "startup", m.now().Sub(p.started).Round(time.Millisecond).String())
 	if p.slot < len(m.slots) && m.slots[p.slot].next == p {
 		m.promote(m.slots[p.slot])
 	}
+	m.notifyReady()
 }
 
 // broadcast sends msg to every ready worker but the one of generation except.
 func (m *Master) broadcast(except uint64, msg ipc.Message) {
 	for _, p := range m.procs {
 		if p.gen != except && (p.state == StateReady || p.state == StateDraining) {
-			if err := p.conn.Send(msg); err != nil {
+			if err := p.proc.Send(msg); err != nil {
 				m.log.Warn("ipc send failed", "worker", p.slot, "err", err)
 			}
 		}
@@ -348,7 +417,7 @@ func (m *Master) broadcast(except uint64, msg ipc.Message) {
 
 func (m *Master) onExit(p *workerProc, err error) {
 	for _, stream := range m.registry.drop(p.gen) {
-		m.broadcast(p.gen, &ipc.StreamUnpublished{Stream: stream, Owner: p.slot})
+		m.broadcast(p.gen, m.unpublishedOnExit(stream, p.slot))
 	}
 	reason := "exited"
 	if err != nil {
@@ -383,38 +452,63 @@ func (m *Master) onExit(p *workerProc, err error) {
 	default:
 		return
 	}
-	uptime := time.Since(p.started)
+	uptime := m.now().Sub(p.started)
 	if uptime < quickCrash || p.state != StateReady {
 		s.crashes++
 	} else {
 		s.crashes = 0
 	}
-	delay := restartDelay(s.crashes)
-	s.due = time.Now().Add(delay)
+	delay := m.restartLater(s)
 	level, msg := slog.LevelWarn, "worker died, restarting"
 	if s.crashes >= 5 {
 		level, msg = slog.LevelError, "worker keeps crashing at start, restarting with backoff"
 	}
 	m.log.Log(context.Background(), level, msg, "worker", s.index, "pid", p.pid, "reason", reason,
 		"uptime", uptime.Round(time.Millisecond).String(), "crashes", s.crashes, "restart_in", delay.String())
-	time.AfterFunc(delay, func() { m.events <- func(m *Master) { m.restartDue(s) } })
 }
 
-func (m *Master) restartDue(s *slot) {
-	if m.stopping || m.quitting || s.proc != nil || s.index >= len(m.slots) || m.slots[s.index] != s || time.Now().Before(s.due) {
-		return
-	}
-	s.restarts++
-	p, err := m.spawn(s, s.sockets)
+// startIn puts a new worker in slot s on socks: the slot's own sockets, or
+// its next ones for a rolling replacement. This is the one way a worker is
+// started, with one failure policy: a start that fails counts as a crash
+// and is tried again after the backoff, so no slot stays down or keeps a
+// replacement pending because one fork failed.
+func (m *Master) startIn(s *slot, socks *slotSockets) {
+	p, err := m.spawn(s, socks)
 	if err != nil {
 		s.crashes++
-		delay := restartDelay(s.crashes)
-		s.due = time.Now().Add(delay)
-		m.log.Error("worker start failed", "worker", s.index, "err", err, "restart_in", delay.String())
-		time.AfterFunc(delay, func() { m.events <- func(m *Master) { m.restartDue(s) } })
+		delay := m.restartLater(s)
+		m.log.Error("worker start failed", "worker", s.index, "err", err, "crashes", s.crashes, "restart_in", delay.String())
 		return
 	}
-	s.proc = p
+	if socks == s.nextSock {
+		s.next = p
+	} else {
+		s.proc = p
+	}
+}
+
+// restartLater schedules restartDue after the slot's backoff.
+func (m *Master) restartLater(s *slot) time.Duration {
+	delay := restartDelay(s.crashes)
+	s.due = m.now().Add(delay)
+	m.after(delay, func() { m.restartDue(s) })
+	return delay
+}
+
+// restartDue starts what the slot lacks once its backoff is over: a worker
+// for a down slot, or the replacement a rolling reload waits for. A
+// timer that the slot's state has overtaken finds nothing to do.
+func (m *Master) restartDue(s *slot) {
+	if m.stopping || m.quitting || s.index >= len(m.slots) || m.slots[s.index] != s || m.now().Before(s.due) {
+		return
+	}
+	switch {
+	case s.proc == nil:
+		s.restarts++
+		m.startIn(s, s.sockets)
+	case s.nextSock != nil && s.next == nil && m.rollingHead() == s.index:
+		m.startIn(s, s.nextSock)
+	}
 }
 
 func (m *Master) onTick(now time.Time) {
@@ -424,10 +518,10 @@ func (m *Master) onTick(now time.Time) {
 		case p.state == StateStarting && now.Sub(p.started) > readyTimeout:
 			m.log.Error("worker not ready in time, killing it", "worker", p.slot, "pid", p.pid, "timeout", readyTimeout.String())
 			p.state = StateStopping
-			p.cmd.Process.Kill()
+			p.proc.Kill()
 		case p.state == StateDraining && !p.drainDeadline.IsZero() && now.After(p.drainDeadline):
 			m.log.Warn("draining worker outlived its grace, killing it", "worker", p.slot, "pid", p.pid)
-			p.cmd.Process.Kill()
+			p.proc.Kill()
 			p.drainDeadline = time.Time{}
 		}
 	}
@@ -439,25 +533,29 @@ func (m *Master) retire(p *workerProc, reason string, closeOnExit *slotSockets) 
 	p.closeOnExit = closeOnExit
 	if p.state == StateStarting {
 		p.state = StateDraining
-		p.cmd.Process.Kill() // nothing to drain yet
+		p.proc.Kill() // nothing to drain yet
 		return
 	}
 	p.state = StateDraining
-	p.drainDeadline = time.Now().Add(m.cfg.GraceFinalWait.Std() + drainSlack)
+	p.drainDeadline = m.now().Add(m.cfg.GraceFinalWait.Std() + drainSlack)
 	m.log.Info("worker retiring", "worker", p.slot, "pid", p.pid, "reason", reason)
-	if err := p.conn.Send(&ipc.Command{Name: ipc.CmdDrain, Reason: reason}); err != nil {
-		p.cmd.Process.Kill()
+	if err := p.proc.Send(&ipc.Command{Name: ipc.CmdDrain, Reason: reason}); err != nil {
+		p.proc.Kill()
+		return
 	}
+	// Drained first, so it takes no new players while its own move out.
+	m.moveOut(p, reason)
 }
 
 // shutdown tells every worker to quit and kills the ones still there after
 // quitTimeout.
 func (m *Master) shutdown() {
+	m.notifyStopping()
 	m.stopping = true
 	for _, p := range m.procs {
 		p.state = StateStopping
-		if err := p.conn.Send(&ipc.Command{Name: ipc.CmdQuit, Reason: "master stopping"}); err != nil {
-			p.cmd.Process.Signal(syscall.SIGTERM)
+		if err := p.proc.Send(&ipc.Command{Name: ipc.CmdQuit, Reason: "master stopping"}); err != nil {
+			p.proc.Kill() // it cannot be told
 		}
 	}
 	deadline := time.After(quitTimeout)
@@ -470,9 +568,17 @@ func (m *Master) shutdown() {
 		case <-deadline:
 			for _, p := range m.procs {
 				m.log.Warn("worker did not quit in time, killing it", "worker", p.slot, "pid", p.pid)
-				p.cmd.Process.Kill()
+				p.proc.Kill()
 			}
 			deadline = time.After(time.Second)
 		}
 	}
+}
+
+// truncate bounds text a worker sent before it goes into a log line.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"streamedge/ipc"
 )
 
 // collector mirrors the workers' latest reports at scrape time, so the
@@ -31,11 +33,15 @@ var (
 	descHostMemUsed    = desc("host_memory_used_bytes", "Host memory in use.")
 	descHostNetRecv    = desc("host_network_receive_bytes_per_second", "Host network receive rate.")
 	descHostNetSent    = desc("host_network_transmit_bytes_per_second", "Host network transmit rate.")
+	descUpConns        = desc("upstream_connections", "Edge pulls live on an origin (one per stream on the host).", "origin")
+	descUpFailures     = desc("upstream_failures_total", "Edge pulls an origin refused, timed out or broke; each moved the pull to the next origin.", "origin")
+	descUpBytes        = desc("upstream_received_bytes_total", "Media received from an origin by edge pulls (a pull's bytes count against the origin it ended on).", "origin")
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkerUp, descWorkerCPU, descWorkerRSS, descWorkerConns, descWorkerBytesIn,
-		descWorkerBytesOut, descWorkerRestarts, descStreams, descStreamPlayers, descReloads, descHostCPU, descHostMemUsed, descHostNetRecv, descHostNetSent} {
+		descWorkerBytesOut, descWorkerRestarts, descStreams, descStreamPlayers, descReloads, descHostCPU, descHostMemUsed, descHostNetRecv, descHostNetSent,
+		descUpConns, descUpFailures, descUpBytes} {
 		ch <- d
 	}
 }
@@ -73,9 +79,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descWorkerRSS, float64(l.RSSBytes), slot)
 			counter(descWorkerBytesIn, float64(l.BytesIn), slot)
 			counter(descWorkerBytesOut, float64(l.BytesOut), slot)
-			for kind, n := range map[string]int{"rtmp_publish": l.Conns.RTMPPublish, "rtmp_play": l.Conns.RTMPPlay,
-				"flv_play": l.Conns.FLVPlay, "relay_in": l.Conns.RelayIn, "relay_out": l.Conns.RelayOut} {
-				gauge(descWorkerConns, float64(n), slot, kind)
+			// Every known kind, zero or not, then any the table does not know.
+			for _, kind := range ipc.ConnKinds() {
+				gauge(descWorkerConns, float64(l.ByKind[kind]), slot, string(kind))
+			}
+			for kind, n := range l.ByKind {
+				if !kind.Known() {
+					gauge(descWorkerConns, float64(n), slot, string(kind))
+				}
 			}
 		}
 	}
@@ -87,10 +98,33 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descStreamPlayers, float64(st.Players), st.Stream)
 	}
 	gauge(descStreams, float64(published))
+	collectOrigins(snap, gauge, counter)
 	counter(descReloads, float64(snap.Reloads.OK), "ok")
 	counter(descReloads, float64(snap.Reloads.Failed), "failed")
 	gauge(descHostCPU, snap.Host.CPUPercent)
 	gauge(descHostMemUsed, float64(snap.Host.MemUsed))
 	gauge(descHostNetRecv, snap.Host.NetRecvPerSec)
 	gauge(descHostNetSent, snap.Host.NetSentPerSec)
+}
+
+// collectOrigins gives the edge's per-origin series: ended pulls' figures
+// from the master, running pulls' from their owners' latest reports.
+func collectOrigins(snap Snapshot, gauge, counter func(*prometheus.Desc, float64, ...string)) {
+	live, bytes := map[string]int{}, map[string]uint64{}
+	for addr, st := range snap.Origins {
+		bytes[addr] += st.Bytes
+	}
+	for _, st := range snap.Streams {
+		if up := st.Upstream; up != nil && up.Origin != "" {
+			bytes[up.Origin] += up.Bytes
+			if up.State == "live" {
+				live[up.Origin]++
+			}
+		}
+	}
+	for addr, n := range bytes {
+		gauge(descUpConns, float64(live[addr]), addr)
+		counter(descUpBytes, float64(n), addr)
+		counter(descUpFailures, float64(snap.Origins[addr].Failures), addr)
+	}
 }

@@ -1,8 +1,8 @@
 package supervisor
 
 import (
+	"fmt"
 	"net"
-	"os"
 	"time"
 
 	"streamedge/configs"
@@ -21,12 +21,77 @@ type reloadStats struct {
 
 func (m *Master) reloadFailed(err error) {
 	m.reloads.Failed++
-	m.reloads.LastAt, m.reloads.LastOK, m.reloads.LastErr = time.Now(), false, err.Error()
+	m.reloads.LastAt, m.reloads.LastOK, m.reloads.LastErr = m.now(), false, err.Error()
 	m.log.Error("reload failed, configuration unchanged", "err", err.Error())
 }
 
-// reload re-reads the config file and applies what changed. Everything
-// that can fail (parsing, validation, new sockets) happens before anything
+// reloadPlan is what a reload changes, worked out from the old and new
+// configurations alone: planReload has no I/O, so every case is a row of a
+// table test. Live settings (log level, rtmp.*, play.*, grace times) need
+// no plan: every reload sends the new configuration to every worker.
+type reloadPlan struct {
+	workers int  // slots after the reload
+	listen  bool // a public address changed: every slot moves to new sockets, one at a time
+	grow    int  // slots to add on the sockets in use (when the addresses stay)
+	shrink  int  // highest slots to retire (when the addresses stay)
+	api     bool // listen.api changed
+}
+
+// planReload compares next with prev, as bound now: bound is the socket
+// table with the ports the kernel chose, boundAPI the API's address, slots
+// the slots there are and workers the count next asks for, resolved.
+func planReload(prev, next *configs.Config, bound []sockSpec, boundAPI string, slots, workers int) reloadPlan {
+	p := reloadPlan{workers: workers}
+	p.listen = !sameTable(socketTable(next), socketTable(prev), bound)
+	p.api = !sameAddr(next.Listen.API, prev.Listen.API, boundAPI)
+	if !p.listen {
+		p.grow, p.shrink = max(workers-slots, 0), max(slots-workers, 0)
+	}
+	return p
+}
+
+// provisioned is what a reload opened before touching anything: it is
+// either applied whole or closed.
+type provisioned struct {
+	slots []*slotSockets // new slots' sockets, or every slot's when the addresses changed
+	bound []sockSpec     // the new socket table as bound, when the addresses changed
+	api   net.Listener   // the new API listener; nil when off or unchanged
+}
+
+func (pv *provisioned) close() {
+	for _, s := range pv.slots {
+		s.close()
+	}
+	if pv.api != nil {
+		pv.api.Close()
+	}
+}
+
+// provision opens what plan needs: the step that can fail.
+func (m *Master) provision(plan reloadPlan, next *configs.Config) (*provisioned, error) {
+	pv := &provisioned{}
+	var err error
+	switch {
+	case plan.listen:
+		pv.slots, pv.bound, err = openSlots(socketTable(next), 0, plan.workers, m.bound...)
+	case plan.grow > 0:
+		pv.slots, _, err = openSlots(m.bound, len(m.slots), plan.grow)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if plan.api && next.Listen.API != "" {
+		if pv.api, err = net.Listen("tcp", next.Listen.API); err != nil {
+			pv.close()
+			return nil, fmt.Errorf("listen api: %w", err)
+		}
+	}
+	return pv, nil
+}
+
+// reload re-reads the config file and applies what changed, as caddy
+// does: load and validate, plan, provision (open the new sockets), and
+// only then apply. Everything that can fail happens before anything
 // running is touched, so a bad reload changes nothing.
 func (m *Master) reload() {
 	if m.quitting || m.stopping {
@@ -37,84 +102,60 @@ func (m *Master) reload() {
 		m.log.Info("reload: running on the embedded default config, nothing to re-read")
 		return
 	}
-	data, err := os.ReadFile(path)
+	defer m.notifyReloading()()
+	next, err := configs.Load(path)
 	if err != nil {
 		m.reloadFailed(err)
 		return
 	}
-	next, err := configs.Parse(path, data)
+	data, err := next.Dump()
 	if err != nil {
 		m.reloadFailed(err)
 		return
 	}
-	prev := m.cfg
-	n := m.workerCount(next)
-	_, _, boundAPI := m.Addrs()
-	listenChanged := !sameAddr(next.Listen.RTMP, prev.Listen.RTMP, m.rtmpAddr) || !sameAddr(next.Listen.HTTP, prev.Listen.HTTP, m.httpAddr)
-	apiChanged := !sameAddr(next.Listen.API, prev.Listen.API, boundAPI)
-	var fresh []*slotSockets
-	if listenChanged {
-		if fresh, err = openSlotSockets(next.Listen.RTMP, next.Listen.HTTP, n); err != nil {
-			m.reloadFailed(err)
-			return
-		}
-	} else if n > len(m.slots) {
-		if fresh, err = openSlotSockets(m.rtmpAddr, m.httpAddr, n-len(m.slots)); err != nil {
-			m.reloadFailed(err)
-			return
-		}
+	plan := planReload(m.cfg, next, m.bound, m.Addr("api"), len(m.slots), m.workerCount(next))
+	pv, err := m.provision(plan, next)
+	if err != nil {
+		m.reloadFailed(err)
+		return
 	}
-	var api net.Listener
-	if apiChanged && next.Listen.API != "" {
-		if api, err = net.Listen("tcp", next.Listen.API); err != nil {
-			for _, s := range fresh {
-				s.close()
-			}
-			m.reloadFailed(err)
-			return
-		}
-	}
+	old := len(m.slots)
+	m.apply(plan, next, data, pv)
+	m.reloads.OK++
+	m.reloads.LastAt, m.reloads.LastOK, m.reloads.LastErr = m.now(), true, ""
+	m.log.Info("reload applied", "file", path, "workers_before", old, "workers", len(m.slots), "listen_changed", plan.listen,
+		"rtmp", m.Addr("rtmp"), "http", m.Addr("http"), "api", m.Addr("api"))
+}
 
-	// From here on nothing fails: apply.
+// apply carries out a provisioned plan; nothing here fails.
+func (m *Master) apply(plan reloadPlan, next *configs.Config, data []byte, pv *provisioned) {
 	m.cfg, m.cfgYAML = next, data
+	m.apiGuard.Store(newAPIGuard(next))
+	m.apiAuth.Store(&next.API.Auth)
 	if m.opts.SetLogLevel != nil {
 		m.opts.SetLogLevel(next.Log.SlogLevel())
 	}
-	m.broadcastReady(&ipc.Configure{ConfigYAML: data, RelayDir: m.runDir})
-	if apiChanged {
-		m.swapAPI(api)
+	m.broadcast(0, &ipc.Configure{ConfigYAML: data, RelayDir: m.runDir})
+	if plan.api {
+		m.swapAPI(pv.api)
 	}
-	old := len(m.slots)
 	switch {
-	case listenChanged:
-		m.rtmpAddr = sameHostPort(next.Listen.RTMP, fresh[0].rtmp.Addr())
-		m.httpAddr = sameHostPort(next.Listen.HTTP, fresh[0].http.Addr())
-		m.replaceAll(fresh)
-	case n > old:
-		for i, socks := range fresh {
-			s := &slot{index: old + i, sockets: socks}
+	case plan.listen:
+		m.bound = pv.bound
+		m.replaceAll(pv.slots)
+	case plan.grow > 0:
+		for _, socks := range pv.slots {
+			s := &slot{index: len(m.slots), sockets: socks}
 			m.slots = append(m.slots, s)
-			if p, err := m.spawn(s, socks); err != nil {
-				m.log.Error("worker start failed", "worker", s.index, "err", err)
-			} else {
-				s.proc = p
-			}
+			m.startIn(s, socks)
 		}
-	case n < old:
-		for _, s := range m.slots[n:] {
+	case plan.shrink > 0:
+		for _, s := range m.slots[plan.workers:] {
 			m.retireSlot(s, "worker count lowered by reload")
 		}
-		m.slots = m.slots[:n]
+		m.slots = m.slots[:plan.workers]
 	}
-	m.reloads.OK++
-	m.reloads.LastAt, m.reloads.LastOK, m.reloads.LastErr = time.Now(), true, ""
-	rtmpAddr, httpAddr, apiAddr := m.Addrs()
-	m.log.Info("reload applied", "file", path, "workers_before", old, "workers", len(m.slots), "listen_changed", listenChanged,
-		"rtmp", rtmpAddr, "http", httpAddr, "api", apiAddr)
 }
-
-// broadcastReady sends msg to every worker that serves or drains.
-func (m *Master) broadcastReady(msg ipc.Message) { m.broadcast(0, msg) }
 
 // retireSlot drains a slot's workers; its sockets close once they are gone.
 func (m *Master) retireSlot(s *slot, reason string) {
@@ -146,9 +187,7 @@ func (m *Master) replaceAll(fresh []*slotSockets) {
 		}
 		s := &slot{index: i, sockets: socks}
 		m.slots = append(m.slots, s)
-		if p, err := m.spawn(s, socks); err == nil {
-			s.proc = p
-		}
+		m.startIn(s, socks)
 	}
 	m.rollNext()
 }
@@ -161,18 +200,17 @@ func (m *Master) rollNext() {
 			m.reloads.rollings = m.reloads.rollings[1:]
 			continue
 		}
-		s := m.slots[i]
-		p, err := m.spawn(s, s.nextSock)
-		if err != nil {
-			m.log.Error("replacement worker start failed, keeping the old one", "worker", i, "err", err)
-			s.nextSock.close()
-			s.nextSock = nil
-			m.reloads.rollings = m.reloads.rollings[1:]
-			continue
-		}
-		s.next = p
+		m.startIn(m.slots[i], m.slots[i].nextSock)
 		return
 	}
+}
+
+// rollingHead is the slot a rolling replacement works on, or -1.
+func (m *Master) rollingHead() int {
+	if len(m.reloads.rollings) == 0 {
+		return -1
+	}
+	return m.reloads.rollings[0]
 }
 
 // promote makes a slot's ready replacement its worker and retires the old.
@@ -208,14 +246,13 @@ func (m *Master) gracefulQuit(why string) {
 		return
 	}
 	m.quitting = true
+	m.notifyStopping()
 	start, final := m.cfg.GraceStartWait.Std(), m.cfg.GraceFinalWait.Std()
 	m.log.Info("graceful quit", "signal", why, "grace_start_wait", start.String(), "grace_final_wait", final.String())
-	time.AfterFunc(start, func() {
-		m.events <- func(m *Master) {
-			for _, p := range m.procs {
-				if p.state != StateDraining {
-					m.retire(p, "graceful quit", nil)
-				}
+	m.after(start, func() {
+		for _, p := range m.procs {
+			if p.state != StateDraining {
+				m.retire(p, "graceful quit", nil)
 			}
 		}
 	})
@@ -227,9 +264,15 @@ func sameAddr(next, prev, bound string) bool {
 	return next == prev || next == bound
 }
 
-// sameHostPort is the configured host with the port a listener got.
-func sameHostPort(configured string, bound net.Addr) string {
-	host, _, _ := net.SplitHostPort(configured)
-	_, port, _ := net.SplitHostPort(bound.String())
-	return net.JoinHostPort(host, port)
+// sameTable tells whether a reloaded socket table binds what is bound.
+func sameTable(next, prev, bound []sockSpec) bool {
+	if len(next) != len(prev) || len(next) != len(bound) {
+		return false
+	}
+	for i := range next {
+		if next[i].name != bound[i].name || next[i].network != bound[i].network || !sameAddr(next[i].addr, prev[i].addr, bound[i].addr) {
+			return false
+		}
+	}
+	return true
 }

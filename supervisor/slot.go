@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"os/exec"
 	"time"
 
 	"streamedge/ipc"
@@ -36,14 +35,16 @@ type slot struct {
 type workerProc struct {
 	gen       uint64 // tells this process's events from any other's
 	slot      int
-	cmd       *exec.Cmd
+	proc      Process
 	pid       int
-	conn      *ipc.Conn
 	state     WorkerState
 	started   time.Time
 	hello     *ipc.Hello
 	relayAddr string
-	load      *ipc.Load
+	// handoffAddr is its handoff socket: players moved to it go there.
+	handoffAddr string
+	load        *ipc.Load
+	rtcPlaced   int // WebRTC sessions placed here since load (supervisor/rtc.go)
 	// retired workers: when to give up waiting, and sockets of their own
 	// to close when they are gone.
 	drainDeadline time.Time

@@ -19,7 +19,7 @@ type WorkerInfo struct {
 	Crashes    int         `json:"crashes"`
 	StartedAt  time.Time   `json:"started_at"`
 	GOMAXPROCS int         `json:"gomaxprocs"`
-	Load       *ipc.Load   `json:"load"`
+	Load       *LoadInfo   `json:"load"` // null until the first report
 }
 
 // StreamInfo is one stream across the host.
@@ -31,6 +31,9 @@ type StreamInfo struct {
 	PlayersBy   map[int]int `json:"players_by_worker"`
 	RelayedBy   []int       `json:"relayed_by"` // workers that pull it from the owner
 	BitrateKbps float64     `json:"bitrate_kbps"`
+	// Upstream is an edge stream's pull from its origin (owner: the worker
+	// that pulls it).
+	Upstream *ipc.Upstream `json:"upstream,omitempty"`
 }
 
 // Snapshot is the master's state at one moment, for the API and /metrics.
@@ -42,6 +45,8 @@ type Snapshot struct {
 	Workers []WorkerInfo `json:"workers"`
 	Streams []StreamInfo `json:"streams"`
 	Reloads reloadStats  `json:"reloads"`
+	// Origins are an edge's figures per origin (empty on an origin).
+	Origins map[string]originStats `json:"origins,omitempty"`
 }
 
 // snapshot is made on the master loop.
@@ -64,7 +69,7 @@ func (m *Master) snapshot() Snapshot {
 	}
 	add := func(wi WorkerInfo, p *workerProc) {
 		if p != nil {
-			wi.PID, wi.State, wi.StartedAt, wi.Load = p.pid, p.state, p.started, p.load
+			wi.PID, wi.State, wi.StartedAt, wi.Load = p.pid, p.state, p.started, loadInfo(p.load)
 			if p.hello != nil {
 				wi.GOMAXPROCS = p.hello.GOMAXPROCS
 			}
@@ -74,7 +79,9 @@ func (m *Master) snapshot() Snapshot {
 				if sl.Players > 0 {
 					st.PlayersBy[p.slot] += sl.Players
 				}
-				if sl.Relay {
+				if sl.Upstream != nil {
+					st.Upstream, st.BitrateKbps = sl.Upstream, sl.BitrateKbps
+				} else if sl.Relay {
 					st.RelayedBy = append(st.RelayedBy, p.slot)
 				} else if sl.Publishing {
 					st.BitrateKbps = sl.BitrateKbps
@@ -98,6 +105,12 @@ func (m *Master) snapshot() Snapshot {
 	}
 	for _, st := range streams {
 		snap.Streams = append(snap.Streams, *st)
+	}
+	for addr, st := range m.edge.origins {
+		if snap.Origins == nil {
+			snap.Origins = map[string]originStats{}
+		}
+		snap.Origins[addr] = *st
 	}
 	sort.Slice(snap.Streams, func(i, j int) bool { return strings.Compare(snap.Streams[i].Stream, snap.Streams[j].Stream) < 0 })
 	return snap

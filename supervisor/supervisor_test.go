@@ -61,7 +61,7 @@ func TestWorkerSendingGarbageIsKilledAndRestarted(t *testing.T) {
 	cfg.Workers = 1
 	cfg.Listen.RTMP, cfg.Listen.HTTP, cfg.Listen.API = "127.0.0.1:0", "127.0.0.1:0", ""
 	var logs syncBuffer
-	m, err := New(Options{Config: cfg, ConfigYAML: configs.DefaultYAML(), Log: slog.New(slog.NewTextHandler(&logs, nil)), Executable: os.Args[0]})
+	m, err := New(Options{Config: cfg, Log: slog.New(slog.NewTextHandler(&logs, nil)), Executable: os.Args[0]})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,22 +1,21 @@
 package worker
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
+	"streamedge/configs"
 	"streamedge/ipc"
 	"streamedge/media/hub"
 )
 
-// errQuit ends a worker the master told to quit.
-var errQuit = errors.New("master said quit")
-
-// hostLink is the worker's side of the IPC: it answers the hub's questions
-// about the host (claims, lookups) by asking the master, and turns the
-// master's news into relays.
+// hostLink is the hub's view of the host: it answers the hub's questions
+// (claims, lookups) by asking the master over IPC, and has the relays pull
+// what is published elsewhere. The process loop delivers the replies.
 type hostLink struct {
 	conn *ipc.Conn
 	w    *Worker
@@ -26,22 +25,33 @@ type hostLink struct {
 	self   string
 	log    *slog.Logger
 	relays *relays
+	edge   *edgePulls
+	cfg    atomic.Pointer[configs.Config] // for which vhosts are edges; swapped on reload
+
+	done chan struct{} // closed when the process loop is over: nobody answers calls
 
 	mu      sync.Mutex
 	nextID  uint64
 	pending map[uint64]chan ipc.Message
 }
 
-var _ hub.Host = (*hostLink)(nil)
+var _ hub.EdgeHost = (*hostLink)(nil)
 
 func newHostLink(conn *ipc.Conn, w *Worker, relayAddr string, log *slog.Logger) *hostLink {
-	l := &hostLink{conn: conn, w: w, self: relayAddr, log: log, pending: make(map[uint64]chan ipc.Message)}
+	l := &hostLink{conn: conn, w: w, self: relayAddr, log: log, done: make(chan struct{}), pending: make(map[uint64]chan ipc.Message)}
 	l.relays = newRelays(w.hub, l, log)
+	l.edge = newEdgePulls(w.hub, l, log)
+	w.edge = l.edge
 	return l
 }
 
-// call sends a request made with id and waits for the reply with that id.
-func (l *hostLink) call(ctx context.Context, build func(id uint64) ipc.Message) (ipc.Message, error) {
+// hostTimeout bounds a round trip to the master (a claim, a lookup) and
+// setting up a relay.
+const hostTimeout = 3 * time.Second
+
+// call sends a request made with id and waits for the reply with that id,
+// for up to hostTimeout, or until stop is closed or the link is over.
+func (l *hostLink) call(stop <-chan struct{}, build func(id uint64) ipc.Message) (ipc.Message, error) {
 	l.mu.Lock()
 	l.nextID++
 	id := l.nextID
@@ -56,11 +66,17 @@ func (l *hostLink) call(ctx context.Context, build func(id uint64) ipc.Message) 
 	if err := l.conn.Send(build(id)); err != nil {
 		return nil, err
 	}
+	t := time.NewTimer(hostTimeout)
+	defer t.Stop()
 	select {
 	case m := <-ch:
 		return m, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("no answer from the master: %w", ctx.Err())
+	case <-t.C:
+		return nil, errors.New("no answer from the master in time")
+	case <-stop:
+		return nil, errors.New("worker stopping")
+	case <-l.done:
+		return nil, errors.New("master connection closed")
 	}
 }
 
@@ -74,8 +90,8 @@ func (l *hostLink) deliver(id uint64, m ipc.Message) {
 }
 
 // Claim asks the master for the host-wide right to publish key.
-func (l *hostLink) Claim(ctx context.Context, key hub.Key) error {
-	m, err := l.call(ctx, func(id uint64) ipc.Message { return &ipc.Claim{ID: id, Stream: key.String()} })
+func (l *hostLink) Claim(key hub.Key) error {
+	m, err := l.call(nil, func(id uint64) ipc.Message { return &ipc.Claim{ID: id, Stream: key.String()} })
 	if err != nil {
 		return err
 	}
@@ -94,68 +110,60 @@ func (l *hostLink) Release(key hub.Key) {
 }
 
 // Pull relays key from its owner, if another worker owns it.
-func (l *hostLink) Pull(ctx context.Context, key hub.Key) bool {
-	return l.relays.pull(ctx, key)
+func (l *hostLink) Pull(key hub.Key) bool { return l.relays.pull(key) }
+
+// Want pulls key once another worker is known to publish it.
+func (l *hostLink) Want(key hub.Key) { l.relays.want(key) }
+
+// Upstream reports whether key's vhost is an edge's (cluster mode remote).
+func (l *hostLink) Upstream(key hub.Key) bool {
+	cfg := l.cfg.Load()
+	return cfg != nil && cfg.Remote(key.Vhost)
 }
 
-func (l *hostLink) lookup(ctx context.Context, key hub.Key) (*ipc.LookupReply, error) {
-	m, err := l.call(ctx, func(id uint64) ipc.Message { return &ipc.Lookup{ID: id, Stream: key.String()} })
+// PullUpstream asks the master for key: it makes one worker of the host the
+// puller (maybe us: its Pull message then comes before the answer) and
+// tells us which; any other worker's stream we relay.
+func (l *hostLink) PullUpstream(key hub.Key) error {
+	reply, err := l.lookup(l.relays.done, key)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %w", hub.ErrUpstream, err)
+	case reply.Err != "":
+		return fmt.Errorf("%w: %s", hub.ErrNotPublished, reply.Err)
+	case !reply.Found:
+		return fmt.Errorf("%w: no worker can pull it", hub.ErrUpstream)
+	case reply.Puller || reply.RelayAddr == l.self:
+		// Ours: the master's Pull came before this answer.
+	default:
+		l.relays.send(relayReq{op: relayStart, key: key, addr: reply.RelayAddr})
+	}
+	return nil
+}
+
+func (l *hostLink) lookup(stop <-chan struct{}, key hub.Key) (*ipc.LookupReply, error) {
+	m, err := l.call(stop, func(id uint64) ipc.Message { return &ipc.Lookup{ID: id, Stream: key.String()} })
 	if err != nil {
 		return nil, err
 	}
 	return m.(*ipc.LookupReply), nil
 }
 
-// commands are what the worker does when the master asks.
-type commands struct {
-	reload     func(*ipc.Configure)
-	reopenLogs func()
-	drain      func()
+// place asks the master where a WebRTC request goes: slot -1 for a new
+// session, or the slot that owns one.
+func (l *hostLink) place(stop <-chan struct{}, slot int) (*ipc.PlaceReply, error) {
+	m, err := l.call(stop, func(id uint64) ipc.Message { return &ipc.Place{ID: id, Slot: slot} })
+	if err != nil {
+		return nil, err
+	}
+	return m.(*ipc.PlaceReply), nil
 }
 
-// receive handles the master's messages until the connection ends. EOF
-// means the master is gone: the worker must not outlive it.
-func (l *hostLink) receive(ctx context.Context, cmds commands) error {
-	for {
-		m, err := l.conn.Receive()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("master connection: %w", err)
-		}
-		switch m := m.(type) {
-		case *ipc.ClaimReply:
-			l.deliver(m.ID, m)
-		case *ipc.LookupReply:
-			l.deliver(m.ID, m)
-		case *ipc.StreamPublished:
-			if key, ok := hub.ParseKey(m.Stream); ok && m.RelayAddr != l.self {
-				l.relays.published(key, m.RelayAddr)
-			}
-		case *ipc.StreamUnpublished:
-			if key, ok := hub.ParseKey(m.Stream); ok {
-				l.relays.unpublished(key)
-			}
-		case *ipc.Configure:
-			cmds.reload(m)
-		case *ipc.ListClients:
-			if err := l.conn.Send(l.w.clientList(m.ID)); err != nil {
-				l.log.Warn("client list not sent", "err", err)
-			}
-		case *ipc.Command:
-			switch m.Name {
-			case ipc.CmdQuit:
-				return errQuit
-			case ipc.CmdReopenLogs:
-				cmds.reopenLogs()
-			case ipc.CmdDrain:
-				cmds.drain()
-			default:
-				l.log.Warn("unknown command from master", "command", m.Name)
-			}
-		default:
-			l.log.Warn("unexpected message from master", "kind", m.Kind().String())
-		}
+// upstreamFailure is the players' error for an edge stream whose pull
+// failed on another worker.
+func upstreamFailure(m *ipc.StreamUnpublished) error {
+	if m.NotFound {
+		return fmt.Errorf("%w: %s", hub.ErrNotPublished, m.Err)
 	}
+	return fmt.Errorf("%w: %s", hub.ErrUpstream, m.Err)
 }

@@ -1,8 +1,6 @@
 package worker
 
 import (
-	"context"
-	"log/slog"
 	"os"
 	"sort"
 	"time"
@@ -39,7 +37,7 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 	if t, err := s.proc.Times(); err == nil {
 		cpu := t.User + t.System
 		if !s.lastAt.IsZero() && elapsed > 0 {
-			l.CPUPercent = 100 * (cpu - s.lastCPU) / elapsed
+			l.CPUPercent = 100*(cpu-s.lastCPU)/elapsed + s.w.cpuBias
 		}
 		s.lastCPU = cpu
 	}
@@ -47,21 +45,12 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 		l.RSSBytes = m.RSS
 	}
 	w := s.w
-	rs, fs := &w.rtmp.Stats, &w.flv.Stats
-	l.BytesIn = rs.BytesIn.Load()
-	l.BytesOut = rs.BytesOut.Load() + fs.BytesOut.Load()
+	w.report(l)
 	if !s.lastAt.IsZero() && elapsed > 0 {
 		l.BytesInPerSec = float64(l.BytesIn-s.lastIn) / elapsed
 		l.BytesOutPerSec = float64(l.BytesOut-s.lastOut) / elapsed
 	}
 	s.lastIn, s.lastOut = l.BytesIn, l.BytesOut
-	l.Conns = ipc.ConnCounts{
-		RTMPPublish: int(rs.Publishers.Load()),
-		RTMPPlay:    int(rs.Players.Load()),
-		FLVPlay:     int(fs.Players.Load()),
-		RelayOut:    int(rs.RelayOut.Load()),
-	}
-	l.Conns.Total = int(rs.Conns.Load()) + l.Conns.FLVPlay
 	seen := make(map[string]uint64)
 	for _, info := range w.hub.Streams() {
 		name := info.Key.String()
@@ -69,8 +58,11 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 		if prev, ok := s.streamIn[name]; ok && elapsed > 0 && info.BytesIn >= prev {
 			st.BitrateKbps = float64(info.BytesIn-prev) * 8 / 1000 / elapsed
 		}
-		if info.Relay {
-			l.Conns.RelayIn++
+		if w.edge != nil {
+			st.Upstream = w.edge.upstream(name)
+		}
+		if info.Relay && st.Upstream == nil {
+			l.Conns[ipc.ConnRelayIn]++
 		}
 		seen[name] = info.BytesIn
 		l.Streams = append(l.Streams, st)
@@ -87,24 +79,3 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 
 // maxStreamsReported bounds a load report's stream list (about 120 bytes each).
 const maxStreamsReported = 4000
-
-// reportLoad sends a load report every second until ctx ends.
-func reportLoad(ctx context.Context, conn *ipc.Conn, w *Worker, log *slog.Logger) {
-	s, err := newLoadSampler(w)
-	if err != nil {
-		log.Error("load sampling unavailable", "err", err)
-		return
-	}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			if err := conn.Send(s.sample(now)); err != nil {
-				log.Warn("load report not sent", "err", err)
-			}
-		}
-	}
-}

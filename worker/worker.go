@@ -1,52 +1,65 @@
-// Package worker runs the media servers of one process on listeners it is
-// given: RTMP, and HTTP for HTTP-FLV. It never binds a port itself, so the
-// same code serves a standalone process and, later, a worker forked by the
-// master on inherited sockets.
+// Package worker is one worker process: it serves the protocols of its
+// server table (RTMP, HTTP-FLV, the private relay socket) on the sockets the
+// master passes by name, joins them to one media hub, tells the master of
+// its streams and load over IPC, pulls streams published on other workers,
+// and drains on command. It never binds a public port itself.
 package worker
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"streamedge/configs"
 	"streamedge/ipc"
-	"streamedge/media/httpflv"
+	"streamedge/media/access"
 	"streamedge/media/hub"
-	"streamedge/media/rtmp"
 )
 
-// Listeners are the sockets a worker serves. A nil listener is not served.
-type Listeners struct {
-	RTMP  net.Listener
-	HTTP  net.Listener
-	Relay net.Listener // the private unix socket other workers relay from
-}
+// Listeners are the sockets a worker serves, by the name of the server
+// that serves each. A server with no listener is not served.
+type Listeners map[string]net.Listener
 
-// Worker is the hub and the protocol servers of one process.
+// Worker is the hub, the protocol servers of one process and the listeners
+// they serve. The listeners are set before Run (Serve them with Listen, or
+// adopt the master's with adoptListeners) and are the worker's from then
+// on: Drain closes them, Run's end closes the rest.
 type Worker struct {
-	log  *slog.Logger
-	hub  *hub.Hub
-	rtmp *rtmp.Server
-	flv  *httpflv.Handler
-	http *http.Server
+	log     *slog.Logger
+	hub     *hub.Hub
+	servers []server
+	ls      Listeners
+	rtc     *rtcServer // nil unless rtc.enabled
+	cpuBias float64    // injected load (faultEnv), added to every report
+	edge    *edgePulls // set when the worker is joined to a host: its edge pulls
+	gate    *access.Gate
+	// draining is set by Drain: the handoff socket refuses players from then.
+	draining atomic.Bool
+	ho       *handoffs // nil until the process opens its handoff socket
 }
 
 // New builds a worker from cfg; Run starts it.
 func New(cfg *configs.Config, log *slog.Logger) *Worker {
 	h := hub.New(hubOptions(cfg), log)
-	w := &Worker{log: log, hub: h, rtmp: rtmp.NewServer(h, rtmpConfig(cfg), log), flv: httpflv.New(h, log)}
-	mux := http.NewServeMux()
-	mux.Handle("/", w.flv)
-	w.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),
-		IdleTimeout:       30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.With("server", "http").Handler(), slog.LevelDebug),
+	httpSrv := newHTTPServer("http", h, cfg, log)
+	w := &Worker{log: log, hub: h, servers: []server{
+		newRTMPServer("rtmp", h, cfg, log),
+		newRTMPServer(relaySocket, h, cfg, log),
+		httpSrv,
+	}}
+	if cfg.RTC.Enabled {
+		// WHIP/WHEP signalling goes in front of HTTP-FLV on the same port.
+		w.rtc = newRTCServer(h, cfg, log)
+		w.servers = append(w.servers, w.rtc)
+		httpSrv.srv.Handler = w.rtc.handler(httpSrv.srv.Handler)
+	}
+	w.gate = newAccessGate(cfg, w)
+	for _, s := range w.servers {
+		if g, ok := s.(gated); ok {
+			g.setGate(w.gate)
+		}
 	}
 	return w
 }
@@ -62,90 +75,138 @@ func hubOptions(cfg *configs.Config) hub.Options {
 	}
 }
 
-func rtmpConfig(cfg *configs.Config) rtmp.Config {
-	return rtmp.Config{
-		ChunkSize:        cfg.RTMP.ChunkSize,
-		HandshakeTimeout: cfg.RTMP.HandshakeTimeout.Std(),
-		MaxMessageSize:   cfg.RTMP.MaxMessageSize,
-	}
-}
-
 // Reload applies the settings a running worker can take without touching
-// any session: play options and RTMP limits for new connections.
+// any session: play options and protocol limits for new connections.
 func (w *Worker) Reload(cfg *configs.Config) {
 	w.hub.SetOptions(hubOptions(cfg))
-	w.rtmp.SetConfig(rtmpConfig(cfg))
+	w.gate.SetPolicies(accessPolicies(cfg))
+	for _, s := range w.servers {
+		s.reload(cfg)
+	}
 }
 
-// Drain retires the worker gracefully: it stops accepting on ls (the
-// master's copies of the sockets stay open, so nothing queued is lost),
-// closes idle HTTP connections, and ends the players of every stream that
-// ends from now on, so they reconnect to a worker that stays. Sessions go
-// on until Run's context ends.
-func (w *Worker) Drain(ls Listeners) {
-	for _, ln := range []net.Listener{ls.RTMP, ls.HTTP} {
-		if ln != nil {
+// Listen gives the worker the listeners it serves; call it before Run.
+func (w *Worker) Listen(ls Listeners) { w.ls = ls }
+
+// Drain retires the worker gracefully: it stops accepting on its public
+// listeners (the master's copies of the sockets stay open, so nothing
+// queued is lost; the relay socket stays, other workers may still pull
+// from it), closes idle HTTP connections, and ends the players of every
+// stream that ends from now on, so they reconnect to a worker that stays.
+// Sessions go on until Run's context ends.
+func (w *Worker) Drain() {
+	w.draining.Store(true)
+	for _, s := range w.servers {
+		if ln := w.ls[s.name()]; ln != nil && s.name() != relaySocket {
 			ln.Close()
 		}
+		s.drain()
 	}
-	w.http.SetKeepAlivesEnabled(false)
 	w.hub.Drain()
 }
 
-// Sessions counts open RTMP connections (relays included) and HTTP-FLV players.
+// Sessions counts open connections, relays included: a drained worker
+// waits for them.
 func (w *Worker) Sessions() int64 {
-	return w.rtmp.Stats.Conns.Load() + w.flv.Stats.Players.Load()
+	var n int64
+	for _, s := range w.servers {
+		n += s.open()
+	}
+	return n
+}
+
+// idle returns a channel closed once no server has an open connection.
+// Each server's idle channel is waited for in turn, then all are checked
+// at once, since a connection may have come to one while waiting for
+// another.
+func (w *Worker) idle(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		for {
+			all := true
+			for _, s := range w.servers {
+				select {
+				case <-s.idle():
+					continue
+				default:
+				}
+				all = false
+				select {
+				case <-s.idle():
+				case <-ctx.Done():
+					return
+				}
+			}
+			if all {
+				close(done)
+				return
+			}
+		}
+	}()
+	return done
+}
+
+// report fills in the connection counts and bytes of a load report.
+func (w *Worker) report(l *ipc.Load) {
+	l.Conns = ipc.ConnCounts{}
+	for _, s := range w.servers {
+		s.report(l)
+	}
+	if w.ho != nil {
+		l.HandoffsIn, l.HandoffsOut = w.ho.movedIn.Load(), w.ho.movedOut.Load()
+	}
 }
 
 // clientList is the worker's sessions for the master's API, at most
 // ipc.MaxClientsListed of them.
 func (w *Worker) clientList(id uint64) *ipc.ClientList {
 	list := &ipc.ClientList{ID: id}
-	for _, ses := range append(w.rtmp.Sessions(), w.flv.Sessions()...) {
-		if len(list.Clients) == ipc.MaxClientsListed {
-			list.Truncated = true
-			break
+	for _, s := range w.servers {
+		for _, c := range s.sessions() {
+			if len(list.Clients) == ipc.MaxClientsListed {
+				list.Truncated = true
+				return list
+			}
+			list.Clients = append(list.Clients, c)
 		}
-		list.Clients = append(list.Clients, ipc.Client(ses))
 	}
 	return list
 }
 
-// Hub is the worker's stream hub (for the API and tests).
-func (w *Worker) Hub() *hub.Hub { return w.hub }
-
-// Run serves ls until ctx ends, then closes every listener and session and
-// returns once all its goroutines are done.
-func (w *Worker) Run(ctx context.Context, ls Listeners) error {
+// Run serves the worker's listeners until ctx ends, then closes every
+// listener and session and returns once all its goroutines are done.
+func (w *Worker) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for _, ln := range []net.Listener{ls.RTMP, ls.Relay} {
-		if ln != nil {
-			wg.Go(func() { errs <- w.rtmp.Serve(ctx, ln) })
+	errs := make(chan error, len(w.servers))
+	wg.Go(func() { w.gate.Run(ctx) })
+	for _, s := range w.servers {
+		if ln := w.ls[s.name()]; ln != nil {
+			wg.Go(func() {
+				if err := s.serve(ctx, ln); err != nil {
+					errs <- err
+				}
+			})
 		}
-	}
-	if ls.HTTP != nil {
-		wg.Go(func() {
-			// A closed listener is a drain, not a failure: sessions go on.
-			if err := w.http.Serve(ls.HTTP); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-				errs <- err
-			}
-		})
 	}
 	// A server that returns nil had its listener closed by a drain: keep
 	// serving sessions until ctx ends. Only an error stops the worker early.
 	var err error
-	for err == nil && ctx.Err() == nil {
-		select {
-		case <-ctx.Done():
-		case err = <-errs:
-		}
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
 	}
+	cancel()
 	// Closing the hub first ends players and publishers at once, so the
 	// servers have nothing long-lived left to wait for.
 	w.hub.Close()
-	w.http.Close()
-	w.flv.Close()
+	for _, s := range w.servers {
+		s.close()
+	}
+	for _, ln := range w.ls {
+		ln.Close()
+	}
 	wg.Wait()
 	return err
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -22,51 +21,6 @@ import (
 	"streamedge/media/mediatest"
 	"streamedge/supervisor"
 )
-
-// api fetches an API document into v.
-func (s *server) apiGet(t *testing.T, path string, v any) {
-	t.Helper()
-	resp, err := http.Get("http://" + s.api + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", path, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-}
-
-func (s *server) workers(t *testing.T) []supervisor.WorkerInfo {
-	t.Helper()
-	var doc struct{ Workers []supervisor.WorkerInfo }
-	s.apiGet(t, "/api/v1/workers", &doc)
-	return doc.Workers
-}
-
-// waitWorkers waits until every slot has a ready worker and returns them.
-func (s *server) waitWorkers(t *testing.T, n int, match func([]supervisor.WorkerInfo) bool) []supervisor.WorkerInfo {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ws := s.workers(t)
-		ready := 0
-		for _, w := range ws {
-			if w.State == supervisor.StateReady && w.Load != nil {
-				ready++
-			}
-		}
-		if len(ws) == n && ready == n && (match == nil || match(ws)) {
-			return ws
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("workers not as expected: %+v", ws)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // children lists the pids whose parent is pid.
 func children(t *testing.T, pid int) map[int]bool {
@@ -141,17 +95,6 @@ func TestMasterRunsSingleThreadedWorkers(t *testing.T) {
 	}
 }
 
-// playerWorkers maps each player's local address to the worker that logged
-// its play start.
-func (s *server) playerWorker(t *testing.T, local string) int {
-	t.Helper()
-	line := s.logs.wait(t, "", func(l map[string]any) bool {
-		return isPlayStart(l) && l["client"] == local
-	}, 5*time.Second)
-	w, _ := line["worker"].(float64)
-	return int(w)
-}
-
 func TestStreamsReachPlayersOnEveryWorker(t *testing.T) {
 	mediatest.RequireFFmpeg(t)
 	s := startServer(t, "", "-w", "3")
@@ -196,7 +139,7 @@ func TestStreamsReachPlayersOnEveryWorker(t *testing.T) {
 	s.apiGet(t, "/api/v1/clients", &clients)
 	kinds := map[string]int{}
 	for _, c := range clients.Clients {
-		kinds[c.Kind]++
+		kinds[string(c.Kind)]++
 		if c.Stream != "__defaultVhost__/live/wide" || c.PID == 0 {
 			t.Fatalf("client %+v", c)
 		}

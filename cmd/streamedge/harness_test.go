@@ -17,8 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"streamedge/media/flv"
 	"streamedge/media/rtmp"
+	"streamedge/supervisor"
 )
 
 // binary is the streamedge built once for every test in this package.
@@ -31,6 +35,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "streamedge")
+	// The masters' run directories go here too, so that one killed with -9
+	// leaves nothing behind once the tests are over.
+	run := filepath.Join(dir, "run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_RUNTIME_DIR", run)
 	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building streamedge: %v\n%s", err, out)
 		os.Exit(1)
@@ -353,4 +365,93 @@ func waitPlayable(t *testing.T, play func(context.Context, string) (mediaSource,
 
 func isPlayStart(line map[string]any) bool {
 	return strings.HasSuffix(fmt.Sprint(line["msg"]), "play start")
+}
+
+// apiGet fetches an API document into v.
+func (s *server) apiGet(t *testing.T, path string, v any) {
+	t.Helper()
+	resp, err := http.Get("http://" + s.api + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+func (s *server) workers(t *testing.T) []supervisor.WorkerInfo {
+	t.Helper()
+	var doc struct{ Workers []supervisor.WorkerInfo }
+	s.apiGet(t, "/api/v1/workers", &doc)
+	return doc.Workers
+}
+
+// waitWorkers waits until every slot has a ready worker and returns them.
+func (s *server) waitWorkers(t *testing.T, n int, match func([]supervisor.WorkerInfo) bool) []supervisor.WorkerInfo {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ws := s.workers(t)
+		ready := 0
+		for _, w := range ws {
+			if w.State == supervisor.StateReady && w.Load != nil {
+				ready++
+			}
+		}
+		if len(ws) == n && ready == n && (match == nil || match(ws)) {
+			return ws
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers not as expected: %+v", ws)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// metric reads one sample of /metrics.
+func (s *server) metric(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + s.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := families[name]
+	if f == nil {
+		t.Fatalf("/metrics has no %s", name)
+	}
+next:
+	for _, m := range f.Metric {
+		for _, lp := range m.Label {
+			if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
+				continue next
+			}
+		}
+		if m.Counter != nil {
+			return m.Counter.GetValue()
+		}
+		return m.Gauge.GetValue()
+	}
+	t.Fatalf("%s has no series %v", name, labels)
+	return 0
+}
+
+// playerWorker maps each player's local address to the worker that logged
+// its play start.
+func (s *server) playerWorker(t *testing.T, local string) int {
+	t.Helper()
+	line := s.logs.wait(t, "", func(l map[string]any) bool {
+		return isPlayStart(l) && l["client"] == local
+	}, 5*time.Second)
+	w, _ := line["worker"].(float64)
+	return int(w)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,9 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"streamedge/media/mediatest"
 	"streamedge/media/rtmp"
@@ -26,39 +22,6 @@ func pids(ws []supervisor.WorkerInfo) string {
 		out = append(out, fmt.Sprintf("%d:%d:%s", w.Slot, w.PID, w.State))
 	}
 	return strings.Join(out, " ")
-}
-
-// metric reads one sample of /metrics.
-func (s *server) metric(t *testing.T, name string, labels map[string]string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + s.api + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := families[name]
-	if f == nil {
-		t.Fatalf("/metrics has no %s", name)
-	}
-next:
-	for _, m := range f.Metric {
-		for _, lp := range m.Label {
-			if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
-				continue next
-			}
-		}
-		if m.Counter != nil {
-			return m.Counter.GetValue()
-		}
-		return m.Gauge.GetValue()
-	}
-	t.Fatalf("%s has no series %v", name, labels)
-	return 0
 }
 
 // attachPlayers starts n RTMP players that record gaps.

@@ -47,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "streamedge", version)
 		return 0
 	}
-	cfg, yaml, name, err := loadConfig(*cfgPath)
+	cfg, name, err := loadConfig(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		if *testOnly {
@@ -65,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer logOut.Close()
-	opts := supervisor.Options{Config: cfg, ConfigYAML: yaml, ConfigPath: *cfgPath, Workers: *workers,
+	opts := supervisor.Options{Config: cfg, ConfigPath: *cfgPath, Workers: *workers,
 		Version: version, Log: log, SetLogLevel: logOut.SetLevel, ReopenLogs: logOut.Reopen}
 	if err := serve(opts); err != nil {
 		log.Error("streamedge stopped", "err", err)
@@ -74,18 +74,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// loadConfig reads the config file, or the embedded default, and returns it
-// with the YAML that workers will be configured with.
-func loadConfig(path string) (*configs.Config, []byte, string, error) {
+// loadConfig reads the config file, or the embedded default, as a reload
+// does (configs.Load), and names it for -t's verdict.
+func loadConfig(path string) (*configs.Config, string, error) {
 	if path == "" {
-		return configs.Default(), configs.DefaultYAML(), "(embedded default)", nil
+		return configs.Default(), "(embedded default)", nil
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, path, fmt.Errorf("%s: cannot read config: %w", path, err)
-	}
-	cfg, err := configs.Parse(path, data)
-	return cfg, data, path, err
+	cfg, err := configs.Load(path)
+	return cfg, path, err
 }
 
 // serve runs the master until a signal says quit. Signals are nginx's: HUP

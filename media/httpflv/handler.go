@@ -7,17 +7,18 @@
 package httpflv
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"streamedge/media/access"
 	"streamedge/media/flv"
 	"streamedge/media/hub"
 )
@@ -33,9 +34,11 @@ type Handler struct {
 	hub   *hub.Hub
 	log   *slog.Logger
 	Stats Stats
+	gates gates // see SetGate
 
 	mu      sync.Mutex
 	players map[*player]struct{}
+	idle    chan struct{} // closed when the last player ends; nil until asked for
 	closed  bool
 	wg      sync.WaitGroup
 }
@@ -105,7 +108,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusNotFound, "not a stream: use /{app}/{stream}.flv")
 		return
 	}
+	id := strconv.FormatUint(h.gates.ids.Add(1), 10)
+	gated, ok := h.authorize(w, r, key, id)
+	if !ok {
+		return
+	}
 	sub, err := h.hub.Subscribe(key, true)
+	if errors.Is(err, hub.ErrUpstream) {
+		// An edge whose origins failed: the gateway's error, not a 404.
+		jsonError(w, http.StatusBadGateway, "stream "+key.App+"/"+key.Name+": "+err.Error())
+		return
+	}
 	if err != nil {
 		jsonError(w, http.StatusNotFound, "stream "+key.App+"/"+key.Name+" is not published")
 		return
@@ -127,14 +140,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusInternalServerError, "cannot stream on this connection")
 		return
 	}
-	p := &player{h: h, sub: sub, nc: nc, addr: r.RemoteAddr, stream: key.String(), since: time.Now(),
+	p := &player{h: h, id: id, sub: sub, nc: nc, addr: r.RemoteAddr, stream: key.String(), since: time.Now(),
 		log: h.log.With("client", r.RemoteAddr, "stream", key.String())}
 	if !h.track(p) {
 		sub.Close()
 		nc.Close()
 		return
 	}
+	p.gated = gated
 	defer h.untrack(p)
+	defer p.notifyStop()
 	p.serve(brw.Reader)
 }
 
@@ -152,8 +167,29 @@ func (h *Handler) track(p *player) bool {
 func (h *Handler) untrack(p *player) {
 	h.mu.Lock()
 	delete(h.players, p)
+	if len(h.players) == 0 && h.idle != nil {
+		close(h.idle)
+		h.idle = nil
+	}
 	h.mu.Unlock()
 	h.wg.Done()
+}
+
+// Idle returns a channel closed once no player is left (at once if there
+// is none now), so a draining worker can wait for its last one without
+// polling.
+func (h *Handler) Idle() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.players) == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if h.idle == nil {
+		h.idle = make(chan struct{})
+	}
+	return h.idle
 }
 
 // Sessions lists the HTTP-FLV players.
@@ -162,7 +198,7 @@ func (h *Handler) Sessions() []hub.Session {
 	defer h.mu.Unlock()
 	list := make([]hub.Session, 0, len(h.players))
 	for p := range h.players {
-		list = append(list, hub.Session{Kind: "flv_play", Addr: p.addr, Stream: p.stream, Since: p.since, BytesSent: p.sub.Sent.Load()})
+		list = append(list, hub.Session{ID: p.id, Kind: "flv_play", Addr: p.addr, Stream: p.stream, Since: p.since, BytesSent: p.sub.Sent.Load()})
 	}
 	return list
 }
@@ -190,6 +226,8 @@ const responseHead = "HTTP/1.1 200 OK\r\n" +
 // player is one HTTP-FLV response.
 type player struct {
 	h      *Handler
+	id     string
+	gated  *access.Request // the play the gate admitted, told when it ends
 	sub    *hub.Subscriber
 	nc     net.Conn
 	addr   string
@@ -198,11 +236,19 @@ type player struct {
 	log    *slog.Logger
 	vecs   [][]byte
 	out    net.Buffers
+	// scratch holds tag headers of a player handed over from a worker
+	// with another timeline of the stream.
+	scratch []byte
+	// shedding: closed by ShedNewest, or being moved
+	shedding atomic.Bool
+	ho       handoffSide // see handoff.go
+	audio    bool        // the tracks the FLV header announced
+	video    bool
 	// head is the FLV file header, sent with the first media: its flags
 	// must name the stream's real tracks (flv.js and mpegts.js wait for
 	// every track it names), which are known only then.
 	head     []byte
-	headSent bool
+	headSent bool // or sent by the worker this player was handed over from
 }
 
 var _ hub.BatchWriter = (*player)(nil)
@@ -216,49 +262,44 @@ func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
 	defer h.Stats.Players.Add(-1)
 	defer p.sub.Close()
 	defer p.nc.Close()
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	// A player sends nothing after its request: a read that returns means
-	// it has gone, and we stop at once instead of at the next write.
-	go func() {
-		var b [512]byte
-		for {
-			if _, err := r.Read(b[:]); err != nil {
-				cancel(errClientGone)
-				p.nc.Close()
-				return
-			}
-		}
-	}()
 	p.sub.WaitForTracks()
 	p.nc.SetWriteDeadline(time.Now().Add(h.hub.Options().SendTimeout))
 	_, err := p.nc.Write([]byte(responseHead))
 	if err == nil {
 		p.log.Info("flv play start")
-		err = p.sub.Run(ctx, p)
+		err = p.play(r)
 	}
-	if c := context.Cause(ctx); c != nil {
-		err = c
-	}
-	p.log.Info("flv play end", "reason", err.Error(), "bytes_sent", p.sub.Sent.Load(), "skips", p.sub.Skipped.Load())
+	p.logEnd(err)
 }
 
 // WriteBatch writes tags as header, body and trailer slices in one writev.
 func (p *player) WriteBatch(msgs []*hub.Msg) error {
+	msgs, resumed := p.ho.tail.Admit(p.sub.Stream(), msgs)
+	if resumed != nil {
+		p.logResumed(resumed)
+	}
 	vecs := p.vecs[:0]
 	if !p.headSent {
 		p.headSent = true
-		audio, video := p.sub.Tracks()
-		p.head = flv.AppendFileHeader(p.head[:0], audio, video)
+		p.audio, p.video = p.sub.Tracks()
+		p.head = flv.AppendFileHeader(p.head[:0], p.audio, p.video)
 		vecs = append(vecs, p.head)
 	}
+	p.scratch = p.scratch[:0]
 	for _, m := range msgs {
-		vecs = append(vecs, m.FLVHeader(), m.Payload, m.FLVTrailer())
+		hdr := m.FLVHeader()
+		if p.ho.tail.Shift != 0 {
+			hdr = p.ownHeader(m)
+		}
+		vecs = append(vecs, hdr, m.Payload, m.FLVTrailer())
 	}
 	p.vecs = vecs
 	p.out = vecs
 	p.nc.SetWriteDeadline(time.Now().Add(p.h.hub.Options().SendTimeout))
 	n, err := p.out.WriteTo(p.nc)
 	p.h.Stats.BytesOut.Add(uint64(n))
+	if err == nil {
+		p.ho.tail.Wrote(msgs)
+	}
 	return err
 }

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"sort"
@@ -49,20 +48,22 @@ func DefaultOptions() Options {
 const maxWindow = 1 << 15
 
 // Host joins a hub to the other worker processes of the host. A hub
-// without one is a whole server on its own.
+// without one is a whole server on its own. The host bounds its own waits
+// and ends them when it stops, so the hub starts no work of its own.
 type Host interface {
 	// Claim asks to be the host-wide publisher of key; ErrStreamBusy (or
 	// another error) when that is refused.
-	Claim(ctx context.Context, key Key) error
+	Claim(key Key) error
 	// Release gives a claim back.
 	Release(key Key)
 	// Pull relays key here when another worker publishes it, and reports
 	// whether one does.
-	Pull(ctx context.Context, key Key) bool
+	Pull(key Key) bool
+	// Want says a player waits for key, which has no publisher here: the
+	// host pulls it, now or once it is published elsewhere, without
+	// blocking the caller.
+	Want(key Key)
 }
-
-// claimTimeout bounds a round trip to the master.
-const claimTimeout = 3 * time.Second
 
 // Hub is the set of streams of one process. It is safe for concurrent use.
 type Hub struct {
@@ -166,13 +167,21 @@ func (h *Hub) Publish(key Key) (*Publisher, error) {
 		return nil, err
 	}
 	if host := h.host(); host != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
-		defer cancel()
-		if err := host.Claim(ctx, key); err != nil {
+		if err := host.Claim(key); err != nil {
 			p.Close()
 			return nil, err
 		}
 		p.claimed = true
+		if eh, ok := host.(EdgeHost); ok && eh.Upstream(key) {
+			// An edge forwards a publish to an origin; the origin's refusal
+			// is the publisher's.
+			stop, err := eh.Forward(p)
+			if err != nil {
+				p.Close()
+				return nil, err
+			}
+			p.onClose = stop
+		}
 	}
 	return p, nil
 }
@@ -205,12 +214,12 @@ func (h *Hub) subscribe(key Key, mustBePublished, relay bool) (*Subscriber, erro
 	if relay {
 		host = nil
 	}
+	if eh, ok := host.(EdgeHost); ok && eh.Upstream(key) {
+		return h.subscribeEdge(eh, key)
+	}
 	if mustBePublished && host != nil && !h.publishing(key) {
 		// Published on another worker? Then a relay brings it here.
-		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
-		found := host.Pull(ctx, key)
-		cancel()
-		mustBePublished = !found
+		mustBePublished = !host.Pull(key)
 	}
 	s, err := h.stream(key, !mustBePublished)
 	if err != nil {
@@ -225,11 +234,7 @@ func (h *Hub) subscribe(key Key, mustBePublished, relay bool) (*Subscriber, erro
 		return nil, ErrNotPublished
 	}
 	if !live && host != nil {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
-			defer cancel()
-			host.Pull(ctx, key)
-		}()
+		host.Want(key)
 	}
 	return sub, nil
 }
@@ -240,23 +245,6 @@ func (h *Hub) publishing(key Key) bool {
 	s := h.streams[key]
 	h.mu.Unlock()
 	return s != nil && s.Info().Publishing
-}
-
-// Unpublish ends the local publisher of key, if any: a relay whose source
-// stream has ended on its owner.
-func (h *Hub) Unpublish(key Key, relayOnly bool) {
-	h.mu.Lock()
-	s := h.streams[key]
-	h.mu.Unlock()
-	if s == nil {
-		return
-	}
-	s.mu.RLock()
-	p := s.publisher
-	s.mu.RUnlock()
-	if p != nil && (!relayOnly || p.relay) {
-		p.Close()
-	}
 }
 
 // Streams describes every stream with a publisher or a player, by key.
@@ -314,10 +302,12 @@ func ParseKey(s string) (Key, bool) {
 
 // Session describes one publisher or player connection, for the API.
 type Session struct {
+	ID        string // the server's name for it, for a kick
 	Kind      string // rtmp_publish, rtmp_play, flv_play, relay_out
 	Addr      string
 	Stream    string
 	Since     time.Time
 	BytesSent uint64
 	BytesIn   uint64
+	Upnode    string // the edge that pulls, as its connect said (SRS's debug_srs_upnode)
 }

@@ -26,7 +26,11 @@ type Msg struct {
 	rtmpCntLen uint8
 }
 
-// NewMsg classifies a message and encodes its wire headers once.
+// NewMsg classifies a message and encodes its wire headers once, at
+// publish: the FLV tag header and trailer, and the RTMP chunk headers for
+// RTMPStreamID. The hub knows both players' wire formats on purpose: it is
+// what makes fan-out cheap, since every player of either protocol writes
+// these same bytes (writev) instead of encoding each message again.
 // The hub keeps payload: the caller must not change it afterwards.
 func NewMsg(typeID uint8, timestamp uint32, payload []byte) *Msg {
 	m := &Msg{Type: typeID, Timestamp: timestamp, Payload: payload}

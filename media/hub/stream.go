@@ -21,6 +21,7 @@ type Stream struct {
 	relays    int // subscribers that are other workers' relays
 	closed    bool
 	ended     bool // unpublished on a draining hub: players must go elsewhere
+	watch     watchers
 
 	meta, videoSeq, audioSeq *Msg
 	gopStart                 uint64 // sequence number of the last keyframe
@@ -38,6 +39,12 @@ type Stream struct {
 	metaDeclared         bool
 
 	tl timeline // publishers' timestamps in, the players' monotonic time out
+
+	// Edge streams: whether this publish has sent a keyframe, and the
+	// failures of the upstream pull (see FailUpstream).
+	sawKey bool
+	upErr  error
+	upGen  uint64
 
 	bytesIn atomic.Uint64
 	msgsIn  atomic.Uint64
@@ -75,6 +82,7 @@ func (s *Stream) publish(relay bool) (*Publisher, error) {
 	s.publisher, s.ended = p, false
 	s.tl.publisherChanged()
 	s.hasAudio, s.hasVideo, s.mediaSeen, s.metaDeclared = false, false, false, false
+	s.sawKey = false
 	s.wakeLocked()
 	return p, nil
 }
@@ -147,6 +155,7 @@ func (s *Stream) push(p *Publisher, typeID uint8, timestamp uint32, payload []by
 	if m.Keyframe {
 		s.gopStart, s.hasGOP, s.gopFrames = s.win.head, true, 0
 		s.gopHeaders = s.appendHeadersLocked(s.gopHeaders[:0], m.Timestamp)
+		s.sawKey = true
 	}
 	s.win.push(m)
 	s.trimLocked(m)
@@ -233,7 +242,8 @@ func (s *Stream) subscribe(mustBePublished, relay bool) (*Subscriber, bool) {
 	if relay {
 		s.relays++
 	}
-	return &Subscriber{s: s, relay: relay, ctl: make(chan struct{}, 1)}, live
+	s.playersChangedLocked()
+	return &Subscriber{s: s, relay: relay, ctl: make(chan struct{}, 1), upGen: s.upGen}, live
 }
 
 func (s *Stream) unsubscribe(relay bool) {
@@ -242,6 +252,7 @@ func (s *Stream) unsubscribe(relay bool) {
 	if relay {
 		s.relays--
 	}
+	s.playersChangedLocked()
 	s.mu.Unlock()
 	s.hub.release(s)
 }
@@ -279,12 +290,10 @@ func (s *Stream) Info() StreamInfo {
 type Publisher struct {
 	s       *Stream
 	once    sync.Once
-	relay   bool // fed from the owning worker, holds no claim
-	claimed bool // holds the host-wide claim, given back on Close
+	relay   bool   // fed from the owning worker, holds no claim
+	claimed bool   // holds the host-wide claim, given back on Close
+	onClose func() // an edge's forward to its origin, ended on Close
 }
-
-// Relay reports whether the publisher is a relay from another worker.
-func (p *Publisher) Relay() bool { return p.relay }
 
 // Stream returns the stream being published.
 func (p *Publisher) Stream() *Stream { return p.s }
@@ -302,6 +311,9 @@ func (p *Publisher) Close() {
 			if host := p.s.hub.host(); host != nil {
 				host.Release(p.s.key)
 			}
+		}
+		if p.onClose != nil {
+			p.onClose()
 		}
 	})
 }

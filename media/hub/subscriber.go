@@ -32,6 +32,7 @@ type Subscriber struct {
 	waitTracks bool
 	closed     bool
 	relay      bool
+	upGen      uint64 // the stream's upstream failures when the player joined
 
 	// The backlog (media time from the player's next message to the newest)
 	// at the last fetch, and whether it may be compared with the next one:
@@ -98,6 +99,9 @@ func (sub *Subscriber) Fetch(batch []*Msg) ([]*Msg, <-chan struct{}, error) {
 	}
 	if s.ended && sub.next >= s.win.head {
 		return batch, nil, ErrStreamEnded
+	}
+	if s.upGen != sub.upGen && sub.next >= s.win.head {
+		return batch, nil, s.upErr
 	}
 	caughtUp := false
 	if !sub.primed {

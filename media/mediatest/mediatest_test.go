@@ -193,3 +193,30 @@ func writeFile(t *testing.T, name string, data []byte) string {
 	}
 	return path
 }
+
+func TestNginxRTMPOrigin(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	n := mediatest.StartNginxRTMP(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	file := mediatest.FLVFile(t, mediatest.Media{})
+	mediatest.StartFFmpegPublish(t, ctx, file, "rtmp://"+n.RTMP+"/live/s", true)
+	for {
+		clients, err := n.Clients(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if clients["s"] == 1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("nginx never listed the publisher: %v", clients)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	res := mediatest.FFprobe(t, ctx, "rtmp://"+n.RTMP+"/live/s")
+	if _, ok := res.Stream("video"); !ok {
+		t.Fatalf("ffprobe through nginx-rtmp found no video: %+v", res)
+	}
+}

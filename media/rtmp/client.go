@@ -21,9 +21,42 @@ import (
 // StatusError is an onStatus or _error the server answered with.
 type StatusError struct {
 	Code, Description string
+	// Redirect is where the server sent us instead (an RTMP 302: SRS's
+	// origin cluster answers a play of a stream it does not have with
+	// NetConnection.Connect.Rejected and ex.redirect).
+	Redirect string
 }
 
-func (e *StatusError) Error() string { return e.Code + ": " + e.Description }
+func (e *StatusError) Error() string {
+	if e.Redirect != "" {
+		return e.Code + ": " + e.Description + " (redirect to " + e.Redirect + ")"
+	}
+	return e.Code + ": " + e.Description
+}
+
+// Is makes errors.Is(err, ErrStreamNotFound) true for the server's "no
+// such stream" answer, whatever its description says.
+func (e *StatusError) Is(target error) bool {
+	return target == ErrStreamNotFound && e.Code == CodeStreamNotFound
+}
+
+// CodeStreamNotFound is the status a play of a stream the server does not
+// have gets.
+const CodeStreamNotFound = "NetStream.Play.StreamNotFound"
+
+// ErrStreamNotFound matches (errors.Is) a *StatusError with CodeStreamNotFound.
+var ErrStreamNotFound = errors.New("stream not found")
+
+// DialOptions are the less common settings of DialWith.
+type DialOptions struct {
+	// ConnectProps are added to the connect command object, e.g. the edge's
+	// identity for the origin's client list (SRS's debug_srs_upnode).
+	ConnectProps []amf.Property
+	// TCURL, when set, is the tcUrl sent instead of the one made from the
+	// URL: an edge passes a client's tcUrl, query and token included, on
+	// to its origin (token_traverse).
+	TCURL string
+}
 
 // Client is an RTMP client that plays or publishes one stream: what tests,
 // the load generator and relays use. go-rtmp's client cannot play, so this
@@ -53,6 +86,11 @@ func Dial(ctx context.Context, rawURL string) (*Client, error) {
 // private unix socket; the URL still names the app and stream. Empty
 // network and address mean TCP to the URL's host.
 func DialVia(ctx context.Context, network, address, rawURL string) (*Client, error) {
+	return DialWith(ctx, network, address, rawURL, DialOptions{})
+}
+
+// DialWith is DialVia with options.
+func DialWith(ctx context.Context, network, address, rawURL string, opts DialOptions) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
@@ -81,7 +119,10 @@ func DialVia(ctx context.Context, network, address, rawURL string) (*Client, err
 		c.stream += "?" + u.RawQuery
 	}
 	c.tcURL = (&url.URL{Scheme: "rtmp", Host: u.Host, Path: "/" + c.app}).String()
-	if err := c.connect(ctx); err != nil {
+	if opts.TCURL != "" {
+		c.tcURL = opts.TCURL
+	}
+	if err := c.connect(ctx, opts.ConnectProps); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -120,7 +161,7 @@ func (c *Client) withDeadline(ctx context.Context, f func() error) error {
 	return f()
 }
 
-func (c *Client) connect(ctx context.Context) error {
+func (c *Client) connect(ctx context.Context, extra []amf.Property) error {
 	return c.withDeadline(ctx, func() error {
 		br := bufio.NewReaderSize(c.nc, 16<<10)
 		if err := handshake.HandshakeWithServer(br, c.nc, &handshake.Config{SkipHandshakeVerification: true}); err != nil {
@@ -134,6 +175,7 @@ func (c *Client) connect(ctx context.Context) error {
 		obj := []amf.Property{{Key: "app", Value: c.app}, {Key: "flashVer", Value: "LNX 9,0,124,2"},
 			{Key: "tcUrl", Value: c.tcURL}, {Key: "fpad", Value: false}, {Key: "capabilities", Value: 15.0},
 			{Key: "audioCodecs", Value: 4071.0}, {Key: "videoCodecs", Value: 252.0}, {Key: "videoFunction", Value: 1.0}}
+		obj = append(obj, extra...)
 		if _, err := c.call("connect", 0, obj); err != nil {
 			return fmt.Errorf("connect: %w", err)
 		}
@@ -176,7 +218,11 @@ func statusOf(cmd command) *StatusError {
 	info, _ := lastArg(cmd).(amf.Object)
 	code, _ := info["code"].(string)
 	desc, _ := info["description"].(string)
-	return &StatusError{Code: code, Description: desc}
+	st := &StatusError{Code: code, Description: desc}
+	if ex, ok := info["ex"].(amf.Object); ok {
+		st.Redirect, _ = ex["redirect"].(string)
+	}
+	return st
 }
 
 func lastArg(cmd command) any {

@@ -3,8 +3,10 @@ package rtmp
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"streamedge/media/access"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp/amf"
 	"streamedge/media/rtmp/chunk"
@@ -94,7 +96,18 @@ func (c *conn) onConnect(cmd command) error {
 		c.writeCommand(0, "_error", cmd.TxID, nil, status("error", "NetConnection.Connect.Rejected", err.Error()))
 		return fmt.Errorf("connect rejected: %w", err)
 	}
-	c.target, c.connected = target, true
+	if r := c.srv.refusal(c, app, tcURL, cmd.Object); r != nil {
+		c.reject(cmd.TxID, r)
+		return fmt.Errorf("connect refused: %s", r.Reason)
+	}
+	c.target, c.tcURL = target, tcURL
+	c.upnode = upnode(cmd.Object)
+	c.pageURL, _ = cmd.Object["pageUrl"].(string)
+	if err := c.authorize(access.Connect, hub.Key{}, ""); err != nil {
+		c.writeCommand(0, "_error", cmd.TxID, nil, status("error", "NetConnection.Connect.Rejected", deniedText(err)))
+		return fmt.Errorf("connect refused: %w", err)
+	}
+	c.connected = true
 	c.log = c.log.With("app", target.App)
 	encoding, _ := cmd.Object["objectEncoding"].(float64)
 	if err := c.writeUint32(chunk.TypeWindowAckSize, ackWindow); err != nil {
@@ -140,6 +153,10 @@ func (c *conn) onPublish(cmd command) error {
 		c.writeStatus(cmd.StreamID, "error", "NetStream.Publish.BadName", err.Error())
 		return fmt.Errorf("publish refused: %w", err)
 	}
+	if err := c.authorize(access.Publish, key, cmd.stringArg(0)); err != nil {
+		c.writeStatus(cmd.StreamID, "error", "NetStream.Publish.Unauthorized", deniedText(err))
+		return fmt.Errorf("publish refused: %w", err)
+	}
 	pub, err := c.srv.hub.Publish(key)
 	if err != nil {
 		desc := fmt.Sprintf("stream %s: %v", key.App+"/"+key.Name, err)
@@ -148,6 +165,7 @@ func (c *conn) onPublish(cmd command) error {
 		return fmt.Errorf("publish refused: %w", err)
 	}
 	c.publisher, c.pubStreamID = pub, cmd.StreamID
+	c.gated = c.request(access.Publish, key, cmd.stringArg(0))
 	c.session.Store(&sessionMeta{kind: "rtmp_publish", stream: key.String(), pub: pub})
 	c.srv.Stats.Publishers.Add(1)
 	c.log = c.log.With("stream", key.String())
@@ -168,13 +186,21 @@ func (c *conn) onPlay(cmd command) error {
 		c.writeStatus(cmd.StreamID, "error", "NetStream.Play.StreamNotFound", err.Error())
 		return fmt.Errorf("play refused: %w", err)
 	}
+	if err := c.authorize(access.Play, key, cmd.stringArg(0)); err != nil {
+		c.writeStatus(cmd.StreamID, "error", "NetStream.Play.Unauthorized", deniedText(err))
+		return fmt.Errorf("play refused: %w", err)
+	}
 	subscribe := func(k hub.Key) (*hub.Subscriber, error) { return c.srv.hub.Subscribe(k, false) }
 	if c.relay {
 		subscribe = c.srv.hub.SubscribeRelay
 	}
 	sub, err := subscribe(key)
 	if err != nil {
-		c.writeStatus(cmd.StreamID, "error", "NetStream.Play.Failed", err.Error())
+		code := "NetStream.Play.Failed"
+		if errors.Is(err, hub.ErrNotPublished) || errors.Is(err, hub.ErrUpstream) {
+			code = CodeStreamNotFound // an edge whose origins do not have it, or failed
+		}
+		c.writeStatus(cmd.StreamID, "error", code, err.Error())
 		return fmt.Errorf("play refused: %w", err)
 	}
 	c.log = c.log.With("stream", key.String())
@@ -199,7 +225,8 @@ func (c *conn) onPlay(cmd command) error {
 	if c.relay {
 		kind = "relay_out"
 	}
-	c.session.Store(&sessionMeta{kind: kind, stream: key.String(), sub: sub})
+	c.session.Store(&sessionMeta{kind: kind, stream: key.String(), sub: sub, streamID: cmd.StreamID})
+	c.gated = c.request(access.Play, key, cmd.stringArg(0))
 	c.play = startPlayer(c, sub, cmd.StreamID)
 	return nil
 }
@@ -235,4 +262,18 @@ func (c *conn) onPause(cmd command) error {
 		return err
 	}
 	return c.writeUserControl(eventStreamBegin, cmd.StreamID)
+}
+
+// upnode is how an edge that pulls introduced itself in its connect
+// (SRS's debug_srs_upnode properties), bounded: it is the client's text.
+func upnode(obj amf.Object) string {
+	host, _ := obj["srs_server_ip"].(string)
+	pid, _ := obj["srs_pid"].(float64)
+	if host == "" && pid == 0 {
+		return ""
+	}
+	if len(host) > 100 {
+		host = host[:100]
+	}
+	return fmt.Sprintf("%s pid %d", strings.ToValidUTF8(host, "?"), int64(pid))
 }

@@ -9,10 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"streamedge/media/access"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp/chunk"
 )
@@ -48,9 +50,18 @@ type conn struct {
 	publisher   *hub.Publisher
 	pubStreamID uint32
 	play        *player
-	relay       bool // came in on the private socket: another worker's relay
+	relay       bool   // on a relay server: a relay feeding another hub
+	upnode      string // an edge that pulls: how its connect said who it is
 	since       time.Time
 	session     atomic.Pointer[sessionMeta] // set once publishing or playing, read by Sessions
+
+	id       string          // this session's id, as hooks and the API name it
+	ctx      context.Context // ends with the session: a hook waited on is abandoned
+	tcURL    string
+	pageURL  string
+	gated    *access.Request // the publish or play the gate admitted, told when it ends
+	shedding atomic.Bool     // closed by ShedNewest
+	ho       handoffSide     // see handoff.go
 }
 
 // sessionMeta is what the API lists of a connection that publishes or plays.
@@ -59,11 +70,13 @@ type sessionMeta struct {
 	stream string
 	pub    *hub.Publisher
 	sub    *hub.Subscriber
+	// streamID is the play's message stream, for a status from ShedNewest.
+	streamID uint32
 }
 
 func newConn(s *Server, nc net.Conn, cfg Config) *conn {
 	c := &conn{srv: s, cfg: cfg, nc: nc, outChunkSize: 128, nextStreamID: hub.RTMPStreamID, peerWindow: ackWindow,
-		relay: nc.LocalAddr().Network() == "unix", since: time.Now()}
+		relay: s.Relay, since: time.Now(), id: strconv.FormatUint(s.ids.Add(1), 10)}
 	if c.relay {
 		c.log = s.log.With("client", "relay")
 	} else {
@@ -74,6 +87,9 @@ func newConn(s *Server, nc net.Conn, cfg Config) *conn {
 
 // serve runs the session to its end and closes the connection.
 func (c *conn) serve(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.ctx = ctx
 	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
 	defer stop()
 	err := c.run()
@@ -82,7 +98,9 @@ func (c *conn) serve(ctx context.Context) {
 
 func (c *conn) run() error {
 	c.nc.SetDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
-	br := bufio.NewReaderSize(countingReader{c.nc, &c.srv.Stats.BytesIn}, 16<<10)
+	c.ho.in = &journal{r: countingReader{c.nc, &c.srv.Stats.BytesIn}}
+	br := bufio.NewReaderSize(c.ho.in, 16<<10)
+	c.ho.br = br
 	first, err := br.Peek(1)
 	if err != nil {
 		return fmt.Errorf("before handshake: %w", err)
@@ -94,9 +112,20 @@ func (c *conn) run() error {
 		return fmt.Errorf("handshake: %w", err)
 	}
 	c.cr = chunk.NewReader(br, c.cfg.MaxMessageSize)
+	return c.readLoop()
+}
+
+// readLoop reads and handles messages until the session ends.
+func (c *conn) readLoop() error {
 	for {
 		msg, err := c.cr.ReadMessage()
 		if err != nil {
+			if c.handoffPending() {
+				if err = c.handOff(err); err == nil {
+					continue // stays here: read on
+				}
+				return err
+			}
 			if err == io.EOF || errors.Is(err, net.ErrClosed) {
 				return errClientClosed
 			}
@@ -112,11 +141,13 @@ func (c *conn) run() error {
 		if err := c.maybeAck(); err != nil {
 			return err
 		}
+		c.checkpoint()
 	}
 }
 
 // finish releases what the session held and logs why it ended, once.
 func (c *conn) finish(err error) {
+	c.endHandoffs()
 	c.nc.Close()
 	if c.play != nil {
 		c.play.stop()
@@ -124,7 +155,10 @@ func (c *conn) finish(err error) {
 	if c.publisher != nil {
 		c.endPublish(err)
 	}
-	if c.play == nil && !errors.Is(err, errClientClosed) {
+	if !errors.Is(err, errMoved) {
+		c.notifyEnd() // a moved session goes on elsewhere
+	}
+	if c.play == nil && !errors.Is(err, errClientClosed) && !errors.Is(err, errMoved) {
 		c.log.Info("rtmp connection closed", "reason", err.Error())
 	}
 }

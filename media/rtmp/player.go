@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"streamedge/media/handoff"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp/chunk"
 )
@@ -17,8 +18,11 @@ type player struct {
 	c        *conn
 	sub      *hub.Subscriber
 	streamID uint32
-	cancel   context.CancelFunc
+	cancel   context.CancelCauseFunc
 	done     chan struct{}
+	paused   bool         // the goroutine stopped for a handoff, the session goes on
+	tail     handoff.Tail // where the client is, for handoffs
+	from     string       // the worker an adopted player came from, for its log
 
 	vecs    [][]byte    // reused for every batch: no allocation per message
 	out     net.Buffers // what writev consumes
@@ -28,21 +32,35 @@ type player struct {
 var _ hub.BatchWriter = (*player)(nil)
 
 func startPlayer(c *conn, sub *hub.Subscriber, streamID uint32) *player {
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &player{c: c, sub: sub, streamID: streamID, cancel: cancel, done: make(chan struct{})}
+	p := &player{c: c, sub: sub, streamID: streamID}
 	p.counter().Add(1)
 	c.log.Info("rtmp play start")
+	p.start()
+	return p
+}
+
+// start runs the player's goroutine; a handoff pauses it, and starts it
+// again if the socket stays.
+func (p *player) start() {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	p.cancel, p.done, p.paused = cancel, make(chan struct{}), false
 	go func() {
 		defer close(p.done)
-		err := sub.Run(ctx, p)
+		err := handoff.CatchUp(p.sub, &p.tail, p)
+		if err == nil {
+			err = p.sub.Run(ctx, p)
+		}
+		if errors.Is(err, errPaused) {
+			p.paused = true
+			return
+		}
 		if ctx.Err() == nil {
 			// The stream dropped the player (too slow, write failed, hub closed):
 			// close the socket so the reading side ends the session.
-			c.nc.Close()
+			p.c.nc.Close()
 		}
 		p.finish(err)
 	}()
-	return p
 }
 
 func (p *player) finish(err error) {
@@ -55,8 +73,8 @@ func (p *player) finish(err error) {
 	p.c.log.Info("rtmp play end", "reason", reason, "bytes_sent", p.sub.Sent.Load(), "skips", p.sub.Skipped.Load())
 }
 
-// counter is the stat the player counts in: a relay to another worker over
-// the private unix socket, or a player.
+// counter is the stat the player counts in: a relay feeding another hub (on
+// a relay server), or a player.
 func (p *player) counter() *atomic.Int64 {
 	if p.c.relay {
 		return &p.c.srv.Stats.RelayOut
@@ -66,19 +84,23 @@ func (p *player) counter() *atomic.Int64 {
 
 // stop ends the player and waits for its goroutine.
 func (p *player) stop() {
-	p.cancel()
+	p.cancel(nil)
 	<-p.done
 }
 
 // WriteBatch sends msgs as chunks in one writev, reusing the headers the hub
 // encoded once for every player.
 func (p *player) WriteBatch(msgs []*hub.Msg) error {
+	msgs, resumed := p.tail.Admit(p.sub.Stream(), msgs)
+	if resumed != nil {
+		p.logResumed(resumed)
+	}
 	vecs := p.vecs[:0]
 	p.scratch = p.scratch[:0]
 	size := p.c.outChunkSize
 	for _, m := range msgs {
 		hdr, cont := m.RTMPHeader(), m.RTMPContinuation()
-		if p.streamID != hub.RTMPStreamID {
+		if p.streamID != hub.RTMPStreamID || p.tail.Shift != 0 {
 			hdr, cont = p.ownHeaders(m)
 		}
 		vecs = appendChunks(vecs, hdr, cont, m.Payload, size)
@@ -91,6 +113,9 @@ func (p *player) WriteBatch(msgs []*hub.Msg) error {
 	n, err := p.out.WriteTo(c.nc)
 	c.wmu.Unlock()
 	c.srv.Stats.BytesOut.Add(uint64(n))
+	if err == nil {
+		p.tail.Wrote(msgs)
+	}
 	return err
 }
 
@@ -106,14 +131,17 @@ func appendChunks(vecs [][]byte, hdr, cont, payload []byte, chunkSize int) [][]b
 	return vecs
 }
 
-// ownHeaders encodes a message's headers for this player's stream id. Only
-// clients that play on a second stream of one connection take this path.
+// ownHeaders encodes a message's headers for this player's stream id and
+// timeline. Only clients that play on a second stream of one connection,
+// and players handed over from a worker with another timeline, take this
+// path.
 func (p *player) ownHeaders(m *hub.Msg) (hdr, cont []byte) {
 	csid := chunk.CSIDForType(m.Type)
 	start := len(p.scratch)
 	p.scratch = append(p.scratch, make([]byte, chunk.MaxHeaderLen+chunk.MaxContinuationLen)...)
 	b := p.scratch[start:]
-	hn := chunk.PutHeader(b, csid, m.Type, m.Timestamp, len(m.Payload), p.streamID)
-	cn := chunk.PutContinuation(b[hn:], csid, m.Timestamp)
+	ts := m.Timestamp + p.tail.Shift
+	hn := chunk.PutHeader(b, csid, m.Type, ts, len(m.Payload), p.streamID)
+	cn := chunk.PutContinuation(b[hn:], csid, ts)
 	return b[:hn:hn], b[hn : hn+cn]
 }

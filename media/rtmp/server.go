@@ -24,7 +24,7 @@ type Stats struct {
 	Conns      atomic.Int64 // open connections
 	Publishers atomic.Int64
 	Players    atomic.Int64
-	RelayOut   atomic.Int64 // plays by other workers' relays, over the private socket
+	RelayOut   atomic.Int64 // plays on a relay server (see Server.Relay)
 	BytesIn    atomic.Uint64
 	BytesOut   atomic.Uint64
 }
@@ -34,10 +34,19 @@ type Server struct {
 	hub   *hub.Hub
 	log   *slog.Logger
 	cfg   atomic.Pointer[Config]
+	admit atomic.Pointer[func(ConnectInfo) *Refusal] // see SetAdmit
+	gate  atomic.Pointer[Gate]                       // see SetGate
+	ids   atomic.Uint64                              // session ids, for hooks and the API
 	Stats Stats
+	// Relay, set before Serve, says the clients are relays feeding other
+	// hubs (a worker's private socket, which only its host's other workers
+	// reach): their plays subscribe as relays, which never pull a stream in
+	// turn, count in Stats.RelayOut and are listed as relay_out.
+	Relay bool
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
+	idle  chan struct{} // closed when the last connection ends; nil until asked for
 	wg    sync.WaitGroup
 }
 
@@ -106,9 +115,30 @@ func (s *Server) track(c *conn) bool {
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if len(s.conns) == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
 	s.mu.Unlock()
 	s.Stats.Conns.Add(-1)
 	s.wg.Done()
+}
+
+// Idle returns a channel closed once the server has no open connection (at
+// once if it has none now), so a draining worker can wait for its last
+// session without polling.
+func (s *Server) Idle() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.conns) == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	return s.idle
 }
 
 // Sessions lists the connections that publish or play.
@@ -125,7 +155,7 @@ func (s *Server) Sessions() []hub.Session {
 		if c.relay {
 			addr = "relay"
 		}
-		ses := hub.Session{Kind: meta.kind, Addr: addr, Stream: meta.stream, Since: c.since}
+		ses := hub.Session{ID: c.id, Kind: meta.kind, Addr: addr, Stream: meta.stream, Since: c.since, Upnode: c.upnode}
 		if meta.sub != nil {
 			ses.BytesSent = meta.sub.Sent.Load()
 		}

@@ -1,0 +1,41 @@
+package bench
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+// TestPlayWHEP: the bench's WHEP players play a real server's stream,
+// published over RTMP (video only reaches WebRTC: AAC is not transcoded),
+// and count keyframes, frames and bitrate like the other protocols.
+func TestPlayWHEP(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	srv, err := StartServer(ctx, ServerOptions{Path: serverBinary, Workers: 1, ExtraYAML: "rtc:\n  enabled: true\n  udp_port_base: 0\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	pubCtx, stopPub := context.WithCancel(ctx)
+	pubDone := make(chan error, 1)
+	go func() {
+		_, err := Publish(pubCtx, PublishConfig{URL: "rtmp://" + srv.RTMP + "/live/s", Publishers: 1, Synthetic: 1e6, Log: slog.New(slog.DiscardHandler)})
+		pubDone <- err
+	}()
+	defer func() { stopPub(); <-pubDone }()
+	url := "http://" + srv.HTTP + "/live/s/whep"
+	if err := awaitPlayable(ctx, ProtoWHEP, url); err != nil {
+		t.Fatalf("never playable: %v\n%s", err, srv.Log())
+	}
+	res, err := Play(ctx, PlayConfig{URL: url, Clients: 3, Ramp: 100, Duration: 5 * time.Second, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Clients {
+		if c.Failed || c.Keyframes < 1 || c.Video < 50 || c.BitrateBPS < 0.5e6 {
+			t.Errorf("client %d: failed %v (%s), %d keyframes, %d frames, %.0f bit/s", c.Index, c.Failed, c.FailReason, c.Keyframes, c.Video, c.BitrateBPS)
+		}
+	}
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"streamedge/media/flv"
+	"streamedge/media/mediatest"
+	"streamedge/supervisor"
+)
+
+// checkedPlayer is an ffmpeg player that copies the stream to FLV (read
+// and checked here: per track, time only goes forward and no frame comes
+// twice) and decodes the video at once (any decoder error fails the test).
+type checkedPlayer struct {
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+
+	mu       sync.Mutex
+	frames   int
+	problems []string
+	maxStep  uint32 // the longest step between two video frames, ms
+	ended    error
+	more     chan struct{}
+}
+
+func startCheckedPlayer(t *testing.T, url string) *checkedPlayer {
+	t.Helper()
+	p := &checkedPlayer{more: make(chan struct{})}
+	p.cmd = exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-i", url,
+		"-map", "0", "-c", "copy", "-f", "flv", "pipe:1", "-map", "0:v", "-f", "null", "-")
+	p.cmd.Stderr = &p.stderr
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	go func() {
+		r := flv.NewReader(out)
+		_, _, err := r.ReadHeader()
+		last := map[uint8]uint32{}
+		for err == nil {
+			var tag flv.Tag
+			if tag, err = r.ReadTag(); err != nil {
+				break
+			}
+			p.mu.Lock()
+			// Sequence headers share their timestamp with the first frame.
+			header := len(tag.Data) > 1 && tag.Data[1] == 0 && tag.Type != flv.TagScript
+			if prev, ok := last[tag.Type]; ok && tag.Type != flv.TagScript && !header {
+				switch {
+				case tag.Timestamp < prev:
+					p.problems = append(p.problems, fmt.Sprintf("type %d: time went back from %d to %d", tag.Type, prev, tag.Timestamp))
+				case tag.Timestamp == prev:
+					p.problems = append(p.problems, fmt.Sprintf("type %d: frame at %d twice", tag.Type, prev))
+				case tag.Type == flv.TagVideo:
+					p.maxStep = max(p.maxStep, tag.Timestamp-prev)
+				}
+			}
+			if !header {
+				last[tag.Type] = tag.Timestamp
+			}
+			if tag.Type == flv.TagVideo {
+				p.frames++
+				close(p.more)
+				p.more = make(chan struct{})
+			}
+			p.mu.Unlock()
+		}
+		p.mu.Lock()
+		p.ended = err
+		close(p.more)
+		p.mu.Unlock()
+	}()
+	return p
+}
+
+// waitFrames waits until the player has n video frames in all.
+func (p *checkedPlayer) waitFrames(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		p.mu.Lock()
+		frames, ended, more := p.frames, p.ended, p.more
+		p.mu.Unlock()
+		switch {
+		case frames >= n:
+			return
+		case ended != nil:
+			t.Fatalf("ffmpeg stopped after %d frames: %v; stderr: %s", frames, ended, p.stderr.String())
+		}
+		select {
+		case <-more:
+		case <-deadline:
+			t.Fatalf("ffmpeg has %d frames, want %d", frames, n)
+		}
+	}
+}
+
+func (p *checkedPlayer) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.frames
+}
+
+// clientPorts lists the local ports of the established TCP connections to
+// addr, as ss sees them: the players' side of their connections.
+func clientPorts(t *testing.T, addr string) []string {
+	t.Helper()
+	out, err := exec.Command("ss", "-Htn", "state", "established", "dst", addr).Output()
+	if err != nil {
+		t.Fatalf("ss: %v", err)
+	}
+	var ports []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 {
+			_, port, _ := net.SplitHostPort(f[2])
+			ports = append(ports, port)
+		}
+	}
+	return ports
+}
+
+// playerWorkerOf is the slot of the one client of kind, from the API.
+func (s *server) playerWorkerOf(t *testing.T, kind string) int {
+	t.Helper()
+	var list struct{ Clients []supervisor.ClientInfo }
+	s.apiGet(t, "/api/v1/clients", &list)
+	for _, c := range list.Clients {
+		if string(c.Kind) == kind {
+			return c.Worker
+		}
+	}
+	t.Fatalf("no %s client in %+v", kind, list.Clients)
+	return -1
+}
+
+func (s *server) move(t *testing.T, slot, to, n int) supervisor.MoveResult {
+	t.Helper()
+	resp, err := http.Post(fmt.Sprintf("http://%s/api/v1/workers/%d/move?n=%d&to=%d", s.api, slot, n, to), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res supervisor.MoveResult
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("move: %s %v %+v", resp.Status, err, res)
+	}
+	return res
+}
+
+// Test 1 of the handoff issue: an ffmpeg player of each protocol is moved
+// between the two workers ten times; it keeps its one TCP connection,
+// decodes without an error, and never sees time go back or a frame twice.
+func TestFFmpegPlayersMoveBetweenWorkers(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	s := startServer(t, "", "-w", "2")
+	publishFFmpeg(t, s, "h")
+	for _, tc := range []struct {
+		kind, url, addr, resumed string
+	}{
+		{"flv_play", s.flvURL("h"), s.http, "flv play resumed"},
+		{"rtmp_play", s.rtmpURL("h"), s.rtmp, "rtmp play resumed"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			others := clientPorts(t, tc.addr) // the publisher's, on the RTMP port
+			p := startCheckedPlayer(t, tc.url)
+			p.waitFrames(t, 25)
+			ports := clientPorts(t, tc.addr)
+			if len(ports) != len(others)+1 {
+				t.Fatalf("ss shows connections %v to %s, want one more than %v", ports, tc.addr, others)
+			}
+			for i := range 10 {
+				from := s.playerWorkerOf(t, tc.kind)
+				if res := s.move(t, from, 1-from, 1); res.Moved != 1 {
+					t.Fatalf("move %d: %+v", i+1, res)
+				}
+				s.logs.waitCount(t, tc.resumed, i+1, 20*time.Second)
+				p.waitFrames(t, p.count()+10)
+				if now := clientPorts(t, tc.addr); !slices.Equal(now, ports) {
+					t.Fatalf("move %d: the player's connections are %v, were %v: it reconnected", i+1, now, ports)
+				}
+				if to := s.playerWorkerOf(t, tc.kind); to != 1-from {
+					t.Fatalf("move %d: the player is on worker %d, want %d", i+1, to, 1-from)
+				}
+			}
+			var gaps []float64
+			for _, l := range s.logs.all(tc.resumed) {
+				gaps = append(gaps, l["gap_ms"].(float64))
+			}
+			slices.Sort(gaps)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			t.Logf("%s: %d moves, gap ms min %.0f median %.0f max %.0f; longest step between video frames %d ms",
+				tc.kind, len(gaps), gaps[0], gaps[len(gaps)/2], gaps[len(gaps)-1], p.maxStep)
+			if len(p.problems) > 0 {
+				t.Fatalf("the player saw: %v", p.problems)
+			}
+			if e := strings.TrimSpace(p.stderr.String()); e != "" {
+				t.Fatalf("ffmpeg reported errors: %s", e)
+			}
+			if gaps[len(gaps)-1] >= 1000 {
+				t.Fatalf("a move stalled the player %.0f ms", gaps[len(gaps)-1])
+			}
+		})
+	}
+}
+
+// all returns every line with msg so far.
+func (l *logLines) all(msg string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range l.lines {
+		if line["msg"] == msg {
+			out = append(out, line)
+		}
+	}
+	return out
+}

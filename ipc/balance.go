@@ -1,0 +1,35 @@
+package ipc
+
+import "time"
+
+// Admission tells every worker whether the host takes new players. A full
+// host (supervisor/balance's host-full rule) refuses them cleanly: HTTP-FLV
+// 503 with Retry-After or a 302 to a peer, RTMP connect rejected with
+// Description. Publishers are still admitted, up to each worker's cap.
+type Admission struct {
+	Refuse      bool
+	Reason      string // a short code: all_workers_hot, host_cpu_high, ...
+	Description string // what a refused client is told
+}
+
+// Shed tells one worker to close players at PerSec, newest first, until
+// told 0; each is told Reason where its protocol can say it.
+type Shed struct {
+	PerSec int
+	Reason string
+}
+
+// Burn makes a worker burn real CPU (Percent of one core for For), for the
+// balancer's tests; the master sends it only with debug.fault_injection.
+type Burn struct {
+	Percent int
+	For     time.Duration
+}
+
+func (*Admission) Kind() Kind { return KindAdmission }
+func (*Shed) Kind() Kind      { return KindShed }
+func (*Burn) Kind() Kind      { return KindBurn }
+
+func (*Admission) sealed() {}
+func (*Shed) sealed()      {}
+func (*Burn) sealed()      {}

@@ -1,0 +1,62 @@
+package handoff
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"streamedge/media/hub"
+)
+
+// recorder is a player's writer: it filters through the Tail, as the
+// protocol servers do, and keeps what it would have written.
+type recorder struct {
+	tail *Tail
+	s    *hub.Stream
+	msgs []*hub.Msg
+}
+
+func (r *recorder) WriteBatch(msgs []*hub.Msg) error {
+	kept, _ := r.tail.Admit(r.s, msgs)
+	r.msgs = append(r.msgs, kept...)
+	r.tail.Wrote(kept)
+	return nil
+}
+
+// An adopted player resumes right after its marks, not at the cached GOP,
+// even long after the metadata (whose mark is as old as the stream) left
+// the window.
+func TestAdoptedPlayerResumesAfterItsMarks(t *testing.T) {
+	opts := hub.DefaultOptions()
+	opts.QueueLength = 2 * time.Second
+	h := hub.New(opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	key := hub.Key{Vhost: hub.DefaultVhost, App: "live", Name: "s"}
+	p, _ := h.Publish(key)
+	p.Write(tagScript, 0, []byte("\x02\x00\x0aonMetaData\x05"))
+	p.Write(tagVideo, 0, []byte{0x17, 0, 0, 0, 0})
+	var pos Position
+	pos.Wrote(tagScript, 0)
+	for i := range uint32(501) { // 20 s of video, a keyframe every 10 frames
+		b := []byte{0x27, 1, 0, 0, 0, byte(i)}
+		if i%10 == 0 {
+			b[0] = 0x17
+		}
+		p.Write(tagVideo, i*40, b)
+		if i == 498 {
+			pos.Wrote(tagVideo, i*40) // the sender stopped after frame 498, a keyframe (500) came since
+		}
+	}
+	sub, err := h.Subscribe(key, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail := AdoptedTail(&State{Last: pos.Last})
+	w := recorder{tail: &tail, s: sub.Stream()}
+	if err := CatchUp(sub, &tail, &w); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.msgs) == 0 || w.msgs[0].Timestamp != 499*40 {
+		t.Fatalf("resumed with %d messages, the first at %d; want frame 499 (ts %d)", len(w.msgs), w.msgs[0].Timestamp, 499*40)
+	}
+}

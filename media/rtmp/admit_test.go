@@ -1,0 +1,135 @@
+package rtmp_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"streamedge/media/flv"
+	"streamedge/media/hub"
+	"streamedge/media/rtmp"
+)
+
+func startServerWith(t *testing.T) (string, *rtmp.Server) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h := hub.New(hub.DefaultOptions(), log)
+	srv := rtmp.NewServer(h, rtmp.Config{ChunkSize: 60000, HandshakeTimeout: 2 * time.Second, MaxMessageSize: 1 << 20}, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		h.Close()
+	})
+	return ln.Addr().String(), srv
+}
+
+func TestAdmitRefusesConnect(t *testing.T) {
+	addr, srv := startServerWith(t)
+	var seen rtmp.ConnectInfo
+	srv.SetAdmit(func(ci rtmp.ConnectInfo) *rtmp.Refusal {
+		seen = ci
+		return &rtmp.Refusal{Reason: "host_full", Description: "server busy: every worker is over 80% CPU", Redirect: "rtmp://peer:1935/live"}
+	})
+	_, err := rtmp.Dial(ctxFor(t, 5*time.Second), "rtmp://"+addr+"/live/s")
+	var st *rtmp.StatusError
+	if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected" || st.Description != "server busy: every worker is over 80% CPU" {
+		t.Fatalf("connect: %v, want NetConnection.Connect.Rejected with the description", err)
+	}
+	if seen.App != "live" || seen.Publisher {
+		t.Errorf("admit saw %+v, want app live, not a publisher (the Go client says LNX)", seen)
+	}
+	srv.SetAdmit(nil)
+	c, err := rtmp.Dial(ctxFor(t, 5*time.Second), "rtmp://"+addr+"/live/s")
+	if err != nil {
+		t.Fatalf("connect after admitting again: %v", err)
+	}
+	c.Close()
+}
+
+// The newest player is shed with an onStatus that says why; the older one
+// plays on.
+func TestShedNewest(t *testing.T) {
+	addr, srv := startServerWith(t)
+	ctx := ctxFor(t, 10*time.Second)
+	url := "rtmp://" + addr + "/live/shed"
+	pub, err := rtmp.Dial(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seq := []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 0}
+	if err := pub.WriteMedia(flv.TagVideo, 0, seq); err != nil {
+		t.Fatal(err)
+	}
+	var players []*rtmp.Client
+	for range 2 {
+		p, err := rtmp.Dial(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if err := p.Play(ctx); err != nil {
+			t.Fatal(err)
+		}
+		players = append(players, p)
+	}
+	// A play is a session once the server has stored it, just after the
+	// client saw Play.Start.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		n := 0
+		for _, ses := range srv.Sessions() {
+			if ses.Kind == "rtmp_play" {
+				n++
+			}
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 2 players listed", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !srv.ShedNewest("server busy: moving players to a cooler worker") {
+		t.Fatal("nothing shed")
+	}
+	players[1].Conn().SetDeadline(time.Now().Add(5 * time.Second))
+	var st *rtmp.StatusError
+	for {
+		_, err := players[1].ReadMedia()
+		if err == nil {
+			continue
+		}
+		if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Closed" {
+			t.Fatalf("shed player: %v, want an onStatus NetConnection.Connect.Closed first", err)
+		}
+		break
+	}
+	if err := pub.WriteMedia(flv.TagVideo, 40, []byte{0x17, 1, 0, 0, 0, 0xaa}); err != nil {
+		t.Fatal(err)
+	}
+	players[0].Conn().SetDeadline(time.Now().Add(5 * time.Second))
+	for {
+		msg, err := players[0].ReadMedia()
+		if err != nil {
+			t.Fatalf("the older player was hurt: %v", err)
+		}
+		if msg.TypeID == flv.TagVideo && msg.Timestamp == 40 {
+			break
+		}
+	}
+}

@@ -1,0 +1,9 @@
+// Package upstream pulls a stream from an edge's origins into the hub: an
+// RTMP source (which follows an origin's 302 and tells "no such stream"
+// from other failures) and an HTTP-FLV source, and a Puller that fails
+// over between origins while the players stay attached.
+//
+// Each origin session publishes anew into the hub, so the hub rebases the
+// timestamps: players resume on the new origin's first keyframe, and time
+// never goes back for them.
+package upstream

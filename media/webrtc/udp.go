@@ -1,0 +1,97 @@
+package webrtc
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+)
+
+// packetClass sorts a datagram by its first byte, the demultiplexing rule
+// of RFC 7983 that every WebRTC stack follows on a shared port.
+type packetClass uint8
+
+const (
+	classGarbage packetClass = iota
+	classSTUN                // 0..3
+	classDTLS                // 20..63
+	classRTP                 // 128..191: RTP and RTCP, SRTP-protected
+)
+
+func classify(b []byte) packetClass {
+	if len(b) == 0 {
+		return classGarbage
+	}
+	switch c := b[0]; {
+	case c <= 3:
+		if len(b) < 20 { // a STUN header is 20 bytes
+			return classGarbage
+		}
+		return classSTUN
+	case c >= 20 && c <= 63:
+		return classDTLS
+	case c >= 128 && c <= 191:
+		if len(b) < 8 { // shorter than any RTCP header plus SSRC
+			return classGarbage
+		}
+		return classRTP
+	}
+	return classGarbage
+}
+
+// filterConn is the socket the ICE mux reads: it drops, and counts, what
+// cannot be WebRTC at all before the mux sees it, so junk on a public port
+// costs one read and no log line. What looks like WebRTC but belongs to no
+// session is dropped by the mux (and counted through OnUnhandledPacket).
+type filterConn struct {
+	*net.UDPConn
+	garbage *atomic.Uint64
+}
+
+var (
+	_ net.PacketConn           = (*filterConn)(nil)
+	_ ice.AddrPortReaderWriter = (*filterConn)(nil)
+)
+
+// ReadFromAddrPort is the allocation-free read the ICE mux prefers.
+func (c *filterConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	for {
+		n, addr, err := c.UDPConn.ReadFromUDPAddrPort(b)
+		if err != nil || classify(b[:n]) != classGarbage {
+			return n, addr, err
+		}
+		c.garbage.Add(1)
+	}
+}
+
+// WriteToAddrPort writes one datagram.
+func (c *filterConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	return c.UDPConn.WriteToUDPAddrPort(b, addr)
+}
+
+// ReadFrom is ReadFromAddrPort for callers that want a net.Addr.
+func (c *filterConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.ReadFromAddrPort(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(addr), nil
+}
+
+// errNotUDP is a socket that is not a UDP socket.
+var errNotUDP = errors.New("webrtc: the RTC socket must be a UDP socket (*net.UDPConn)")
+
+// newFilterConn wraps the UDP socket handed to the server.
+func newFilterConn(pc net.PacketConn, garbage *atomic.Uint64) (*filterConn, error) {
+	u, ok := pc.(*net.UDPConn)
+	if !ok {
+		return nil, errNotUDP
+	}
+	// The mux reads with no deadline; a deadline left by the caller would
+	// end it early.
+	u.SetReadDeadline(time.Time{})
+	return &filterConn{UDPConn: u, garbage: garbage}, nil
+}

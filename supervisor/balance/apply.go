@@ -1,0 +1,47 @@
+package balance
+
+import "time"
+
+// Apply records in s the state that acts leave behind (hot, weights,
+// paused, shedding, retiring, host full), as the master does once it has
+// carried them out, so the next Decide starts from it.
+func Apply(s *Snapshot, acts []Action, now time.Time) {
+	bySlot := map[int]*Worker{}
+	for i := range s.Workers {
+		bySlot[s.Workers[i].Slot] = &s.Workers[i]
+	}
+	for _, a := range acts {
+		w := bySlot[a.Slot]
+		switch a.Kind {
+		case KindWeigh:
+			for i := range s.Workers {
+				if i < len(a.Weights) {
+					s.Workers[i].Weight = a.Weights[i]
+				}
+			}
+		case KindHostFull:
+			s.Host.Full = true
+		case KindHostOK:
+			s.Host.Full = false
+		}
+		if w == nil {
+			continue
+		}
+		switch a.Kind {
+		case KindHot:
+			w.Hot, w.HotSince = true, now
+		case KindCool:
+			w.Hot = false
+		case KindPause:
+			w.Paused = true
+		case KindResume:
+			w.Paused = false
+		case KindShed:
+			w.Shedding = true
+		case KindStopShed:
+			w.Shedding = false
+		case KindRetire:
+			w.Retiring = true
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package balance
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Tier is the steering mechanism in force.
+type Tier string
+
+// The tiers, strongest first.
+const (
+	TierCBPF  Tier = "cbpf"  // weighted cBPF program on the reuseport group
+	TierPause Tier = "pause" // binary: a slot leaves the group and rejoins
+	TierOff   Tier = "off"   // the kernel's hash alone
+)
+
+// Policy is the thresholds Decide applies. Zero limits are off.
+type Policy struct {
+	Tier Tier
+
+	WorkerCPUHigh float64 // percent of one core
+	WorkerCPULow  float64 // a hot worker cools under this
+	HotFor        time.Duration
+	ShedAfter     time.Duration // hot this long: shed
+	RetireAfter   time.Duration // hot this long: retire
+
+	MaxConnections    int     // per worker
+	WorkerBytesOutMax float64 // per worker, bytes/s
+
+	HostCPUHigh        float64 // percent of all cores
+	HostBytesOutMax    float64 // bytes/s
+	HostMaxConnections int
+
+	ShedRate float64 // fraction of a worker's players per second
+	ShedMax  int     // players per second at most
+}
+
+// Worker is one slot as Decide sees it: the latest report of its serving
+// worker and what earlier actions left.
+type Worker struct {
+	Slot  int
+	Ready bool // a worker serves the slot
+	Held  bool // paused by the operator
+
+	CPU      float64 // percent of one core
+	Conns    int
+	Players  int
+	BytesOut float64 // bytes/s
+
+	// OverSince starts the current run of reports over worker_cpu_high;
+	// zero when the last one was under (see Over).
+	OverSince time.Time
+
+	// State from applied actions.
+	Hot      bool
+	HotSince time.Time
+	Weight   int  // share in force, 0..100
+	Paused   bool // out of the reuseport group
+	Shedding bool
+	Retiring bool
+}
+
+// Host is the whole machine.
+type Host struct {
+	CPU      float64 // percent of all cores
+	BytesOut float64 // bytes/s
+	Full     bool    // host-full refusal in force
+}
+
+// Snapshot is Decide's input.
+type Snapshot struct {
+	Workers []Worker // by slot
+	Host    Host
+}
+
+// Kind is what an action does.
+type Kind string
+
+// The actions, mildest first.
+const (
+	KindWeigh    Kind = "weigh"     // new shares of new connections (Weights)
+	KindHot      Kind = "hot"       // mark the slot hot
+	KindCool     Kind = "cool"      // it cooled
+	KindPause    Kind = "pause"     // the slot leaves the reuseport group
+	KindResume   Kind = "resume"    // it rejoins
+	KindShed     Kind = "shed"      // close players at PerSec
+	KindStopShed Kind = "stop_shed" // stop shedding
+	KindRetire   Kind = "retire"    // replace the slot's worker
+	KindHostFull Kind = "host_full" // refuse new players host-wide
+	KindHostOK   Kind = "host_ok"   // admit them again
+)
+
+// Reason is a short code for why an action was taken; it labels metrics.
+type Reason string
+
+// The reasons.
+const (
+	ReasonLoad         Reason = "load"            // weights follow the headroom
+	ReasonCPUHigh      Reason = "cpu_high"        // over worker_cpu_high for hot_for
+	ReasonCPULow       Reason = "cpu_low"         // under worker_cpu_low
+	ReasonNotReady     Reason = "not_ready"       // no ready worker in the slot
+	ReasonReady        Reason = "ready"           // a worker is ready again
+	ReasonHeld         Reason = "operator"        // paused by hand
+	ReasonCapped       Reason = "capped"          // at max_connections
+	ReasonLastOpen     Reason = "last_open_slot"  // kept open: the last one
+	ReasonHotTooLong   Reason = "hot_too_long"    // shed_after or retire_after passed
+	ReasonNoHeadroom   Reason = "no_headroom"     // nobody else could take the players
+	ReasonAllHot       Reason = "all_workers_hot" // host full
+	ReasonHostCPU      Reason = "host_cpu_high"
+	ReasonHostBytesOut Reason = "host_bytes_out_high"
+	ReasonHostConns    Reason = "host_connections_full"
+	ReasonHostCool     Reason = "host_cool"
+)
+
+// Action is one thing for the master to do.
+type Action struct {
+	Kind    Kind
+	Slot    int // -1 for host-wide actions
+	Reason  Reason
+	Detail  string // the figures behind it, for the log
+	Weights []int  // KindWeigh: share per slot, 0..100
+	PerSec  int    // KindShed: players per second
+}
+
+func (a Action) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s", a.Kind)
+	if a.Slot >= 0 {
+		fmt.Fprintf(&b, " slot=%d", a.Slot)
+	}
+	fmt.Fprintf(&b, " reason=%s", a.Reason)
+	if a.Weights != nil {
+		fmt.Fprintf(&b, " weights=%v", a.Weights)
+	}
+	if a.PerSec > 0 {
+		fmt.Fprintf(&b, " per_sec=%d", a.PerSec)
+	}
+	if a.Detail != "" {
+		fmt.Fprintf(&b, " (%s)", a.Detail)
+	}
+	return b.String()
+}
+
+// Over returns the OverSince to carry after a report of cpu at time at:
+// the start of the current run of reports over high, zero once one is
+// under. The master keeps it per slot; a fresh worker starts at zero.
+func Over(prev time.Time, cpu, high float64, at time.Time) time.Time {
+	switch {
+	case cpu < high:
+		return time.Time{}
+	case prev.IsZero():
+		return at
+	}
+	return prev
+}

@@ -1,0 +1,130 @@
+package supervisor
+
+import (
+	"slices"
+	"testing"
+
+	"streamedge/configs"
+	"streamedge/ipc"
+)
+
+// sentOf returns the messages of type T the master sent p.
+func sentOf[T ipc.Message](p *fakeProc) []T {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []T
+	for _, m := range p.sent {
+		if t, ok := m.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func TestEdgePullsOnePerHostFromTheLeastLoaded(t *testing.T) {
+	h := newHarness(t, 3)
+	for _, p := range h.procs {
+		h.ready(p)
+	}
+	cfg, err := configs.Parse("edge.yaml", []byte("vhosts:\n  __defaultVhost__:\n    cluster: {mode: remote, origin: [o1, o2, o3]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m.cfg = cfg
+	a, b, c := h.procs[0], h.procs[1], h.procs[2]
+	for p, conns := range map[*fakeProc]int{a: 10, b: 2, c: 5} {
+		h.gen(p).load = &ipc.Load{Connections: conns}
+	}
+	lookup := func(p *fakeProc, stream string) *ipc.LookupReply {
+		t.Helper()
+		h.m.onMessage(h.gen(p), &ipc.Lookup{ID: 1, Stream: stream})
+		replies := sentOf[*ipc.LookupReply](p)
+		return replies[len(replies)-1]
+	}
+	const s1 = "__defaultVhost__/live/s1"
+	r := lookup(a, s1)
+	if !r.Found || r.Owner != b.slot || r.RelayAddr != h.gen(b).relayAddr {
+		t.Fatalf("first lookup: %+v, want the least loaded worker %d", r, b.slot)
+	}
+	pulls := sentOf[*ipc.Pull](b)
+	if len(pulls) != 1 || pulls[0].Stream != s1 || !slices.Equal(pulls[0].Origins, []string{"o1:1935", "o2:1935", "o3:1935"}) {
+		t.Fatalf("pulls sent to the owner: %+v", pulls)
+	}
+	// Another worker's player relays from the same owner: still one pull.
+	if r := lookup(c, s1); !r.Found || r.Owner != b.slot || len(sentOf[*ipc.Pull](b))+len(sentOf[*ipc.Pull](c))+len(sentOf[*ipc.Pull](a)) != 1 {
+		t.Fatalf("second lookup: %+v, pulls: %d", r, len(sentOf[*ipc.Pull](b)))
+	}
+	// Round robin is one counter for the vhost: the next streams start at
+	// the next origins.
+	lookup(a, "__defaultVhost__/live/s2")
+	lookup(a, "__defaultVhost__/live/s3")
+	var firsts []string
+	for _, p := range []*fakeProc{a, b, c} {
+		for _, pl := range sentOf[*ipc.Pull](p) {
+			firsts = append(firsts, pl.Origins[0])
+		}
+	}
+	slices.Sort(firsts)
+	if !slices.Equal(firsts, []string{"o1:1935", "o2:1935", "o3:1935"}) {
+		t.Fatalf("first origins of three streams: %v", firsts)
+	}
+
+	// The pull ends with "not found": the others hear why, and the
+	// stream is not asked for again for 3 s.
+	h.m.onMessage(h.gen(b), &ipc.UpstreamEvent{Stream: s1, State: ipc.UpstreamEnded, Err: "not found", NotFound: true, Origin: "o1:1935"})
+	for _, p := range []*fakeProc{a, c} {
+		un := sentOf[*ipc.StreamUnpublished](p)
+		if len(un) != 1 || un[0].Stream != s1 || !un[0].NotFound || un[0].Err == "" {
+			t.Fatalf("worker %d was told %+v", p.slot, un)
+		}
+	}
+	before := len(sentOf[*ipc.Pull](b))
+	if r := lookup(c, s1); r.Found || r.Err == "" {
+		t.Fatalf("lookup within 3 s of not found: %+v", r)
+	}
+	h.advance(notFoundRetry)
+	if r := lookup(c, s1); !r.Found {
+		t.Fatalf("lookup 3 s after not found: %+v", r)
+	}
+	if n := len(sentOf[*ipc.Pull](b)) - before; n != 1 {
+		t.Fatalf("%d pulls after the retry time, want 1", n)
+	}
+
+	// A failed origin goes last for the next stream.
+	h.m.onMessage(h.gen(b), &ipc.UpstreamEvent{Stream: s1, State: ipc.UpstreamFailed, Origin: "o2:1935", Err: "refused"})
+	lookup(a, "__defaultVhost__/live/s4")
+	pulls = sentOf[*ipc.Pull](b)
+	if got := pulls[len(pulls)-1].Origins; got[len(got)-1] != "o2:1935" {
+		t.Fatalf("order after o2 failed: %v", got)
+	}
+	if st := h.m.edge.origins["o2:1935"]; st == nil || st.Failures != 1 {
+		t.Fatalf("o2's figures: %+v", st)
+	}
+
+	// The owner dies: the others are told the edge stream is gone, with an
+	// error, so its players reconnect rather than wait.
+	h.exit(b, errKilled)
+	un := sentOf[*ipc.StreamUnpublished](a)
+	if last := un[len(un)-1]; last.Err == "" {
+		t.Fatalf("owner died: %+v", last)
+	}
+}
+
+// At start a worker may serve before its ready is through, with no other
+// worker ready either: it pulls for itself rather than refuse its player.
+func TestEdgePullerAtStartIsTheAsker(t *testing.T) {
+	h := newHarness(t, 2)
+	cfg, err := configs.Parse("edge.yaml", []byte("vhosts:\n  __defaultVhost__:\n    cluster: {mode: remote, origin: [o1]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m.cfg = cfg
+	a := h.procs[0]
+	a.msgs <- &ipc.Hello{Slot: a.slot, PID: a.pid, GOMAXPROCS: 1}
+	h.until("hello", func() bool { return h.gen(a).hello != nil })
+	h.m.onMessage(h.gen(a), &ipc.Lookup{ID: 7, Stream: "__defaultVhost__/live/s"})
+	replies := sentOf[*ipc.LookupReply](a)
+	if len(replies) != 1 || !replies[0].Found || !replies[0].Puller || len(sentOf[*ipc.Pull](a)) != 1 {
+		t.Fatalf("lookup from a starting worker with none ready: %+v", replies)
+	}
+}
