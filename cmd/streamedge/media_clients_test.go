@@ -245,6 +245,13 @@ func awaitStatus(t *testing.T, p *mplayer, code string) {
 // while: the server's socket buffer (4 MB) fills at 0.45 MB/s, and every
 // write after that waits ten times its media's length.
 func TestSlowPlayerIsSkippedThenDropped(t *testing.T) {
+	if raceEnabled {
+		// Under the race detector the slow link's cycle runs several times
+		// longer and the test passes its deadline; the policy itself is
+		// covered under -race by the hub's TestSlowPlayerSkipsThenIsDropped
+		// and TestSkipOnlyWhenTheBacklogGrows. Run: go test -run SlowPlayer.
+		t.Skip("too slow under -race: run without it")
+	}
 	forWorkers(t, func(t *testing.T, workers int) {
 		t.Parallel()
 		s := startServer(t, "play:\n  queue_length: 1s\n  max_skips: 1\n  send_timeout: 60s\n", "-w", fmt.Sprint(workers))
