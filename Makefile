@@ -5,11 +5,11 @@ BIN     := bin/streamedge
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet deps vendor fuzz bench bench-edge microbench clean
+.PHONY: all build run test vet deps codecs vendor fuzz bench bench-edge microbench clean
 
 all: build
 
-build: vendor
+build: vendor codecs
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/streamedge
 
 run: build
@@ -43,7 +43,7 @@ $(MPEGTS_JS):
 	   tar xzf mpegts.js-$(MPEGTS_VERSION).tgz package/dist/mpegts.js) && \
 	  cp "$$tmp/package/dist/mpegts.js" $@ && echo "vendored mpegts.js $(MPEGTS_VERSION)"
 
-deps: vendor
+deps: vendor codecs
 	$(call need,ffprobe,ffmpeg)
 	$(call need,ffmpeg,ffmpeg)
 	$(call need,chromium,chromium)
@@ -52,9 +52,16 @@ deps: vendor
 	$(call need,/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtmp.so,gstreamer1.0-plugins-bad gstreamer1.0-plugins-good gstreamer1.0-plugins-base)
 	$(call need,/usr/lib/nginx/modules/ngx_rtmp_module.so,nginx-light libnginx-mod-rtmp)
 	$(call need,redis-server,redis-server)
+	$(call need,ip,iproute2)
+
+# The AAC <-> Opus transcoder (media/transcode) builds on libavcodec,
+# libswresample and libopus through cgo: the binary needs their headers.
+# (CGO_ENABLED=0 builds without it: WebRTC then carries video only.)
+codecs:
 	$(call need,pkg-config,pkg-config)
 	$(call need,/usr/include/opus/opus.h,libopus-dev)
 	$(call need,/usr/include/x86_64-linux-gnu/libavcodec/avcodec.h,libavcodec-dev)
+	$(call need,/usr/include/x86_64-linux-gnu/libswresample/swresample.h,libswresample-dev)
 
 vet:
 	$(GO) vet ./...
@@ -80,9 +87,10 @@ bench: build
 bench-edge: build
 	bench/edge.sh ./$(BIN)
 
-# Go benchmarks: the hub's fan-out cost and allocations per player per message.
+# Go benchmarks: the hub's fan-out cost and allocations per player per message, the
+# balancer's decision and the cBPF program's cost per accepted connection.
 microbench:
-	$(GO) test -run '^$$' -bench . -benchmem ./media/...
+	$(GO) test -run '^$$' -bench . -benchmem ./media/... ./supervisor/balance ./supervisor/steer
 
 # Where make install puts things; DESTDIR for packaging.
 PREFIX  ?= /usr/local

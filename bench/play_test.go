@@ -41,15 +41,22 @@ func TestPlayMatchesServer(t *testing.T) {
 			if got := <-apiPlayers; got != clients {
 				t.Errorf("the API counted %d players at most, want %d", got, clients)
 			}
-			// p1 is the slowest client of 50 that share two cores with the
-			// server and other test binaries: it gets a wider margin. The byte
-			// counts below are compared exactly.
+			// The players' rates are held to the source's as the bench saw it
+			// (p1 is the slowest client of 50 that share two cores with the
+			// server and other test binaries: a wider margin). The source is
+			// held to the nominal rate more loosely: the real-time publisher
+			// shares those cores too, falls behind under load and catches up,
+			// which moves a 5 s window's rate without any fault of the bench.
+			// The byte counts below are compared exactly.
+			if math.Abs(s.SourceBPS-rate)/rate > 0.10 {
+				t.Errorf("source bitrate = %.0f, want %.0f within 10%%", s.SourceBPS, rate)
+			}
 			for _, c := range []struct {
 				name      string
 				v, margin float64
-			}{{"p50", s.BitrateP50, 0.03}, {"source", s.SourceBPS, 0.03}, {"p1", s.BitrateP1, 0.08}} {
-				if math.Abs(c.v-rate)/rate > c.margin {
-					t.Errorf("bitrate %s = %.0f, want %.0f within %.0f%%", c.name, c.v, rate, 100*c.margin)
+			}{{"p50", s.BitrateP50, 0.03}, {"p1", s.BitrateP1, 0.08}} {
+				if math.Abs(c.v-s.SourceBPS)/s.SourceBPS > c.margin {
+					t.Errorf("bitrate %s = %.0f, want the source's %.0f within %.0f%%", c.name, c.v, s.SourceBPS, 100*c.margin)
 				}
 			}
 			if s.Startup.N != clients || s.Stalls != 0 {

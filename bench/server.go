@@ -57,6 +57,11 @@ func StartServer(ctx context.Context, opt ServerOptions) (*Server, error) {
 		api = "127.0.0.1:0"
 	}
 	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: " + api + "\nlog:\n  format: json\n  level: info\n" + opt.ExtraYAML
+	if !strings.Contains("\n"+opt.ExtraYAML, "\nbalance:") {
+		// The bench shares the host: its own CPU must not make the server
+		// refuse players as a full host, or the bench measures itself.
+		yaml += "\nbalance:\n  host_cpu_high: 0\n"
+	}
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		os.RemoveAll(dir)
 		return nil, err

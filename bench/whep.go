@@ -40,6 +40,9 @@ var whepAPI = sync.OnceValues(func() (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 })
 
+// jitterBuffer is how long the player waits for a lost packet.
+const jitterBuffer = 300 * time.Millisecond
+
 // whepFrame is one depacketized picture or Opus packet, in the FLV shape
 // the recorder counts: a video tag header (keyframe or not) before the
 // picture, the enhanced-RTMP Opus header before audio.
@@ -143,7 +146,10 @@ func (s *whepSession) signal(ctx context.Context, rawURL string) (string, error)
 
 func (s *whepSession) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	video := t.Kind() == webrtc.RTPCodecTypeVideo
-	sb := samplebuilder.New(512, &codecs.H264Packet{}, 90000)
+	// A browser's jitter buffer gives a missing packet a few hundred ms
+	// (NACK has that long) and then plays on; waiting for 512 more packets
+	// would turn every loss into a stall that no viewer sees.
+	sb := samplebuilder.New(512, &codecs.H264Packet{}, 90000, samplebuilder.WithMaxTimeDelay(jitterBuffer))
 	for {
 		pkt, _, err := t.ReadRTP()
 		if err != nil {

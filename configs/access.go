@@ -8,11 +8,11 @@ import (
 // HTTPHooks are a vhost's HTTP callbacks, SRS's http_hooks: each event
 // names URLs that are POSTed SRS's JSON and must answer 0 (or {"code": 0}).
 type HTTPHooks struct {
-	OnConnect   []string `yaml:"on_connect"`
-	OnPublish   []string `yaml:"on_publish"`
-	OnUnpublish []string `yaml:"on_unpublish"`
-	OnPlay      []string `yaml:"on_play"`
-	OnStop      []string `yaml:"on_stop"`
+	OnConnect   []string `yaml:"on_connect,omitempty"`
+	OnPublish   []string `yaml:"on_publish,omitempty"`
+	OnUnpublish []string `yaml:"on_unpublish,omitempty"`
+	OnPlay      []string `yaml:"on_play,omitempty"`
+	OnStop      []string `yaml:"on_stop,omitempty"`
 	Timeout     Duration `yaml:"timeout"` // per call; 0 = 3 s, SRS's
 }
 

@@ -123,7 +123,7 @@ func (b *Balance) problems(v *validator) {
 	v.atLeast("balance.shed_max", b.ShedMax, 1)
 	v.atLeast("balance.max_connections", b.MaxConnections, 0)
 	v.atLeast("balance.host_max_connections", b.HostMaxConnections, 0)
-	v.percent("balance.host_cpu_high", b.HostCPUHigh, 1, 100)
+	v.percent("balance.host_cpu_high", b.HostCPUHigh, 0, 100) // 0: off (a host shared with others)
 	if b.WorkerBytesOutMax == RateAuto {
 		v.fail("balance.worker_bytes_out_max", "cannot be auto: give bytes per second, or 0 for none")
 	}

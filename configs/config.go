@@ -79,6 +79,9 @@ type RTC struct {
 	Enabled     bool     `yaml:"enabled"`
 	UDPPortBase int      `yaml:"udp_port_base"`
 	Candidates  []string `yaml:"candidates"` // IPs announced to peers; empty: the socket's own
+	// KeyframeInterval asks WHIP publishers for a keyframe this often
+	// (SRS's pli_for_rtmp); 0 never.
+	KeyframeInterval Duration `yaml:"keyframe_interval"`
 }
 
 //go:embed default.yaml

@@ -67,6 +67,7 @@ var parseCases = []parseCase{
 			"  enabled: true",
 			"  udp_port_base: 0",
 			"  candidates: [203.0.113.9]",
+			"  keyframe_interval: 0",
 			"grace_start_wait: 0",
 			"grace_final_wait: 10s",
 			"force_grace_quit: true",
@@ -252,6 +253,26 @@ var parseCases = []parseCase{
 		),
 	},
 
+	{
+		name: "origin cluster needs hosts, and alone",
+		in: lines("vhosts:", "  a:", "    cluster: {mode: remote, origin: cluster}", "  b:",
+			"    cluster: {mode: remote, origin: [cluster, 'o:1935']}"),
+		err: lines(
+			`streamedge.yaml:3: vhosts.a.cluster.origin is cluster, which needs hosts.redis (the store that says which host publishes a stream)`,
+			`streamedge.yaml:5: vhosts.b.cluster.origin cannot mix cluster with origin addresses: give cluster alone, or a list of hosts`,
+		),
+	},
+	{
+		name: "origin cluster",
+		in: lines("vhosts:", "  edge:", "    cluster: {mode: remote, origin: cluster}", "hosts:", "  redis: redis://r:6379",
+			"  advertise: {rtmp: 'e:1935', http: 'e:8080'}"),
+		want: func(c *Config) {
+			c.Vhosts = map[string]Vhost{"edge": {Cluster: Cluster{Mode: "remote", Origin: Origins{"cluster"}}}}
+			c.Hosts.Redis = "redis://r:6379"
+			c.Hosts.Advertise = Advertise{RTMP: "e:1935", HTTP: "e:8080"}
+		},
+	},
+
 	// Syntax and structure.
 	{
 		name: "syntax error",
@@ -372,10 +393,12 @@ var parseCases = []parseCase{
 		err: `streamedge.yaml:2: listen.http port must be between 0 and 65535, got "http"`},
 	{name: "rtc enabled with candidates", in: lines("rtc:", "  enabled: true", "  udp_port_base: 9000", "  candidates: [192.0.2.7, '2001:db8::1']"),
 		want: func(c *Config) {
-			c.RTC = RTC{Enabled: true, UDPPortBase: 9000, Candidates: []string{"192.0.2.7", "2001:db8::1"}}
+			c.RTC = RTC{Enabled: true, UDPPortBase: 9000, Candidates: []string{"192.0.2.7", "2001:db8::1"}, KeyframeInterval: Duration(3 * time.Second)}
 		}},
 	{name: "rtc candidate not an IP", in: lines("rtc:", "  candidates:", "    - 192.0.2.7", "    - example.com"),
 		err: `streamedge.yaml:2: rtc.candidates[1] must be an IP address, got "example.com"`},
+	{name: "rtc keyframe interval too short", in: lines("rtc:", "  keyframe_interval: 100ms"),
+		err: "streamedge.yaml:2: rtc.keyframe_interval must be 0 (never) or >= 500ms, got 100ms"},
 	{name: "rtc port range past 65535", in: lines("workers: 4", "rtc:", "  udp_port_base: 65533"),
 		err: "streamedge.yaml:3: rtc.udp_port_base must be between 0 and 65532, got 65533"},
 	{name: "log level", in: lines("log:", "  level: verbose"),

@@ -1,10 +1,14 @@
 package configs
 
 import (
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Hosts joins this host to a cluster of streamedge hosts through Redis
@@ -87,5 +91,46 @@ func (v *validator) advertised(path, s string, optional bool) {
 	}
 	if host, port, _ := strings.Cut(s, ":"); host == "" || port == "0" || host == "0.0.0.0" || strings.HasPrefix(s, "[::]") {
 		v.fail(path, "must name a reachable host and a port other than 0, got %q", s)
+	}
+}
+
+// OriginCluster, alone as a vhost's origin, makes the edge ask the
+// cluster's store which host publishes each stream and pull from that one.
+const OriginCluster = "cluster"
+
+// Origins is a vhost's origin list. The scalar `origin: cluster` is taken
+// as the list [cluster].
+type Origins []string
+
+// UnmarshalYAML takes a list, or one scalar as a list of one.
+func (o *Origins) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+		*o = Origins{n.Value}
+		return nil
+	}
+	var list []string
+	if err := n.Decode(&list); err != nil {
+		return err
+	}
+	*o = list
+	return nil
+}
+
+// FromCluster says whether the vhost's origin is the cluster.
+func (cl Cluster) FromCluster() bool {
+	return len(cl.Origin) == 1 && cl.Origin[0] == OriginCluster
+}
+
+// clusterOrigins checks the vhosts whose origin is the cluster.
+func (c *Config) clusterOrigins(v *validator) {
+	for _, name := range slices.Sorted(maps.Keys(c.Vhosts)) {
+		cl := c.Vhosts[name].Cluster
+		path := "vhosts." + name + ".cluster.origin"
+		switch {
+		case cl.FromCluster() && !c.Hosts.Enabled():
+			v.fail(path, "is cluster, which needs hosts.redis (the store that says which host publishes a stream)")
+		case len(cl.Origin) > 1 && slices.Contains(cl.Origin, OriginCluster):
+			v.fail(path, "cannot mix cluster with origin addresses: give cluster alone, or a list of hosts")
+		}
 	}
 }

@@ -61,6 +61,9 @@ func (c *Config) problems() []problem {
 	// count is known only at start, so the check assumes the 1024 maximum
 	// is not near.
 	v.between("rtc.udp_port_base", c.RTC.UDPPortBase, 0, 65535-max(c.Workers, 1)+1)
+	if d := c.RTC.KeyframeInterval.Std(); d != 0 && d < 500*time.Millisecond {
+		v.fail("rtc.keyframe_interval", "must be 0 (never) or >= 500ms, got %s", c.RTC.KeyframeInterval)
+	}
 	for i, ip := range c.RTC.Candidates {
 		if net.ParseIP(ip) == nil {
 			v.problems = append(v.problems, problem{path: "rtc.candidates", msg: fmt.Sprintf("rtc.candidates[%d] must be an IP address, got %q", i, ip)})
@@ -68,6 +71,7 @@ func (c *Config) problems() []problem {
 	}
 	c.Balance.problems(&v)
 	c.Hosts.problems(&v)
+	c.clusterOrigins(&v)
 	v.vhosts(c.Vhosts)
 	return v.problems
 }

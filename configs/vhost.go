@@ -17,16 +17,27 @@ type Vhost struct {
 	Cluster   Cluster   `yaml:"cluster"`
 	HTTPHooks HTTPHooks `yaml:"http_hooks"`
 	Secure    Secure    `yaml:"secure"`
+	RTC       VhostRTC  `yaml:"rtc"`
+}
+
+// VhostRTC is a vhost's bridging between RTMP and WebRTC (SRS's names).
+// Both default to true; a reload applies to the next session.
+type VhostRTC struct {
+	// RTMPToRTC gives WHEP players of an RTMP/HTTP-FLV publish its AAC as
+	// Opus (one transcoder per stream on the host).
+	RTMPToRTC *bool `yaml:"rtmp_to_rtc"`
+	// RTCToRTMP gives RTMP/HTTP-FLV players of a WHIP publish its Opus as AAC.
+	RTCToRTMP *bool `yaml:"rtc_to_rtmp"`
 }
 
 // Cluster says where a vhost's streams come from, SRS-shaped: local (this
 // host is the origin) or remote (an edge that pulls from, and forwards
 // publishes to, the origins).
 type Cluster struct {
-	Mode     string   `yaml:"mode"`     // local (default) | remote
-	Origin   []string `yaml:"origin"`   // host[:port], tried in balance order
-	Balance  string   `yaml:"balance"`  // round_robin (default) | consistent_hash
-	Protocol string   `yaml:"protocol"` // rtmp (default) | flv: how to pull
+	Mode     string  `yaml:"mode"`     // local (default) | remote
+	Origin   Origins `yaml:"origin"`   // host[:port], tried in balance order; or cluster
+	Balance  string  `yaml:"balance"`  // round_robin (default) | consistent_hash
+	Protocol string  `yaml:"protocol"` // rtmp (default) | flv: how to pull
 	// TokenTraverse checks a client's connect against the origin before the
 	// edge accepts it.
 	TokenTraverse bool `yaml:"token_traverse"`
@@ -56,6 +67,17 @@ func (c *Config) Cluster(vhost string) Cluster {
 	return v.Cluster.withDefaults()
 }
 
+// RTCBridge returns vhost's rtmp_to_rtc and rtc_to_rtmp: its own entry,
+// else __defaultVhost__'s, true where unset.
+func (c *Config) RTCBridge(vhost string) (rtmpToRTC, rtcToRTMP bool) {
+	v, ok := c.Vhosts[vhost]
+	if !ok {
+		v = c.Vhosts[DefaultVhost]
+	}
+	on := func(b *bool) bool { return b == nil || *b }
+	return on(v.RTC.RTMPToRTC), on(v.RTC.RTCToRTMP)
+}
+
 // Remote reports whether this host is an edge for vhost.
 func (c *Config) Remote(vhost string) bool { return c.Cluster(vhost).Mode == ModeRemote }
 
@@ -69,7 +91,10 @@ func (cl Cluster) withDefaults() Cluster {
 	if cl.Protocol == "" {
 		cl.Protocol = ProtocolRTMP
 	}
-	origins := make([]string, len(cl.Origin))
+	if cl.FromCluster() {
+		return cl
+	}
+	origins := make(Origins, len(cl.Origin))
 	for i, o := range cl.Origin {
 		origins[i] = withPort(o, cl.Protocol)
 	}
@@ -114,6 +139,9 @@ func (v *validator) vhosts(vhosts map[string]Vhost) {
 		}
 		if cl.Mode == ModeRemote && len(cl.Origin) == 0 {
 			v.failMissing(cp+".origin", "must list at least one origin when mode is remote")
+		}
+		if cl.FromCluster() {
+			continue // checked against hosts by clusterOrigins
 		}
 		seen := map[string]bool{}
 		for _, o := range cl.Origin {

@@ -22,7 +22,7 @@ import (
 func (m *Master) apiHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&collector{m: m}, &srsCollector{m: m})
+		&collector{m: m}, &clusterCollector{m: m}, &balanceCollector{m: m})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /api/v1/summaries", m.snapshotJSON(func(s Snapshot) any {
@@ -31,15 +31,17 @@ func (m *Master) apiHandler() http.Handler {
 			Host: s.Host, Workers: s.Workers, Totals: totals(s), Reloads: reloadInfo(s.Reloads)}
 	}))
 	mux.HandleFunc("GET /api/v1/workers", m.snapshotJSON(func(s Snapshot) any { return workersResponse{Workers: s.Workers} }))
-	mux.HandleFunc("GET /api/v1/streams", m.snapshotJSON(func(s Snapshot) any { return streamsResponse{Streams: s.Streams} }))
+	mux.HandleFunc("GET /api/v1/streams", m.snapshotJSON(func(s Snapshot) any { return streamsResponse{Streams: s.Streams, Origins: s.Origins} }))
 	mux.HandleFunc("GET /api/v1/clients", m.clientsJSON)
 	mux.HandleFunc("DELETE /api/v1/clients/{id}", m.kickJSON)
+	m.balanceRoutes(mux)
 	mux.Handle("GET /console/", console.Handler())
 	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 	mux.HandleFunc("POST /api/v1/workers/{slot}/move", m.moveJSON)
+	endpoints := append([]string{"/api/v1/summaries", "/api/v1/workers", "/api/v1/streams", "/api/v1/clients", "/api/v1/balance"}, m.clusterRoutes(mux)...)
+	endpoints = append(endpoints, "/metrics")
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, errorResponse{Code: 404, Error: "no such endpoint",
-			Endpoints: []string{"/api/v1/summaries", "/api/v1/workers", "/api/v1/streams", "/api/v1/clients", "/metrics"}})
+		writeJSON(w, http.StatusNotFound, errorResponse{Code: 404, Error: "no such endpoint", Endpoints: endpoints})
 	})
 	// The Host check comes first: a rebound page must not even learn
 	// whether its guess at the credentials was right.

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"streamedge/configs"
 	"streamedge/ipc"
 	"streamedge/supervisor/origin"
 )
@@ -43,6 +44,16 @@ func (e *edge) stats(addr string) *originStats {
 	return st
 }
 
+// rtcRendition ends the name of a stream's WebRTC rendition
+// (media/webrtc.RTCSuffix): an edge makes it from the stream it pulls, so
+// it is never pulled from an origin itself.
+const rtcRendition = "@rtc"
+
+// edgeStream reports whether stream is pulled from an origin.
+func (m *Master) edgeStream(stream string) bool {
+	return m.cfg.Remote(vhostOf(stream)) && !strings.HasSuffix(stream, rtcRendition)
+}
+
 // vhostOf is the vhost part of a "vhost/app/name" stream.
 func vhostOf(stream string) string {
 	v, _, _ := strings.Cut(stream, "/")
@@ -57,18 +68,24 @@ func (m *Master) edgeLookup(p *workerProc, msg *ipc.Lookup, now time.Time) *ipc.
 		reply.Err = "not found on any origin (asked again at most every " + notFoundRetry.String() + ")"
 		return reply
 	}
+	vhost := vhostOf(msg.Stream)
+	cl := m.cfg.Cluster(vhost)
+	return m.assignPull(p, msg, cl, m.edge.chooser.Order(vhost, msg.Stream, cl.Balance, cl.Origin, now))
+}
+
+// assignPull makes the least loaded worker the host's puller of msg.Stream
+// from the origins in order.
+func (m *Master) assignPull(p *workerProc, msg *ipc.Lookup, cl configs.Cluster, order []string) *ipc.LookupReply {
+	reply := &ipc.LookupReply{ID: msg.ID}
 	owner := m.leastLoaded()
 	if owner == nil && p.state == StateStarting {
 		// Serving before its ready is through, as at start: the asker
 		// pulls for itself rather than refusing its player.
 		owner = p
 	}
-	if owner == nil {
+	if owner == nil || len(order) == 0 {
 		return reply
 	}
-	vhost := vhostOf(msg.Stream)
-	cl := m.cfg.Cluster(vhost)
-	order := m.edge.chooser.Order(vhost, msg.Stream, cl.Balance, cl.Origin, now)
 	if err := owner.proc.Send(&ipc.Pull{Stream: msg.Stream, Origins: order, Protocol: cl.Protocol, UpVhost: cl.Vhost}); err != nil {
 		m.log.Warn("pull not sent", "worker", owner.slot, "stream", msg.Stream, "err", err)
 		return reply
@@ -84,6 +101,9 @@ func (m *Master) edgeLookup(p *workerProc, msg *ipc.Lookup, now time.Time) *ipc.
 func (m *Master) forwardLookup(msg *ipc.Lookup, now time.Time) *ipc.LookupReply {
 	vhost := vhostOf(msg.Stream)
 	cl := m.cfg.Cluster(vhost)
+	if cl.FromCluster() {
+		return &ipc.LookupReply{ID: msg.ID, Err: "this vhost plays from the cluster's hosts: publish to one of them"}
+	}
 	order := m.edge.chooser.Order(vhost, msg.Stream, cl.Balance, cl.Origin, now)
 	return &ipc.LookupReply{ID: msg.ID, Found: len(order) > 0, Origins: order, UpVhost: cl.Vhost}
 }
@@ -145,6 +165,29 @@ func (m *Master) onUpstreamEvent(p *workerProc, ev *ipc.UpstreamEvent, now time.
 			m.broadcast(p.gen, &ipc.StreamUnpublished{Stream: ev.Stream, Owner: p.slot, Err: ev.Err, NotFound: ev.NotFound})
 		}
 	}
+}
+
+// reassignPull gives the edge stream that gone pulled to another worker,
+// if one is ready. The others are told nothing: their relays from the
+// dead worker break, and a broken relay looks its stream up again, which
+// finds the new puller. Players stay attached across the gap.
+func (m *Master) reassignPull(gone *workerProc, stream string) bool {
+	vhost := vhostOf(stream)
+	if !m.edgeStream(stream) {
+		return false
+	}
+	owner := m.leastLoaded()
+	if owner == nil || owner == gone {
+		return false
+	}
+	cl := m.cfg.Cluster(vhost)
+	order := m.edge.chooser.Order(vhost, stream, cl.Balance, cl.Origin, m.now())
+	if err := owner.proc.Send(&ipc.Pull{Stream: stream, Origins: order, Protocol: cl.Protocol, UpVhost: cl.Vhost}); err != nil {
+		return false
+	}
+	m.registry.claim(stream, owner.gen)
+	m.log.Info("edge pull reassigned", "stream", stream, "worker", owner.slot, "from", gone.slot, "origin", order[0])
+	return true
 }
 
 // unpublishedOnExit is what the other workers are told of a stream whose

@@ -101,13 +101,30 @@ func TestEdgePullsOnePerHostFromTheLeastLoaded(t *testing.T) {
 		t.Fatalf("o2's figures: %+v", st)
 	}
 
-	// The owner dies: the others are told the edge stream is gone, with an
-	// error, so its players reconnect rather than wait.
+	// The owner dies: the next least loaded worker pulls its streams, and
+	// the others are told nothing (their broken relays look the stream up
+	// again), so players stay attached.
+	unBefore := len(sentOf[*ipc.StreamUnpublished](a))
 	h.exit(b, errKilled)
-	un := sentOf[*ipc.StreamUnpublished](a)
-	if last := un[len(un)-1]; last.Err == "" {
-		t.Fatalf("owner died: %+v", last)
+	if n := len(sentOf[*ipc.StreamUnpublished](a)); n != unBefore {
+		t.Fatalf("owner died: worker %d was told %d streams ended", a.slot, n-unBefore)
 	}
+	taken := map[string]bool{}
+	for _, pl := range sentOf[*ipc.Pull](c) {
+		taken[pl.Stream] = true
+	}
+	for _, s := range []string{s1, "__defaultVhost__/live/s2", "__defaultVhost__/live/s3", "__defaultVhost__/live/s4"} {
+		if !taken[s] {
+			t.Fatalf("%s not taken over by worker %d: %v", s, c.slot, taken)
+		}
+		if o, _ := h.m.registry.owner(s); o != h.gen(c).gen {
+			t.Fatalf("%s is owned by %d after the takeover", s, o)
+		}
+	}
+	// With no worker left to take over, the players are told, with an
+	// error, so they reconnect rather than wait.
+	h.exit(a, errKilled)
+	h.exit(c, errKilled)
 }
 
 // At start a worker may serve before its ready is through, with no other

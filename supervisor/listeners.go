@@ -55,6 +55,9 @@ type socket struct {
 	// program attached to any TCP socket of a group steers the whole group,
 	// and shutdown/listen on one takes its slot out of the group and back.
 	file *os.File
+	// onClose, when set, hears that the socket is about to close (the
+	// balancer tracks the groups' members).
+	onClose func()
 }
 
 // control runs fn on the socket's descriptor, which stays open while fn runs.
@@ -87,6 +90,10 @@ func (s *slotSockets) byName(name string) *socket {
 
 func (s *slotSockets) close() {
 	for _, so := range s.list {
+		if so.onClose != nil {
+			so.onClose()
+			so.onClose = nil
+		}
 		so.file.Close()
 	}
 }
@@ -116,6 +123,19 @@ func openSlots(table []sockSpec, first, n int, ours ...sockSpec) ([]*slotSockets
 				return fail(fmt.Errorf("listen %s %s: %w", spec.name, spec.addr, err))
 			}
 		}
+		var port *pickedPort
+		if spec.network == netTCP && n > 0 {
+			// With port 0, every slot binds the port by number: a socket
+			// bound to port 0 loses its port when steering shuts it down,
+			// and could not rejoin the group.
+			var err error
+			port, err = pickPort(spec.addr)
+			if err != nil {
+				return fail(fmt.Errorf("listen %s %s: %w", spec.name, spec.addr, err))
+			}
+			bound[r].addr = port.addr
+			defer port.release() // on the way out of a failure
+		}
 		for i := range n {
 			addr := spec.addr
 			switch spec.network {
@@ -133,11 +153,41 @@ func openSlots(table []sockSpec, first, n int, ours ...sockSpec) ([]*slotSockets
 			}
 			slots[i].list = append(slots[i].list, so)
 			if spec.network == netTCP && i == 0 {
-				bound[r].addr = sameHostPort(spec.addr, so.addr)
+				port.release()
 			}
 		}
 	}
 	return slots, bound, nil
+}
+
+// pickedPort is a port picked for a group whose address says port 0.
+type pickedPort struct {
+	addr string
+	hold *socket // the throwaway that holds the port until the first slot binds it
+	once bool
+}
+
+// pickPort returns addr as it is, or, for port 0, with a port the kernel
+// picked for a throwaway socket in the group.
+func pickPort(addr string) (*pickedPort, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port != "0" {
+		return &pickedPort{addr: addr}, err
+	}
+	so, err := openSocket("port", netTCP, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &pickedPort{addr: sameHostPort(addr, so.addr), hold: so}, nil
+}
+
+// release closes the throwaway: the first slot takes its place in the
+// group, so the group's order stays the slots' order.
+func (p *pickedPort) release() {
+	if p.hold != nil && !p.once {
+		p.once = true
+		p.hold.file.Close()
+	}
 }
 
 // holds tells whether one of our TCP groups is bound to addr.
@@ -198,6 +248,9 @@ func openSocket(name, network, addr string) (*socket, error) {
 		// file is a duplicate of the descriptor: the socket lives on in it.
 		c.Close()
 	}
+	if err == nil {
+		file, err = blockingKindFile(file)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listen %s %s: %w", name, addr, err)
 	}
@@ -209,6 +262,26 @@ func openSocket(name, network, addr string) (*socket, error) {
 		}
 	}
 	return so, nil
+}
+
+// blockingKindFile returns the master's copy of a socket as an *os.File
+// that os/exec can pass on without touching the socket's flags. exec
+// calls File.Fd on every file it passes, and Fd on a file made
+// non-blocking puts the descriptor in blocking mode: O_NONBLOCK belongs to
+// the open file, which every worker of the slot shares, so starting a
+// fresh worker on the sockets of a live one (a balance retire) left the
+// live one in a blocking accept that its drain could not interrupt. A
+// file made while the descriptor is blocking keeps Fd a plain getter; the
+// workers make it non-blocking again as they adopt it, which no longer
+// matters to the master, which never reads from it.
+func blockingKindFile(f *os.File) (*os.File, error) {
+	fd := f.Fd() // blocking now, before any worker holds it
+	dup, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	f.Close()
+	if err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	return os.NewFile(uintptr(dup), f.Name()), nil
 }
 
 // listenTCP opens a plain TCP SO_REUSEPORT listener. Go opens MPTCP

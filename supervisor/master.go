@@ -16,6 +16,7 @@ import (
 
 	"streamedge/configs"
 	"streamedge/ipc"
+	"streamedge/supervisor/hosts"
 )
 
 // Timings of the worker lifecycle.
@@ -70,6 +71,10 @@ type Master struct {
 	clock    clock
 	gen      uint64
 	started  time.Time
+
+	bal    *balancer    // nil until New is done
+	store  *hosts.Store // nil unless hosts.redis is set
+	hostID string
 
 	reloads    reloadStats
 	clientReqs map[uint64]chan workerClients   // client list requests waiting for answers
@@ -141,9 +146,20 @@ func New(opts Options) (*Master, error) {
 		}
 		return nil, err
 	}
+	if m.store, err = newStore(m, opts.Config.Hosts); err != nil {
+		for _, s := range socks {
+			s.close()
+		}
+		if m.api != nil {
+			m.api.Close()
+		}
+		os.RemoveAll(m.runDir)
+		return nil, err
+	}
 	for i, s := range socks {
 		m.slots = append(m.slots, &slot{index: i, sockets: s})
 	}
+	m.initBalance()
 	return m, nil
 }
 
@@ -212,6 +228,7 @@ func (m *Master) Run(ctx context.Context) error {
 		m.startIn(s, s.sockets)
 	}
 	m.serveAPI()
+	defer m.runStore()()
 	defer func() {
 		if m.apiSrv != nil {
 			m.apiSrv.Close()
@@ -351,19 +368,20 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 		m.onMoved(msg)
 	case *ipc.Claim:
 		owner, ok := m.registry.claim(msg.Stream, p.gen)
-		reply := &ipc.ClaimReply{ID: msg.ID, OK: ok, Owner: p.slot}
-		if !ok {
-			reply.Owner = m.slotOf(owner)
-			reply.Err = fmt.Sprintf("stream is published on worker %d", reply.Owner)
-			m.log.Info("duplicate publish refused", "stream", msg.Stream, "worker", p.slot, "owner", reply.Owner)
-		}
-		p.proc.Send(reply)
-		if ok {
-			m.broadcast(p.gen, &ipc.StreamPublished{Stream: msg.Stream, Owner: p.slot, RelayAddr: p.relayAddr})
+		switch {
+		case !ok:
+			slot := m.slotOf(owner)
+			m.log.Info("duplicate publish refused", "stream", msg.Stream, "worker", p.slot, "owner", slot)
+			p.proc.Send(&ipc.ClaimReply{ID: msg.ID, Owner: slot, Err: fmt.Sprintf("stream is published on worker %d", slot)})
+		case m.store != nil && !m.cfg.Remote(vhostOf(msg.Stream)):
+			m.claimInCluster(p, msg) // answered when the store has
+		default:
+			m.grantClaim(p, msg)
 		}
 	case *ipc.Release:
 		if m.registry.release(msg.Stream, p.gen) {
 			m.broadcast(p.gen, &ipc.StreamUnpublished{Stream: msg.Stream, Owner: p.slot})
+			m.releaseInCluster(msg.Stream)
 		}
 	case *ipc.Lookup:
 		reply := &ipc.LookupReply{ID: msg.ID}
@@ -373,7 +391,10 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 			if op := m.procs[owner]; op != nil && op.relayAddr != "" {
 				reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
 			}
-		} else if m.cfg.Remote(vhostOf(msg.Stream)) {
+		} else if m.edgeStream(msg.Stream) {
+			if m.pullFromCluster(p, msg) {
+				return // answered when the store has
+			}
 			reply = m.edgeLookup(p, msg, m.now())
 		}
 		p.proc.Send(reply)
@@ -382,6 +403,13 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 	default:
 		m.log.Warn("unexpected message from worker", "worker", p.slot, "kind", msg.Kind().String())
 	}
+}
+
+// grantClaim tells p it publishes msg.Stream and the other workers where
+// to relay it from.
+func (m *Master) grantClaim(p *workerProc, msg *ipc.Claim) {
+	p.proc.Send(&ipc.ClaimReply{ID: msg.ID, OK: true, Owner: p.slot})
+	m.broadcast(p.gen, &ipc.StreamPublished{Stream: msg.Stream, Owner: p.slot, RelayAddr: p.relayAddr})
 }
 
 func (m *Master) slotOf(gen uint64) int {
@@ -401,6 +429,8 @@ func (m *Master) onReady(p *workerProc, msg *ipc.Ready) {
 	if p.slot < len(m.slots) && m.slots[p.slot].next == p {
 		m.promote(m.slots[p.slot])
 	}
+	m.bal.ready(p.slot)
+	m.rebalance() // the slot rejoins its groups
 	m.notifyReady()
 }
 
@@ -417,7 +447,11 @@ func (m *Master) broadcast(except uint64, msg ipc.Message) {
 
 func (m *Master) onExit(p *workerProc, err error) {
 	for _, stream := range m.registry.drop(p.gen) {
+		if m.reassignPull(p, stream) {
+			continue
+		}
 		m.broadcast(p.gen, m.unpublishedOnExit(stream, p.slot))
+		m.releaseInCluster(stream)
 	}
 	reason := "exited"
 	if err != nil {
@@ -437,12 +471,15 @@ func (m *Master) onExit(p *workerProc, err error) {
 	switch {
 	case s != nil && s.proc == p:
 		s.proc = nil
+		m.rebalance() // no connection may wait on a slot nobody serves
 	case s != nil && s.next == p:
 		// The replacement died: the old worker keeps serving on its old
 		// sockets rather than the reload retrying a broken start forever.
 		m.log.Error("replacement worker died before it was ready, the old one keeps serving", "worker", p.slot, "pid", p.pid, "reason", reason)
 		s.next = nil
-		s.nextSock.close()
+		if s.nextSock != s.sockets { // a balance retire shares them
+			s.nextSock.close()
+		}
 		s.nextSock = nil
 		if len(m.reloads.rollings) > 0 && m.reloads.rollings[0] == s.index {
 			m.reloads.rollings = m.reloads.rollings[1:]
@@ -513,6 +550,7 @@ func (m *Master) restartDue(s *slot) {
 
 func (m *Master) onTick(now time.Time) {
 	m.host.sample(now)
+	defer m.rebalance()
 	for _, p := range m.procs {
 		switch {
 		case p.state == StateStarting && now.Sub(p.started) > readyTimeout:
@@ -531,6 +569,7 @@ func (m *Master) onTick(now time.Time) {
 // grace_final_wait, then it exits.
 func (m *Master) retire(p *workerProc, reason string, closeOnExit *slotSockets) {
 	p.closeOnExit = closeOnExit
+	m.leaveGroups(closeOnExit) // what would queue there moves to the others now
 	if p.state == StateStarting {
 		p.state = StateDraining
 		p.proc.Kill() // nothing to drain yet

@@ -38,10 +38,17 @@ var (
 	descUpBytes        = desc("upstream_received_bytes_total", "Media received from an origin by edge pulls (a pull's bytes count against the origin it ended on).", "origin")
 )
 
+// descWorkerTranscoders is the worker's AAC-to-Opus transcoders: one per
+// stream that WebRTC players get as Opus, however many play it.
+var descWorkerTranscoders = desc("worker_rtc_transcoders", "Audio transcoders of the worker: one per stream WebRTC players get as Opus.", "worker")
+
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkerUp, descWorkerCPU, descWorkerRSS, descWorkerConns, descWorkerBytesIn,
 		descWorkerBytesOut, descWorkerRestarts, descStreams, descStreamPlayers, descReloads, descHostCPU, descHostMemUsed, descHostNetRecv, descHostNetSent,
-		descUpConns, descUpFailures, descUpBytes} {
+		descUpConns, descUpFailures, descUpBytes, descWorkerTranscoders} {
+		ch <- d
+	}
+	for _, d := range srsDescs {
 		ch <- d
 	}
 }
@@ -77,6 +84,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if l := w.Load; l != nil {
 			gauge(descWorkerCPU, l.CPUPercent, slot)
 			gauge(descWorkerRSS, float64(l.RSSBytes), slot)
+			gauge(descWorkerTranscoders, float64(l.Transcoders), slot)
 			counter(descWorkerBytesIn, float64(l.BytesIn), slot)
 			counter(descWorkerBytesOut, float64(l.BytesOut), slot)
 			// Every known kind, zero or not, then any the table does not know.
@@ -99,6 +107,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descStreams, float64(published))
 	collectOrigins(snap, gauge, counter)
+	collectSRS(snap, gauge, counter)
 	counter(descReloads, float64(snap.Reloads.OK), "ok")
 	counter(descReloads, float64(snap.Reloads.Failed), "failed")
 	gauge(descHostCPU, snap.Host.CPUPercent)

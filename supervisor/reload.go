@@ -108,6 +108,7 @@ func (m *Master) reload() {
 		m.reloadFailed(err)
 		return
 	}
+	m.keepHosts(next)
 	data, err := next.Dump()
 	if err != nil {
 		m.reloadFailed(err)
@@ -130,6 +131,9 @@ func (m *Master) reload() {
 // apply carries out a provisioned plan; nothing here fails.
 func (m *Master) apply(plan reloadPlan, next *configs.Config, data []byte, pv *provisioned) {
 	m.cfg, m.cfgYAML = next, data
+	for _, s := range pv.slots {
+		m.trackSockets(s)
+	}
 	m.apiGuard.Store(newAPIGuard(next))
 	m.apiAuth.Store(&next.API.Auth)
 	if m.opts.SetLogLevel != nil {
@@ -155,6 +159,8 @@ func (m *Master) apply(plan reloadPlan, next *configs.Config, data []byte, pv *p
 		}
 		m.slots = m.slots[:plan.workers]
 	}
+	limit, _ := m.hostBytesOutMax(next)
+	m.bal.configure(next.Balance, limit)
 }
 
 // retireSlot drains a slot's workers; its sockets close once they are gone.
@@ -218,6 +224,17 @@ func (m *Master) promote(s *slot) {
 	old, oldSock := s.proc, s.sockets
 	s.proc, s.sockets = s.next, s.nextSock
 	s.next, s.nextSock = nil, nil
+	if retiredSame(oldSock, s.sockets) {
+		// A balance retire: the fresh worker serves the same sockets; the
+		// old one drains, shedding its players so they move now.
+		reason := s.retireReason
+		s.retireReason = ""
+		if old != nil {
+			m.retire(old, reason, nil)
+			m.onRetiring(old, reason)
+		}
+		return
+	}
 	if old != nil {
 		m.retire(old, "replaced by reload", oldSock)
 	} else {
@@ -254,6 +271,12 @@ func (m *Master) gracefulQuit(why string) {
 			if p.state != StateDraining {
 				m.retire(p, "graceful quit", nil)
 			}
+		}
+		// Nobody accepts from now on: late clients are refused at once
+		// rather than left to wait on a socket.
+		for _, s := range m.slots {
+			m.leaveGroups(s.sockets)
+			m.leaveGroups(s.nextSock)
 		}
 	})
 }

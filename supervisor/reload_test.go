@@ -25,6 +25,11 @@ func TestPlanReload(t *testing.T) {
 		{"live settings only", func(c *configs.Config) {
 			c.Log.Level, c.Play.MWLatency, c.GraceFinalWait = "debug", 0, configs.Duration(time.Minute)
 		}, "127.0.0.1:1985", 2, 2, reloadPlan{workers: 2}},
+		// Edge mode's settings reach the workers with the configuration, and
+		// the master reads them where it decides: nothing to restart.
+		{"a vhost becomes an edge of new origins", func(c *configs.Config) {
+			c.Vhosts = map[string]configs.Vhost{"__defaultVhost__": {Cluster: configs.Cluster{Mode: "remote", Origin: []string{"10.0.0.1:1935"}}}}
+		}, "127.0.0.1:1985", 2, 2, reloadPlan{workers: 2}},
 		{"more slots", nil, "127.0.0.1:1985", 2, 4, reloadPlan{workers: 4, grow: 2}},
 		{"fewer slots", nil, "127.0.0.1:1985", 4, 1, reloadPlan{workers: 1, shrink: 3}},
 		{"a new rtmp address moves every slot", func(c *configs.Config) { c.Listen.RTMP = "0.0.0.0:1936" },

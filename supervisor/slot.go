@@ -23,12 +23,14 @@ const (
 type slot struct {
 	index    int
 	sockets  *slotSockets
-	proc     *workerProc // the serving worker; nil between a crash and the restart
-	next     *workerProc // its replacement while that one starts (reload)
-	nextSock *slotSockets
-	restarts int       // workers started in this slot after the first
-	crashes  int       // exits in a row that came soon after a start
-	due      time.Time // when a down slot's next worker starts
+	proc     *workerProc  // the serving worker; nil between a crash and the restart
+	next     *workerProc  // its replacement while that one starts (reload)
+	nextSock *slotSockets // s.sockets itself for a balance retire
+	// retireReason says why a balance retire replaces the worker.
+	retireReason string
+	restarts     int       // workers started in this slot after the first
+	crashes      int       // exits in a row that came soon after a start
+	due          time.Time // when a down slot's next worker starts
 }
 
 // workerProc is one worker process.

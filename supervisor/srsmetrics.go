@@ -1,20 +1,17 @@
 package supervisor
 
 import (
-	"context"
 	"os"
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"streamedge/ipc"
 )
 
-// srsCollector mirrors the workers' reports under the names SRS's exporter
-// uses, with a worker label, so dashboards built for SRS read streamedge.
-// The streamedge_* series stay the reference; these are the same figures.
-type srsCollector struct{ m *Master }
+// SRS's exporter names for the same worker figures, with a worker label,
+// so dashboards built for SRS read streamedge. The streamedge_* series stay
+// the reference; collectSRS runs in the one collector's Collect.
 
 func srsDesc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc("srs_"+name, help, labels, nil)
@@ -29,27 +26,11 @@ var (
 	descSRSClients  = srsDesc("clients", "Publishing and playing sessions on the worker.", "worker")
 	descSRSStreams  = srsDesc("streams", "Streams the worker publishes or relays.", "worker")
 	descSRSConnects = srsDesc("connections", "Open connections on the worker, sessions or not.", "worker")
+
+	srsDescs = []*prometheus.Desc{descSRSBuild, descSRSCPU, descSRSMemory, descSRSSend, descSRSReceive, descSRSClients, descSRSStreams, descSRSConnects}
 )
 
-func (c *srsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSRSBuild, descSRSCPU, descSRSMemory, descSRSSend, descSRSReceive, descSRSClients, descSRSStreams, descSRSConnects} {
-		ch <- d
-	}
-}
-
-func (c *srsCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	snap, err := c.m.Snapshot(ctx)
-	if err != nil {
-		return
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
-	}
+func collectSRS(snap Snapshot, gauge, counter func(*prometheus.Desc, float64, ...string)) {
 	host, _ := os.Hostname()
 	gauge(descSRSBuild, 1, host, "streamedge", strconv.Itoa(snap.PID), snap.Version)
 	seen := map[int]bool{}

@@ -99,10 +99,11 @@ func (e *edgePulls) begin(m *ipc.Pull) (hub.Key, *edgePull) {
 	}
 	p := &edgePull{since: time.Now(), state: upstream.StateConnecting}
 	p.puller = &upstream.Puller{
+		Hub:     e.hub,
+		Key:     key,
 		Target:  target,
 		Origins: m.Origins,
 		Dial:    dial,
-		Publish: func() (upstream.Sink, error) { return e.hub.PublishRelay(key) },
 		OnEvent: func(ev upstream.Event) { e.onEvent(key, p, ev) },
 		Log:     e.log.With("stream", key.String()),
 	}
@@ -114,6 +115,9 @@ func (e *edgePulls) run(ctx context.Context, key hub.Key, p *edgePull) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go e.watchIdle(ctx, key, cancel)
+	// A relay of key here fed from the worker that pulled it before (it
+	// died, and we take over) must make way for our own publish.
+	e.hub.EndRelay(key)
 	e.log.Info("edge pull start", "stream", key.String(), "origins", len(p.puller.Origins))
 	err := p.puller.Run(ctx)
 	e.mu.Lock()
@@ -154,7 +158,7 @@ func (e *edgePulls) watchIdle(ctx context.Context, key hub.Key, stop context.Can
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if e.watchers(key) > 0 {
+			if e.hub.Watchers(key) > 0 {
 				idleSince = now
 			} else if now.Sub(idleSince) >= edgeLinger {
 				stop(errNoPlayers)
@@ -162,15 +166,6 @@ func (e *edgePulls) watchIdle(ctx context.Context, key hub.Key, stop context.Can
 			}
 		}
 	}
-}
-
-func (e *edgePulls) watchers(key hub.Key) int {
-	for _, info := range e.hub.Streams() {
-		if info.Key == key {
-			return info.Players + info.RelaysOut
-		}
-	}
-	return 0
 }
 
 func (e *edgePulls) onEvent(key hub.Key, p *edgePull, ev upstream.Event) {

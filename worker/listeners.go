@@ -5,6 +5,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // adoptListeners turns the inherited sockets into listeners, one for each
@@ -33,15 +35,13 @@ func adoptListeners(w *Worker, files map[string]*os.File, relayDir string, slot 
 		if f == nil {
 			return fail(fmt.Errorf("the master passed no %s socket", name))
 		}
-		var ln net.Listener
-		var err error
-		if name == rtcSocket {
-			ln, err = adoptPacketConn(f)
-		} else {
-			ln, err = net.FileListener(f)
-		}
+		ln, err := adoptSocket(f)
 		if err != nil {
 			return fail(fmt.Errorf("%s socket: %w", name, err))
+		}
+		if tl, ok := ln.(*net.TCPListener); ok {
+			// The master may take the slot out of the reuseport group.
+			ln = newPausableListener(tl, nil)
 		}
 		f.Close() // FileListener and FilePacketConn hold their own copy
 		delete(files, name)
@@ -57,4 +57,25 @@ func adoptListeners(w *Worker, files map[string]*os.File, relayDir string, slot 
 		ls[relaySocket] = w.rtc.sniff(ls[relaySocket])
 	}
 	return ls, nil
+}
+
+// adoptSocket makes a listener of an inherited socket, whatever its row of
+// the master's socket table: a TCP socket as it is, a UDP socket (a port
+// per slot) as a packetListener whose server takes the packet conn.
+func adoptSocket(f *os.File) (net.Listener, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	typ, serr := 0, error(nil)
+	if err := rc.Control(func(fd uintptr) { typ, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE) }); err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, fmt.Errorf("SO_TYPE: %w", serr)
+	}
+	if typ == unix.SOCK_DGRAM {
+		return adoptPacketConn(f)
+	}
+	return net.FileListener(f)
 }

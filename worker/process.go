@@ -86,7 +86,7 @@ func RunProcess(ctx context.Context, p Process) error {
 	pr.link.cfg.Store(cfg)
 	w.hub.SetHost(pr.link)
 	if w.rtc != nil {
-		w.rtc.joinHost(p.Slot, pr.link.self, pr.link.place)
+		w.rtc.joinHost(p.Slot, pr.link.self, pr.link.place, pr.link.lookup)
 	}
 	why := pr.run(ctx)
 	if !errors.Is(why, errQuit) && !errors.Is(why, context.Canceled) {
@@ -245,6 +245,8 @@ func (pr *cycle) onMessage(ctx context.Context, m ipc.Message) error {
 		if err := pr.conn.Send(pr.w.kick(m)); err != nil {
 			pr.log.Warn("kick answer not sent", "err", err)
 		}
+	case *ipc.Admission, *ipc.Shed, *ipc.Burn:
+		pr.w.bal.onMessage(ctx, m)
 	case *ipc.Command:
 		switch m.Name {
 		case ipc.CmdQuit:

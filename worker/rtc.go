@@ -3,11 +3,13 @@ package worker
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"streamedge/configs"
 	"streamedge/ipc"
 	"streamedge/media/hub"
+	"streamedge/media/transcode"
 	"streamedge/media/webrtc"
 )
 
@@ -29,17 +32,20 @@ const rtcSocket = "rtc"
 // worker whose slot its resource URL names, forwarded over that worker's
 // private socket when it is not this one.
 type rtcServer struct {
-	hub *hub.Hub
-	cfg webrtc.Config
-	log *slog.Logger
+	hub  *hub.Hub
+	cfg  webrtc.Config
+	log  *slog.Logger
+	conf atomic.Pointer[configs.Config] // for the vhosts' rtc settings, replaced on reload
 
 	srv      atomic.Pointer[webrtc.Server]
 	draining atomic.Bool
 	// place asks the master where a request goes (Slot -1: a new session);
 	// nil for a worker on its own, which keeps every session.
-	place func(stop <-chan struct{}, slot int) (*ipc.PlaceReply, error)
-	self  string // this worker's private socket
+	place  func(stop <-chan struct{}, slot int) (*ipc.PlaceReply, error)
+	lookup func(stop <-chan struct{}, key hub.Key) (*ipc.LookupReply, error)
+	self   string // this worker's private socket
 
+	gates    rtcGate       // hooks and signed URLs, asked of offers
 	private  *http.Server  // forwarded requests, on the private socket
 	incoming chan net.Conn // HTTP connections accepted there
 	done     chan struct{}
@@ -47,8 +53,20 @@ type rtcServer struct {
 }
 
 func newRTCServer(h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtcServer {
+	every := cfg.RTC.KeyframeInterval.Std()
+	if every == 0 {
+		every = -1 // never
+	}
 	r := &rtcServer{hub: h, log: log.With("server", rtcSocket), incoming: make(chan net.Conn), done: make(chan struct{}),
-		cfg: webrtc.Config{Candidates: cfg.RTC.Candidates}}
+		cfg: webrtc.Config{Candidates: cfg.RTC.Candidates, KeyframeInterval: every}}
+	r.cfg.AskKeyframe = r.askKeyframe
+	r.conf.Store(cfg)
+	r.cfg.Transcode = func(vhost string) (bool, bool) { return r.conf.Load().RTCBridge(vhost) }
+	r.cfg.Bridge = r.bridge
+	if !transcode.Built() {
+		r.log.Warn("rtc audio transcoding is not built: WHEP players of RTMP streams and RTMP players of WHIP streams get video only",
+			"reason", transcode.ErrNotBuilt.Error())
+	}
 	r.private = &http.Server{
 		Handler:           r.localHandler(),
 		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),
@@ -62,8 +80,91 @@ func newRTCServer(h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtcServer 
 
 // joinHost gives the server what it needs from the worker's process: its
 // slot, its private socket and the master.
-func (r *rtcServer) joinHost(slot int, self string, place func(<-chan struct{}, int) (*ipc.PlaceReply, error)) {
-	r.cfg.Slot, r.self, r.place = slot, self, place
+func (r *rtcServer) joinHost(slot int, self string, place func(<-chan struct{}, int) (*ipc.PlaceReply, error),
+	lookup func(<-chan struct{}, hub.Key) (*ipc.LookupReply, error)) {
+	r.cfg.Slot, r.self, r.place, r.lookup = slot, self, place, lookup
+}
+
+// pathKeyframe is where another worker's players ask, over the private
+// socket, for a keyframe of a stream published here.
+const pathKeyframe = "/rtc/v1/keyframe"
+
+// askKeyframe passes a player's keyframe request to the worker that
+// publishes key, whose WHIP publisher is the one that can send it.
+func (r *rtcServer) askKeyframe(key hub.Key) {
+	if r.lookup == nil {
+		return
+	}
+	reply, err := r.lookup(r.done, key)
+	if err != nil || !reply.Found || reply.RelayAddr == r.self {
+		return
+	}
+	client := privateClient(reply.RelayAddr, 3*time.Second)
+	resp, err := client.Post("http://worker"+pathKeyframe+"?stream="+url.QueryEscape(key.String()), "text/plain", nil)
+	if err != nil {
+		r.log.Debug("rtc keyframe request not passed on", "stream", key.String(), "err", err)
+		return
+	}
+	resp.Body.Close()
+}
+
+// pathBridge is where another worker's WHEP player asks, over the
+// private socket, for the WebRTC rendition of a stream published here.
+const pathBridge = "/rtc/v1/bridge"
+
+// bridge starts key's WebRTC rendition on the worker that has key: here
+// when it is this one (or the master knows no owner: a stream only just
+// pulled), else on the owner over its private socket, so the host has one
+// transcoder per stream however many workers play it.
+func (r *rtcServer) bridge(key hub.Key) error {
+	srv := r.srv.Load()
+	if srv == nil {
+		return webrtc.ErrNoTranscode
+	}
+	if r.lookup == nil {
+		return srv.StartBridge(key)
+	}
+	reply, err := r.lookup(r.done, key)
+	if err != nil || !reply.Found || reply.RelayAddr == r.self {
+		return srv.StartBridge(key)
+	}
+	client := privateClient(reply.RelayAddr, 10*time.Second)
+	resp, err := client.Post("http://worker"+pathBridge+"?stream="+url.QueryEscape(key.String()), "text/plain", nil)
+	if err != nil {
+		return fmt.Errorf("ask the owner for the rendition: %w", err)
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		return nil
+	case http.StatusNotFound:
+		return webrtc.ErrNoTranscode
+	}
+	return fmt.Errorf("the owner answered %s to the rendition request", resp.Status)
+}
+
+// notes is what the API says about the WebRTC side of the streams here.
+func (r *rtcServer) notes() map[hub.Key]*ipc.StreamRTC {
+	srv := r.srv.Load()
+	if srv == nil {
+		return nil
+	}
+	notes := map[hub.Key]*ipc.StreamRTC{}
+	for key, n := range srv.Notes() {
+		notes[key] = &ipc.StreamRTC{Audio: n.Audio, Warning: n.Warning}
+	}
+	return notes
+}
+
+// privateClient talks HTTP to another worker's private socket.
+func privateClient(addr string, timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", addr)
+		},
+		DisableKeepAlives: true,
+	}}
 }
 
 func (r *rtcServer) name() string { return rtcSocket }
@@ -107,6 +208,7 @@ func (r *rtcServer) report(l *ipc.Load) {
 	l.Connections += pubs + plays
 	l.BytesIn += srv.Stats.BytesIn.Load()
 	l.BytesOut += srv.Stats.BytesOut.Load()
+	l.Transcoders += int(srv.Stats.Bridges.Load())
 }
 
 func (r *rtcServer) sessions() []ipc.Client {
@@ -152,6 +254,7 @@ func (r *rtcServer) close() {
 // rtc.enabled and the ports change the master's socket table, which gives
 // the slots new workers instead.
 func (r *rtcServer) reload(cfg *configs.Config) {
+	r.conf.Store(cfg)
 	srv := r.srv.Load()
 	if srv == nil {
 		return
@@ -170,12 +273,15 @@ var _ server = (*rtcServer)(nil)
 func (r *rtcServer) handler(next http.Handler) http.Handler {
 	local := r.localHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		role, _, ok := webrtc.Route(req.URL.Path)
+		role, isJSON, ok := webrtc.Route(req.URL.Path)
 		if !ok {
 			next.ServeHTTP(w, req)
 			return
 		}
 		target, offer := -1, role != 0 && req.Method == http.MethodPost
+		if offer && !r.admit(w, req, role, isJSON) {
+			return
+		}
 		if !offer {
 			slot, isSession := webrtc.SlotOf(strings.TrimPrefix(req.URL.Path, webrtc.PathSession))
 			if !isSession || slot == r.cfg.Slot || req.Method == http.MethodOptions {
@@ -221,6 +327,31 @@ func (r *rtcServer) localHandler() http.Handler {
 			http.Error(w, "webrtc is starting", http.StatusServiceUnavailable)
 			return
 		}
+		if isPrivate(req) && req.URL.Path == pathBridge {
+			key, ok := hub.ParseKey(req.URL.Query().Get("stream"))
+			if !ok {
+				http.Error(w, "bad stream name", http.StatusBadRequest)
+				return
+			}
+			switch err := srv.StartBridge(key); {
+			case err == nil:
+				w.WriteHeader(http.StatusNoContent)
+			case errors.Is(err, webrtc.ErrNoTranscode):
+				http.Error(w, err.Error(), http.StatusNotFound)
+			default:
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			}
+			return
+		}
+		if isPrivate(req) && req.URL.Path == pathKeyframe {
+			key, ok := hub.ParseKey(req.URL.Query().Get("stream"))
+			if ok && srv.RequestKeyframe(key) {
+				w.WriteHeader(http.StatusNoContent)
+			} else {
+				http.Error(w, "no WHIP publisher of that stream here", http.StatusNotFound)
+			}
+			return
+		}
 		if fwd := req.Header.Get("X-Forwarded-For"); fwd != "" && isPrivate(req) {
 			req.RemoteAddr = fwd
 		}
@@ -240,13 +371,7 @@ func isPrivate(req *http.Request) bool {
 // forward hands a signalling request to the worker listening on addr and
 // copies its answer back: the session is that worker's from now on.
 func (r *rtcServer) forward(w http.ResponseWriter, req *http.Request, addr string) {
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", addr)
-		},
-		DisableKeepAlives: true,
-	}}
+	client := privateClient(addr, 10*time.Second)
 	out, err := http.NewRequestWithContext(req.Context(), req.Method, "http://worker"+req.URL.RequestURI(), req.Body)
 	if err != nil {
 		http.Error(w, "bad request", http.StatusBadRequest)

@@ -113,6 +113,7 @@ type httpServer struct {
 	socket string
 	flv    *httpflv.Handler
 	srv    *http.Server
+	reqs   inflight // every request being answered, players included
 }
 
 func newHTTPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Logger) *httpServer {
@@ -134,6 +135,8 @@ func (s *httpServer) name() string { return s.socket }
 // serve returns when ln is closed by a drain, or when close ends the
 // server at the end of Worker.Run.
 func (s *httpServer) serve(_ context.Context, ln net.Listener) error {
+	// Outermost, whatever joined the handler since New.
+	s.srv.Handler = s.reqs.wrap(s.srv.Handler)
 	err := s.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		// A closed listener is a drain, not a failure: sessions go on.
@@ -153,7 +156,15 @@ func (s *httpServer) sessions() []ipc.Client { return clients(s.socket, s.flv.Se
 
 func (s *httpServer) open() int64 { return s.flv.Stats.Players.Load() }
 
-func (s *httpServer) idle() <-chan struct{} { return s.flv.Idle() }
+// idle waits for the players, then for any request still being answered.
+func (s *httpServer) idle() <-chan struct{} {
+	select {
+	case <-s.flv.Idle():
+		return s.reqs.Idle()
+	default:
+		return s.flv.Idle()
+	}
+}
 
 func (s *httpServer) drain() { s.srv.SetKeepAlivesEnabled(false) }
 

@@ -35,6 +35,7 @@ type Worker struct {
 	cpuBias float64    // injected load (faultEnv), added to every report
 	edge    *edgePulls // set when the worker is joined to a host: its edge pulls
 	gate    *access.Gate
+	bal     *balancer
 	// draining is set by Drain: the handoff socket refuses players from then.
 	draining atomic.Bool
 	ho       *handoffs // nil until the process opens its handoff socket
@@ -61,6 +62,8 @@ func New(cfg *configs.Config, log *slog.Logger) *Worker {
 			g.setGate(w.gate)
 		}
 	}
+	// Last, so that its refusals come before anything else is done.
+	w.bal = newBalancer(w, cfg, log)
 	return w
 }
 
@@ -83,6 +86,7 @@ func (w *Worker) Reload(cfg *configs.Config) {
 	for _, s := range w.servers {
 		s.reload(cfg)
 	}
+	w.bal.configure(cfg)
 }
 
 // Listen gives the worker the listeners it serves; call it before Run.

@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"streamedge/media/access"
 	"streamedge/media/mediatest"
+	"streamedge/media/webrtc/rtctest"
 )
 
 // hookServer answers SRS hooks by what the session names: a stream or
@@ -298,5 +301,36 @@ func drainUntilError(ctx context.Context, src mediaSource) error {
 		return err
 	case <-ctx.Done():
 		return nil
+	}
+}
+
+// WHIP and WHEP offers, and SRS's JSON API, go through the same signed-URL
+// check as RTMP and HTTP-FLV.
+func TestSignedWebRTCOffers(t *testing.T) {
+	const pubKey = "rtc-publish-secret-0"
+	s := startServer(t, "rtc:\n  enabled: true\n  udp_port_base: 0\nvhosts:\n  __defaultVhost__:\n    secure: {publish_key: "+pubKey+"}\n", "-w", "2")
+	s.waitWorkers(t, 2, nil)
+	offer := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionSendonly, webrtc.RTPCodecTypeVideo)
+	signed := access.SignedQuery(pubKey, "/live/w", time.Now().Add(time.Minute))
+	if code, body, _ := rtctest.Post(t, s.rtcURL("/live/w/whip"), "application/sdp", offer); code != http.StatusUnauthorized {
+		t.Fatalf("unsigned WHIP: %d %s, want 401", code, body)
+	}
+	if code, body, _ := rtctest.Post(t, s.rtcURL("/live/w/whip?sign=00&expires=1"), "application/sdp", offer); code != http.StatusForbidden {
+		t.Fatalf("badly signed WHIP: %d %s, want 403", code, body)
+	}
+	jsonBody := func(streamURL string) string {
+		b, _ := json.Marshal(map[string]string{"api": "", "streamurl": streamURL, "sdp": offer})
+		return string(b)
+	}
+	if code, body, _ := rtctest.Post(t, s.rtcURL("/rtc/v1/publish/"), "application/json", jsonBody("webrtc://x/live/w")); code != http.StatusUnauthorized || !strings.Contains(body, `"code":401`) {
+		t.Fatalf("unsigned JSON publish: %d %s, want 401 with code 401", code, body)
+	}
+	if code, body, loc := rtctest.Post(t, s.rtcURL("/live/w/whip?"+signed), "application/sdp", offer); code != http.StatusCreated || loc == "" {
+		t.Fatalf("signed WHIP: %d %s, want 201 with a Location", code, body)
+	}
+	// Plays need no signature on this vhost.
+	play := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionRecvonly, webrtc.RTPCodecTypeVideo)
+	if code, body, _ := rtctest.Post(t, s.rtcURL("/live/w/whep"), "application/sdp", play); code != http.StatusCreated {
+		t.Fatalf("WHEP of a signed publish: %d %s, want 201", code, body)
 	}
 }

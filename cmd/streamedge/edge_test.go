@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -363,6 +364,13 @@ func TestEdgeFailsOverWithPlayersAttached(t *testing.T) {
 	if f := edge.metric(t, "streamedge_upstream_failures_total", map[string]string{"origin": inUse.rtmp}); f != 1 {
 		t.Fatalf("streamedge_upstream_failures_total{origin=%s} = %v, want 1", inUse.rtmp, f)
 	}
+	var doc struct {
+		Origins map[string]struct{ Failures int }
+	}
+	edge.apiGet(t, "/api/v1/streams", &doc)
+	if doc.Origins[inUse.rtmp].Failures != 1 {
+		t.Fatalf("/api/v1/streams origins: %+v, want 1 failure of %s", doc.Origins, inUse.rtmp)
+	}
 }
 
 // Test 5: two vhosts of an edge pull from their own origins, and one name
@@ -591,5 +599,98 @@ func TestEdgeTokenTraverse(t *testing.T) {
 		if c != nil {
 			c.Close()
 		}
+	}
+}
+
+// A reload turns a vhost into an edge, or points it at other origins,
+// without a restart: new pulls follow the new settings.
+func TestEdgeVhostsReload(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	o := startServer(t, "", "-w", "1")
+	publishFFmpeg(t, o, "rl")
+	edge := startServer(t, "", "-w", "2")
+	edge.waitWorkers(t, 2, nil)
+	resp, err := http.Get(edge.flvURL("rl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("before the reload (a local vhost): %s, want 404", resp.Status)
+	}
+	edge.reload(edgeYAML("__defaultVhost__", "round_robin", "flv", o.http))
+	edge.logs.wait(t, "reload applied", nil, 10*time.Second)
+	edge.logs.waitCount(t, "worker reloaded", 2, 10*time.Second)
+	if rep := watch("after the reload", waitPlayable(t, playFLV, edge.flvURL("rl")), 25); rep.err != nil {
+		t.Fatal(rep.err)
+	}
+	if up := edge.waitUpstream(t, "__defaultVhost__/live/rl", func(*ipc.Upstream) bool { return true }); up.Origin != o.http {
+		t.Fatalf("pulled from %s, want %s over HTTP-FLV", up.Origin, o.http)
+	}
+}
+
+// The worker that pulls an edge stream is killed: another worker takes the
+// pull over, and the players on the other workers stay attached and go on.
+func TestEdgePullerKilledIsTakenOver(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	o := startServer(t, "", "-w", "1")
+	publishFFmpeg(t, o, "to")
+	edge := startServer(t, edgeYAML("__defaultVhost__", "round_robin", "rtmp", o.rtmp), "-w", "2")
+	edge.waitWorkers(t, 2, nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	type player struct {
+		worker int
+		p      *timedPlayer
+	}
+	var players []player
+	workers := map[int]bool{}
+	for i := 0; len(workers) < 2 || len(players) < 4; i++ {
+		if i == 40 {
+			t.Fatalf("40 players all landed on worker(s) %v", workers)
+		}
+		src := waitPlayable(t, playRTMP, edge.rtmpURL("to"))
+		w := edge.playerWorker(t, src.(rtmpSource).c.Conn().LocalAddr().String())
+		workers[w] = true
+		players = append(players, player{w, playTimed(src, stop)})
+	}
+	var doc struct{ Streams []supervisor.StreamInfo }
+	edge.waitUpstream(t, "__defaultVhost__/live/to", func(u *ipc.Upstream) bool { return u.State == "live" })
+	edge.apiGet(t, "/api/v1/streams", &doc)
+	owner := doc.Streams[0].Owner
+	var pid int
+	for _, w := range edge.workers(t) {
+		if w.Slot == owner {
+			pid = w.PID
+		}
+	}
+	killed := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	edge.logs.wait(t, "edge pull reassigned", nil, 10*time.Second)
+	for i, pl := range players {
+		if pl.worker == owner {
+			continue // its players died with it
+		}
+		deadline := killed.Add(8 * time.Second)
+		for {
+			pl.p.mu.Lock()
+			err := pl.p.err
+			pl.p.mu.Unlock()
+			if err != nil {
+				t.Fatalf("player %d on worker %d: %v", i, pl.worker, err)
+			}
+			if _, ok := pl.p.keyframeAfter(killed.Add(200 * time.Millisecond)); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("player %d on worker %d: no keyframe within 8 s of the kill", i, pl.worker)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if n := originPlays(t, o, "__defaultVhost__/live/to"); n != 1 {
+		t.Fatalf("the origin has %d players after the takeover, want 1", n)
 	}
 }

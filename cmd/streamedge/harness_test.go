@@ -29,6 +29,12 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	// A test that re-runs itself inside a network namespace hands its
+	// binary down rather than building another.
+	if b := os.Getenv(binaryEnv); b != "" {
+		binary = b
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "streamedge-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -183,17 +189,25 @@ func followFile(path string, add func([]byte), done <-chan struct{}) {
 	}
 }
 
+// serverWrapper, when set, is a command line startServer runs the server
+// under (prlimit, to run it with few file descriptors).
+var serverWrapper []string
+
 // startServer runs streamedge with the given YAML appended to a base config
 // that listens on free loopback ports and logs JSON.
 func startServer(t *testing.T, extraYAML string, args ...string) *server {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "streamedge.yaml")
-	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: 127.0.0.1:0\n" + logYAML(extraYAML) + extraYAML
+	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: 127.0.0.1:0\n" + logYAML(extraYAML) + hostCPUOff(extraYAML)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s := &server{t: t, logs: &logLines{added: make(chan struct{})}, exited: make(chan struct{}), cfgPath: cfg}
-	s.cmd = exec.Command(binary, append([]string{"-c", cfg}, args...)...)
+	argv := append([]string{binary, "-c", cfg}, args...)
+	if serverWrapper != nil {
+		argv = append(append([]string(nil), serverWrapper...), argv...)
+	}
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	// The race runtime sleeps a second at exit by default; exits are timed here.
 	s.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0 halt_on_error=1")
 	stderr, err := s.cmd.StderrPipe()
@@ -232,6 +246,37 @@ func startServer(t *testing.T, extraYAML string, args ...string) *server {
 	return s
 }
 
+// hostCPUOff is yaml with the host CPU rule off (see balanceYAML), put in
+// the test's own balance section when it has one that does not set it.
+func hostCPUOff(yaml string) string {
+	if strings.Contains(yaml, "host_cpu_high:") {
+		return yaml
+	}
+	const head, off = "balance:\n", "  host_cpu_high: 0\n"
+	if strings.HasPrefix(yaml, head) {
+		return head + off + yaml[len(head):]
+	}
+	if i := strings.Index(yaml, "\n"+head); i >= 0 {
+		i += 1 + len(head)
+		return yaml[:i] + off + yaml[i:]
+	}
+	return yaml + balanceYAML(yaml)
+}
+
+// balanceYAML turns off the host CPU rule, unless the test configures the
+// balancer itself: the test machine is shared, and its CPU is not this
+// server's load. It goes last, so the lines of a test's YAML keep their
+// numbers in error messages.
+func balanceYAML(extra string) string {
+	if strings.HasPrefix(extra, "balance:") || strings.Contains(extra, "\nbalance:") {
+		return ""
+	}
+	if extra != "" && !strings.HasSuffix(extra, "\n") {
+		return "\nbalance:\n  host_cpu_high: 0\n"
+	}
+	return "balance:\n  host_cpu_high: 0\n"
+}
+
 // logYAML is the JSON debug log the harness reads, unless the test's own
 // YAML configures the log (it must then keep format json).
 func logYAML(extra string) string {
@@ -244,7 +289,7 @@ func logYAML(extra string) string {
 // reload writes a new config (the base plus yaml) and sends SIGHUP.
 func (s *server) reload(yaml string) {
 	s.t.Helper()
-	if err := os.WriteFile(s.cfgPath, []byte(s.baseCfg+logYAML(yaml)+yaml), 0o644); err != nil {
+	if err := os.WriteFile(s.cfgPath, []byte(s.baseCfg+logYAML(yaml)+hostCPUOff(yaml)), 0o644); err != nil {
 		s.t.Fatal(err)
 	}
 	s.cmd.Process.Signal(syscall.SIGHUP)

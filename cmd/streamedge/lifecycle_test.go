@@ -228,7 +228,7 @@ func TestReloadToNewAddressesReplacesWorkersOneByOne(t *testing.T) {
 	// New addresses: "localhost:0" is not the "127.0.0.1:0" the server
 	// started with, so the kernel gives new ports.
 	if err := os.WriteFile(s.cfgPath, []byte("listen:\n  rtmp: localhost:0\n  http: localhost:0\n  api: "+s.api+
-		"\nlog:\n  level: debug\n  format: json\nworkers: 2\ngrace_final_wait: 2s\n"), 0o644); err != nil {
+		"\nlog:\n  level: debug\n  format: json\nworkers: 2\ngrace_final_wait: 2s\n"+balanceYAML("")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s.cmd.Process.Signal(syscall.SIGHUP)

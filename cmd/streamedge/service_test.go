@@ -135,8 +135,12 @@ func TestGrafanaDashboardMetricsExist(t *testing.T) {
 	publishFFmpeg(t, s, "m")
 	player := waitPlayable(t, playFLV, s.flvURL("m"))
 	defer player.close()
+	// Wait for a scrape that has every name and counts the player: the
+	// workers report once a second.
+	playerCounted := regexp.MustCompile(`(?m)^srs_clients\{worker="[01]"\} [1-9]`)
 	var body string
-	deadline := time.Now().Add(15 * time.Second)
+	var missing []string
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + s.api + "/metrics")
 		if err != nil {
@@ -145,23 +149,24 @@ func TestGrafanaDashboardMetricsExist(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		body = string(b)
-		missing := []string{}
+		missing = missing[:0]
 		for n := range names {
 			if !regexp.MustCompile(`(?m)^` + n + `[{ ]`).MatchString(body) {
 				missing = append(missing, n)
 			}
 		}
-		if len(missing) == 0 {
-			break
+		if len(missing) == 0 && playerCounted.MatchString(body) {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("metrics the dashboard queries but /metrics lacks: %v", missing)
+			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if !regexp.MustCompile(`(?m)^srs_clients\{worker="[01]"\} [1-9]`).MatchString(body) {
-		t.Fatalf("no worker counts the player in srs_clients:\n%s", grepLines(body, "srs_clients"))
+	if len(missing) > 0 {
+		t.Fatalf("metrics the dashboard queries but /metrics lacks: %v", missing)
 	}
+	t.Fatalf("no worker counts the player in srs_clients:\n%s", grepLines(body, "srs_clients"))
 }
 
 func grepLines(s, sub string) string {

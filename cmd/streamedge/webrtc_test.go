@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"streamedge/media/flv"
+	"streamedge/media/transcode"
 	"streamedge/media/webrtc/rtctest"
 	"streamedge/supervisor"
 )
@@ -131,7 +132,7 @@ func TestRTCPublishPlayOnEveryWorker(t *testing.T) {
 // checkFLVForm reads an RTMP or HTTP-FLV player of a WHIP stream until it
 // has seen what those players need: an AVC sequence header with the
 // publisher's 320x240 SPS, the enhanced-RTMP Opus sequence start, and a
-// keyframe picture.
+// keyframe picture. With audio transcoding built, the audio is AAC.
 func checkFLVForm(t *testing.T, name string, src mediaSource) {
 	t.Helper()
 	var size string
@@ -151,7 +152,11 @@ func checkFLVForm(t *testing.T, name string, src mediaSource) {
 		case f.Type == flv.TagVideo && flv.IsVideoKeyPicture(f.Data):
 			key = size != ""
 		case f.Type == flv.TagAudio && flv.IsAudioSequenceHeader(f.Data):
-			opus = flv.AudioCodecID(f.Data) == flv.AudioCodecExHeader && string(f.Data[1:5]) == "Opus"
+			if transcode.Built() {
+				opus = flv.AudioCodecID(f.Data) == flv.AudioCodecAAC
+			} else {
+				opus = flv.AudioCodecID(f.Data) == flv.AudioCodecExHeader && string(f.Data[1:5]) == "Opus"
+			}
 		}
 	}
 	if size != "320x240" {
@@ -226,9 +231,15 @@ func TestRTCPlacementAvoidsAHotWorker(t *testing.T) {
 		return ws[0].Load.CPUPercent >= 95 && ws[1].Load.CPUPercent < 80
 	})
 	publishRTC(t, s, "hot")
+	// Only the answers matter: the offers' peers are gone before ICE, and
+	// the sessions time out on their own, costing the worker no media.
+	offer := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionRecvonly, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio)
 	for i := range 20 {
-		p := rtctest.NewPlayer(t).Play(t, s.rtcURL("/live/hot/whep"))
-		if slot := answerSlot(t, p.Answer, ports); slot != 1 {
+		code, answer, _ := rtctest.Post(t, s.rtcURL("/live/hot/whep"), "application/sdp", offer)
+		if code != http.StatusCreated {
+			t.Fatalf("session %d: %d %q", i, code, answer)
+		}
+		if slot := answerSlot(t, answer, ports); slot != 1 {
 			t.Fatalf("session %d placed on worker %d, the hot one", i, slot)
 		}
 	}
@@ -289,5 +300,68 @@ func TestRTCWorkerKilled(t *testing.T) {
 			rtctest.AwaitConnected(t, p.PC)
 			break
 		}
+	}
+}
+
+// TestRTCEnabledByReload: turning rtc on with a reload opens the UDP
+// sockets and gives the slots workers that serve WebRTC.
+func TestRTCEnabledByReload(t *testing.T) {
+	s := startServer(t, "", "-w", "2")
+	s.waitWorkers(t, 2, nil)
+	if code, _, _ := rtctest.Post(t, s.rtcURL("/live/r/whip"), "application/sdp", "v=0"); code != http.StatusMethodNotAllowed {
+		t.Fatalf("WHIP with rtc off: %d, want 405 (HTTP-FLV's answer)", code)
+	}
+	s.reload("rtc:\n  enabled: true\n  udp_port_base: 0\n")
+	ports := s.rtcPorts(t, 2)
+	http.DefaultClient.CloseIdleConnections() // the old workers drain
+	var pub *rtctest.Publisher
+	deadline := time.Now().Add(15 * time.Second)
+	for pub == nil {
+		av := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionSendonly, webrtc.RTPCodecTypeVideo)
+		resp, err := freshClient.Post(s.rtcURL("/live/r/whip"), "application/sdp", strings.NewReader(av))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusCreated {
+				send(t, http.MethodDelete, s.rtcURL(resp.Header.Get("Location")), "", "")
+				pub = rtctest.NewPublisher(t, s.rtcURL("/live/r/whip"))
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no WHIP after the reload: %v %v", resp, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	answerSlot(t, pub.PC.CurrentRemoteDescription().SDP, ports)
+}
+
+// TestRTCKeyframeAcrossWorkers: with no GOP cache and no periodic
+// keyframes, a WHEP player on the worker without the publisher has nothing
+// to start on: its keyframe request reaches the WHIP publisher on the other
+// worker.
+func TestRTCKeyframeAcrossWorkers(t *testing.T) {
+	s := startServer(t, "play:\n  gop_cache: false\nrtc:\n  enabled: true\n  udp_port_base: 0\n  keyframe_interval: 0\n", "-w", "2")
+	s.waitWorkers(t, 2, nil)
+	ports := s.rtcPorts(t, 2)
+	pub, _ := publishRTC(t, s, "kx")
+	owner := answerSlot(t, pub.PC.CurrentRemoteDescription().SDP, ports)
+	// The publisher's own start-up requests (before its first keyframe)
+	// fall in the rate limit's window: wait it out, then count.
+	time.Sleep(time.Second)
+	before := pub.PLIs()
+	p := rtctest.NewPlayer(t).Play(t, s.rtcURL("/live/kx/whep"))
+	if slot := answerSlot(t, p.Answer, ports); slot == owner {
+		t.Fatalf("player placed with the publisher on worker %d", slot)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for pub.PLIs() <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("no PLI reached the publisher on worker %d (%d before)", owner, before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	frames, _ := p.AwaitFrames(t, 5)
+	if !rtctest.HasIDR(rtctest.SplitAnnexB(frames[0])) {
+		t.Fatal("first frame is not a keyframe")
 	}
 }

@@ -37,6 +37,16 @@ const notifyQueue = 1024
 // given up.
 const notifyTries = 3
 
+// Admitter is what a protocol server asks about its sessions: Admit for a
+// connect, publish or play, Notify when one ends. *Gate is one; an edge
+// chains its own checks in front of it.
+type Admitter interface {
+	Admit(ctx context.Context, r *Request) error
+	Notify(r *Request)
+}
+
+var _ Admitter = (*Gate)(nil)
+
 // Gate admits or refuses sessions of one worker.
 type Gate struct {
 	serverID, serviceID string

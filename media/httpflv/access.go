@@ -1,7 +1,6 @@
 package httpflv
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -10,13 +9,9 @@ import (
 	"streamedge/media/hub"
 )
 
-// Gate decides who may play (HTTP hooks, signed URLs); *access.Gate is one.
-type Gate interface {
-	Admit(ctx context.Context, r *access.Request) error
-	Notify(r *access.Request)
-}
-
-var _ Gate = (*access.Gate)(nil)
+// Gate decides who may connect, publish and play (HTTP hooks, signed
+// URLs).
+type Gate = access.Admitter
 
 // gates holds the handler's gate and session ids apart from Handler, so
 // the hot path's fields stay as they are.

@@ -111,3 +111,35 @@ func (s *Stream) awaitKeyframe(deadline <-chan time.Time, gen uint64) error {
 		}
 	}
 }
+
+// EndRelay closes the local publisher of key if it is a relay: a worker
+// that takes over an edge stream's pull from one that died replaces its
+// relay from that worker with its own publish.
+func (h *Hub) EndRelay(key Key) {
+	h.mu.Lock()
+	s := h.streams[key]
+	h.mu.Unlock()
+	if s == nil {
+		return
+	}
+	s.mu.RLock()
+	p := s.publisher
+	s.mu.RUnlock()
+	if p != nil && p.relay {
+		p.Close()
+	}
+}
+
+// Watchers counts key's players here and the relays of other workers that
+// play it from here: whoever still needs an edge stream's pull on the host.
+func (h *Hub) Watchers(key Key) int {
+	h.mu.Lock()
+	s := h.streams[key]
+	h.mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.players
+}

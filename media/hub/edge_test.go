@@ -122,3 +122,31 @@ func TestEdgePlayersEndWhenThePullFails(t *testing.T) {
 		t.Fatalf("local stream: %v", err)
 	}
 }
+
+func TestWatchersAndEndRelay(t *testing.T) {
+	h := newTestHub(DefaultOptions())
+	if n := h.Watchers(edgeKey); n != 0 {
+		t.Fatalf("watchers of no stream: %d", n)
+	}
+	relay, err := h.PublishRelay(edgeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	player, _ := h.Subscribe(edgeKey, false)
+	out, _ := h.SubscribeRelay(edgeKey)
+	if n := h.Watchers(edgeKey); n != 2 {
+		t.Fatalf("a player and another worker's relay: %d watchers, want 2", n)
+	}
+	h.EndRelay(edgeKey)
+	if _, err := h.PublishRelay(edgeKey); err != nil {
+		t.Fatalf("publish after EndRelay: %v", err)
+	}
+	if err := relay.Write(flv.TagVideo, 0, keyframe); err == nil {
+		t.Fatal("the ended relay still writes")
+	}
+	player.Close()
+	out.Close()
+	if n := h.Watchers(edgeKey); n != 0 {
+		t.Fatalf("%d watchers after both left", n)
+	}
+}

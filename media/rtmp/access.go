@@ -1,7 +1,6 @@
 package rtmp
 
 import (
-	"context"
 	"net"
 	"strings"
 
@@ -10,13 +9,8 @@ import (
 )
 
 // Gate decides who may connect, publish and play (HTTP hooks, signed
-// URLs); *access.Gate is one.
-type Gate interface {
-	Admit(ctx context.Context, r *access.Request) error
-	Notify(r *access.Request)
-}
-
-var _ Gate = (*access.Gate)(nil)
+// URLs).
+type Gate = access.Admitter
 
 // SetGate installs the gate every client session (never a relay from
 // another worker) is put to; nil admits everyone.

@@ -4,21 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"streamedge/media/hub"
+	"streamedge/media/relay"
 )
 
 // DefaultTimeout bounds the connect and play of an origin, then the wait
 // for its first media, then any silence of it (SRS's edge uses 5 s).
 const DefaultTimeout = 5 * time.Second
-
-// Sink is where the pulled media goes: a hub publisher.
-type Sink interface {
-	Write(typeID uint8, timestamp uint32, payload []byte) error
-	Close()
-}
 
 // States of a pull, as the API shows them.
 const (
@@ -34,21 +32,22 @@ type Event struct {
 	Err    error
 }
 
-// Puller pulls one stream from the first origin of Origins that serves it,
-// and fails over to the next when that one fails to connect, times out or
-// closes: each origin is tried once in turn, and the pull ends when all of
-// them have failed in a row without serving media.
+// Puller pulls one stream into Hub from the first origin of Origins that
+// serves it, and fails over to the next when that one fails to connect,
+// times out or closes: each origin is tried once in turn, and the pull
+// ends when all of them have failed in a row without serving media. Each
+// origin session is a relay.Pull of its own, so each publishes anew into
+// the hub, which rebases the timestamps.
 type Puller struct {
+	Hub     *hub.Hub
+	Key     hub.Key
 	Target  Target
 	Origins []string
 	Dial    Dialer
-	// Publish opens the sink for one origin session, at its first media.
-	// Each session publishes anew so that the hub rebases timestamps.
-	Publish func() (Sink, error)
 	Timeout time.Duration // 0: DefaultTimeout
 	// OnEvent, when set, is told every change of state, from Run's goroutine.
 	OnEvent func(Event)
-	Log     *slog.Logger
+	Log     *slog.Logger // nil: no log
 
 	bytes     atomic.Uint64
 	failovers atomic.Int64
@@ -77,6 +76,9 @@ func (p *Puller) Run(ctx context.Context) error {
 	if len(p.Origins) == 0 {
 		return errors.New("no origins configured")
 	}
+	if p.Log == nil {
+		p.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	failed, notFound := 0, 0
 	var last error
 	for i := 0; ; i++ {
@@ -97,9 +99,7 @@ func (p *Puller) Run(ctx context.Context) error {
 		}
 		last = err
 		p.event(Event{Origin: origin, State: StateFailed, Err: err})
-		if p.Log != nil {
-			p.Log.Warn("origin failed", "origin", origin, "reason", err.Error(), "served", served)
-		}
+		p.Log.Warn("origin failed", "origin", origin, "reason", err.Error(), "served", served)
 		if failed >= len(p.Origins) {
 			if notFound == failed {
 				return fmt.Errorf("%w on any of %d origins", ErrNotFound, len(p.Origins))
@@ -132,51 +132,67 @@ func (p *Puller) session(ctx context.Context, origin string) (served bool, err e
 	p.origin = origin
 	p.mu.Unlock()
 	p.event(Event{Origin: origin, State: StateConnecting})
-	dialCtx, cancel := context.WithTimeout(ctx, p.timeout())
-	src, err := p.Dial(dialCtx, origin, p.Target)
-	cancel()
+	src := &originSource{p: p, origin: origin}
+	pull := &relay.Pull{Hub: p.Hub, Key: p.Key, Source: src, OpenTimeout: p.timeout(), Log: p.Log}
+	err = pull.Run(ctx)
+	served = src.served.Load()
+	switch {
+	case ctx.Err() != nil:
+		return served, nil
+	case src.silent.Load():
+		err = errSilent
+	case errors.Is(err, context.DeadlineExceeded):
+		err = fmt.Errorf("connect timed out after %s: %w", p.timeout(), err)
+	case err == nil:
+		err = relay.ErrSourceEnded
+	}
+	return served, err
+}
+
+// originSource is one origin as a relay.Source: Dial, watched.
+type originSource struct {
+	p      *Puller
+	origin string
+	served atomic.Bool // media came
+	silent atomic.Bool // the watchdog closed it
+}
+
+func (s *originSource) String() string { return s.origin }
+
+func (s *originSource) Open(ctx context.Context) (relay.Reader, error) {
+	r, err := s.p.Dial(ctx, s.origin, s.p.Target)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("connect timed out after %s: %w", p.timeout(), err)
-		}
-		return false, err
+		return nil, err
 	}
+	w := &watched{r: r, src: s}
 	// A watchdog rather than read deadlines: it covers the first media and
-	// every later silence alike, for any kind of Source.
-	var silent atomic.Bool
-	watchdog := time.AfterFunc(p.timeout(), func() { silent.Store(true); src.Close() })
-	defer watchdog.Stop()
-	stop := context.AfterFunc(ctx, func() { src.Close() })
-	defer stop()
-	defer src.Close()
-	var sink Sink
-	defer func() {
-		if sink != nil {
-			sink.Close()
-		}
-	}()
-	for {
-		m, err := src.ReadMedia()
-		if err != nil {
-			if silent.Load() {
-				err = errSilent
-			}
-			if err == nil {
-				err = errors.New("origin closed the stream")
-			}
-			return served, err
-		}
-		watchdog.Reset(p.timeout())
-		if sink == nil {
-			if sink, err = p.Publish(); err != nil {
-				return served, fmt.Errorf("publish locally: %w", err)
-			}
-			served = true
-			p.event(Event{Origin: origin, State: StateLive})
-		}
-		p.bytes.Add(uint64(len(m.Payload)))
-		if err := sink.Write(m.Type, m.Timestamp, m.Payload); err != nil {
-			return served, fmt.Errorf("publish locally: %w", err)
-		}
+	// every later silence alike, for any kind of source.
+	w.dog = time.AfterFunc(s.p.timeout(), func() { s.silent.Store(true); r.Close() })
+	return w, nil
+}
+
+// watched is an origin's reader that counts, reports its first media and
+// is closed by the watchdog when it goes silent.
+type watched struct {
+	r   relay.Reader
+	src *originSource
+	dog *time.Timer
+}
+
+func (w *watched) ReadMedia() (relay.Message, error) {
+	m, err := w.r.ReadMedia()
+	if err != nil {
+		return m, err
 	}
+	w.dog.Reset(w.src.p.timeout())
+	if !w.src.served.Swap(true) {
+		w.src.p.event(Event{Origin: w.src.origin, State: StateLive})
+	}
+	w.src.p.bytes.Add(uint64(len(m.Payload)))
+	return m, nil
+}
+
+func (w *watched) Close() error {
+	w.dog.Stop()
+	return w.r.Close()
 }

@@ -46,11 +46,12 @@ func startEdge(t *testing.T, dial upstream.Dialer, timeout time.Duration, origin
 		t.Fatal(err)
 	}
 	e.puller = &upstream.Puller{
+		Hub:     e.hub,
+		Key:     key,
 		Target:  upstream.Target{Vhost: key.Vhost, App: key.App, Name: key.Name},
 		Origins: origins,
 		Dial:    dial,
 		Timeout: timeout,
-		Publish: func() (upstream.Sink, error) { return e.hub.PublishRelay(key) },
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"streamedge/media/flv"
+	"streamedge/media/relay"
 	"streamedge/media/rtmp"
 	"streamedge/media/rtmp/amf"
 )
@@ -33,22 +35,9 @@ func (t Target) query() string {
 
 const defaultVhost = "__defaultVhost__"
 
-// Media is one audio, video or script message.
-type Media struct {
-	Type      uint8 // FLV tag type, which RTMP message types share
-	Timestamp uint32
-	Payload   []byte // the caller may keep it
-}
-
-// Source is one connection to an origin that plays a stream.
-type Source interface {
-	ReadMedia() (Media, error)
-	Close() error
-}
-
-// Dialer opens a Source on origin (host:port). ctx bounds the connect and
-// the play request only.
-type Dialer func(ctx context.Context, origin string, t Target) (Source, error)
+// Dialer plays t from origin (host:port): a relay.Reader of the stream.
+// ctx bounds the connect and the play request only.
+type Dialer func(ctx context.Context, origin string, t Target) (relay.Reader, error)
 
 // maxRedirects bounds a chain of RTMP 302s, so two origins that send a
 // stream to each other cannot keep an edge busy.
@@ -57,7 +46,7 @@ const maxRedirects = 3
 // RTMP dials origins over RTMP. props go into the connect command, to tell
 // the origin who is pulling (see Identity).
 func RTMP(props []amf.Property) Dialer {
-	return func(ctx context.Context, origin string, t Target) (Source, error) {
+	return func(ctx context.Context, origin string, t Target) (relay.Reader, error) {
 		host := origin
 		for range maxRedirects + 1 {
 			u := url.URL{Scheme: "rtmp", Host: host, Path: "/" + t.App + "/" + t.Name, RawQuery: t.query()}
@@ -99,15 +88,17 @@ func Identity(host string, pid int) []amf.Property {
 
 type rtmpSource struct{ c *rtmp.Client }
 
-func (s rtmpSource) ReadMedia() (Media, error) {
+func (s rtmpSource) ReadMedia() (relay.Message, error) {
 	msg, err := s.c.ReadMedia()
-	if err != nil {
-		if errors.Is(err, rtmp.ErrStreamNotFound) {
-			err = fmt.Errorf("%w: %s", ErrNotFound, clip(err.Error()))
-		}
-		return Media{}, err
+	switch {
+	case errors.Is(err, rtmp.ErrStreamNotFound):
+		return relay.Message{}, fmt.Errorf("%w: %s", ErrNotFound, clip(err.Error()))
+	case errors.Is(err, io.EOF):
+		return relay.Message{}, relay.ErrSourceEnded
+	case err != nil:
+		return relay.Message{}, err
 	}
-	return Media{Type: msg.TypeID, Timestamp: msg.Timestamp, Payload: msg.Payload}, nil
+	return relay.Message{TypeID: msg.TypeID, Timestamp: msg.Timestamp, Payload: msg.Payload}, nil
 }
 
 func (s rtmpSource) Close() error { return s.c.Close() }
@@ -129,7 +120,7 @@ func FLV() Dialer {
 			return nil
 		},
 	}
-	return func(ctx context.Context, origin string, t Target) (Source, error) {
+	return func(ctx context.Context, origin string, t Target) (relay.Reader, error) {
 		u := url.URL{Scheme: "http", Host: origin, Path: "/" + t.App + "/" + t.Name + ".flv", RawQuery: t.query()}
 		// The request outlives ctx (which bounds only the connect), so it
 		// gets its own cancel, which Close calls.
@@ -176,15 +167,18 @@ type flvSource struct {
 	cancel context.CancelFunc
 }
 
-func (s *flvSource) ReadMedia() (Media, error) {
+func (s *flvSource) ReadMedia() (relay.Message, error) {
 	for {
 		tag, err := s.r.ReadTag()
+		if errors.Is(err, io.EOF) {
+			return relay.Message{}, relay.ErrSourceEnded
+		}
 		if err != nil {
-			return Media{}, err
+			return relay.Message{}, err
 		}
 		switch tag.Type {
 		case flv.TagAudio, flv.TagVideo, flv.TagScript:
-			return Media{Type: tag.Type, Timestamp: tag.Timestamp, Payload: tag.Data}, nil
+			return relay.Message{TypeID: tag.Type, Timestamp: tag.Timestamp, Payload: tag.Data}, nil
 		}
 	}
 }

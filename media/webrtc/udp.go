@@ -81,6 +81,9 @@ func (c *filterConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	return n, net.UDPAddrFromAddrPort(addr), nil
 }
 
+// socketBuffer is the send and receive buffer asked for on the RTC socket.
+const socketBuffer = 4 << 20
+
 // errNotUDP is a socket that is not a UDP socket.
 var errNotUDP = errors.New("webrtc: the RTC socket must be a UDP socket (*net.UDPConn)")
 
@@ -93,5 +96,10 @@ func newFilterConn(pc net.PacketConn, garbage *atomic.Uint64) (*filterConn, erro
 	// The mux reads with no deadline; a deadline left by the caller would
 	// end it early.
 	u.SetReadDeadline(time.Time{})
+	// One socket carries every session of the worker: a keyframe to each of
+	// a few hundred players is a burst the default buffers drop. Best
+	// effort: the kernel caps it at net.core.[rw]mem_max.
+	u.SetReadBuffer(socketBuffer)
+	u.SetWriteBuffer(socketBuffer)
 	return &filterConn{UDPConn: u, garbage: garbage}, nil
 }

@@ -15,9 +15,15 @@ import (
 // players stay for hours), and the busiest still gets evenFloor of a share,
 // so the program never hangs on one stale report. The spread is on the
 // scarcest resource, so 0.05 is 4 points of CPU at worker_cpu_high 80.
+//
+// Within evenSpread, connection counts even the load out instead: at low
+// load CPU is mostly noise, while a restarted worker with no players is
+// plain to see. They rank the slots once the busiest has evenConns more
+// than the emptiest, and at least a tenth more than the mean.
 const (
 	evenSpread = 0.05
 	evenFloor  = 0.05
+	evenConns  = 10
 )
 
 // weighStep is the change in any slot's share (of 100) worth a new program;
@@ -184,15 +190,28 @@ func (d *decision) shares() ([]int, string) {
 	for _, i := range elig {
 		hmax = max(hmax, hs[i])
 	}
+	cmin, cmax, csum := math.MaxInt, 0, 0
+	for _, i := range elig {
+		c := d.ws[i].Conns
+		cmin, cmax, csum = min(cmin, c), max(cmax, c), csum+c
+	}
+	cspread := cmax - cmin
+	byConns := cspread >= evenConns && float64(cspread) >= 0.1*float64(csum)/float64(len(elig))
 	raw := make([]float64, len(d.ws))
 	sum := 0.0
 	for _, i := range elig {
-		if spread := hmax - hmin; spread < evenSpread {
-			raw[i] = hs[i]
-		} else {
+		switch spread := hmax - hmin; {
+		case spread >= evenSpread:
 			raw[i] = evenFloor + (hs[i]-hmin)/spread
+		case byConns:
+			raw[i] = evenFloor + float64(cmax-d.ws[i].Conns)/float64(cspread)
+		default:
+			raw[i] = hs[i]
 		}
 		sum += raw[i]
+	}
+	if byConns && hmax-hmin < evenSpread {
+		why = append(why, fmt.Sprintf("connections %d..%d", cmin, cmax))
 	}
 	for _, i := range elig {
 		if sum == 0 {

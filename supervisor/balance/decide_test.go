@@ -20,7 +20,7 @@ func policy(edit ...func(*Policy)) Policy {
 
 // cool is a ready slot at cpu% with the given share in force.
 func cool(slot int, cpu float64, weight int) Worker {
-	return Worker{Slot: slot, Ready: true, CPU: cpu, Weight: weight, Players: 100, Conns: 100}
+	return Worker{Slot: slot, Ready: true, CPU: cpu, Weight: weight, Players: 100, Conns: 200}
 }
 
 // hot is a slot marked hot since ago; it is over worker_cpu_high (80)
@@ -68,6 +68,12 @@ var decideCases = []struct {
 	{name: "headroom within 0.05: shares follow it",
 		// headroom 0.375 and 0.4: 48 and 52 of 100, no move worth a program
 		ws: []Worker{cool(0, 50, 50), cool(1, 48, 50)}},
+	{name: "cool and level on cpu: connection counts rank the slots",
+		// a restarted worker: 300 players against none, cpu within 0.05
+		ws:   []Worker{with(cool(0, 3, 50), func(w *Worker) { w.Conns = 300 }), with(cool(1, 1, 50), func(w *Worker) { w.Conns = 0 })},
+		want: []act{weigh(5, 95)}},
+	{name: "a few connections apart is even",
+		ws: []Worker{with(cool(0, 3, 50), func(w *Worker) { w.Conns = 105 }), with(cool(1, 3, 50), func(w *Worker) { w.Conns = 100 })}},
 	{name: "an even group re-weighs out of a skew",
 		ws:   []Worker{cool(0, 50, 90), cool(1, 48, 10)},
 		want: []act{weigh(48, 52)}},

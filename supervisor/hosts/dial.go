@@ -44,6 +44,7 @@ func Dial(raw string, log *slog.Logger) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("hosts.redis: %w", err)
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.MaxRetries = dialTimeout, ioTimeout, ioTimeout, -1
+		o.DialerRetries = 1
 		return redis.NewClusterClient(o), nil
 	}
 	o, err := redis.ParseURL(raw)
@@ -53,6 +54,7 @@ func Dial(raw string, log *slog.Logger) (redis.UniversalClient, error) {
 	// No retries inside a call: the store's own loop retries with backoff,
 	// and a retry here would hold a heartbeat past its deadline.
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.MaxRetries = dialTimeout, ioTimeout, ioTimeout, -1
+	o.DialerRetries = 1
 	return redis.NewClient(o), nil
 }
 

@@ -1,6 +1,7 @@
 package hosts
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sort"
@@ -37,12 +38,11 @@ func NewRing(ids []string) *Ring {
 		}
 	}
 	// Ties between hosts are broken by ID so the ring is total.
-	sort.Slice(r.points, func(a, b int) bool {
-		pa, pb := r.points[a], r.points[b]
-		if pa.hash != pb.hash {
-			return pa.hash < pb.hash
+	slices.SortFunc(r.points, func(a, b point) int {
+		if c := cmp.Compare(a.hash, b.hash); c != 0 {
+			return c
 		}
-		return pa.host < pb.host
+		return cmp.Compare(a.host, b.host)
 	})
 	return r
 }

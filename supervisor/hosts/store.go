@@ -89,9 +89,9 @@ type Store struct {
 	log  *slog.Logger
 	view atomic.Pointer[View]
 
-	mu      sync.Mutex
-	pending map[string]int // players resolved to each host since the last read
-	local   []string       // streams written at the last heartbeat
+	mu    sync.Mutex
+	local []string // streams written at the last heartbeat
+	held  bool     // local are this host's in the store (no failure since)
 
 	up, loaded         atomic.Bool
 	failures, beats    atomic.Uint64
@@ -104,8 +104,8 @@ func New(opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Store{opts: opts, log: opts.Log.With("component", "hosts", "host", opts.HostID), pending: map[string]int{}}
-	s.view.Store(buildView(nil, time.Time{}, true, "not read yet"))
+	s := &Store{opts: opts, log: opts.Log.With("component", "hosts", "host", opts.HostID)}
+	s.view.Store(buildView(nil, nil, time.Time{}, true, "not read yet"))
 	return s
 }
 
@@ -170,13 +170,16 @@ func (s *Store) beat(ctx context.Context) error {
 		s.failures.Add(1)
 		s.up.Store(false)
 		s.loaded.Store(false) // a restarted Redis has lost its script cache
+		s.mu.Lock()
+		s.held = false // and its keys: claim every stream again
+		s.mu.Unlock()
 		old := s.view.Load()
-		s.publish(buildView(withSelf(old.Hosts, rec), old.ReadAt, true, err.Error()))
+		s.publish(buildView(old, withSelf(old.Hosts, rec), old.ReadAt, true, err.Error()))
 		return err
 	}
 	s.beats.Add(1)
 	s.up.Store(true)
-	s.publish(buildView(withSelf(hosts, rec), s.opts.Now(), false, ""))
+	s.publish(buildView(s.view.Load(), withSelf(hosts, rec), s.opts.Now(), false, ""))
 	return nil
 }
 
@@ -197,13 +200,28 @@ func (s *Store) write(ctx context.Context, rec Record, streams []string) ([]Reco
 	ttl := s.opts.TTL.Milliseconds()
 	s.mu.Lock()
 	gone := without(s.local, streams)
+	held := map[string]bool{}
+	if s.held {
+		for _, st := range s.local {
+			held[st] = true
+		}
+	}
 	s.mu.Unlock()
 	pipe := c.Pipeline()
 	pipe.Set(ctx, hostKey(rec.ID), data, s.opts.TTL)
 	pipe.SAdd(ctx, indexKey, rec.ID)
-	claims := make([]*redis.Cmd, len(streams))
-	for i, st := range streams {
-		claims[i] = claimScript.EvalSha(ctx, pipe, []string{streamKey(st)}, rec.ID, ttl)
+	// A stream this host already holds only has its TTL pushed back
+	// (PEXPIRE, a tenth of the script's cost in Redis); a new one, or every
+	// one after the store was lost (it may have restarted empty), is
+	// claimed.
+	claims := map[string]*redis.Cmd{}
+	expires := map[string]*redis.BoolCmd{}
+	for _, st := range streams {
+		if held[st] {
+			expires[st] = pipe.PExpire(ctx, streamKey(st), s.opts.TTL)
+		} else {
+			claims[st] = claimScript.EvalSha(ctx, pipe, []string{streamKey(st)}, rec.ID, ttl)
+		}
 	}
 	for _, st := range gone {
 		releaseScript.EvalSha(ctx, pipe, []string{streamKey(st)}, rec.ID)
@@ -212,12 +230,28 @@ func (s *Store) write(ctx context.Context, rec Record, streams []string) ([]Reco
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, err
 	}
+	// A held key that expired meanwhile (a beat came late) is claimed anew.
+	var lost []string
+	for st, cmd := range expires {
+		if !cmd.Val() {
+			lost = append(lost, st)
+		}
+	}
+	if len(lost) > 0 {
+		again := c.Pipeline()
+		for _, st := range lost {
+			claims[st] = claimScript.EvalSha(ctx, again, []string{streamKey(st)}, rec.ID, ttl)
+		}
+		if _, err := again.Exec(ctx); err != nil {
+			return nil, err
+		}
+	}
 	s.mu.Lock()
-	s.local = streams
+	s.local, s.held = streams, true
 	s.mu.Unlock()
-	for i, cmd := range claims {
+	for st, cmd := range claims {
 		if owner, _ := cmd.Text(); owner != rec.ID {
-			s.log.Warn("stream is published on another host too; that host keeps the name", "stream", streams[i], "other", owner)
+			s.log.Warn("stream is published on another host too; that host keeps the name", "stream", st, "other", owner)
 		}
 	}
 	return s.read(ctx, members.Val())
@@ -333,6 +367,9 @@ func (s *Store) Publisher(ctx context.Context, stream string) (Record, bool, err
 	return r, true, nil
 }
 
+// Close closes the store's client, once Run has returned.
+func (s *Store) Close() error { return s.opts.Client.Close() }
+
 // View is the cluster as last read.
 func (s *Store) View() *View { return s.view.Load() }
 
@@ -342,34 +379,29 @@ func (s *Store) Stats() Stats {
 		Resolves: s.resolves.Load(), Refused: s.refusals.Load()}
 }
 
-// Resolve picks the host for a player of stream from the last view, and
-// counts the player against that host until the next read brings its real
-// load: a burst of resolves between two heartbeats is bounded too.
+// Resolve picks the host for a player of stream from the last view. The
+// loads are the ones the hosts reported: a resolve is not counted as a
+// player, since asking twice is not watching twice, so a stream's players
+// stay together until the reports show its host over the bound, a
+// heartbeat later at most.
 func (s *Store) Resolve(stream string) (Record, *View, bool) {
 	v := s.view.Load()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := v.choose(stream, s.pending, s.opts.LoadFactor)
+	r, ok := v.choose(stream, s.opts.LoadFactor)
 	if !ok {
 		s.refusals.Add(1)
 		return Record{}, v, false
 	}
 	s.resolves.Add(1)
-	s.pending[r.ID]++
 	return r, v, true
 }
 
-func (s *Store) publish(v *View) {
-	s.mu.Lock()
-	if !v.Stale {
-		clear(s.pending) // the new loads include whoever came
-	}
-	s.view.Store(v)
-	s.mu.Unlock()
-}
+func (s *Store) publish(v *View) { s.view.Store(v) }
 
-// buildView sorts hosts and builds the ring of those open to players.
-func buildView(hosts []Record, readAt time.Time, stale bool, errText string) *View {
+// buildView sorts hosts and makes the ring of those open to players,
+// reusing prev's when the set of hosts is the same: loads change every
+// heartbeat, the set seldom, and a ring of hundreds of hosts takes tens of
+// milliseconds to build.
+func buildView(prev *View, hosts []Record, readAt time.Time, stale bool, errText string) *View {
 	hosts = slices.Clone(hosts)
 	slices.SortFunc(hosts, func(a, b Record) int { return strings.Compare(a.ID, b.ID) })
 	v := &View{Hosts: hosts, ReadAt: readAt, Stale: stale, Error: errText}
@@ -383,17 +415,22 @@ func buildView(hosts []Record, readAt time.Time, stale bool, errText string) *Vi
 			v.index = append(v.index, i)
 		}
 	}
-	v.ring = NewRing(ids) // ids are sorted already, so index lines up with the ring's
+	// ids are sorted already, so index lines up with the ring's.
+	if prev != nil && prev.ring != nil && slices.Equal(prev.ring.IDs(), ids) {
+		v.ring = prev.ring
+	} else {
+		v.ring = NewRing(ids)
+	}
 	return v
 }
 
-// choose runs the ring over the view's loads plus pending resolves.
-func (v *View) choose(stream string, pending map[string]int, c float64) (Record, bool) {
+// choose runs the ring over the view's loads.
+func (v *View) choose(stream string, c float64) (Record, bool) {
 	n := len(v.index)
 	load, full := make([]int, n), make([]bool, n)
 	for i, hi := range v.index {
 		h := v.Hosts[hi]
-		load[i] = h.Load.Players + pending[h.ID]
+		load[i] = h.Load.Players
 		full[i] = h.Full
 	}
 	i, ok := v.ring.Choose(stream, load, full, c)

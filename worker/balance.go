@@ -1,0 +1,275 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"streamedge/configs"
+	"streamedge/ipc"
+	"streamedge/media/rtmp"
+)
+
+// Why a new session is refused: the per-worker cap, or the host is full.
+const (
+	refuseCapped   = "capped"
+	refuseHostFull = "host_full"
+)
+
+// balancer is the worker's side of the master's balancing: it refuses new
+// sessions cleanly at the cap or while the host is full, sheds players at
+// the rate the master says, and burns CPU when a test asks.
+type balancer struct {
+	w   *Worker
+	log *slog.Logger
+
+	limits    atomic.Pointer[limits]
+	admission atomic.Pointer[ipc.Admission] // nil or Refuse false: admit
+
+	mu       sync.Mutex
+	refusals map[string]uint64 // "protocol/reason"
+	shed     atomic.Uint64
+	stopShed context.CancelFunc
+	stopBurn context.CancelFunc
+}
+
+// limits are the settings a reload may change.
+type limits struct {
+	maxConns   int
+	retryAfter time.Duration
+	httpPeer   string // host:port of the first peer with HTTP
+	rtmpPeer   string
+}
+
+// balanced is a server whose new sessions the balancer admits and whose
+// players it sheds: the public protocols, never the relay socket.
+type balanced interface {
+	server
+	admitWith(b *balancer)
+	publicConns() int
+	newestPlayer() (since int64, ok bool)
+	shedNewest(description string) bool
+}
+
+func newBalancer(w *Worker, cfg *configs.Config, log *slog.Logger) *balancer {
+	b := &balancer{w: w, log: log, refusals: map[string]uint64{}}
+	b.configure(cfg)
+	for _, s := range b.servers() {
+		s.admitWith(b)
+	}
+	return b
+}
+
+func (b *balancer) servers() []balanced {
+	var out []balanced
+	for _, s := range b.w.servers {
+		if bs, ok := s.(balanced); ok && s.name() != relaySocket {
+			out = append(out, bs)
+		}
+	}
+	return out
+}
+
+func (b *balancer) configure(cfg *configs.Config) {
+	l := &limits{maxConns: cfg.Balance.MaxConnections, retryAfter: cfg.Balance.RetryAfter.Std()}
+	for _, p := range cfg.Balance.Redirect {
+		if l.httpPeer == "" {
+			l.httpPeer = p.HTTP
+		}
+		if l.rtmpPeer == "" {
+			l.rtmpPeer = p.RTMP
+		}
+	}
+	b.limits.Store(l)
+}
+
+// publicConns counts the connections the cap applies to: clients, not
+// other workers' relays.
+func (b *balancer) publicConns() int {
+	n := 0
+	for _, s := range b.servers() {
+		n += s.publicConns()
+	}
+	return n
+}
+
+// refuse says why a new session of a player (or a publisher) is refused,
+// or "". self is 1 when the asking connection is already counted (an RTMP
+// connect; an HTTP-FLV request counts once it plays).
+func (b *balancer) refuse(publisher bool, self int) (reason, description string) {
+	l := b.limits.Load()
+	if n := b.publicConns() - self; l.maxConns > 0 && n >= l.maxConns {
+		return refuseCapped, fmt.Sprintf("server busy: this worker is at its cap of %d connections", l.maxConns)
+	}
+	if a := b.admission.Load(); a != nil && a.Refuse && !publisher {
+		return refuseHostFull, a.Description
+	}
+	return "", ""
+}
+
+func (b *balancer) count(protocol, reason string) {
+	b.mu.Lock()
+	b.refusals[protocol+"/"+reason]++
+	b.mu.Unlock()
+}
+
+// counts are the refusals and shed players so far, for the load report.
+func (b *balancer) counts() (map[string]uint64, uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.refusals) == 0 {
+		return nil, b.shed.Load()
+	}
+	return maps.Clone(b.refusals), b.shed.Load()
+}
+
+// admitHTTP refuses an HTTP-FLV play at once and cleanly: a 302 to the
+// same path on a peer when one is configured, else 503 with Retry-After.
+func (b *balancer) admitHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reason, desc := "", ""
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			// Plays; a WHIP publish (POST) is admitted like an RTMP one.
+			reason, desc = b.refuse(false, 0)
+		}
+		if reason == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		b.count("http_flv", reason)
+		l := b.limits.Load()
+		if l.httpPeer != "" {
+			b.log.Debug("flv play redirected", "reason", reason, "peer", l.httpPeer)
+			http.Redirect(w, r, "http://"+l.httpPeer+r.URL.RequestURI(), http.StatusFound)
+			return
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(l.retryAfter.Round(time.Second).Seconds()))))
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(map[string]any{"code": http.StatusServiceUnavailable, "error": desc, "reason": reason})
+	})
+}
+
+// admitRTMP is the RTMP server's connect hook.
+func (b *balancer) admitRTMP(ci rtmp.ConnectInfo) *rtmp.Refusal {
+	reason, desc := b.refuse(ci.Publisher, 1)
+	if reason == "" {
+		return nil
+	}
+	b.count("rtmp", reason)
+	r := &rtmp.Refusal{Reason: reason, Description: desc}
+	if l := b.limits.Load(); l.rtmpPeer != "" {
+		r.Redirect = "rtmp://" + l.rtmpPeer + "/" + ci.App
+	}
+	return r
+}
+
+// onMessage handles the master's balancing messages.
+func (b *balancer) onMessage(ctx context.Context, m ipc.Message) {
+	switch m := m.(type) {
+	case *ipc.Admission:
+		prev := b.admission.Swap(m)
+		if prev == nil || prev.Refuse != m.Refuse {
+			b.log.Info("admission", "refuse_players", m.Refuse, "reason", m.Reason)
+		}
+	case *ipc.Shed:
+		b.startShed(ctx, m)
+	case *ipc.Burn:
+		b.startBurn(ctx, m)
+	}
+}
+
+// startShed closes players at s.PerSec, newest first across protocols,
+// until told 0 or there is nobody left.
+func (b *balancer) startShed(ctx context.Context, s *ipc.Shed) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopShed != nil {
+		b.stopShed()
+		b.stopShed = nil
+	}
+	if s.PerSec <= 0 {
+		b.log.Info("shedding stopped", "reason", s.Reason)
+		return
+	}
+	ctx, b.stopShed = context.WithCancel(ctx)
+	b.log.Info("shedding players", "per_sec", s.PerSec, "reason", s.Reason)
+	desc := "server busy: moving you to a less loaded worker (" + s.Reason + "); reconnect"
+	go func() {
+		t := time.NewTicker(time.Second / time.Duration(s.PerSec))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if b.shedNewest(desc) {
+					b.shed.Add(1)
+				}
+			}
+		}
+	}()
+}
+
+// shedNewest sheds the newest player of any protocol.
+func (b *balancer) shedNewest(desc string) bool {
+	var newest balanced
+	var at int64
+	for _, s := range b.servers() {
+		if since, ok := s.newestPlayer(); ok && (newest == nil || since > at) {
+			newest, at = s, since
+		}
+	}
+	return newest != nil && newest.shedNewest(desc)
+}
+
+// startBurn spins for m.Percent of every 10 ms for m.For: real CPU the
+// load report sees, for the balancer's tests.
+func (b *balancer) startBurn(ctx context.Context, m *ipc.Burn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopBurn != nil {
+		b.stopBurn()
+	}
+	ctx, b.stopBurn = context.WithTimeout(ctx, m.For)
+	b.log.Warn("burning cpu (fault injection)", "percent", m.Percent, "for", m.For.String())
+	busy := time.Duration(min(max(m.Percent, 0), 100)) * 10 * time.Millisecond / 100
+	go func() {
+		for ctx.Err() == nil {
+			start := time.Now()
+			for time.Since(start) < busy {
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(10*time.Millisecond - busy):
+			}
+		}
+	}()
+}
+
+func (s *rtmpServer) admitWith(b *balancer) { s.srv.SetAdmit(b.admitRTMP) }
+
+// publicConns: every connection on the public socket (the relay socket is
+// another server).
+func (s *rtmpServer) publicConns() int                   { return int(s.srv.Stats.Conns.Load()) }
+func (s *rtmpServer) newestPlayer() (int64, bool)        { return s.srv.NewestPlayer() }
+func (s *rtmpServer) shedNewest(description string) bool { return s.srv.ShedNewest(description) }
+
+// admitWith puts the refusal in front of everything HTTP serves to players.
+func (s *httpServer) admitWith(b *balancer)              { s.srv.Handler = b.admitHTTP(s.srv.Handler) }
+func (s *httpServer) publicConns() int                   { return int(s.flv.Stats.Players.Load()) }
+func (s *httpServer) newestPlayer() (int64, bool)        { return s.flv.NewestPlayer() }
+func (s *httpServer) shedNewest(description string) bool { return s.flv.ShedNewest(description) }
+
+var (
+	_ balanced = (*rtmpServer)(nil)
+	_ balanced = (*httpServer)(nil)
+)

@@ -1,0 +1,189 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"streamedge/configs"
+	"streamedge/ipc"
+	"streamedge/media/rtmp"
+)
+
+// serveWorker runs a worker with cfg on loopback listeners.
+func serveWorker(t *testing.T, cfg *configs.Config) (w *Worker, rtmpAddr, httpAddr string) {
+	t.Helper()
+	w = New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	w.Listen(Listeners{"rtmp": rl, "http": hl})
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	})
+	return w, rl.Addr().String(), hl.Addr().String()
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func get(t *testing.T, url string) *http.Response {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, CheckRedirect: noRedirect}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func TestRefusalsAreClean(t *testing.T) {
+	cfg := configs.Default()
+	cfg.Balance.MaxConnections = 1
+	cfg.Balance.RetryAfter = configs.Duration(7 * time.Second)
+	w, rtmpAddr, httpAddr := serveWorker(t, cfg)
+	ctx := context.Background()
+
+	// Under the cap a play goes through to the FLV handler (404: no stream).
+	if resp := get(t, "http://"+httpAddr+"/live/s.flv"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("under the cap: %s, want the handler's 404", resp.Status)
+	}
+	// One publisher fills the cap of 1.
+	pub, err := rtmp.Dial(ctx, "rtmp://"+rtmpAddr+"/live/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	resp := get(t, "http://"+httpAddr+"/live/s.flv")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "7" {
+		t.Fatalf("at the cap: %s Retry-After %q, want 503 with Retry-After 7", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	_, err = rtmp.Dial(ctx, "rtmp://"+rtmpAddr+"/live/s")
+	var st *rtmp.StatusError
+	if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected" {
+		t.Fatalf("rtmp at the cap: %v, want NetConnection.Connect.Rejected", err)
+	}
+	pub.Close()
+
+	// Host full: players are refused, with a 302 to a peer once configured.
+	w.bal.onMessage(ctx, &ipc.Admission{Refuse: true, Reason: "host_cpu_high", Description: "server busy: host cpu 95% over 80%"})
+	cfg.Balance.MaxConnections = 0
+	cfg.Balance.Redirect = []configs.Peer{{HTTP: "peer.example:8080", RTMP: "peer.example:1935"}}
+	w.Reload(cfg)
+	resp = get(t, "http://"+httpAddr+"/live/s.flv?token=1")
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "http://peer.example:8080/live/s.flv?token=1" {
+		t.Fatalf("host full with a peer: %s to %q, want 302 to the same path on the peer", resp.Status, resp.Header.Get("Location"))
+	}
+	_, err = rtmp.Dial(ctx, "rtmp://"+rtmpAddr+"/live/s")
+	if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected" || st.Description != "server busy: host cpu 95% over 80%" {
+		t.Fatalf("rtmp while the host is full: %v, want Rejected with the description", err)
+	}
+	refusals, _ := w.bal.counts()
+	for key, want := range map[string]uint64{"http_flv/capped": 1, "rtmp/capped": 1, "http_flv/host_full": 1, "rtmp/host_full": 1} {
+		if refusals[key] != want {
+			t.Errorf("refusals[%s] = %d, want %d (all: %v)", key, refusals[key], want, refusals)
+		}
+	}
+	w.bal.onMessage(ctx, &ipc.Admission{Refuse: false, Reason: "host_cool"})
+	if resp := get(t, "http://"+httpAddr+"/live/s.flv"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("after the host cooled: %s, want the handler's 404", resp.Status)
+	}
+}
+
+// Shedding closes the newest player first, across protocols, at the rate
+// asked; an RTMP player is told why.
+func TestShedNewestFirst(t *testing.T) {
+	w, rtmpAddr, httpAddr := serveWorker(t, configs.Default())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pub, err := rtmp.Dial(ctx, "rtmp://"+rtmpAddr+"/live/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.WriteMedia(9, 0, []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	player, err := rtmp.Dial(ctx, "rtmp://"+rtmpAddr+"/live/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer player.Close()
+	if err := player.Play(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rtmpSrv, httpSrv := w.servers[0].(*rtmpServer), w.servers[2].(*httpServer)
+	for rtmpSrv.srv.Stats.Players.Load() < 1 {
+		if ctx.Err() != nil {
+			t.Fatal("the rtmp play never counted")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	resp, err := http.Get("http://" + httpAddr + "/live/s.flv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	flvDone := make(chan time.Time, 1)
+	go func() {
+		io.Copy(io.Discard, resp.Body)
+		flvDone <- time.Now()
+	}()
+	for httpSrv.flv.Stats.Players.Load() < 1 {
+		if ctx.Err() != nil {
+			t.Fatal("the flv play never counted")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	w.bal.onMessage(ctx, &ipc.Shed{PerSec: 5, Reason: "cpu 95% over 80% for 10s"})
+	player.Conn().SetDeadline(time.Now().Add(5 * time.Second))
+	var st *rtmp.StatusError
+	for {
+		_, err := player.ReadMedia()
+		if err == nil {
+			continue
+		}
+		if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Closed" {
+			t.Fatalf("shed rtmp player: %v, want onStatus NetConnection.Connect.Closed", err)
+		}
+		break
+	}
+	rtmpShed := time.Now()
+	select {
+	case flvShed := <-flvDone:
+		if !flvShed.Before(rtmpShed) {
+			t.Errorf("the older rtmp player was shed before the newer flv one")
+		}
+	case <-ctx.Done():
+		t.Fatal("the flv player was never shed")
+	}
+	// The count follows each close: wait for the second.
+	for {
+		if _, shed := w.bal.counts(); shed == 2 {
+			break
+		} else if ctx.Err() != nil {
+			t.Fatalf("shed count %d, want 2", shed)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	w.bal.onMessage(ctx, &ipc.Shed{PerSec: 0, Reason: "cooled"})
+}
