@@ -56,6 +56,7 @@ deps: vendor
 	$(call need,pkg-config,pkg-config)
 	$(call need,/usr/include/opus/opus.h,libopus-dev)
 	$(call need,/usr/include/x86_64-linux-gnu/libavcodec/avcodec.h,libavcodec-dev)
+	$(call need,/usr/include/x86_64-linux-gnu/libswresample/swresample.h,libswresample-dev)
 
 vet:
 	$(GO) vet ./...

@@ -17,6 +17,17 @@ type Vhost struct {
 	Cluster   Cluster   `yaml:"cluster"`
 	HTTPHooks HTTPHooks `yaml:"http_hooks"`
 	Secure    Secure    `yaml:"secure"`
+	RTC       VhostRTC  `yaml:"rtc"`
+}
+
+// VhostRTC is a vhost's bridging between RTMP and WebRTC (SRS's names).
+// Both default to true; a reload applies to the next session.
+type VhostRTC struct {
+	// RTMPToRTC gives WHEP players of an RTMP/HTTP-FLV publish its AAC as
+	// Opus (one transcoder per stream on the host).
+	RTMPToRTC *bool `yaml:"rtmp_to_rtc"`
+	// RTCToRTMP gives RTMP/HTTP-FLV players of a WHIP publish its Opus as AAC.
+	RTCToRTMP *bool `yaml:"rtc_to_rtmp"`
 }
 
 // Cluster says where a vhost's streams come from, SRS-shaped: local (this
@@ -54,6 +65,17 @@ func (c *Config) Cluster(vhost string) Cluster {
 		v = c.Vhosts[DefaultVhost]
 	}
 	return v.Cluster.withDefaults()
+}
+
+// RTCBridge returns vhost's rtmp_to_rtc and rtc_to_rtmp: its own entry,
+// else __defaultVhost__'s, true where unset.
+func (c *Config) RTCBridge(vhost string) (rtmpToRTC, rtcToRTMP bool) {
+	v, ok := c.Vhosts[vhost]
+	if !ok {
+		v = c.Vhosts[DefaultVhost]
+	}
+	on := func(b *bool) bool { return b == nil || *b }
+	return on(v.RTC.RTMPToRTC), on(v.RTC.RTCToRTMP)
 }
 
 // Remote reports whether this host is an edge for vhost.

@@ -145,3 +145,37 @@ func TestExampleConfigsLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestRTCBridge(t *testing.T) {
+	c, err := Parse("streamedge.yaml", []byte(lines(
+		"vhosts:",
+		"  __defaultVhost__:",
+		"    rtc: {rtmp_to_rtc: false}",
+		"  both.off:",
+		"    rtc: {rtmp_to_rtc: false, rtc_to_rtmp: false}",
+		"  unset:",
+		"    cluster: {mode: local}",
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		vhost         string
+		toRTC, toRTMP bool
+	}{
+		{"unlisted", false, true},
+		{DefaultVhost, false, true},
+		{"both.off", false, false},
+		{"unset", true, true},
+	} {
+		if a, b := c.RTCBridge(tc.vhost); a != tc.toRTC || b != tc.toRTMP {
+			t.Errorf("RTCBridge(%q) = %v, %v, want %v, %v", tc.vhost, a, b, tc.toRTC, tc.toRTMP)
+		}
+	}
+	if a, b := Default().RTCBridge("any"); !a || !b {
+		t.Error("the default config does not bridge both ways")
+	}
+	if _, err := Parse("streamedge.yaml", []byte(lines("vhosts:", "  v:", "    rtc: {rtmp_to_rtc: yes please}"))); err == nil {
+		t.Error("a non-boolean rtmp_to_rtc was accepted")
+	}
+}

@@ -133,6 +133,9 @@ type Load struct {
 	// started: in (adopted here) and out (now on another worker).
 	HandoffsIn  uint64 `json:",omitempty"`
 	HandoffsOut uint64 `json:",omitempty"`
+	// Transcoders are the worker's audio transcoders: one per RTMP stream
+	// that WebRTC players get as Opus, whatever their number.
+	Transcoders int `json:",omitempty"`
 	// Streams must keep the frame under MaxFrame: at roughly 120 bytes per
 	// entry, a worker with thousands of streams should send only the
 	// busiest.
@@ -149,6 +152,15 @@ type StreamLoad struct {
 	BitrateKbps float64
 	// Upstream is set on the worker that pulls the stream from an origin.
 	Upstream *Upstream `json:",omitempty"`
+	// RTC says what WebRTC players of the stream get, when it has some
+	// here (or a transcoder).
+	RTC *StreamRTC `json:",omitempty"`
+}
+
+// StreamRTC is a stream's WebRTC side on one worker.
+type StreamRTC struct {
+	Audio   string `json:"audio"`             // aac->opus, opus, video only: ...
+	Warning string `json:"warning,omitempty"` // B-frames: browsers may stutter
 }
 
 // Upstream is an edge stream's pull from its origin, as its owner sees it.

@@ -27,6 +27,8 @@ type LoadInfo struct {
 	// and players shed by the balancer.
 	Refusals map[string]uint64 `json:"refusals,omitempty"`
 	Shed     uint64            `json:"shed,omitempty"`
+	// Transcoders are the worker's AAC-to-Opus transcoders, one per stream.
+	Transcoders int `json:"rtc_transcoders"`
 }
 
 // WorkerStreamInfo is one stream as one worker sees it.
@@ -45,7 +47,7 @@ func loadInfo(l *ipc.Load) *LoadInfo {
 	}
 	li := &LoadInfo{At: l.Time, CPUPercent: l.CPUPercent, RSSBytes: l.RSSBytes, Connections: l.Connections,
 		ByKind: map[ipc.ConnKind]int{}, BytesInPerSec: l.BytesInPerSec, BytesOutPerSec: l.BytesOutPerSec,
-		BytesIn: l.BytesIn, BytesOut: l.BytesOut, Streams: []WorkerStreamInfo{}, Refusals: l.Refusals, Shed: l.Shed}
+		BytesIn: l.BytesIn, BytesOut: l.BytesOut, Streams: []WorkerStreamInfo{}, Refusals: l.Refusals, Shed: l.Shed, Transcoders: l.Transcoders}
 	for k, n := range l.Conns {
 		li.ByKind[k] = n
 	}

@@ -44,6 +44,16 @@ func (e *edge) stats(addr string) *originStats {
 	return st
 }
 
+// rtcRendition ends the name of a stream's WebRTC rendition
+// (media/webrtc.RTCSuffix): an edge makes it from the stream it pulls, so
+// it is never pulled from an origin itself.
+const rtcRendition = "@rtc"
+
+// edgeStream reports whether stream is pulled from an origin.
+func (m *Master) edgeStream(stream string) bool {
+	return m.cfg.Remote(vhostOf(stream)) && !strings.HasSuffix(stream, rtcRendition)
+}
+
 // vhostOf is the vhost part of a "vhost/app/name" stream.
 func vhostOf(stream string) string {
 	v, _, _ := strings.Cut(stream, "/")
@@ -163,7 +173,7 @@ func (m *Master) onUpstreamEvent(p *workerProc, ev *ipc.UpstreamEvent, now time.
 // finds the new puller. Players stay attached across the gap.
 func (m *Master) reassignPull(gone *workerProc, stream string) bool {
 	vhost := vhostOf(stream)
-	if !m.cfg.Remote(vhost) {
+	if !m.edgeStream(stream) {
 		return false
 	}
 	owner := m.leastLoaded()

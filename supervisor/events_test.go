@@ -386,6 +386,39 @@ func TestMasterEvents(t *testing.T) {
 				t.Fatalf("new slots bound %s and %s, not the group's %s", got[1].addr, got[2].addr, got[0].addr)
 			}
 		}},
+		{"a worker retired by a reload hands its players to those that stay, evenly", 3, func(t *testing.T, h *harness) {
+			for _, p := range h.procs {
+				p.msgs <- &ipc.Hello{Slot: p.slot, PID: p.pid, GOMAXPROCS: 1}
+				p.msgs <- &ipc.Ready{RelayAddr: fmt.Sprint("/run/relay-", p.pid), HandoffAddr: fmt.Sprint("/run/handoff-", p.pid)}
+				p.msgs <- &ipc.Load{Conns: ipc.ConnCounts{ipc.ConnRTMPPlay: 10 * p.slot, ipc.ConnFLVPlay: 10 * p.slot}}
+				h.until("worker ready with its load", func() bool { wp := h.gen(p); return wp != nil && wp.load != nil })
+			}
+			h.writeConfig(2, "127.0.0.1:0")
+			h.reload()
+			retired := h.procs[2]
+			retired.mu.Lock()
+			defer retired.mu.Unlock()
+			var drained bool
+			to := map[int]int{}
+			for _, m := range retired.sent {
+				switch m := m.(type) {
+				case *ipc.Command:
+					drained = drained || m.Name == ipc.CmdDrain
+				case *ipc.Move:
+					if !drained {
+						t.Fatal("a move was ordered before the drain: the worker could take new players meanwhile")
+					}
+					if m.ToAddr != fmt.Sprint("/run/handoff-", h.procs[m.To].pid) || m.PerSec <= 0 {
+						t.Fatalf("move %+v: wrong socket or no rate", m)
+					}
+					to[m.To] += m.N
+				}
+			}
+			// 40 players (and a margin for the report's age) over two workers.
+			if len(to) != 2 || to[0] != to[1] || to[0] < 20 {
+				t.Fatalf("players moved to %v, want 40 and more split over workers 0 and 1", to)
+			}
+		}},
 		{"a reload that removes slots drains their workers, which are not restarted", 3, func(t *testing.T, h *harness) {
 			for _, p := range h.procs {
 				h.ready(p)

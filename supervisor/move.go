@@ -122,24 +122,34 @@ func (m *Master) moveTargets(src *workerProc) []*workerProc {
 // split evenly, at a bounded rate; what cannot move stays until the drain
 // ends it. Nobody waits for the answers.
 func (m *Master) moveOut(p *workerProc, reason string) {
-	if m.quitting || m.stopping {
+	if m.quitting || m.stopping || p.load == nil {
 		return // everyone leaves: moving would only move players twice
-	}
-	targets := m.moveTargets(p)
-	if len(targets) == 0 || p.load == nil {
-		return
 	}
 	// The report is up to a second old: ask for a few more than it says;
 	// a move ends early when there is no player left.
-	n := p.load.Conns.ByRole(ipc.RolePlayer) + 8
+	n := p.load.Conns.ByRole(ipc.RolePlayer)
+	if m.moveFrom(p, n+8, retireMovesPerSec, reason) {
+		m.log.Info("players moving out", "worker", p.slot, "pid", p.pid, "players", n, "reason", reason)
+	}
+}
+
+// moveFrom asks p to hand n players to the other ready workers, split
+// evenly, at most perSec a second in all, and reports whether any worker
+// could take them. It is the move the balancer's shed can order instead
+// of closing players (closing stays the fallback when this is false).
+func (m *Master) moveFrom(p *workerProc, n, perSec int, reason string) bool {
+	targets := m.moveTargets(p)
+	if len(targets) == 0 || n <= 0 {
+		return false
+	}
 	each := (n + len(targets) - 1) / len(targets)
-	rate := max(1, retireMovesPerSec/len(targets))
+	rate := max(1, perSec/len(targets))
 	for _, t := range targets {
 		if err := p.proc.Send(&ipc.Move{N: each, To: t.slot, ToAddr: t.handoffAddr, Reason: reason, PerSec: rate}); err != nil {
-			return
+			return false
 		}
 	}
-	m.log.Info("players moving out", "worker", p.slot, "pid", p.pid, "players", n-8, "to_workers", len(targets), "reason", reason)
+	return true
 }
 
 // onMoved hands a worker's answer to the request waiting for it.

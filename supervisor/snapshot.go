@@ -34,6 +34,9 @@ type StreamInfo struct {
 	// Upstream is an edge stream's pull from its origin (owner: the worker
 	// that pulls it).
 	Upstream *ipc.Upstream `json:"upstream,omitempty"`
+	// RTC is what WebRTC players get: Opus transcoded from AAC, or video
+	// only and why; and a warning when browsers may stutter.
+	RTC *ipc.StreamRTC `json:"rtc,omitempty"`
 }
 
 // Snapshot is the master's state at one moment, for the API and /metrics.
@@ -78,6 +81,9 @@ func (m *Master) snapshot() Snapshot {
 				st.Players += sl.Players
 				if sl.Players > 0 {
 					st.PlayersBy[p.slot] += sl.Players
+				}
+				if sl.RTC != nil && (st.RTC == nil || sl.RTC.Warning != "") {
+					st.RTC = sl.RTC
 				}
 				if sl.Upstream != nil {
 					st.Upstream, st.BitrateKbps = sl.Upstream, sl.BitrateKbps

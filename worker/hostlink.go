@@ -11,6 +11,7 @@ import (
 	"streamedge/configs"
 	"streamedge/ipc"
 	"streamedge/media/hub"
+	"streamedge/media/webrtc"
 )
 
 // hostLink is the hub's view of the host: it answers the hub's questions
@@ -121,7 +122,9 @@ func (l *hostLink) Want(key hub.Key) { l.relays.want(key) }
 // Upstream reports whether key's vhost is an edge's (cluster mode remote).
 func (l *hostLink) Upstream(key hub.Key) bool {
 	cfg := l.cfg.Load()
-	return cfg != nil && cfg.Remote(key.Vhost)
+	// A WebRTC rendition is made on this host from the pulled stream, never
+	// pulled from (or forwarded to) the origin itself.
+	return cfg != nil && cfg.Remote(key.Vhost) && !webrtc.IsRTCKey(key)
 }
 
 // PullUpstream asks the master for key: it makes one worker of the host the

@@ -8,6 +8,7 @@ import (
 	"github.com/shirou/gopsutil/v3/process"
 
 	"streamedge/ipc"
+	"streamedge/media/hub"
 )
 
 // loadSampler turns the worker's counters into per-second figures.
@@ -53,6 +54,10 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 	}
 	s.lastIn, s.lastOut = l.BytesIn, l.BytesOut
 	seen := make(map[string]uint64)
+	var rtcNotes map[hub.Key]*ipc.StreamRTC
+	if w.rtc != nil {
+		rtcNotes = w.rtc.notes()
+	}
 	for _, info := range w.hub.Streams() {
 		name := info.Key.String()
 		st := ipc.StreamLoad{Stream: name, Publishing: info.Publishing, Relay: info.Relay, Players: info.Players, BytesIn: info.BytesIn}
@@ -62,6 +67,7 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 		if w.edge != nil {
 			st.Upstream = w.edge.upstream(name)
 		}
+		st.RTC = rtcNotes[info.Key]
 		if info.Relay && st.Upstream == nil {
 			l.Conns[ipc.ConnRelayIn]++
 		}

@@ -3,6 +3,7 @@ package worker
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"streamedge/configs"
 	"streamedge/ipc"
 	"streamedge/media/hub"
+	"streamedge/media/transcode"
 	"streamedge/media/webrtc"
 )
 
@@ -30,9 +32,10 @@ const rtcSocket = "rtc"
 // worker whose slot its resource URL names, forwarded over that worker's
 // private socket when it is not this one.
 type rtcServer struct {
-	hub *hub.Hub
-	cfg webrtc.Config
-	log *slog.Logger
+	hub  *hub.Hub
+	cfg  webrtc.Config
+	log  *slog.Logger
+	conf atomic.Pointer[configs.Config] // for the vhosts' rtc settings, replaced on reload
 
 	srv      atomic.Pointer[webrtc.Server]
 	draining atomic.Bool
@@ -57,6 +60,13 @@ func newRTCServer(h *hub.Hub, cfg *configs.Config, log *slog.Logger) *rtcServer 
 	r := &rtcServer{hub: h, log: log.With("server", rtcSocket), incoming: make(chan net.Conn), done: make(chan struct{}),
 		cfg: webrtc.Config{Candidates: cfg.RTC.Candidates, KeyframeInterval: every}}
 	r.cfg.AskKeyframe = r.askKeyframe
+	r.conf.Store(cfg)
+	r.cfg.Transcode = func(vhost string) (bool, bool) { return r.conf.Load().RTCBridge(vhost) }
+	r.cfg.Bridge = r.bridge
+	if !transcode.Built() {
+		r.log.Warn("rtc audio transcoding is not built: WHEP players of RTMP streams and RTMP players of WHIP streams get video only",
+			"reason", transcode.ErrNotBuilt.Error())
+	}
 	r.private = &http.Server{
 		Handler:           r.localHandler(),
 		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),
@@ -96,6 +106,54 @@ func (r *rtcServer) askKeyframe(key hub.Key) {
 		return
 	}
 	resp.Body.Close()
+}
+
+// pathBridge is where another worker's WHEP player asks, over the
+// private socket, for the WebRTC rendition of a stream published here.
+const pathBridge = "/rtc/v1/bridge"
+
+// bridge starts key's WebRTC rendition on the worker that has key: here
+// when it is this one (or the master knows no owner: a stream only just
+// pulled), else on the owner over its private socket, so the host has one
+// transcoder per stream however many workers play it.
+func (r *rtcServer) bridge(key hub.Key) error {
+	srv := r.srv.Load()
+	if srv == nil {
+		return webrtc.ErrNoTranscode
+	}
+	if r.lookup == nil {
+		return srv.StartBridge(key)
+	}
+	reply, err := r.lookup(r.done, key)
+	if err != nil || !reply.Found || reply.RelayAddr == r.self {
+		return srv.StartBridge(key)
+	}
+	client := privateClient(reply.RelayAddr, 10*time.Second)
+	resp, err := client.Post("http://worker"+pathBridge+"?stream="+url.QueryEscape(key.String()), "text/plain", nil)
+	if err != nil {
+		return fmt.Errorf("ask the owner for the rendition: %w", err)
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		return nil
+	case http.StatusNotFound:
+		return webrtc.ErrNoTranscode
+	}
+	return fmt.Errorf("the owner answered %s to the rendition request", resp.Status)
+}
+
+// notes is what the API says about the WebRTC side of the streams here.
+func (r *rtcServer) notes() map[hub.Key]*ipc.StreamRTC {
+	srv := r.srv.Load()
+	if srv == nil {
+		return nil
+	}
+	notes := map[hub.Key]*ipc.StreamRTC{}
+	for key, n := range srv.Notes() {
+		notes[key] = &ipc.StreamRTC{Audio: n.Audio, Warning: n.Warning}
+	}
+	return notes
 }
 
 // privateClient talks HTTP to another worker's private socket.
@@ -150,6 +208,7 @@ func (r *rtcServer) report(l *ipc.Load) {
 	l.Connections += pubs + plays
 	l.BytesIn += srv.Stats.BytesIn.Load()
 	l.BytesOut += srv.Stats.BytesOut.Load()
+	l.Transcoders += int(srv.Stats.Bridges.Load())
 }
 
 func (r *rtcServer) sessions() []ipc.Client {
@@ -195,6 +254,7 @@ func (r *rtcServer) close() {
 // rtc.enabled and the ports change the master's socket table, which gives
 // the slots new workers instead.
 func (r *rtcServer) reload(cfg *configs.Config) {
+	r.conf.Store(cfg)
 	srv := r.srv.Load()
 	if srv == nil {
 		return
@@ -265,6 +325,22 @@ func (r *rtcServer) localHandler() http.Handler {
 		srv := r.srv.Load()
 		if srv == nil {
 			http.Error(w, "webrtc is starting", http.StatusServiceUnavailable)
+			return
+		}
+		if isPrivate(req) && req.URL.Path == pathBridge {
+			key, ok := hub.ParseKey(req.URL.Query().Get("stream"))
+			if !ok {
+				http.Error(w, "bad stream name", http.StatusBadRequest)
+				return
+			}
+			switch err := srv.StartBridge(key); {
+			case err == nil:
+				w.WriteHeader(http.StatusNoContent)
+			case errors.Is(err, webrtc.ErrNoTranscode):
+				http.Error(w, err.Error(), http.StatusNotFound)
+			default:
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			}
 			return
 		}
 		if isPrivate(req) && req.URL.Path == pathKeyframe {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -247,4 +248,96 @@ func (l *logLines) all(msg string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// Test 2 of the handoff issue: a scale-down from 3 workers to 2 under 300
+// players (RTMP and HTTP-FLV): the retired worker hands its players to the
+// two that stay, and not one player is disconnected or stalls.
+func TestScaleDownMovesPlayersWithoutADisconnect(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	s := startServer(t, "workers: 3\ngrace_final_wait: 20s\n")
+	s.waitWorkers(t, 3, nil)
+	// Publishers stay where they are: a stream published on the worker that
+	// retires ends with it. Publish until the kernel puts it elsewhere.
+	stream := ""
+	for i := 0; stream == ""; i++ {
+		name := fmt.Sprint("down", i)
+		p := publishFFmpeg(t, s, name)
+		line := s.logs.wait(t, "rtmp publish start", func(l map[string]any) bool {
+			return strings.HasSuffix(fmt.Sprint(l["stream"]), "/"+name)
+		}, 10*time.Second)
+		if line["worker"] != float64(2) {
+			stream = name
+		} else if p.Stop(); i == 20 {
+			t.Fatal("every publish landed on worker 2")
+		}
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	const n = 300
+	players := make([]*gapWatcher, n)
+	for i := range players {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		t.Cleanup(cancel)
+		src, _, err := playMixed(ctx, s, stream, i)
+		if err != nil {
+			t.Fatalf("player %d: %v", i, err)
+		}
+		players[i] = watchGaps(src, stop)
+	}
+	before := make([]int, n)
+	waitAllFrames(t, players, before, 10)
+	retiring := 2 // a scale-down retires the highest slots
+	onRetiring := 0
+	var list struct{ Clients []supervisor.ClientInfo }
+	s.apiGet(t, "/api/v1/clients", &list)
+	for _, c := range list.Clients {
+		if c.Worker == retiring && (c.Kind == "rtmp_play" || c.Kind == "flv_play") {
+			onRetiring++
+		}
+	}
+	if onRetiring == 0 {
+		t.Fatal("no player landed on the worker that retires: nothing to test")
+	}
+	s.reload("workers: 2\ngrace_final_wait: 20s\n")
+	stopped := s.logs.wait(t, "worker stopping", func(l map[string]any) bool { return l["worker"] == float64(retiring) }, 30*time.Second)
+	if reason := fmt.Sprint(stopped["reason"]); !strings.Contains(reason, "no sessions left") {
+		t.Fatalf("the retired worker stopped with %q, want it drained of sessions by the moves", reason)
+	}
+	for i := range players {
+		players[i].mu.Lock()
+		before[i] = players[i].frames
+		players[i].mu.Unlock()
+	}
+	waitAllFrames(t, players, before, 25) // every player still receives, a second of video later
+	checkUninterrupted(t, players, 25)
+	moved := len(s.logs.all("player moved"))
+	t.Logf("%d players, %d on the retired worker, %d moved", n, onRetiring, moved)
+	if moved < onRetiring {
+		t.Fatalf("%d players moved, %d were on the retired worker", moved, onRetiring)
+	}
+}
+
+// waitAllFrames waits until every player has more than min frames past
+// before[i], failing on a player that ended.
+func waitAllFrames(t *testing.T, ws []*gapWatcher, before []int, more int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for i, w := range ws {
+		for {
+			w.mu.Lock()
+			frames, err := w.frames, w.err
+			w.mu.Unlock()
+			if err != nil {
+				t.Fatalf("player %d ended: %v", i, err)
+			}
+			if frames >= before[i]+more {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("player %d has %d frames, want %d", i, frames, before[i]+more)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"streamedge/media/flv"
+	"streamedge/media/transcode"
 	"streamedge/media/webrtc/rtctest"
 	"streamedge/supervisor"
 )
@@ -131,7 +132,7 @@ func TestRTCPublishPlayOnEveryWorker(t *testing.T) {
 // checkFLVForm reads an RTMP or HTTP-FLV player of a WHIP stream until it
 // has seen what those players need: an AVC sequence header with the
 // publisher's 320x240 SPS, the enhanced-RTMP Opus sequence start, and a
-// keyframe picture.
+// keyframe picture. With audio transcoding built, the audio is AAC.
 func checkFLVForm(t *testing.T, name string, src mediaSource) {
 	t.Helper()
 	var size string
@@ -151,7 +152,11 @@ func checkFLVForm(t *testing.T, name string, src mediaSource) {
 		case f.Type == flv.TagVideo && flv.IsVideoKeyPicture(f.Data):
 			key = size != ""
 		case f.Type == flv.TagAudio && flv.IsAudioSequenceHeader(f.Data):
-			opus = flv.AudioCodecID(f.Data) == flv.AudioCodecExHeader && string(f.Data[1:5]) == "Opus"
+			if transcode.Built() {
+				opus = flv.AudioCodecID(f.Data) == flv.AudioCodecAAC
+			} else {
+				opus = flv.AudioCodecID(f.Data) == flv.AudioCodecExHeader && string(f.Data[1:5]) == "Opus"
+			}
 		}
 	}
 	if size != "320x240" {

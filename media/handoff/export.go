@@ -18,34 +18,51 @@ type Export struct {
 	File  *os.File
 
 	once    sync.Once
-	outcome chan bool
+	outcome chan Outcome
 	settled chan struct{}
 }
 
+// Outcome is what becomes of an exported player.
+type Outcome uint8
+
+const (
+	// Moved: the receiver owns the socket; the session lets go silently.
+	Moved Outcome = iota + 1
+	// Kept: the socket stays; the session goes on writing.
+	Kept
+	// Dropped: the receiver may own the socket but never said so; the
+	// session ends here and never writes again (the receiver, if it has
+	// the socket, goes on; if it died, the client sees the close).
+	Dropped
+)
+
 // NewExport is for a protocol server: st and f of a stopped player.
 func NewExport(st *State, f *os.File) *Export {
-	return &Export{State: st, File: f, outcome: make(chan bool, 1), settled: make(chan struct{})}
+	return &Export{State: st, File: f, outcome: make(chan Outcome, 1), settled: make(chan struct{})}
 }
 
 // Moved tells the session the receiver owns the socket: the session
 // closes its copy and ends without a word to the client. It returns once
 // the session has let go (its counters say so).
-func (e *Export) Moved() { e.finish(true) }
+func (e *Export) Moved() { e.finish(Moved) }
 
 // Resume tells the session the socket stays here: it goes on writing.
-func (e *Export) Resume() { e.finish(false) }
+func (e *Export) Resume() { e.finish(Kept) }
 
-func (e *Export) finish(moved bool) {
+// Drop tells the session to end without another write.
+func (e *Export) Drop() { e.finish(Dropped) }
+
+func (e *Export) finish(o Outcome) {
 	e.once.Do(func() {
 		e.File.Close()
-		e.outcome <- moved
+		e.outcome <- o
 		<-e.settled
 	})
 }
 
 // Outcome is for the session: it waits for the mover's word, acts on it,
 // then calls Settled.
-func (e *Export) Outcome() (moved bool) { return <-e.outcome }
+func (e *Export) Outcome() Outcome { return <-e.outcome }
 
 // Settled tells the mover the session has acted on the outcome.
 func (e *Export) Settled() { close(e.settled) }

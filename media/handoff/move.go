@@ -31,10 +31,13 @@ func Move(ctx context.Context, x Exporter, s *Sender, from string) (*State, erro
 		return e.State, fmt.Errorf("%w: %v", ErrNotSent, err)
 	}
 	err = s.Send(e.File, b, AnswerTimeout)
-	if err == nil || !Resumable(err) {
+	switch {
+	case err == nil:
 		e.Moved()
-	} else {
+	case Resumable(err):
 		e.Resume()
+	default:
+		e.Drop()
 	}
 	return e.State, err
 }

@@ -232,7 +232,7 @@ var errClientGone = errors.New("client closed the connection")
 func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
 	h := p.h
 	h.Stats.Players.Add(1)
-	defer h.Stats.Players.Add(-1)
+	defer p.uncount()
 	defer p.sub.Close()
 	defer p.nc.Close()
 	audio, video := p.sub.Tracks()

@@ -26,23 +26,31 @@ import (
 var (
 	errHandoff = errors.New("stopped for a handoff")
 	errMoved   = errors.New("moved to another worker")
+	errDropped = errors.New("handed to a worker that did not answer: closed")
 )
 
 // handoffSide is a player's part of handoffs.
 type handoffSide struct {
-	moved  bool // the socket went to another worker: its on_stop is the receiver's
-	tail   handoff.Tail
-	from   string                                  // the worker an adopted player came from
-	cancel atomic.Pointer[context.CancelCauseFunc] // set while the player runs
-	req    atomic.Pointer[handoff.Request]
+	moved     bool // the socket went to another worker: its on_stop is the receiver's
+	uncounted bool // taken off Stats.Players
+	tail      handoff.Tail
+	from      string                                  // the worker an adopted player came from
+	cancel    atomic.Pointer[context.CancelCauseFunc] // set while the player runs
+	req       atomic.Pointer[handoff.Request]
 }
 
 // play feeds the player until it ends or moves; a handoff that does not
 // happen resumes it here.
 func (p *player) play(r interface{ Read([]byte) (int, error) }) error {
+	var answered *handoff.Request
 	for {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		p.ho.cancel.Store(&cancel)
+		// The request of the last round is cleared only once this round's
+		// cancel is in place, so a new one never cancels a round that is over.
+		if answered != nil {
+			p.ho.req.CompareAndSwap(answered, nil)
+		}
 		watched := make(chan struct{})
 		gone := false // set by the watcher before it closes watched
 		// A player sends nothing after its request: a read that returns means
@@ -77,7 +85,8 @@ func (p *player) play(r interface{ Read([]byte) (int, error) }) error {
 		}
 		p.nc.SetReadDeadline(time.Now())
 		<-watched
-		if moved, err := p.handOff(gone); moved || err != nil {
+		answered = p.ho.req.Load()
+		if moved, err := p.handOff(answered, gone); moved || err != nil {
 			cancel(nil)
 			return cmp.Or(err, errMoved)
 		}
@@ -87,9 +96,7 @@ func (p *player) play(r interface{ Read([]byte) (int, error) }) error {
 }
 
 // handOff answers the pending request of a stopped player.
-func (p *player) handOff(gone bool) (moved bool, err error) {
-	req := p.ho.req.Load()
-	defer p.ho.req.Store(nil)
+func (p *player) handOff(req *handoff.Request, gone bool) (moved bool, err error) {
 	defer p.shedding.Store(false)
 	if gone {
 		req.Reply(nil, errClientGone)
@@ -102,10 +109,14 @@ func (p *player) handOff(gone bool) (moved bool, err error) {
 	}
 	req.Reply(e, nil)
 	defer e.Settled()
-	if e.Outcome() {
+	switch e.Outcome() {
+	case handoff.Moved:
 		p.ho.moved = true
+		p.uncount() // before Settled: the mover's counts are right when it returns
 		p.log.Info("flv play moved", "bytes_sent", p.sub.Sent.Load(), "skips", p.sub.Skipped.Load())
 		return true, nil
+	case handoff.Dropped:
+		return false, errDropped
 	}
 	return false, nil
 }
@@ -163,8 +174,13 @@ func (h *Handler) ExportPlayer(ctx context.Context) (*handoff.Export, error) {
 			continue
 		}
 		req := handoff.NewRequest()
+		if !p.ho.req.CompareAndSwap(nil, req) {
+			p.shedding.Store(false)
+			continue
+		}
 		cancel := p.ho.cancel.Load()
-		if cancel == nil || !p.ho.req.CompareAndSwap(nil, req) {
+		if cancel == nil {
+			p.ho.req.CompareAndSwap(req, nil)
 			p.shedding.Store(false)
 			continue
 		}
@@ -228,7 +244,7 @@ func (h *Handler) Adopt(f *os.File, st *handoff.State) error {
 	go func() {
 		defer h.untrack(p)
 		defer p.notifyStop()
-		defer h.Stats.Players.Add(-1)
+		defer p.uncount()
 		defer sub.Close()
 		defer nc.Close()
 		p.logEnd(p.play(nc))
@@ -240,5 +256,13 @@ func (h *Handler) Adopt(f *os.File, st *handoff.State) error {
 func (p *player) notifyStop() {
 	if !p.ho.moved {
 		p.h.notifyStop(p.gated)
+	}
+}
+
+// uncount takes the player off Stats.Players, once.
+func (p *player) uncount() {
+	if !p.ho.uncounted {
+		p.ho.uncounted = true
+		p.h.Stats.Players.Add(-1)
 	}
 }

@@ -2,11 +2,14 @@ package httpflv_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +27,7 @@ type side struct {
 	socket string
 }
 
-func startSide(t *testing.T, name string) *side {
+func startSide(t testing.TB, name string) *side {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -150,5 +153,92 @@ func TestFLVPlayerRefusedStays(t *testing.T) {
 	chk.Await(t, 100, errs)
 	if n := a.flv.Stats.Players.Load(); n != 1 {
 		t.Fatalf("sender counts %d players after the refusal, want 1", n)
+	}
+}
+
+// Test 5 of the handoff issue: a receiver that takes the socket and dies
+// before it answers. The sender must not write again (the receiver might
+// have written), so it closes its copy: the client gets an EOF at once,
+// never a connection that hangs with nobody writing.
+func TestReceiverDeadMidTransferClosesThePlayer(t *testing.T) {
+	a := startSide(t, "a")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	numbered.Feed(t, ctx, hub.Key{Vhost: hub.DefaultVhost, App: "live", Name: "s"}, a.hub)
+	resp, err := http.Get("http://" + a.addr + "/live/s.flv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := flv.NewReader(resp.Body)
+	r.ReadHeader()
+	chk := numbered.NewChecker()
+	errs := make(chan error, 1)
+	go func() {
+		for {
+			tag, err := r.ReadTag()
+			if err == nil {
+				err = chk.Add(tag.Type, tag.Timestamp, tag.Data)
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	chk.Await(t, 10, errs)
+
+	path := filepath.Join(t.TempDir(), "dying.sock")
+	ln, err := handoff.Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			return
+		}
+		// Take the packet and its socket, then die: the socket closes
+		// with the process, the answer never comes.
+		oob := make([]byte, 64)
+		_, oobn, _, _, err := c.ReadMsgUnix(make([]byte, handoff.MaxState), oob)
+		if err == nil {
+			if msgs, err := syscall.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) > 0 {
+				fds, _ := syscall.ParseUnixRights(&msgs[0])
+				for _, fd := range fds {
+					syscall.Close(fd)
+				}
+			}
+		}
+		c.Close()
+	}()
+	s, err := handoff.Dial(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now()
+	_, err = handoff.Move(context.Background(), a.flv, s, "test")
+	if err == nil || handoff.Resumable(err) {
+		t.Fatalf("move to a receiver that died: %v, want a non-resumable error", err)
+	}
+	// Whatever was in flight is read first; then the connection ends.
+	deadline := time.After(2 * time.Second)
+	for {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("the player read %v, want EOF", err)
+			}
+			t.Logf("EOF %v after the move began", time.Since(start).Round(time.Millisecond))
+			if n := a.flv.Stats.Players.Load(); n != 0 {
+				t.Fatalf("the sender still counts %d players", n)
+			}
+			return
+		case <-chk.Got():
+		case <-deadline:
+			t.Fatal("the player neither got data nor an EOF for 2 s: left hanging")
+		}
 	}
 }

@@ -25,8 +25,12 @@ import (
 // the journal under the bufio.Reader) travels with the chunk reader's state
 // at that message, so the receiver parses the next chunk as we would have.
 
-// errMoved ends a session whose socket another worker took.
-var errMoved = errors.New("moved to another worker")
+// errMoved ends a session whose socket another worker took; errDropped one
+// whose receiver took the socket and did not answer.
+var (
+	errMoved   = errors.New("moved to another worker")
+	errDropped = errors.New("handed to a worker that did not answer: closed")
+)
 
 // closedRequest marks a connection that takes no more export requests.
 var closedRequest = handoff.NewRequest()
@@ -50,6 +54,9 @@ type journal struct {
 	on      bool
 	over    bool // more than a state can carry: this connection cannot move now
 }
+
+// adoptedReadBuffer is the read buffer of an adopted player's connection.
+const adoptedReadBuffer = 4 << 10
 
 // maxUnparsed bounds the bytes read and not parsed that a move carries.
 const maxUnparsed = handoff.MaxState / 2
@@ -116,10 +123,13 @@ func (c *conn) handOff(readErr error) error {
 	}
 	req.Reply(e, nil)
 	defer e.Settled()
-	if e.Outcome() {
+	switch e.Outcome() {
+	case handoff.Moved:
 		c.play.moved()
 		c.play = nil
 		return errMoved
+	case handoff.Dropped:
+		return errDropped
 	}
 	return c.resume()
 }
@@ -155,7 +165,7 @@ func (c *conn) export() (*handoff.Export, error) {
 func (c *conn) resume() error {
 	c.ho.in.pending = append(c.ho.in.rec[:0:0], c.ho.in.rec...)
 	c.ho.in.rec = c.ho.in.rec[:0]
-	c.ho.br = bufio.NewReaderSize(c.ho.in, 16<<10)
+	c.ho.br.Reset(c.ho.in) // what it held is in pending now
 	cr, err := chunk.NewReaderAt(c.ho.br, c.cfg.MaxMessageSize, c.ho.snap)
 	if err != nil {
 		return err
@@ -238,7 +248,9 @@ func (s *Server) Adopt(f *os.File, st *handoff.State) error {
 	}
 	cfg := *s.cfg.Load()
 	jr := &journal{pending: st.Unparsed, on: true}
-	br := bufio.NewReaderSize(jr, 16<<10)
+	// A player sends little (acks, pings): a small buffer keeps an adopt
+	// cheap; a larger message is read in more calls.
+	br := bufio.NewReaderSize(jr, adoptedReadBuffer)
 	cr, err := chunk.NewReaderAt(br, cfg.MaxMessageSize, in)
 	if err != nil {
 		return err

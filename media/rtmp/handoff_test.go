@@ -28,7 +28,7 @@ type side struct {
 	socket string
 }
 
-func startSide(t *testing.T, name string) *side {
+func startSide(t testing.TB, name string) *side {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -67,7 +67,7 @@ func benchFanout(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	pub.Write(flv.TagVideo, 0, avcSequenceHeader(testSPS, testPPS))
-	cache := newPacketCache()
+	cache := newPacketCache(hub.Key{}, nil)
 	players := make([]*player, n)
 	writers := make([]*discardWriter, n)
 	for i := range players {

@@ -34,6 +34,15 @@ type Config struct {
 	// nil drops such requests. It is called on a goroutine of its own, at
 	// most every 500 ms per stream, and must return within seconds.
 	AskKeyframe func(key hub.Key)
+	// Transcode says, per vhost, whether RTMP streams get an Opus
+	// rendition for WHEP players and WHIP publishes an AAC one for RTMP
+	// players (SRS's rtmp_to_rtc, rtc_to_rtmp); nil: both. It is asked at
+	// each session, so a reload applies to the next.
+	Transcode func(vhost string) (rtmpToRTC, rtcToRTMP bool)
+	// Bridge starts key's rendition where key is published on the host
+	// (Server.StartBridge on that worker) and returns once the rendition
+	// is published, or ErrNoTranscode. nil: Server.StartBridge here.
+	Bridge func(key hub.Key) error
 }
 
 // Defaults for the zero fields of Config.

@@ -1,7 +1,9 @@
 package webrtc
 
 import (
+	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/rtp/codecs"
 
@@ -21,6 +23,7 @@ type frame struct {
 	key      bool
 	avc      *avcParams // for a sequence header: the parameters it set
 	ptsMS    int64      // presentation time in ms: timestamp plus composition offset
+	bframes  bool       // a composition offset: pictures out of order
 }
 
 // avcParams are the parameter sets of an AVC sequence header, which go in
@@ -45,10 +48,16 @@ type packetCache struct {
 	users   int // players holding the cache; guarded by the server's lock
 
 	packetized uint64 // messages packetized, for tests and stats
+	// bframes is set at the first picture with a composition offset.
+	// Such a stream is passed through as it is: browsers play it, but may
+	// stutter, and the log and the API say so.
+	bframes atomic.Bool
+	key     hub.Key
+	log     *slog.Logger
 }
 
-func newPacketCache() *packetCache {
-	return &packetCache{entries: make(map[*hub.Msg]*frame, cacheSize)}
+func newPacketCache(key hub.Key, log *slog.Logger) *packetCache {
+	return &packetCache{entries: make(map[*hub.Msg]*frame, cacheSize), key: key, log: log}
 }
 
 // frame returns the RTP form of m, packetizing it on first use. params are
@@ -62,6 +71,9 @@ func (c *packetCache) frame(m *hub.Msg, params *avcParams) *frame {
 		return f
 	}
 	f := packetize(m, params)
+	if f != nil && f.bframes && !c.bframes.Swap(true) && c.log != nil {
+		c.log.Warn("rtc stream has b-frames", "stream", c.key.String(), "advice", BFramesWarning)
+	}
 	if old := c.order[c.next]; old != nil {
 		delete(c.entries, old)
 	}
@@ -103,7 +115,7 @@ func packetizeVideo(m *hub.Msg, params *avcParams) *frame {
 	if params == nil {
 		return nil // no decoder configuration yet: nothing a player could decode
 	}
-	f := &frame{video: true, key: m.Keyframe, ptsMS: int64(m.Timestamp) + int64(t.cts)}
+	f := &frame{video: true, key: m.Keyframe, ptsMS: int64(m.Timestamp) + int64(t.cts), bframes: t.cts != 0}
 	var p codecs.H264Payloader
 	if m.Keyframe {
 		// The payloader keeps SPS and PPS and sends them as one STAP-A in

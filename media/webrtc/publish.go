@@ -20,7 +20,8 @@ import (
 type publisher struct {
 	ses   *session
 	hub   *hub.Publisher
-	start time.Time // time zero of the stream's FLV timestamps
+	rtc   *hub.Publisher // the WebRTC rendition, when RTMP players get AAC
+	start time.Time      // time zero of the stream's FLV timestamps
 
 	mu        sync.Mutex
 	videoSSRC webrtc.SSRC
@@ -151,7 +152,7 @@ func (p *publisher) readVideo(t *webrtc.TrackRemote) {
 			ts := clock.ms(s.PacketTimestamp, p.start)
 			if au.sps != nil && au.pps != nil && (!bytes.Equal(au.sps, sps) || !bytes.Equal(au.pps, pps)) {
 				sps, pps, haveConfig = bytes.Clone(au.sps), bytes.Clone(au.pps), true
-				if p.write(flv.TagVideo, ts, avcSequenceHeader(sps, pps)) != nil {
+				if p.writeBoth(flv.TagVideo, ts, avcSequenceHeader(sps, pps)) != nil {
 					return
 				}
 			}
@@ -162,7 +163,7 @@ func (p *publisher) readVideo(t *webrtc.TrackRemote) {
 				p.requestKeyframe()
 				continue
 			}
-			if p.write(flv.TagVideo, ts, avcFrameTag(au.avcc, au.key)) != nil {
+			if p.writeBoth(flv.TagVideo, ts, avcFrameTag(au.avcc, au.key)) != nil {
 				return
 			}
 		}
@@ -170,12 +171,27 @@ func (p *publisher) readVideo(t *webrtc.TrackRemote) {
 }
 
 // readAudio writes each Opus packet as an FLV audio tag, after one
-// sequence start. Opus needs no reassembly; a packet that arrives after a
-// newer one (a retransmission) is dropped, as a player would.
+// sequence start: into the stream, or, when the stream gets AAC for RTMP
+// players, into the WebRTC rendition, with its AAC (sample-counted
+// timestamps from the same clock) into the stream. Opus needs no
+// reassembly; a packet that arrives after a newer one (a retransmission)
+// is dropped, as a player would.
 func (p *publisher) readAudio(t *webrtc.TrackRemote) {
 	clock := rtpClock{rate: 48000}
 	started := false
 	var lastSeq uint16
+	opusTo := p.write
+	var aac *opusToAAC
+	if p.rtc != nil {
+		var err error
+		if aac, err = newOpusToAAC(int(t.Codec().Channels)); err != nil {
+			p.ses.log.Warn("rtc opus not transcoded: rtmp players get no audio", "err", err)
+		} else {
+			defer aac.close()
+			opusTo = p.writeRTC
+		}
+	}
+	emitAAC := func(ts uint32, body []byte) error { return p.write(flv.TagAudio, ts, body) }
 	for {
 		pkt, _, err := t.ReadRTP()
 		if err != nil {
@@ -188,15 +204,38 @@ func (p *publisher) readAudio(t *webrtc.TrackRemote) {
 		ts := clock.ms(pkt.Timestamp, p.start)
 		if !started {
 			started = true
-			if p.write(flv.TagAudio, ts, opusSequenceTag(int(t.Codec().Channels))) != nil {
+			if opusTo(flv.TagAudio, ts, opusSequenceTag(int(t.Codec().Channels))) != nil {
 				return
 			}
 		}
 		lastSeq = pkt.SequenceNumber
-		if p.write(flv.TagAudio, ts, opusFrameTag(pkt.Payload)) != nil {
+		if opusTo(flv.TagAudio, ts, opusFrameTag(pkt.Payload)) != nil {
+			return
+		}
+		if aac != nil && aac.tags(pkt.Payload, int64(ts), emitAAC) != nil {
 			return
 		}
 	}
+}
+
+// writeBoth writes to the stream and its rendition.
+func (p *publisher) writeBoth(typeID uint8, ts uint32, body []byte) error {
+	if err := p.write(typeID, ts, body); err != nil {
+		return err
+	}
+	return p.writeRTC(typeID, ts, body)
+}
+
+// writeRTC writes to the rendition (to the stream when there is none).
+func (p *publisher) writeRTC(typeID uint8, ts uint32, body []byte) error {
+	if p.rtc == nil {
+		return nil
+	}
+	err := p.rtc.Write(typeID, ts, body)
+	if err != nil {
+		p.ses.close(err)
+	}
+	return err
 }
 
 // write hands one message to the hub; an error (the hub closed, or the

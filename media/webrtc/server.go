@@ -16,6 +16,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"streamedge/media/hub"
+	"streamedge/media/transcode"
 )
 
 // Stats are the server's running counters.
@@ -32,6 +33,10 @@ type Stats struct {
 	// BytesIn and BytesOut are media payload bytes received from
 	// publishers and sent to players, every session ever.
 	BytesIn, BytesOut atomic.Uint64
+	// Bridges are the AAC-to-Opus renditions made here (one transcoder
+	// each); AudioDropped the audio packets their decoders refused.
+	Bridges      atomic.Int64
+	AudioDropped atomic.Uint64
 }
 
 // Server serves WHIP publishers and WHEP players of one hub over one UDP
@@ -51,7 +56,9 @@ type Server struct {
 	caches   map[hub.Key]*packetCache
 	pubs     map[hub.Key]*publisher
 	asked    map[hub.Key]time.Time // keyframe requests passed on (Config.AskKeyframe)
+	bridges  map[hub.Key]*bridge
 	closed   bool
+	done     chan struct{}  // closed by Close
 	idle     chan struct{}  // closed when the last session ends (Idle)
 	wg       sync.WaitGroup // session goroutines
 }
@@ -61,7 +68,8 @@ type Server struct {
 func New(h *hub.Hub, conn net.PacketConn, cfg Config, log *slog.Logger) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{hub: h, log: log, cfg: cfg, sessions: make(map[string]*session),
-		caches: make(map[hub.Key]*packetCache), pubs: make(map[hub.Key]*publisher), asked: make(map[hub.Key]time.Time)}
+		caches: make(map[hub.Key]*packetCache), pubs: make(map[hub.Key]*publisher), asked: make(map[hub.Key]time.Time),
+		bridges: make(map[hub.Key]*bridge), done: make(chan struct{})}
 	fc, err := newFilterConn(conn, &s.Stats.Garbage)
 	if err != nil {
 		return nil, err
@@ -130,6 +138,9 @@ func (s *Server) Run(ctx context.Context) error {
 // Close ends every session and closes the socket; later offers are refused.
 func (s *Server) Close() {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.done)
+	}
 	s.closed = true
 	list := make([]*session, 0, len(s.sessions))
 	for _, ses := range s.sessions {
@@ -254,6 +265,14 @@ func (s *Server) Publish(offer string, key hub.Key, addr string) (answer, id str
 		return "", "", err
 	}
 	p := &publisher{ses: ses, hub: hp, start: time.Now()}
+	if media.audio && s.rtcToRTMP(key.Vhost) && transcode.Built() {
+		// RTMP players get AAC in the stream itself; WebRTC players the
+		// publisher's Opus in the rendition.
+		if p.rtc, err = s.hub.Publish(RTCKey(key)); err != nil {
+			ses.log.Warn("rtc rendition not published: rtmp players get no audio", "err", err)
+			p.rtc = nil
+		}
+	}
 	s.Stats.Publishers.Add(1)
 	s.mu.Lock()
 	s.pubs[key] = p
@@ -265,6 +284,9 @@ func (s *Server) Publish(offer string, key hub.Key, addr string) (answer, id str
 		}
 		s.mu.Unlock()
 		hp.Close()
+		if p.rtc != nil {
+			p.rtc.Close()
+		}
 		s.Stats.Publishers.Add(-1)
 	}
 	ses.pc.OnTrack(p.onTrack)
@@ -272,7 +294,16 @@ func (s *Server) Publish(offer string, key hub.Key, addr string) (answer, id str
 		ses.close(err)
 		return "", "", err
 	}
-	ses.log.Info("rtc publish start", "video", media.video, "audio", media.audio)
+	audio := AudioOpus
+	switch {
+	case !media.audio:
+		audio = "none"
+	case p.rtc != nil:
+		audio = AudioToAAC
+	case !transcode.Built():
+		audio = "opus: rtmp players get video only, audio transcoding is not built"
+	}
+	ses.log.Info("rtc publish start", "video", media.video, "audio", audio)
 	return answer, ses.id, nil
 }
 
@@ -286,7 +317,7 @@ func (s *Server) Play(offer string, key hub.Key, addr string) (answer, id string
 	if !validKey(key) {
 		return "", "", ErrBadStream
 	}
-	sub, err := s.hub.Subscribe(key, true)
+	sub, audio, err := s.subscribePlay(key, media.audio)
 	if err != nil {
 		return "", "", err
 	}
@@ -315,7 +346,10 @@ func (s *Server) Play(offer string, key hub.Key, addr string) (answer, id string
 	}
 	started.Store(true)
 	s.wg.Go(p.run)
-	ses.log.Info("rtc play start", "video", p.video != nil, "audio", p.audio != nil)
+	s.mu.Lock() // Notes reads it
+	ses.audioNote = audio
+	s.mu.Unlock()
+	ses.log.Info("rtc play start", "video", p.video != nil, "audio", p.audio != nil, "audio_source", audio)
 	return answer, ses.id, nil
 }
 
@@ -349,7 +383,7 @@ func (s *Server) acquireCache(key hub.Key) *packetCache {
 	defer s.mu.Unlock()
 	c := s.caches[key]
 	if c == nil {
-		c = newPacketCache()
+		c = newPacketCache(key, s.log)
 		s.caches[key] = c
 	}
 	c.users++
@@ -434,4 +468,108 @@ func (s *Server) lookup(id string) *session {
 
 func validKey(k hub.Key) bool {
 	return hub.ValidName(k.Vhost) && hub.ValidName(k.App) && hub.ValidName(k.Name)
+}
+
+// subscribePlay subscribes a WHEP player to key's WebRTC rendition when
+// there is or can be one (starting its bridge, here or on the worker that
+// has the stream), else to key itself. audio says what the player's audio
+// is, for the log and the API.
+func (s *Server) subscribePlay(key hub.Key, wantAudio bool) (sub *hub.Subscriber, audio string, err error) {
+	if !wantAudio || IsRTCKey(key) {
+		sub, err = s.hub.Subscribe(key, true)
+		return sub, "", err
+	}
+	rtc := RTCKey(key)
+	if transcode.Built() && s.rtmpToRTC(key.Vhost) {
+		if sub, err := s.hub.Subscribe(rtc, true); err == nil {
+			return sub, AudioTranscoded, nil
+		}
+	}
+	// The stream itself first: on an edge this is what pulls it from the
+	// origin, and with it here the bridge has something to read.
+	if sub, err = s.hub.Subscribe(key, true); err != nil {
+		return nil, "", err
+	}
+	switch {
+	case !transcode.Built():
+		return sub, AudioNotBuilt, nil
+	case !s.rtmpToRTC(key.Vhost):
+		return sub, AudioOff, nil
+	}
+	s.mu.Lock()
+	whip := s.pubs[key] != nil
+	s.mu.Unlock()
+	if whip {
+		return sub, AudioOpus, nil // its rendition is off: the stream has the Opus
+	}
+	start := s.StartBridge
+	if s.cfg.Bridge != nil {
+		start = s.cfg.Bridge
+	}
+	if err := start(key); err != nil {
+		if !errors.Is(err, ErrNoTranscode) {
+			s.log.Warn("rtc bridge not started", "stream", key.String(), "err", err)
+		}
+		return sub, AudioOpus, nil
+	}
+	rsub, err := s.hub.Subscribe(rtc, true)
+	if err != nil {
+		s.log.Warn("rtc rendition not playable", "stream", rtc.String(), "err", err)
+		return sub, AudioOpus, nil
+	}
+	sub.Close()
+	return rsub, AudioTranscoded, nil
+}
+
+func (s *Server) rtmpToRTC(vhost string) bool {
+	if f := s.cfg.Transcode; f != nil {
+		on, _ := f(vhost)
+		return on
+	}
+	return true
+}
+
+func (s *Server) rtcToRTMP(vhost string) bool {
+	if f := s.cfg.Transcode; f != nil {
+		_, on := f(vhost)
+		return on
+	}
+	return true
+}
+
+// StreamNote is what the API says about a stream's WebRTC side.
+type StreamNote struct {
+	Audio   string // how WHEP players get audio
+	Warning string // e.g. B-frames
+}
+
+// Notes describes, per stream, what WebRTC players of it get: the
+// streams with WHEP players or a bridge here.
+func (s *Server) Notes() map[hub.Key]StreamNote {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	notes := make(map[hub.Key]StreamNote)
+	for _, ses := range s.sessions {
+		if ses.kind == KindPlay && ses.audioNote != "" {
+			n := notes[ses.key]
+			n.Audio = ses.audioNote
+			notes[ses.key] = n
+		}
+	}
+	for key, c := range s.caches {
+		if c.bframes.Load() {
+			n := notes[key]
+			n.Warning = BFramesWarning
+			notes[key] = n
+		}
+	}
+	for key, b := range s.bridges {
+		n := notes[key]
+		n.Audio = AudioTranscoded
+		if b.bframes.Load() {
+			n.Warning = BFramesWarning
+		}
+		notes[key] = n
+	}
+	return notes
 }

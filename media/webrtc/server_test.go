@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"streamedge/media/transcode"
 	"strings"
 	"testing"
 	"time"
@@ -79,11 +80,21 @@ func TestWHIPToHubInFLV(t *testing.T) {
 	if cfg.Width != 320 || cfg.Height != 240 || !bytes.Equal(cfg.SPS, src.SPS) || !bytes.Equal(cfg.PPS, src.PPS) {
 		t.Fatalf("sequence header: %dx%d, same SPS %v, same PPS %v", cfg.Width, cfg.Height, bytes.Equal(cfg.SPS, src.SPS), bytes.Equal(cfg.PPS, src.PPS))
 	}
-	if flv.AudioCodecID(audio.Payload) != flv.AudioCodecExHeader || string(audio.Payload[1:5]) != "Opus" || !bytes.HasPrefix(audio.Payload[5:], []byte("OpusHead")) {
-		t.Fatalf("audio sequence start %q", audio.Payload)
+	opus := audio
+	want := 1
+	if transcode.Built() {
+		// RTMP players get AAC-LC; the Opus is in the WebRTC rendition.
+		if asc, ok := aacConfig(audio.Payload); !ok || asc[0]>>3 != 2 {
+			t.Fatalf("audio sequence header %q is not AAC-LC", audio.Payload)
+		}
+		_, opus = awaitHeaders(t, ts.hub, RTCKey(testKey))
+		want = 2
+	}
+	if flv.AudioCodecID(opus.Payload) != flv.AudioCodecExHeader || string(opus.Payload[1:5]) != "Opus" || !bytes.HasPrefix(opus.Payload[5:], []byte("OpusHead")) {
+		t.Fatalf("audio sequence start %q", opus.Payload)
 	}
 	info := ts.hub.Streams()
-	if len(info) != 1 || !info[0].Publishing || !info[0].HasVideo || !info[0].HasAudio {
+	if len(info) != want || !info[0].Publishing || !info[0].HasVideo || !info[0].HasAudio {
 		t.Fatalf("hub streams: %+v", info)
 	}
 }
@@ -207,8 +218,14 @@ func TestBadInput(t *testing.T) {
 		!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "Location") {
 		t.Errorf("OPTIONS: %d %v", resp.StatusCode, resp.Header)
 	}
-	// The refused publisher left the first one alone.
-	if info := ts.hub.Streams(); len(info) != 1 || !info[0].Publishing {
+	// The refused publisher left the first one (and its WebRTC rendition,
+	// when audio transcoding is built) alone.
+	info := ts.hub.Streams()
+	want := 1
+	if transcode.Built() {
+		want = 2
+	}
+	if len(info) != want || !info[0].Publishing || !info[len(info)-1].Publishing {
 		t.Errorf("streams after the refusals: %+v", info)
 	}
 }

@@ -42,6 +42,8 @@ type session struct {
 	done   chan struct{} // closed when the session ends
 	reason error
 	onEnd  func() // the role's own cleanup, run once when the session closes
+
+	audioNote string // a player's audio source (Audio* constants); guarded by the server's lock
 }
 
 // newSessionID returns "{slot}-{32 hex}": the slot says which worker owns

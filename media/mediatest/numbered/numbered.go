@@ -116,3 +116,6 @@ func (c *Checker) Await(t testing.TB, n int, errs <-chan error) {
 		}
 	}
 }
+
+// Got delivers one value per numbered frame received.
+func (c *Checker) Got() <-chan struct{} { return c.got }

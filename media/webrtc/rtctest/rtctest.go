@@ -370,7 +370,9 @@ type Player struct {
 	Answer   string
 
 	mu       sync.Mutex
-	frames   [][]byte // Annex B access units
+	frames   [][]byte             // Annex B access units
+	at       []time.Time          // when each frame's last packet arrived
+	lastAt   map[uint32]time.Time // by RTP timestamp, the picture's marker packet
 	opus     [][]byte
 	gotFrame chan struct{}
 }
@@ -389,7 +391,7 @@ func NewPlayer(t testing.TB) *Player {
 			t.Fatal(err)
 		}
 	}
-	p := &Player{PC: pc, gotFrame: make(chan struct{}, 1)}
+	p := &Player{PC: pc, gotFrame: make(chan struct{}, 1), lastAt: map[uint32]time.Time{}}
 	pc.OnTrack(p.onTrack)
 	return p
 }
@@ -424,10 +426,21 @@ func (p *Player) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			p.mu.Unlock()
 			continue
 		}
+		if pkt.Marker {
+			p.mu.Lock()
+			if _, ok := p.lastAt[pkt.Timestamp]; !ok {
+				p.lastAt[pkt.Timestamp] = time.Now()
+			}
+			p.mu.Unlock()
+		}
 		sb.Push(pkt)
 		for s := sb.Pop(); s != nil; s = sb.Pop() {
 			p.mu.Lock()
 			p.frames = append(p.frames, s.Data)
+			// The sample builder hands a picture over only once the next
+			// one starts: its arrival is its marker packet's.
+			p.at = append(p.at, p.lastAt[s.PacketTimestamp])
+			delete(p.lastAt, s.PacketTimestamp)
 			p.mu.Unlock()
 			select {
 			case p.gotFrame <- struct{}{}:
@@ -436,6 +449,23 @@ func (p *Player) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		}
 	}
 }
+
+// Received is what the player has got so far.
+func (p *Player) Received() (frames, opus [][]byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([][]byte(nil), p.frames...), append([][]byte(nil), p.opus...)
+}
+
+// Arrivals is when each received frame's last packet arrived.
+func (p *Player) Arrivals() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Time(nil), p.at...)
+}
+
+// Got is signalled when a picture arrives.
+func (p *Player) Got() <-chan struct{} { return p.gotFrame }
 
 // AwaitFrames waits until the player has n pictures and n Opus packets.
 func (p *Player) AwaitFrames(t testing.TB, n int) (frames, opus [][]byte) {
