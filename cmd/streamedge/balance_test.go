@@ -383,6 +383,7 @@ func TestBurnNeedsFaultInjection(t *testing.T) {
 // reconnecting is a player that plays again 500 ms after it is dropped, as
 // `bench -reconnect` does, and records how long each return took.
 type reconnecting struct {
+	backoff    time.Duration // before each new try; 500 ms when zero
 	mu         sync.Mutex
 	reconnects int
 	back       []time.Duration // drop to playing again
@@ -420,10 +421,14 @@ func (r *reconnecting) run(s *server, stream string, i int, stop <-chan struct{}
 		}
 		cancel()
 		// As bench -reconnect: again after 500 ms, a refusal included.
+		backoff := r.backoff
+		if backoff == 0 {
+			backoff = 500 * time.Millisecond
+		}
 		select {
 		case <-stop:
 			return
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(backoff):
 		}
 	}
 }
@@ -443,8 +448,14 @@ func TestEvenAfterCrash(t *testing.T) {
 		defer close(stop)
 		players := make([]*reconnecting, n)
 		for i := range players {
-			players[i] = &reconnecting{}
+			// Back after 2 s, by when the killed worker is serving again
+			// even on a loaded machine: steering places new connections,
+			// it does not move players that came back before it was up.
+			players[i] = &reconnecting{backoff: 2 * time.Second}
 			go players[i].run(s, "even", i, stop)
+			// 40 a second, as players come: the once-a-second weights even
+			// them out as they arrive.
+			time.Sleep(25 * time.Millisecond)
 		}
 		before := s.playersBy(t, 2, n)
 		// Not the publisher's worker: its players would have no stream to
@@ -453,7 +464,7 @@ func TestEvenAfterCrash(t *testing.T) {
 		victim := 1 - owner
 		syscall.Kill(ws[victim].PID, syscall.SIGKILL)
 		s.waitWorkers(t, 2, func(w []supervisor.WorkerInfo) bool { return w[victim].PID != ws[victim].PID })
-		time.Sleep(2 * time.Second) // the reconnects 500 ms after the drop
+		time.Sleep(3 * time.Second) // the reconnects 2 s after the drop
 		after := s.playersBy(t, 2, n)
 		hi := max(after[0], after[1])
 		r := float64(hi) / (float64(n) / 2)
