@@ -5,11 +5,11 @@ BIN     := bin/streamedge
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet deps vendor fuzz bench bench-edge microbench clean
+.PHONY: all build run test vet deps codecs vendor fuzz bench bench-edge microbench clean
 
 all: build
 
-build: vendor
+build: vendor codecs
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/streamedge
 
 run: build
@@ -43,7 +43,7 @@ $(MPEGTS_JS):
 	   tar xzf mpegts.js-$(MPEGTS_VERSION).tgz package/dist/mpegts.js) && \
 	  cp "$$tmp/package/dist/mpegts.js" $@ && echo "vendored mpegts.js $(MPEGTS_VERSION)"
 
-deps: vendor
+deps: vendor codecs
 	$(call need,ffprobe,ffmpeg)
 	$(call need,ffmpeg,ffmpeg)
 	$(call need,chromium,chromium)
@@ -53,6 +53,11 @@ deps: vendor
 	$(call need,/usr/lib/nginx/modules/ngx_rtmp_module.so,nginx-light libnginx-mod-rtmp)
 	$(call need,redis-server,redis-server)
 	$(call need,ip,iproute2)
+
+# The AAC <-> Opus transcoder (media/transcode) builds on libavcodec,
+# libswresample and libopus through cgo: the binary needs their headers.
+# (CGO_ENABLED=0 builds without it: WebRTC then carries video only.)
+codecs:
 	$(call need,pkg-config,pkg-config)
 	$(call need,/usr/include/opus/opus.h,libopus-dev)
 	$(call need,/usr/include/x86_64-linux-gnu/libavcodec/avcodec.h,libavcodec-dev)

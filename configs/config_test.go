@@ -513,7 +513,7 @@ func TestDefault(t *testing.T) {
 	}
 	// Spot-check the documented values, which clients of this package
 	// are promised in default.yaml's comments.
-	if d.Workers != 0 || d.RTMP.ChunkSize != 60000 || d.Play.QueueLength.Std() != 10*time.Second || !d.Play.GOPCache {
+	if d.Workers != 0 || d.RTMP.ChunkSize != 60000 || d.Play.QueueLength.Std() != 30*time.Second || !d.Play.GOPCache {
 		t.Fatalf("unexpected defaults: %+v", *d)
 	}
 	d.Workers = 99

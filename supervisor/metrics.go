@@ -19,30 +19,33 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	descWorkerUp          = desc("worker_up", "1 when the slot's worker is ready.", "worker", "state")
-	descWorkerCPU         = desc("worker_cpu_percent", "Worker process CPU, percent of one core.", "worker")
-	descWorkerTranscoders = desc("worker_rtc_transcoders", "Audio transcoders of the worker: one per stream WebRTC players get as Opus.", "worker")
-	descWorkerRSS         = desc("worker_rss_bytes", "Worker resident memory.", "worker")
-	descWorkerConns       = desc("worker_connections", "Worker connections by kind.", "worker", "kind")
-	descWorkerBytesIn     = desc("worker_received_bytes_total", "Bytes received by the worker process since it started.", "worker")
-	descWorkerBytesOut    = desc("worker_sent_bytes_total", "Bytes sent by the worker process since it started.", "worker")
-	descWorkerRestarts    = desc("worker_restarts_total", "Workers started in the slot after its first.", "worker")
-	descStreams           = desc("streams", "Streams published on the host.")
-	descStreamPlayers     = desc("stream_players", "Players of a stream across the host.", "stream")
-	descReloads           = desc("reloads_total", "Configuration reloads (SIGHUP) by result.", "result")
-	descHostCPU           = desc("host_cpu_percent", "Host CPU, percent of all cores.")
-	descHostMemUsed       = desc("host_memory_used_bytes", "Host memory in use.")
-	descHostNetRecv       = desc("host_network_receive_bytes_per_second", "Host network receive rate.")
-	descHostNetSent       = desc("host_network_transmit_bytes_per_second", "Host network transmit rate.")
-	descUpConns           = desc("upstream_connections", "Edge pulls live on an origin (one per stream on the host).", "origin")
-	descUpFailures        = desc("upstream_failures_total", "Edge pulls an origin refused, timed out or broke; each moved the pull to the next origin.", "origin")
-	descUpBytes           = desc("upstream_received_bytes_total", "Media received from an origin by edge pulls (a pull's bytes count against the origin it ended on).", "origin")
+	descWorkerUp       = desc("worker_up", "1 when the slot's worker is ready.", "worker", "state")
+	descWorkerCPU      = desc("worker_cpu_percent", "Worker process CPU, percent of one core.", "worker")
+	descWorkerRSS      = desc("worker_rss_bytes", "Worker resident memory.", "worker")
+	descWorkerConns    = desc("worker_connections", "Worker connections by kind.", "worker", "kind")
+	descWorkerBytesIn  = desc("worker_received_bytes_total", "Bytes received by the worker process since it started.", "worker")
+	descWorkerBytesOut = desc("worker_sent_bytes_total", "Bytes sent by the worker process since it started.", "worker")
+	descWorkerRestarts = desc("worker_restarts_total", "Workers started in the slot after its first.", "worker")
+	descStreams        = desc("streams", "Streams published on the host.")
+	descStreamPlayers  = desc("stream_players", "Players of a stream across the host.", "stream")
+	descReloads        = desc("reloads_total", "Configuration reloads (SIGHUP) by result.", "result")
+	descHostCPU        = desc("host_cpu_percent", "Host CPU, percent of all cores.")
+	descHostMemUsed    = desc("host_memory_used_bytes", "Host memory in use.")
+	descHostNetRecv    = desc("host_network_receive_bytes_per_second", "Host network receive rate.")
+	descHostNetSent    = desc("host_network_transmit_bytes_per_second", "Host network transmit rate.")
+	descUpConns        = desc("upstream_connections", "Edge pulls live on an origin (one per stream on the host).", "origin")
+	descUpFailures     = desc("upstream_failures_total", "Edge pulls an origin refused, timed out or broke; each moved the pull to the next origin.", "origin")
+	descUpBytes        = desc("upstream_received_bytes_total", "Media received from an origin by edge pulls (a pull's bytes count against the origin it ended on).", "origin")
 )
+
+// descWorkerTranscoders is the worker's AAC-to-Opus transcoders: one per
+// stream that WebRTC players get as Opus, however many play it.
+var descWorkerTranscoders = desc("worker_rtc_transcoders", "Audio transcoders of the worker: one per stream WebRTC players get as Opus.", "worker")
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkerUp, descWorkerCPU, descWorkerRSS, descWorkerConns, descWorkerBytesIn,
 		descWorkerBytesOut, descWorkerRestarts, descStreams, descStreamPlayers, descReloads, descHostCPU, descHostMemUsed, descHostNetRecv, descHostNetSent,
-		descUpConns, descUpFailures, descUpBytes} {
+		descUpConns, descUpFailures, descUpBytes, descWorkerTranscoders} {
 		ch <- d
 	}
 	for _, d := range srsDescs {

@@ -118,6 +118,9 @@ func (m *Master) moveTargets(src *workerProc) []*workerProc {
 	return list
 }
 
+// moveAll asks a move for every player the worker has (the API's bound).
+const moveAll = 1 << 20
+
 // moveOut hands a retiring worker's players to the workers that stay,
 // split evenly, at a bounded rate; what cannot move stays until the drain
 // ends it. Nobody waits for the answers.
@@ -125,10 +128,12 @@ func (m *Master) moveOut(p *workerProc, reason string) {
 	if m.quitting || m.stopping || p.load == nil {
 		return // everyone leaves: moving would only move players twice
 	}
-	// The report is up to a second old: ask for a few more than it says;
-	// a move ends early when there is no player left.
+	// Ask for every player, not the report's count: the report is up to a
+	// second old, and players that came since would be left to the end of
+	// the drain. The targets' moves run side by side at the same rate, so
+	// they split the players evenly, and each ends when none is left.
 	n := p.load.Conns.ByRole(ipc.RolePlayer)
-	if m.moveFrom(p, n+8, retireMovesPerSec, reason) {
+	if m.moveFrom(p, moveAll, retireMovesPerSec, reason) {
 		m.log.Info("players moving out", "worker", p.slot, "pid", p.pid, "players", n, "reason", reason)
 	}
 }

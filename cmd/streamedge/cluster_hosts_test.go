@@ -33,7 +33,7 @@ func clusterYAML(id, ip string, resolve bool) string {
 	}
 	return vhosts + fmt.Sprintf(`workers: 1
 balance:
-  host_cpu_high: 100
+  host_cpu_high: 0   # off: every namespace shares this machine's CPU
 hosts:
   redis: redis://%s:6379
   host_id: %s

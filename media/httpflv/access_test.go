@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"streamedge/media/access"
+	"streamedge/media/flv"
 	"streamedge/media/httpflv"
 	"streamedge/media/hub"
 )
@@ -24,6 +25,8 @@ func TestGatedPlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
+	// The FLV header goes out once the tracks are known: from the metadata.
+	pub.Write(flv.TagScript, 0, []byte("\x02\x00\x0aonMetaData\x03\x00\x0caudiocodecid\x00\x40\x24\x00\x00\x00\x00\x00\x00\x00\x00\x09"))
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/no" {
 			io.WriteString(w, `{"code": 1}`)

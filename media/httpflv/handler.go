@@ -80,9 +80,26 @@ func jsonError(w http.ResponseWriter, code int, msg string) {
 	json.NewEncoder(w).Encode(map[string]any{"code": code, "error": msg})
 }
 
+// allowedMethods is what a stream URL answers; OPTIONS is a browser's CORS
+// preflight (flv.js and mpegts.js send one when a page adds headers).
+const allowedMethods = "GET, HEAD, OPTIONS"
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodOptions:
+		hdr := w.Header()
+		hdr.Set("Allow", allowedMethods)
+		hdr.Set("Access-Control-Allow-Origin", "*")
+		hdr.Set("Access-Control-Allow-Methods", allowedMethods)
+		if asked := r.Header.Get("Access-Control-Request-Headers"); asked != "" {
+			hdr.Set("Access-Control-Allow-Headers", "*")
+		}
+		hdr.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		w.Header().Set("Allow", allowedMethods)
 		jsonError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
@@ -107,9 +124,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodHead {
+		// The headers a GET would get, and no body.
 		sub.Close()
-		w.Header().Set("Content-Type", "video/x-flv")
-		w.Header().Set("Access-Control-Allow-Origin", "*")
+		hdr := w.Header()
+		hdr.Set("Content-Type", "video/x-flv")
+		hdr.Set("Access-Control-Allow-Origin", "*")
+		hdr.Set("Cache-Control", "no-cache")
+		hdr.Set("Server", "streamedge")
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
@@ -222,6 +244,11 @@ type player struct {
 	ho       handoffSide // see handoff.go
 	audio    bool        // the tracks the FLV header announced
 	video    bool
+	// head is the FLV file header, sent with the first media: its flags
+	// must name the stream's real tracks (flv.js and mpegts.js wait for
+	// every track it names), which are known only then.
+	head     []byte
+	headSent bool // or sent by the worker this player was handed over from
 }
 
 var _ hub.BatchWriter = (*player)(nil)
@@ -235,11 +262,9 @@ func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
 	defer p.uncount()
 	defer p.sub.Close()
 	defer p.nc.Close()
-	audio, video := p.sub.Tracks()
-	p.audio, p.video = audio, video
-	head := flv.AppendFileHeader([]byte(responseHead), audio, video)
+	p.sub.WaitForTracks()
 	p.nc.SetWriteDeadline(time.Now().Add(h.hub.Options().SendTimeout))
-	_, err := p.nc.Write(head)
+	_, err := p.nc.Write([]byte(responseHead))
 	if err == nil {
 		p.log.Info("flv play start")
 		err = p.play(r)
@@ -254,6 +279,12 @@ func (p *player) WriteBatch(msgs []*hub.Msg) error {
 		p.logResumed(resumed)
 	}
 	vecs := p.vecs[:0]
+	if !p.headSent {
+		p.headSent = true
+		p.audio, p.video = p.sub.Tracks()
+		p.head = flv.AppendFileHeader(p.head[:0], p.audio, p.video)
+		vecs = append(vecs, p.head)
+	}
 	p.scratch = p.scratch[:0]
 	for _, m := range msgs {
 		hdr := m.FLVHeader()

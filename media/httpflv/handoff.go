@@ -122,6 +122,10 @@ func (p *player) handOff(req *handoff.Request, gone bool) (moved bool, err error
 }
 
 func (p *player) export() (*handoff.Export, error) {
+	if !p.headSent {
+		// Its FLV header waits for the tracks: nothing to resume elsewhere yet.
+		return nil, errors.New("the player has not started yet")
+	}
 	fc, ok := p.nc.(interface{ File() (*os.File, error) })
 	if !ok {
 		return nil, fmt.Errorf("a %T cannot be passed", p.nc)
@@ -231,7 +235,7 @@ func (h *Handler) Adopt(f *os.File, st *handoff.State) error {
 	addr := nc.RemoteAddr().String()
 	p := &player{h: h, id: strconv.FormatUint(h.gates.ids.Add(1), 10), sub: sub, nc: nc, addr: addr, stream: key.String(),
 		since: time.Unix(0, st.Since), log: h.log.With("client", addr, "stream", key.String()), audio: st.HasAudio, video: st.HasVideo,
-		gated: st.Hook.Request()}
+		gated: st.Hook.Request(), headSent: true}
 	p.ho.tail, p.ho.from = handoff.AdoptedTail(st), st.From
 	sub.Sent.Store(st.BytesSent)
 	if !h.track(p) {

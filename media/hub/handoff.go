@@ -3,18 +3,20 @@ package hub
 // HostOffset is how far this process's timeline of the stream runs ahead
 // of the host's, the owning worker's (zero on the owner), so a player
 // handed from one worker to another keeps its own timeline. known is false
-// while the stream has no publisher, or one whose first message has not
-// fixed its rebase yet.
+// while the stream has no publisher, or one whose first media message has
+// not fixed its offset yet. A relay's input is the owner's output, which is
+// monotonic with steps the timeline takes as they come, so the relay's
+// offset stays what its first message set.
 func (s *Stream) HostOffset() (offset uint32, known bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.publisher == nil || s.rebasePending {
+	if s.publisher == nil || s.tl.restart || !s.tl.started {
 		return 0, false
 	}
 	if !s.publisher.relay {
 		return 0, true
 	}
-	return s.tsOffset, true
+	return s.tl.offset, true
 }
 
 // seekSlack is how far before a handed-over player's mark a seek starts:

@@ -39,7 +39,7 @@ type Options struct {
 
 // DefaultOptions match the embedded default config.
 func DefaultOptions() Options {
-	return Options{GOPCache: true, GOPCacheMaxFrames: 2500, QueueLength: 10 * time.Second, SendTimeout: 10 * time.Second,
+	return Options{GOPCache: true, GOPCacheMaxFrames: 2500, QueueLength: 30 * time.Second, SendTimeout: 10 * time.Second,
 		MaxSkips: 3, MergedWrite: 350 * time.Millisecond}
 }
 

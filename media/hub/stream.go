@@ -27,13 +27,18 @@ type Stream struct {
 	gopStart                 uint64 // sequence number of the last keyframe
 	hasGOP                   bool
 	gopFrames                int
-	hasAudio, hasVideo       bool // tracks seen in the current publish
+	// gopHeaders are the headers in force at the last keyframe, stamped
+	// with its time: what a player starting on the GOP cache gets first.
+	gopHeaders []*Msg
 
-	// Timestamps are rebased on republish so players never see time go back.
-	everPublished bool
-	rebasePending bool
-	tsOffset      uint32
-	lastTS        uint32
+	// Tracks of the current publish: seen in its media, and declared by its
+	// metadata (which players need before the media, for the FLV header).
+	hasAudio, hasVideo   bool
+	mediaSeen            bool // an audio or video frame, not just headers
+	metaAudio, metaVideo bool
+	metaDeclared         bool
+
+	tl timeline // publishers' timestamps in, the players' monotonic time out
 
 	// Edge streams: whether this publish has sent a keyframe, and the
 	// failures of the upstream pull (see FailUpstream).
@@ -75,9 +80,8 @@ func (s *Stream) publish(relay bool) (*Publisher, error) {
 	}
 	p := &Publisher{s: s, relay: relay}
 	s.publisher, s.ended = p, false
-	s.rebasePending = s.everPublished
-	s.everPublished = true
-	s.hasAudio, s.hasVideo = false, false
+	s.tl.publisherChanged()
+	s.hasAudio, s.hasVideo, s.mediaSeen, s.metaDeclared = false, false, false, false
 	s.sawKey = false
 	s.wakeLocked()
 	return p, nil
@@ -89,7 +93,7 @@ func (s *Stream) unpublish(p *Publisher) {
 		s.publisher = nil
 		// Like SRS, a new publisher starts from scratch: no stale headers or GOP
 		// for players that join before it sends its own.
-		s.meta, s.videoSeq, s.audioSeq = nil, nil, nil
+		s.meta, s.videoSeq, s.audioSeq, s.gopHeaders = nil, nil, nil, nil
 		s.hasGOP, s.gopFrames = false, 0
 		s.wakeLocked()
 	}
@@ -116,43 +120,86 @@ func (s *Stream) push(p *Publisher, typeID uint8, timestamp uint32, payload []by
 	if s.publisher != p {
 		return ErrClosed
 	}
-	if s.rebasePending {
-		// Continue a little after the last message the players saw.
-		s.tsOffset = s.lastTS + 40 - timestamp
-		s.rebasePending = false
+	meta := typeID == flv.TagScript && isMetadata(payload)
+	if meta {
+		if md, ok := flv.ParseMetadata(payload); ok {
+			payload = md.Live
+			s.metaAudio, s.metaVideo, s.metaDeclared = md.Audio, md.Video, md.Declared
+		}
 	}
-	ts := timestamp + s.tsOffset
-	if int32(ts-s.lastTS) > 0 {
-		s.lastTS = ts
+	var ts uint32
+	if isHeader(typeID, payload) {
+		ts = s.tl.data(timestamp)
+	} else {
+		ts = s.tl.media(timestamp)
 	}
 	m := NewMsg(typeID, ts, payload)
 	s.bytesIn.Add(uint64(len(payload)))
 	s.msgsIn.Add(1)
 	switch {
-	case typeID == flv.TagScript:
-		if !isMetadata(payload) {
-			break
-		}
+	case meta:
 		s.meta = m
 	case typeID == flv.TagVideo:
 		s.hasVideo = true
+		s.mediaSeen = s.mediaSeen || !m.SeqHeader
 		if m.SeqHeader {
 			s.videoSeq = m
 		}
 	case typeID == flv.TagAudio:
 		s.hasAudio = true
+		s.mediaSeen = s.mediaSeen || !m.SeqHeader
 		if m.SeqHeader {
 			s.audioSeq = m
 		}
 	}
 	if m.Keyframe {
 		s.gopStart, s.hasGOP, s.gopFrames = s.win.head, true, 0
+		s.gopHeaders = s.appendHeadersLocked(s.gopHeaders[:0], m.Timestamp)
 		s.sawKey = true
 	}
 	s.win.push(m)
 	s.trimLocked(m)
 	s.wakeLocked()
 	return nil
+}
+
+// isHeader tells the messages that do not advance a stream's time.
+func isHeader(typeID uint8, payload []byte) bool {
+	switch typeID {
+	case flv.TagVideo:
+		return flv.IsVideoSequenceHeader(payload)
+	case flv.TagAudio:
+		return flv.IsAudioSequenceHeader(payload)
+	}
+	return true
+}
+
+// appendHeadersLocked appends the metadata and sequence headers in force,
+// stamped ts: the time of the media that follows them, so a player that
+// starts or resumes never sees time jump back to when they were sent.
+func (s *Stream) appendHeadersLocked(batch []*Msg, ts uint32) []*Msg {
+	for _, m := range [...]*Msg{s.meta, s.videoSeq, s.audioSeq} {
+		if m == nil {
+			continue
+		}
+		if m.Timestamp != ts {
+			m = NewMsg(m.Type, ts, m.Payload)
+		}
+		batch = append(batch, m)
+	}
+	return batch
+}
+
+// tracksLocked tells which tracks the stream has, and whether that is known
+// yet: from the metadata when it says, else from the media once some came.
+func (s *Stream) tracksLocked() (audio, video, known bool) {
+	switch {
+	case s.metaDeclared:
+		return s.metaAudio, s.metaVideo, true
+	case s.mediaSeen:
+		return s.hasAudio, s.hasVideo, true
+	}
+	return true, true, false
 }
 
 // trimLocked drops what no player can still need: messages older than
@@ -171,7 +218,7 @@ func (s *Stream) trimLocked(newest *Msg) {
 	}
 	window := uint32(opts.QueueLength.Milliseconds())
 	seq := s.win.tail
-	for seq < keepFrom && newest.Timestamp-s.win.at(seq).Timestamp > window {
+	for seq < keepFrom && lag(s.win.at(seq).Timestamp, newest.Timestamp) > window {
 		seq++
 	}
 	if s.win.head-seq > maxWindow {
@@ -196,9 +243,7 @@ func (s *Stream) subscribe(mustBePublished, relay bool) (*Subscriber, bool) {
 		s.relays++
 	}
 	s.playersChangedLocked()
-	// Before the first media the tracks are unknown: announce both.
-	known := live && (s.hasAudio || s.hasVideo)
-	return &Subscriber{s: s, relay: relay, hasAudio: s.hasAudio || !known, hasVideo: s.hasVideo || !known, upGen: s.upGen}, live
+	return &Subscriber{s: s, relay: relay, ctl: make(chan struct{}, 1), upGen: s.upGen}, live
 }
 
 func (s *Stream) unsubscribe(relay bool) {

@@ -334,6 +334,30 @@ func (c *Client) ReadMedia() (chunk.Message, error) {
 	}
 }
 
+// Pause asks the server to stop (true) or resume (false) the media of a
+// stream being played. The answer (NetStream.Pause.Notify or
+// NetStream.Unpause.Notify) comes among what ReadAny returns.
+func (c *Client) Pause(on bool) error {
+	return c.writeCommand(c.streamID, "pause", 0, nil, on, 0.0)
+}
+
+// ReadAny returns the next message of any kind, for clients that look at
+// commands and control messages too (tests of the server's answers).
+func (c *Client) ReadAny() (chunk.Message, error) { return c.readAny() }
+
+// ParseStatus returns the code of an onStatus command message ("" for any
+// other message).
+func ParseStatus(msg chunk.Message) string {
+	if msg.TypeID != chunk.TypeCommandAMF0 {
+		return ""
+	}
+	cmd, err := parseCommand(msg.StreamID, msg.Payload)
+	if err != nil || cmd.Name != "onStatus" {
+		return ""
+	}
+	return statusOf(cmd).Code
+}
+
 // WriteMedia sends one audio, video or data message on the published stream.
 func (c *Client) WriteMedia(typeID uint8, timestamp uint32, payload []byte) error {
 	c.wmu.Lock()

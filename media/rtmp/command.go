@@ -79,8 +79,10 @@ func (c *conn) handleCommand(streamID uint32, payload []byte) error {
 		return c.onPlay(cmd)
 	case "FCUnpublish", "deleteStream", "closeStream":
 		return c.onCloseStream(cmd)
+	case "pause", "pauseRaw":
+		return c.onPause(cmd)
 	}
-	return nil // getStreamLength, checkbw, pause, ...: nothing to answer on a live server
+	return nil // getStreamLength, _checkbw, ...: nothing to answer on a live server
 }
 
 func (c *conn) onConnect(cmd command) error {
@@ -121,7 +123,12 @@ func (c *conn) onConnect(cmd command) error {
 	props := []amf.Property{{Key: "fmsVer", Value: "FMS/3,5,3,888"}, {Key: "capabilities", Value: 127.0}, {Key: "mode", Value: 1.0}}
 	info := append(status("status", "NetConnection.Connect.Success", "Connection succeeded."),
 		amf.Property{Key: "objectEncoding", Value: encoding})
-	return c.writeCommand(0, "_result", cmd.TxID, props, info)
+	if err := c.writeCommand(0, "_result", cmd.TxID, props, info); err != nil {
+		return err
+	}
+	// Flash and librtmp clients wait for the bandwidth check to end before
+	// they go on (nginx-rtmp and SRS send it too).
+	return c.writeCommand(0, "onBWDone", 0, nil)
 }
 
 // status builds an onStatus / _error info object.
@@ -208,7 +215,12 @@ func (c *conn) onPlay(cmd command) error {
 		sub.Close()
 		return err
 	}
-	c.writeMessage(chunk.CSIDData, chunk.TypeDataAMF0, cmd.StreamID, amf.Append(nil, "|RtmpSampleAccess", true, true))
+	if !c.relay {
+		// Flash asks for it to let a page read the media; it belongs to this
+		// connection, not to the stream, so a relay must not get (and
+		// forward) it: players on its worker would see it twice.
+		c.writeMessage(chunk.CSIDData, chunk.TypeDataAMF0, cmd.StreamID, amf.Append(nil, "|RtmpSampleAccess", true, true))
+	}
 	kind := "rtmp_play"
 	if c.relay {
 		kind = "relay_out"
@@ -227,6 +239,29 @@ func (c *conn) onCloseStream(cmd command) error {
 		return errClientClosed
 	}
 	return nil
+}
+
+// onPause stops or resumes a player's media (pause flag true or false, then
+// the stream time, which a live stream ignores), answering as SRS does.
+func (c *conn) onPause(cmd command) error {
+	if c.play == nil {
+		return nil
+	}
+	on := true
+	if len(cmd.Args) > 0 {
+		on, _ = cmd.Args[0].(bool)
+	}
+	c.play.sub.Pause(on)
+	if on {
+		if err := c.writeStatus(cmd.StreamID, "status", "NetStream.Pause.Notify", "Paused stream."); err != nil {
+			return err
+		}
+		return c.writeUserControl(eventStreamEOF, cmd.StreamID)
+	}
+	if err := c.writeStatus(cmd.StreamID, "status", "NetStream.Unpause.Notify", "Unpaused stream."); err != nil {
+		return err
+	}
+	return c.writeUserControl(eventStreamBegin, cmd.StreamID)
 }
 
 // upnode is how an edge that pulls introduced itself in its connect

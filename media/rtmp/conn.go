@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/yutopp/go-rtmp/handshake"
-
 	"streamedge/media/access"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp/chunk"
@@ -110,9 +108,7 @@ func (c *conn) run() error {
 	if first[0] != 3 {
 		return fmt.Errorf("not an RTMP handshake (first byte 0x%02x)", first[0])
 	}
-	// go-rtmp's handshake echoes C1; Flash-style digests are not verified,
-	// like most servers, since ffmpeg and OBS do not need them.
-	if err := handshake.HandshakeWithClient(br, c.nc, &handshake.Config{SkipHandshakeVerification: true}); err != nil {
+	if _, err := serverHandshake(br, c.nc); err != nil {
 		return fmt.Errorf("handshake: %w", err)
 	}
 	c.cr = chunk.NewReader(br, c.cfg.MaxMessageSize)
@@ -203,6 +199,7 @@ func (c *conn) handle(msg chunk.Message) error {
 // User control event types.
 const (
 	eventStreamBegin  = 0
+	eventStreamEOF    = 1
 	eventPingRequest  = 6
 	eventPingResponse = 7
 )
