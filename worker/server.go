@@ -113,7 +113,7 @@ type httpServer struct {
 	socket string
 	flv    *httpflv.Handler
 	srv    *http.Server
-	reqs   inflight // every request being answered, players included
+	reqs   inflight // connections with a request being answered
 }
 
 func newHTTPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Logger) *httpServer {
@@ -135,8 +135,7 @@ func (s *httpServer) name() string { return s.socket }
 // serve returns when ln is closed by a drain, or when close ends the
 // server at the end of Worker.Run.
 func (s *httpServer) serve(_ context.Context, ln net.Listener) error {
-	// Outermost, whatever joined the handler since New.
-	s.srv.Handler = s.reqs.wrap(s.srv.Handler)
+	s.srv.ConnState = s.reqs.track
 	err := s.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		// A closed listener is a drain, not a failure: sessions go on.
