@@ -1,42 +1,45 @@
 package worker
 
 import (
+	"net"
 	"net/http"
 	"sync"
 )
 
-// inflight counts the requests an HTTP server is in the middle of, so a
-// drain waits for one that is still being answered (a 404 after asking the
-// master where a stream is, say) instead of cutting it off with EOF.
+// inflight counts the connections an HTTP server is answering a request
+// on (http.StateActive), so a drain waits for one still being answered (a
+// 404 after asking the master where a stream is, say) instead of cutting it
+// off. A hijacked connection (an HTTP-FLV player) leaves the count: the
+// player, or its move to another worker, is the FLV handler's to wait for.
 type inflight struct {
-	mu   sync.Mutex
-	n    int
-	idle chan struct{} // closed when n drops to 0
+	mu     sync.Mutex
+	active map[net.Conn]bool
+	idle   chan struct{} // closed when active empties
 }
 
-func (f *inflight) wrap(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.add(1)
-		defer f.add(-1)
-		h.ServeHTTP(w, r)
-	})
-}
-
-func (f *inflight) add(d int) {
+// track is the server's ConnState hook.
+func (f *inflight) track(c net.Conn, st http.ConnState) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.n += d
-	if f.n == 0 && f.idle != nil {
+	if st == http.StateActive {
+		if f.active == nil {
+			f.active = map[net.Conn]bool{}
+		}
+		f.active[c] = true
+		return
+	}
+	delete(f.active, c)
+	if len(f.active) == 0 && f.idle != nil {
 		close(f.idle)
 		f.idle = nil
 	}
 }
 
-// Idle is closed once no request is in flight.
+// Idle is closed once no request is being answered.
 func (f *inflight) Idle() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.n == 0 {
+	if len(f.active) == 0 {
 		c := make(chan struct{})
 		close(c)
 		return c

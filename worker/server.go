@@ -140,7 +140,7 @@ type httpServer struct {
 	srv    *http.Server
 	conns  *httpConns
 	log    *slog.Logger
-	reqs   inflight // every request being answered, players included
+	reqs   inflight // connections with a request being answered
 }
 
 // maxHeaderBytes bounds a request's header on the public port: players
@@ -159,7 +159,6 @@ func newHTTPServer(socket string, h *hub.Hub, cfg *configs.Config, log *slog.Log
 		ReadHeaderTimeout: cfg.RTMP.HandshakeTimeout.Std(),
 		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ConnState:         s.conns.track,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	return s
@@ -170,8 +169,12 @@ func (s *httpServer) name() string { return s.socket }
 // serve returns when ln is closed by a drain, or when close ends the
 // server at the end of Worker.Run.
 func (s *httpServer) serve(_ context.Context, ln net.Listener) error {
-	// Outermost, whatever joined the handler since New.
-	s.srv.Handler = s.reqs.wrap(s.srv.Handler)
+	// Both trackers hear every state change: ours counts connections by
+	// state and junk, reqs the requests being answered.
+	s.srv.ConnState = func(nc net.Conn, st http.ConnState) {
+		s.conns.track(nc, st)
+		s.reqs.track(nc, st)
+	}
 	err := s.srv.Serve(newPatientListener(ln, s.log))
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		// A closed listener is a drain, not a failure: sessions go on.

@@ -145,7 +145,7 @@ func hostServer(t *testing.T, ns, ip, yaml string) *server {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "streamedge.yaml")
 	base := fmt.Sprintf("listen:\n  rtmp: %[1]s:1935\n  http: %[1]s:8080\n  api: %[1]s:1985\nlog:\n  level: debug\n  format: json\n", ip)
-	if err := os.WriteFile(cfg, []byte(base+yaml), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(base+hostCPUOff(yaml)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s := &server{t: t, logs: &logLines{added: make(chan struct{})}, exited: make(chan struct{}), cfgPath: cfg}

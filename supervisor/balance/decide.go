@@ -130,8 +130,8 @@ func (d *decision) hostFull() {
 		switch {
 		case allHot:
 			r, detail = ReasonAllHot, fmt.Sprintf("%d of %d workers hot or at their cap", hot, ready)
-		case over(h.CPU, p.HostCPUHigh, 1):
-			r, detail = ReasonHostCPU, fmt.Sprintf("host cpu %.1f%% >= host_cpu_high %.0f%%", h.CPU, p.HostCPUHigh)
+		case p.HostCPUHigh > 0 && h.CPU > p.HostCPUHigh: // over it: 100 never fires
+			r, detail = ReasonHostCPU, fmt.Sprintf("host cpu %.1f%% > host_cpu_high %.0f%%", h.CPU, p.HostCPUHigh)
 		case over(h.BytesOut, p.HostBytesOutMax, 1):
 			r, detail = ReasonHostBytesOut, fmt.Sprintf("host out %.0f B/s >= host_bytes_out_max %.0f B/s", h.BytesOut, p.HostBytesOutMax)
 		case over(float64(conns), float64(p.HostMaxConnections), 1):
