@@ -11,6 +11,7 @@ import (
 
 	"streamedge/configs"
 	"streamedge/ipc"
+	"streamedge/media/connlog"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp/amf"
 	"streamedge/media/upstream"
@@ -81,7 +82,7 @@ func (e *edgePulls) Run(ctx context.Context) error {
 func (e *edgePulls) begin(m *ipc.Pull) (hub.Key, *edgePull) {
 	key, ok := hub.ParseKey(m.Stream)
 	if !ok {
-		e.log.Warn("pull of a bad stream name", "stream", clipName(m.Stream))
+		e.log.Warn("pull of a bad stream name", "stream", connlog.Clip(m.Stream))
 		return key, nil
 	}
 	target := upstream.Target{Vhost: key.Vhost, App: key.App, Name: key.Name}
@@ -199,12 +200,4 @@ func (e *edgePulls) upstream(stream string) *ipc.Upstream {
 	}
 	st := p.puller.Stats()
 	return &ipc.Upstream{Origin: st.Origin, State: p.state, Since: p.since, Bytes: st.Bytes, Failovers: st.Failovers}
-}
-
-// clipName bounds a stream name from elsewhere before it is logged.
-func clipName(s string) string {
-	if len(s) > 300 {
-		return s[:300] + "..."
-	}
-	return s
 }

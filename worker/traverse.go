@@ -11,6 +11,7 @@ import (
 
 	"streamedge/configs"
 	"streamedge/media/access"
+	"streamedge/media/connlog"
 	"streamedge/media/rtmp"
 	"streamedge/media/rtmp/amf"
 	"streamedge/media/upstream"
@@ -77,7 +78,7 @@ func (t *tokenTraverse) check(ctx context.Context, cl configs.Cluster, r *access
 		}
 		var st *rtmp.StatusError
 		if errors.As(err, &st) {
-			return fmt.Errorf("the origin refused the connect: %s", clipName(st.Description))
+			return fmt.Errorf("the origin refused the connect: %s", connlog.Clip(st.Description))
 		}
 		last = err
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"streamedge/media/connlog"
 )
 
 // Policy is what a vhost asks of its sessions.
@@ -158,7 +160,7 @@ func (g *Gate) send(ctx context.Context, r *Request) {
 			}
 		}
 		if err != nil && ctx.Err() == nil {
-			g.log.Warn("hook notification failed", "action", string(r.Action), "stream", Bound(r.Stream), "reason", err.Error())
+			g.log.Warn("hook notification failed", "action", string(r.Action), "stream", connlog.Clip(r.Stream), "reason", err.Error())
 		}
 	}
 }
@@ -174,8 +176,8 @@ func (g *Gate) refused(r *Request, err error) error {
 	show, suppressed := g.logged.allow(g.now())
 	g.mu.Unlock()
 	if show {
-		g.log.Info("session refused", "action", string(r.Action), "client", Bound(r.IP), "vhost", Bound(r.Vhost),
-			"app", Bound(r.App), "stream", Bound(r.Stream), "reason", d.Reason, "detail", d.Detail, "suppressed", suppressed)
+		g.log.Info("session refused", "action", string(r.Action), "client", connlog.Clip(r.IP), "vhost", connlog.Clip(r.Vhost),
+			"app", connlog.Clip(r.App), "stream", connlog.Clip(r.Stream), "reason", d.Reason, "detail", d.Detail, "suppressed", suppressed)
 	}
 	return d
 }

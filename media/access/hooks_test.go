@@ -209,13 +209,3 @@ func TestLimiter(t *testing.T) {
 		t.Fatalf("next interval: shown %v, suppressed %d, want true, %d", ok, suppressed, 100-limitBurst)
 	}
 }
-
-func TestBound(t *testing.T) {
-	long := string(make([]byte, 5000))
-	if got := Bound(long); len(got) > maxLogText+20 {
-		t.Fatalf("Bound left %d bytes", len(got))
-	}
-	if Bound("live") != "live" {
-		t.Fatal("short text must pass unchanged")
-	}
-}

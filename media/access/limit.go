@@ -30,14 +30,3 @@ func (l *limiter) allow(now time.Time) (bool, int) {
 	l.suppressed++
 	return false, 0
 }
-
-// maxLogText bounds client-supplied text in a log line.
-const maxLogText = 200
-
-// Bound cuts client-supplied text for a log line, marking the cut.
-func Bound(s string) string {
-	if len(s) <= maxLogText {
-		return s
-	}
-	return s[:maxLogText] + "...(cut)"
-}

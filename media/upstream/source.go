@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 
+	"streamedge/media/connlog"
 	"streamedge/media/flv"
 	"streamedge/media/relay"
 	"streamedge/media/rtmp"
@@ -61,11 +62,11 @@ func RTMP(props []amf.Property) Dialer {
 			case err == nil:
 				return rtmpSource{c}, nil
 			case errors.Is(err, rtmp.ErrStreamNotFound):
-				return nil, fmt.Errorf("%w: %s", ErrNotFound, clip(err.Error()))
+				return nil, fmt.Errorf("%w: %s", ErrNotFound, connlog.Clip(strings.ToValidUTF8(err.Error(), "?")))
 			case errors.As(err, &st) && st.Redirect != "":
 				next, perr := url.Parse(st.Redirect)
 				if perr != nil || next.Host == "" {
-					return nil, fmt.Errorf("origin %s redirected to a bad URL %q", host, clip(st.Redirect))
+					return nil, fmt.Errorf("origin %s redirected to a bad URL %q", host, connlog.Clip(strings.ToValidUTF8(st.Redirect, "?")))
 				}
 				host = next.Host
 				if next.Port() == "" {
@@ -92,7 +93,7 @@ func (s rtmpSource) ReadMedia() (relay.Message, error) {
 	msg, err := s.c.ReadMedia()
 	switch {
 	case errors.Is(err, rtmp.ErrStreamNotFound):
-		return relay.Message{}, fmt.Errorf("%w: %s", ErrNotFound, clip(err.Error()))
+		return relay.Message{}, fmt.Errorf("%w: %s", ErrNotFound, connlog.Clip(strings.ToValidUTF8(err.Error(), "?")))
 	case errors.Is(err, io.EOF):
 		return relay.Message{}, relay.ErrSourceEnded
 	case err != nil:
@@ -186,14 +187,4 @@ func (s *flvSource) ReadMedia() (relay.Message, error) {
 func (s *flvSource) Close() error {
 	s.cancel()
 	return s.resp.Body.Close()
-}
-
-// clip bounds text an origin sent before it goes into an error or a log.
-func clip(s string) string {
-	const max = 200
-	s = strings.ToValidUTF8(s, "?")
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
 }
