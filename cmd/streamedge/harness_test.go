@@ -189,6 +189,16 @@ func followFile(path string, add func([]byte), done <-chan struct{}) {
 	}
 }
 
+// knownFlaky skips a test that fails now and then for a known, open
+// reason (named in why, with its issue), unless STREAMEDGE_KNOWN_FLAKY=1:
+// a CI run must not hang on it, and a developer fixing it runs it so.
+func knownFlaky(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("STREAMEDGE_KNOWN_FLAKY") == "" {
+		t.Skip("known flaky, " + why + "; STREAMEDGE_KNOWN_FLAKY=1 runs it")
+	}
+}
+
 // serverWrapper, when set, is a command line startServer runs the server
 // under (prlimit, to run it with few file descriptors).
 var serverWrapper []string
