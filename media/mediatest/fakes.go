@@ -35,72 +35,57 @@ func RTMPConnectServer(t testing.TB, accept func(amf.Object) bool) (string, <-ch
 
 func fakeRTMP(t testing.TB, accept func(amf.Object) bool, answer []amf.Property) (string, <-chan amf.Object) {
 	connects := make(chan amf.Object, 16)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
+	addr := serveLoopback(t, func(nc net.Conn) {
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(nc)
+		if handshake.HandshakeWithClient(br, nc, &handshake.Config{SkipHandshakeVerification: true}) != nil {
+			return
+		}
+		cr := chunk.NewReader(br, 1<<20)
+		send := func(streamID uint32, vals ...any) {
+			nc.Write(chunk.AppendMessage(nil, chunk.CSIDCommand, chunk.TypeCommandAMF0, 0, streamID, amf.Append(nil, vals...), 128))
+		}
 		for {
-			nc, err := ln.Accept()
+			msg, err := cr.ReadMessage()
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
-				defer nc.Close()
-				nc.SetDeadline(time.Now().Add(5 * time.Second))
-				br := bufio.NewReader(nc)
-				if handshake.HandshakeWithClient(br, nc, &handshake.Config{SkipHandshakeVerification: true}) != nil {
+			if msg.TypeID == chunk.TypeSetChunkSize && len(msg.Payload) >= 4 {
+				cr.SetChunkSize(binary.BigEndian.Uint32(msg.Payload))
+			}
+			if msg.TypeID != chunk.TypeCommandAMF0 {
+				continue
+			}
+			vals, err := amf.Decode(msg.Payload, amf.CommandLimits)
+			if err != nil || len(vals) < 2 {
+				return
+			}
+			switch vals[0] {
+			case "connect":
+				obj, _ := vals[2%len(vals)].(amf.Object)
+				select {
+				case connects <- obj:
+				default:
+				}
+				if accept != nil && !accept(obj) {
+					send(0, "_error", vals[1], nil, []amf.Property{{Key: "level", Value: "error"},
+						{Key: "code", Value: "NetConnection.Connect.Rejected"}, {Key: "description", Value: "bad token"}})
 					return
 				}
-				cr := chunk.NewReader(br, 1<<20)
-				send := func(streamID uint32, vals ...any) {
-					nc.Write(chunk.AppendMessage(nil, chunk.CSIDCommand, chunk.TypeCommandAMF0, 0, streamID, amf.Append(nil, vals...), 128))
-				}
-				for {
-					msg, err := cr.ReadMessage()
-					if err != nil {
-						return
-					}
-					if msg.TypeID == chunk.TypeSetChunkSize && len(msg.Payload) >= 4 {
-						cr.SetChunkSize(binary.BigEndian.Uint32(msg.Payload))
-					}
-					if msg.TypeID != chunk.TypeCommandAMF0 {
-						continue
-					}
-					vals, err := amf.Decode(msg.Payload, amf.CommandLimits)
-					if err != nil || len(vals) < 2 {
-						return
-					}
-					switch vals[0] {
-					case "connect":
-						obj, _ := vals[2%len(vals)].(amf.Object)
-						select {
-						case connects <- obj:
-						default:
-						}
-						if accept != nil && !accept(obj) {
-							send(0, "_error", vals[1], nil, []amf.Property{{Key: "level", Value: "error"},
-								{Key: "code", Value: "NetConnection.Connect.Rejected"}, {Key: "description", Value: "bad token"}})
-							return
-						}
-						send(0, "_result", vals[1], nil, []amf.Property{{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"}})
-					case "createStream":
-						send(0, "_result", vals[1], nil, 1.0)
-					case "play":
-						send(1, "onStatus", 0.0, nil, answer)
-					}
-				}
-			})
+				send(0, "_result", vals[1], nil, []amf.Property{{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"}})
+			case "createStream":
+				send(0, "_result", vals[1], nil, 1.0)
+			case "play":
+				send(1, "onStatus", 0.0, nil, answer)
+			}
 		}
 	})
-	return ln.Addr().String(), connects
+	return addr, connects
 }
 
-// GarbageServer answers whatever a client sends first with bytes that are
-// no protocol.
-func GarbageServer(t testing.TB) string {
+// serveLoopback accepts on a loopback port until test cleanup and runs
+// handle on each connection, closing it after; cleanup waits for them.
+func serveLoopback(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -116,18 +101,27 @@ func GarbageServer(t testing.TB) string {
 			}
 			wg.Go(func() {
 				defer nc.Close()
-				junk := make([]byte, 4096)
-				for i := range junk {
-					junk[i] = byte(i*7 + 3)
-				}
-				nc.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := nc.Read(make([]byte, 1)); err != nil {
-					return
-				}
-				nc.Write(junk)
-				io.Copy(io.Discard, nc)
+				handle(nc)
 			})
 		}
 	})
 	return ln.Addr().String()
+}
+
+// GarbageServer answers whatever a client sends first with bytes that are
+// no protocol.
+func GarbageServer(t testing.TB) string {
+	t.Helper()
+	return serveLoopback(t, func(nc net.Conn) {
+		junk := make([]byte, 4096)
+		for i := range junk {
+			junk[i] = byte(i*7 + 3)
+		}
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := nc.Read(make([]byte, 1)); err != nil {
+			return
+		}
+		nc.Write(junk)
+		io.Copy(io.Discard, nc)
+	})
 }

@@ -1,38 +1,13 @@
 package rtmp_test
 
 import (
-	"context"
 	"errors"
-	"log/slog"
-	"net"
-	"os"
 	"testing"
 	"time"
 
 	"streamedge/media/flv"
-	"streamedge/media/hub"
 	"streamedge/media/rtmp"
 )
-
-func startServerWith(t *testing.T) (string, *rtmp.Server) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	h := hub.New(hub.DefaultOptions(), log)
-	srv := rtmp.NewServer(h, rtmp.Config{ChunkSize: 60000, HandshakeTimeout: 2 * time.Second, MaxMessageSize: 1 << 20}, log)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		h.Close()
-	})
-	return ln.Addr().String(), srv
-}
 
 func TestAdmitRefusesConnect(t *testing.T) {
 	addr, srv := startServerWith(t)

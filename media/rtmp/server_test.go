@@ -18,6 +18,17 @@ import (
 
 // startServer runs an RTMP server on an ephemeral loopback port.
 func startServer(t *testing.T) (string, *hub.Hub) {
+	addr, _, h := startServerAndHub(t)
+	return addr, h
+}
+
+// startServerWith is startServer for tests that set the server's hooks.
+func startServerWith(t *testing.T) (string, *rtmp.Server) {
+	addr, srv, _ := startServerAndHub(t)
+	return addr, srv
+}
+
+func startServerAndHub(t *testing.T) (string, *rtmp.Server, *hub.Hub) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,7 +47,7 @@ func startServer(t *testing.T) (string, *hub.Hub) {
 		}
 		h.Close()
 	})
-	return ln.Addr().String(), h
+	return ln.Addr().String(), srv, h
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
