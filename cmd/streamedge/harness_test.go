@@ -199,6 +199,18 @@ func knownFlaky(t *testing.T, why string) {
 	}
 }
 
+// follow reads the server's log lines from stderr until it exits, then
+// records how it exited.
+func (s *server) follow(stderr io.Reader) {
+	sc := bufio.NewScanner(stderr)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		s.logs.add(sc.Bytes())
+	}
+	s.exitErr = s.cmd.Wait()
+	close(s.exited)
+}
+
 // serverWrapper, when set, is a command line startServer runs the server
 // under (prlimit, to run it with few file descriptors).
 var serverWrapper []string
@@ -231,15 +243,7 @@ func startServer(t *testing.T, extraYAML string, args ...string) *server {
 		file, _, _ = strings.Cut(file, "\n")
 		go followFile(file, s.logs.add, s.exited)
 	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			s.logs.add(sc.Bytes())
-		}
-		s.exitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
+	go s.follow(stderr)
 	t.Cleanup(func() {
 		s.cmd.Process.Kill()
 		<-s.exited

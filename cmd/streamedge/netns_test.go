@@ -159,15 +159,7 @@ func hostServer(t *testing.T, ns, ip, yaml string) *server {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			s.logs.add(sc.Bytes())
-		}
-		s.exitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
+	go s.follow(stderr)
 	t.Cleanup(func() {
 		s.cmd.Process.Kill()
 		<-s.exited
