@@ -94,7 +94,9 @@ func TestRefusalsAreClean(t *testing.T) {
 	if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected" || st.Description != "server busy: host cpu 95% over 80%" {
 		t.Fatalf("rtmp while the host is full: %v, want Rejected with the description", err)
 	}
-	refusals, _ := w.bal.counts()
+	var l ipc.Load
+	w.bal.counts(&l)
+	refusals := l.Refusals
 	for key, want := range map[string]uint64{"http_flv/capped": 1, "rtmp/capped": 1, "http_flv/host_full": 1, "rtmp/host_full": 1} {
 		if refusals[key] != want {
 			t.Errorf("refusals[%s] = %d, want %d (all: %v)", key, refusals[key], want, refusals)
@@ -106,8 +108,8 @@ func TestRefusalsAreClean(t *testing.T) {
 	}
 }
 
-// Shedding closes the newest player first, across protocols, at the rate
-// asked; an RTMP player is told why.
+// Shedding with nowhere to move closes the newest player first, across
+// protocols, at the rate asked; an RTMP player is told why.
 func TestShedNewestFirst(t *testing.T) {
 	w, rtmpAddr, httpAddr := serveWorker(t, configs.Default())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -178,10 +180,11 @@ func TestShedNewestFirst(t *testing.T) {
 	}
 	// The count follows each close: wait for the second.
 	for {
-		if _, shed := w.bal.counts(); shed == 2 {
+		var l ipc.Load
+		if w.bal.counts(&l); l.Shed == 2 {
 			break
 		} else if ctx.Err() != nil {
-			t.Fatalf("shed count %d, want 2", shed)
+			t.Fatalf("shed count %d, want 2", l.Shed)
 		}
 		time.Sleep(time.Millisecond)
 	}
