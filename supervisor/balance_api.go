@@ -62,7 +62,8 @@ func (m *Master) workerAction(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// parseBurn reads percent (1..100) and for (a Go duration, at most 10 min).
+// parseBurn reads percent (1..100), for (a Go duration, at most 10 min)
+// and per_player (percent per player served, up to a core).
 func parseBurn(r *http.Request) (*ipc.Burn, error) {
 	q := r.URL.Query()
 	pct, err := strconv.Atoi(q.Get("percent"))
@@ -73,7 +74,11 @@ func parseBurn(r *http.Request) (*ipc.Burn, error) {
 	if err != nil || d <= 0 || d > 10*time.Minute {
 		return nil, errors.New("for must be a duration up to 10m, e.g. 30s")
 	}
-	return &ipc.Burn{Percent: pct, For: d}, nil
+	perPlayer := q.Get("per_player") == "true"
+	if v := q.Get("per_player"); v != "" && v != "true" && v != "false" {
+		return nil, errors.New("per_player must be true or false")
+	}
+	return &ipc.Burn{Percent: pct, For: d, PerPlayer: perPlayer}, nil
 }
 
 func fromLoopback(r *http.Request) bool {
