@@ -38,6 +38,8 @@ type balanceEffects interface {
 	// shedSlot tells the slot's worker to shed at perSec, moving players
 	// to the workers with a weight in weights (nil: any that takes them).
 	shedSlot(slot, perSec int, reason string, weights map[int]int) error
+	// movePlayers hands n players of slot from to slot to, at perSec.
+	movePlayers(from, to, n, perSec int, reason string) error
 	retireSlotWorker(slot int, reason string) error
 }
 
@@ -279,7 +281,7 @@ func (b *balancer) step(now time.Time, views []slotView, host HostLoad) {
 
 func (b *balancer) apply(now time.Time, a balance.Action) {
 	b.log.Info("balance decision", "action", string(a.Kind), "worker", a.Slot, "reason", string(a.Reason), "detail", a.Detail,
-		"weights", fmt.Sprint(a.Weights), "per_sec", a.PerSec)
+		"weights", fmt.Sprint(a.Weights), "per_sec", a.PerSec, "n", a.N)
 	b.actions[[2]string{string(a.Kind), string(a.Reason)}]++
 	b.decisions = append(b.decisions, Decision{At: now, Kind: string(a.Kind), Slot: a.Slot, Reason: string(a.Reason),
 		Detail: a.Detail, Weights: a.Weights, PerSec: a.PerSec})
@@ -311,6 +313,10 @@ func (b *balancer) apply(now time.Time, a balance.Action) {
 	case balance.KindStopShed:
 		delete(b.sheds, a.Slot)
 		b.send(a.Slot, &ipc.Shed{PerSec: 0, Reason: string(a.Reason)})
+	case balance.KindMove:
+		if err := b.fx.movePlayers(a.Slot, a.To, a.N, a.PerSec, "balance: "+a.Detail); err != nil {
+			b.log.Warn("balance move not sent", "worker", a.Slot, "to", a.To, "err", err)
+		}
 	case balance.KindRetire:
 		if err := b.fx.retireSlotWorker(a.Slot, "balance: "+a.Detail); err != nil {
 			b.log.Error("retire failed", "worker", a.Slot, "err", err)

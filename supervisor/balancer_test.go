@@ -26,6 +26,9 @@ func (f *fakeEffects) sendSlot(slot int, m ipc.Message) error {
 	return nil
 }
 func (f *fakeEffects) broadcastAll(m ipc.Message) { f.broadcast = append(f.broadcast, m) }
+func (f *fakeEffects) movePlayers(from, to, n, perSec int, reason string) error {
+	return f.sendSlot(from, &ipc.Move{N: n, To: to, PerSec: perSec, Reason: reason})
+}
 func (f *fakeEffects) shedSlot(slot, perSec int, reason string, weights map[int]int) error {
 	order := &ipc.Shed{PerSec: perSec, Reason: reason}
 	for _, s := range slices.Sorted(maps.Keys(weights)) {
