@@ -16,6 +16,7 @@ import (
 	"streamedge/ipc"
 	"streamedge/media/handoff"
 	"streamedge/media/rtmp"
+	"streamedge/media/webrtc"
 )
 
 // Why a new session is refused: the per-worker cap, or the host is full.
@@ -94,12 +95,15 @@ func (b *balancer) configure(cfg *configs.Config) {
 	b.limits.Store(l)
 }
 
-// publicConns counts the connections the cap applies to: clients, not
-// other workers' relays.
+// publicConns counts the connections the cap applies to: clients (WebRTC
+// sessions too), not other workers' relays.
 func (b *balancer) publicConns() int {
 	n := 0
 	for _, s := range b.servers() {
 		n += s.publicConns()
+	}
+	if b.w.rtc != nil {
+		n += int(b.w.rtc.open())
 	}
 	return n
 }
@@ -134,24 +138,34 @@ func (b *balancer) counts(l *ipc.Load) {
 	l.Shed, l.ShedMoved = b.shed.Load(), b.shedMoved.Load()
 }
 
-// admitHTTP refuses an HTTP-FLV play at once and cleanly: a 302 to the
-// same path on a peer when one is configured, else 503 with Retry-After.
+// admitHTTP refuses a play over HTTP at once and cleanly: an HTTP-FLV GET
+// or a WHEP (or SRS API play) offer gets a redirect to the same path on a
+// peer when one is configured, else 503 with Retry-After. A WHIP offer is
+// a publish, admitted like an RTMP one.
 func (b *balancer) admitHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reason, desc := "", ""
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			// Plays; a WHIP publish (POST) is admitted like an RTMP one.
+		reason, desc, protocol := "", "", "http_flv"
+		switch role, _, rtc := webrtc.Route(r.URL.Path); {
+		case rtc && r.Method == http.MethodPost && role != 0:
+			protocol = "webrtc"
+			reason, desc = b.refuse(role == webrtc.RolePublish, 0)
+		case !rtc && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 			reason, desc = b.refuse(false, 0)
 		}
 		if reason == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		b.count("http_flv", reason)
+		b.count(protocol, reason)
 		l := b.limits.Load()
 		if l.httpPeer != "" {
-			b.log.Debug("flv play redirected", "reason", reason, "peer", l.httpPeer)
-			http.Redirect(w, r, "http://"+l.httpPeer+r.URL.RequestURI(), http.StatusFound)
+			b.log.Debug("http play redirected", "protocol", protocol, "reason", reason, "peer", l.httpPeer)
+			// 307 for an offer: a 302 would turn its POST into a GET.
+			code := http.StatusFound
+			if r.Method == http.MethodPost {
+				code = http.StatusTemporaryRedirect
+			}
+			http.Redirect(w, r, "http://"+l.httpPeer+r.URL.RequestURI(), code)
 			return
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(l.retryAfter.Round(time.Second).Seconds()))))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +54,17 @@ func get(t *testing.T, url string) *http.Response {
 	return resp
 }
 
+func postOffer(t *testing.T, url string) *http.Response {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, CheckRedirect: noRedirect}
+	resp, err := c.Post(url, "application/sdp", strings.NewReader("v=0\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
 func TestRefusalsAreClean(t *testing.T) {
 	cfg := configs.Default()
 	cfg.Balance.MaxConnections = 1
@@ -79,6 +91,12 @@ func TestRefusalsAreClean(t *testing.T) {
 	if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected" {
 		t.Fatalf("rtmp at the cap: %v, want NetConnection.Connect.Rejected", err)
 	}
+	// The cap holds for WebRTC offers too, WHEP and WHIP alike.
+	for _, path := range []string{"/live/s/whep", "/live/s/whip"} {
+		if resp := postOffer(t, "http://"+httpAddr+path); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "7" {
+			t.Fatalf("%s offer at the cap: %s Retry-After %q, want 503 with Retry-After 7", path, resp.Status, resp.Header.Get("Retry-After"))
+		}
+	}
 	pub.Close()
 
 	// Host full: players are refused, with a 302 to a peer once configured.
@@ -94,10 +112,20 @@ func TestRefusalsAreClean(t *testing.T) {
 	if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected" || st.Description != "server busy: host cpu 95% over 80%" {
 		t.Fatalf("rtmp while the host is full: %v, want Rejected with the description", err)
 	}
+	// A WHEP offer is redirected with its method kept; a WHIP publish is
+	// admitted (this worker serves no WebRTC: the mux's 404).
+	resp = postOffer(t, "http://"+httpAddr+"/live/s/whep?token=1")
+	if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != "http://peer.example:8080/live/s/whep?token=1" {
+		t.Fatalf("whep offer while the host is full: %s to %q, want 307 to the same path on the peer", resp.Status, resp.Header.Get("Location"))
+	}
+	if resp := postOffer(t, "http://"+httpAddr+"/live/s/whip"); resp.StatusCode == http.StatusTemporaryRedirect || resp.StatusCode == http.StatusServiceUnavailable {
+		t.Fatalf("whip publish while only the host is full: %s, want it admitted", resp.Status)
+	}
 	var l ipc.Load
 	w.bal.counts(&l)
 	refusals := l.Refusals
-	for key, want := range map[string]uint64{"http_flv/capped": 1, "rtmp/capped": 1, "http_flv/host_full": 1, "rtmp/host_full": 1} {
+	for key, want := range map[string]uint64{"http_flv/capped": 1, "rtmp/capped": 1, "http_flv/host_full": 1, "rtmp/host_full": 1,
+		"webrtc/capped": 2, "webrtc/host_full": 1} {
 		if refusals[key] != want {
 			t.Errorf("refusals[%s] = %d, want %d (all: %v)", key, refusals[key], want, refusals)
 		}
