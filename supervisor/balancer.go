@@ -292,17 +292,23 @@ func (b *balancer) apply(now time.Time, a balance.Action) {
 	case balance.KindWeigh:
 		prev := b.want
 		b.want = map[int]int{}
+		opened := false // a share went to or from zero
 		for i, w := range a.Weights {
 			if i < len(b.state) {
 				slot := b.slotAt(i)
 				b.want[slot] = w
 				if (prev[slot] == 0) != (w == 0) {
-					b.urgent = true
+					opened = true
 				}
 			}
 		}
-		for slot, o := range b.sheds {
-			b.shed(slot, o)
+		b.urgent = b.urgent || opened
+		if opened {
+			// Who takes shed players changed (shares alone are not worth
+			// restarting a shed for).
+			for slot, o := range b.sheds {
+				b.shed(slot, o)
+			}
 		}
 	case balance.KindPause, balance.KindResume:
 		b.pauseSlot(a.Slot, a.Kind == balance.KindPause)
