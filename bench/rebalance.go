@@ -34,9 +34,9 @@ type RebalanceConfig struct {
 type RebalanceResult struct {
 	Players int `json:"players"`
 	// TimeToEvenS is from the resume of worker 1 to the first of three
-	// reports in a row with max/mean CPU at most Even, and players too
-	// (at low load a report's CPU, in whole percents, is mostly noise);
-	// -1: not within the timeout.
+	// reports in a row with max/mean CPU at most Even (when the mean is
+	// over cpuFloor), and players too (at low load a report's CPU, in
+	// whole percents, is mostly noise); -1: not within the timeout.
 	TimeToEvenS float64   `json:"time_to_even_s"`
 	Even        float64   `json:"even_max_mean_cpu"`
 	CPU         []float64 `json:"cpu_percent_by_worker"` // at the end
@@ -51,6 +51,11 @@ type RebalanceResult struct {
 
 // evenReports is how many reports in a row must be even.
 const evenReports = 3
+
+// cpuFloor is the mean CPU (% of a core) under which the workers' CPU is
+// not compared: a report's CPU comes in whole percents, so 1 against 0
+// is noise, not a 2x imbalance.
+const cpuFloor = 5
 
 // Rebalance runs the scenario: a server with two workers, worker 1
 // paused through the API while the players come (they all land on
@@ -159,7 +164,7 @@ func (a apiClient) evenOut(ctx context.Context, cfg RebalanceConfig, start time.
 					time.Since(start).Seconds(), c0, c1, cpu, p0, p1, players)
 			}
 			switch {
-			case cpu > cfg.Even || players > cfg.Even:
+			case (cpu > cfg.Even && c0+c1 >= 2*cpuFloor) || players > cfg.Even:
 				inRow = 0
 			case inRow == 0:
 				firstEven, inRow = time.Now(), 1
