@@ -14,6 +14,7 @@ import (
 
 	"streamedge/configs"
 	"streamedge/ipc"
+	"streamedge/media/httpflv"
 	"streamedge/media/rtmp"
 )
 
@@ -32,6 +33,7 @@ type balancer struct {
 
 	limits    atomic.Pointer[limits]
 	admission atomic.Pointer[ipc.Admission] // nil or Refuse false: admit
+	elsewhere atomic.Pointer[elsewhereFunc] // the master's answer, once the IPC link is up
 
 	mu       sync.Mutex
 	refusals map[string]uint64 // "protocol/reason"
@@ -46,7 +48,12 @@ type limits struct {
 	retryAfter time.Duration
 	httpPeer   string // host:port of the first peer with HTTP
 	rtmpPeer   string
+	cluster    bool // hosts.redis is set: a full host sends players to the resolver's choice
 }
+
+// elsewhereFunc asks the master which other host of the cluster takes a
+// player of stream that this full host refuses.
+type elsewhereFunc func(stop <-chan struct{}, stream string) (*ipc.RedirectReply, error)
 
 // balanced is a server whose new sessions the balancer admits and whose
 // players it sheds: the public protocols, never the relay socket.
@@ -78,7 +85,7 @@ func (b *balancer) servers() []balanced {
 }
 
 func (b *balancer) configure(cfg *configs.Config) {
-	l := &limits{maxConns: cfg.Balance.MaxConnections, retryAfter: cfg.Balance.RetryAfter.Std()}
+	l := &limits{maxConns: cfg.Balance.MaxConnections, retryAfter: cfg.Balance.RetryAfter.Std(), cluster: cfg.Hosts.Enabled()}
 	for _, p := range cfg.Balance.Redirect {
 		if l.httpPeer == "" {
 			l.httpPeer = p.HTTP
@@ -131,7 +138,8 @@ func (b *balancer) counts() (map[string]uint64, uint64) {
 }
 
 // admitHTTP refuses an HTTP-FLV play at once and cleanly: a 302 to the
-// same path on a peer when one is configured, else 503 with Retry-After.
+// same path on another host (in a cluster, the one the resolver picks for
+// the stream; else the first configured peer), else 503 with Retry-After.
 func (b *balancer) admitHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reason, desc := "", ""
@@ -144,6 +152,11 @@ func (b *balancer) admitHTTP(next http.Handler) http.Handler {
 			return
 		}
 		b.count("http_flv", reason)
+		if host, addr := b.clusterTarget(r.Context().Done(), reason, flvStream(r)); addr != "" {
+			b.log.Debug("flv play redirected", "reason", reason, "host", host, "peer", addr)
+			http.Redirect(w, r, "http://"+addr+r.URL.RequestURI(), http.StatusFound)
+			return
+		}
 		l := b.limits.Load()
 		if l.httpPeer != "" {
 			b.log.Debug("flv play redirected", "reason", reason, "peer", l.httpPeer)
@@ -156,6 +169,40 @@ func (b *balancer) admitHTTP(next http.Handler) http.Handler {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		json.NewEncoder(w).Encode(map[string]any{"code": http.StatusServiceUnavailable, "error": desc, "reason": reason})
 	})
+}
+
+// clusterTarget is where, in a cluster, a player of stream that this full
+// host refuses goes instead: the host the master's resolver picks (host)
+// and its HTTP address, or "" to fall back to the configured peer or a
+// 503. Only a full host redirects: a worker at its own cap is the
+// host's business, and the kernel's steering already sends players past it.
+func (b *balancer) clusterTarget(stop <-chan struct{}, reason, stream string) (host, httpAddr string) {
+	ask := b.elsewhere.Load()
+	if reason != refuseHostFull || stream == "" || ask == nil || !b.limits.Load().cluster {
+		return "", ""
+	}
+	reply, err := (*ask)(stop, stream)
+	switch {
+	case err != nil:
+		b.log.Debug("no redirect target from the master", "stream", stream, "err", err)
+		return "", ""
+	case reply.Err != "" || reply.HTTP == "":
+		return "", ""
+	}
+	return reply.Host, reply.HTTP
+}
+
+// askElsewhere installs how a full host learns where to send players.
+func (b *balancer) askElsewhere(f elsewhereFunc) { b.elsewhere.Store(&f) }
+
+// flvStream is the stream an HTTP-FLV play asks for, or "" for another
+// request (WHEP, the console).
+func flvStream(r *http.Request) string {
+	key, ok := httpflv.ParsePath(r.URL.Path, r.URL.Query().Get("vhost"))
+	if !ok {
+		return ""
+	}
+	return key.String()
 }
 
 // admitRTMP is the RTMP server's connect hook.

@@ -187,3 +187,52 @@ func TestShedNewestFirst(t *testing.T) {
 	}
 	w.bal.onMessage(ctx, &ipc.Shed{PerSec: 0, Reason: "cooled"})
 }
+
+// In a cluster a full host sends an HTTP-FLV player to the host the
+// master's resolver picks for its stream, path and query kept; where the
+// cluster has no host for it, to the configured peer as before.
+func TestFullHostRedirectsToTheClustersChoice(t *testing.T) {
+	cfg := configs.Default()
+	cfg.Hosts.Redis = "redis://store.example:6379" // only the worker's "in a cluster"
+	cfg.Balance.Redirect = []configs.Peer{{HTTP: "peer.example:8080"}}
+	w, _, httpAddr := serveWorker(t, cfg)
+	asked := make(chan string, 10)
+	w.bal.askElsewhere(func(_ <-chan struct{}, stream string) (*ipc.RedirectReply, error) {
+		asked <- stream
+		if stream == "__defaultVhost__/live/nobody" {
+			return &ipc.RedirectReply{Err: "every other host of the cluster is full"}, nil
+		}
+		return &ipc.RedirectReply{Host: "e2", HTTP: "198.18.0.4:8080", RTMP: "198.18.0.4:1935"}, nil
+	})
+	ctx := context.Background()
+
+	// Not full: nobody is asked, the handler answers.
+	if resp := get(t, "http://"+httpAddr+"/live/s.flv"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("not full: %s, want the handler's 404", resp.Status)
+	}
+	w.bal.onMessage(ctx, &ipc.Admission{Refuse: true, Reason: "host_bytes_out", Description: "server busy: host out over the limit"})
+	for _, tc := range []struct{ path, stream, want string }{
+		{"/live/s.flv?vhost=edge&token=1", "edge/live/s", "http://198.18.0.4:8080/live/s.flv?vhost=edge&token=1"},
+		{"/live/nobody.flv", "__defaultVhost__/live/nobody", "http://peer.example:8080/live/nobody.flv"},
+		{"/console/", "", "http://peer.example:8080/console/"}, // no stream: not the cluster's to place
+	} {
+		resp := get(t, "http://"+httpAddr+tc.path)
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != tc.want {
+			t.Errorf("%s: %s to %q, want 302 to %q", tc.path, resp.Status, resp.Header.Get("Location"), tc.want)
+		}
+		if tc.stream == "" {
+			continue
+		}
+		select {
+		case got := <-asked:
+			if got != tc.stream {
+				t.Errorf("%s: the master was asked about %q, want %q", tc.path, got, tc.stream)
+			}
+		default:
+			t.Errorf("%s: the master was not asked", tc.path)
+		}
+	}
+	if len(asked) != 0 {
+		t.Errorf("the master was asked about %q too", <-asked)
+	}
+}
