@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"streamedge/configs"
 	"streamedge/ipc"
 	"streamedge/media/httpflv"
+	"streamedge/media/hub"
 	"streamedge/media/rtmp"
 )
 
@@ -152,9 +154,9 @@ func (b *balancer) admitHTTP(next http.Handler) http.Handler {
 			return
 		}
 		b.count("http_flv", reason)
-		if host, addr := b.clusterTarget(r.Context().Done(), reason, flvStream(r)); addr != "" {
-			b.log.Debug("flv play redirected", "reason", reason, "host", host, "peer", addr)
-			http.Redirect(w, r, "http://"+addr+r.URL.RequestURI(), http.StatusFound)
+		if to := b.clusterTarget(r.Context().Done(), reason, flvStream(r)); to != nil && to.HTTP != "" {
+			b.log.Debug("flv play redirected", "reason", reason, "host", to.Host, "peer", to.HTTP)
+			http.Redirect(w, r, "http://"+to.HTTP+r.URL.RequestURI(), http.StatusFound)
 			return
 		}
 		l := b.limits.Load()
@@ -172,24 +174,24 @@ func (b *balancer) admitHTTP(next http.Handler) http.Handler {
 }
 
 // clusterTarget is where, in a cluster, a player of stream that this full
-// host refuses goes instead: the host the master's resolver picks (host)
-// and its HTTP address, or "" to fall back to the configured peer or a
-// 503. Only a full host redirects: a worker at its own cap is the
-// host's business, and the kernel's steering already sends players past it.
-func (b *balancer) clusterTarget(stop <-chan struct{}, reason, stream string) (host, httpAddr string) {
+// host refuses goes instead: the host the master's resolver picks, or nil
+// to fall back to the configured peer or a plain refusal. Only a full
+// host redirects: a worker at its own cap is the host's business, and the
+// kernel's steering already sends players past it.
+func (b *balancer) clusterTarget(stop <-chan struct{}, reason, stream string) *ipc.RedirectReply {
 	ask := b.elsewhere.Load()
 	if reason != refuseHostFull || stream == "" || ask == nil || !b.limits.Load().cluster {
-		return "", ""
+		return nil
 	}
 	reply, err := (*ask)(stop, stream)
 	switch {
 	case err != nil:
 		b.log.Debug("no redirect target from the master", "stream", stream, "err", err)
-		return "", ""
-	case reply.Err != "" || reply.HTTP == "":
-		return "", ""
+		return nil
+	case reply.Err != "":
+		return nil
 	}
-	return reply.Host, reply.HTTP
+	return reply
 }
 
 // askElsewhere installs how a full host learns where to send players.
@@ -205,16 +207,43 @@ func flvStream(r *http.Request) string {
 	return key.String()
 }
 
-// admitRTMP is the RTMP server's connect hook.
+// admitRTMP is the RTMP server's connect hook. In a cluster a full host
+// admits a player's connect and refuses its play (admitRTMPPlay): the
+// stream, and so the host to send it to, is known only then.
 func (b *balancer) admitRTMP(ci rtmp.ConnectInfo) *rtmp.Refusal {
 	reason, desc := b.refuse(ci.Publisher, 1)
-	if reason == "" {
+	if reason == "" || (reason == refuseHostFull && b.limits.Load().cluster) {
 		return nil
 	}
 	b.count("rtmp", reason)
 	r := &rtmp.Refusal{Reason: reason, Description: desc}
 	if l := b.limits.Load(); l.rtmpPeer != "" {
 		r.Redirect = "rtmp://" + l.rtmpPeer + "/" + ci.App
+	}
+	return r
+}
+
+// admitRTMPPlay is the RTMP server's play hook: while the host is full, a
+// cluster's player is refused with the host the resolver picks for its
+// stream, named in the description (ffmpeg shows it) and as ex.redirect
+// (clients that follow an RTMP 302 go there).
+func (b *balancer) admitRTMPPlay(pi rtmp.PlayInfo) *rtmp.Refusal {
+	a := b.admission.Load()
+	if a == nil || !a.Refuse || !b.limits.Load().cluster {
+		return nil
+	}
+	b.count("rtmp", refuseHostFull)
+	r := &rtmp.Refusal{Reason: refuseHostFull, Description: a.Description}
+	if to := b.clusterTarget(nil, refuseHostFull, pi.Stream.String()); to != nil && to.RTMP != "" {
+		q := ""
+		if pi.Stream.Vhost != hub.DefaultVhost {
+			q = "?vhost=" + url.QueryEscape(pi.Stream.Vhost)
+		}
+		r.Redirect = "rtmp://" + to.RTMP + "/" + pi.Stream.App + q
+		r.Description += "; play it from host " + to.Host + ": rtmp://" + to.RTMP + "/" + pi.Stream.App + "/" + pi.Stream.Name + q
+		b.log.Debug("rtmp play redirected", "host", to.Host, "peer", to.RTMP, "stream", pi.Stream.String())
+	} else if l := b.limits.Load(); l.rtmpPeer != "" {
+		r.Redirect = "rtmp://" + l.rtmpPeer + "/" + pi.Stream.App
 	}
 	return r
 }
@@ -302,7 +331,10 @@ func (b *balancer) startBurn(ctx context.Context, m *ipc.Burn) {
 	}()
 }
 
-func (s *rtmpServer) admitWith(b *balancer) { s.srv.SetAdmit(b.admitRTMP) }
+func (s *rtmpServer) admitWith(b *balancer) {
+	s.srv.SetAdmit(b.admitRTMP)
+	s.srv.SetAdmitPlay(b.admitRTMPPlay)
+}
 
 // publicConns: every connection on the public socket (the relay socket is
 // another server).

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,7 +196,7 @@ func TestFullHostRedirectsToTheClustersChoice(t *testing.T) {
 	cfg := configs.Default()
 	cfg.Hosts.Redis = "redis://store.example:6379" // only the worker's "in a cluster"
 	cfg.Balance.Redirect = []configs.Peer{{HTTP: "peer.example:8080"}}
-	w, _, httpAddr := serveWorker(t, cfg)
+	w, rtmpAddr, httpAddr := serveWorker(t, cfg)
 	asked := make(chan string, 10)
 	w.bal.askElsewhere(func(_ <-chan struct{}, stream string) (*ipc.RedirectReply, error) {
 		asked <- stream
@@ -234,5 +235,26 @@ func TestFullHostRedirectsToTheClustersChoice(t *testing.T) {
 	}
 	if len(asked) != 0 {
 		t.Errorf("the master was asked about %q too", <-asked)
+	}
+
+	// RTMP names the stream only at play: the connect goes through, the
+	// play is refused with the host and the redirect.
+	c, err := rtmp.Dial(ctx, "rtmp://"+rtmpAddr+"/live/s")
+	if err != nil {
+		t.Fatalf("rtmp connect to a full host of a cluster: %v, want it admitted until the play", err)
+	}
+	defer c.Close()
+	err = c.Play(ctx)
+	var st *rtmp.StatusError
+	if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected" || st.Redirect != "rtmp://198.18.0.4:1935/live" ||
+		!strings.Contains(st.Description, "host e2: rtmp://198.18.0.4:1935/live/s") {
+		t.Fatalf("rtmp play on a full host: %v, want Rejected naming e2, with a redirect to rtmp://198.18.0.4:1935/live", err)
+	}
+	if got := <-asked; got != "__defaultVhost__/live/s" {
+		t.Errorf("rtmp: the master was asked about %q", got)
+	}
+	refusals, _ := w.bal.counts()
+	if refusals["rtmp/host_full"] != 1 || refusals["http_flv/host_full"] != 3 {
+		t.Errorf("refusals %v, want 1 rtmp and 3 http_flv host_full", refusals)
 	}
 }

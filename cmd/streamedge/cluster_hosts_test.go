@@ -393,6 +393,14 @@ func TestClusterOfHosts(t *testing.T) {
 		e2.logs.wait(t, "flv play start", func(l map[string]any) bool {
 			return l["stream"] == "edge/live/full"
 		}, 5*time.Second)
+		// RTMP has no redirect ffmpeg follows: its play is refused with
+		// the host to use, which ffmpeg shows.
+		rtmpOnE1 := "rtmp://" + e1.rtmp + "/live/full?vhost=edge"
+		out, err = exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-rw_timeout", "10000000",
+			"-i", rtmpOnE1, "-map", "0:v", "-frames:v", "1", "-f", "null", "-").CombinedOutput()
+		if want := "play it from host e2: rtmp://" + hostIP(2) + ":1935/live/full?vhost=edge"; err == nil || !strings.Contains(string(out), want) {
+			t.Fatalf("ffmpeg playing %s: %v, want it refused with %q:\n%s", rtmpOnE1, err, want, out)
+		}
 		// Counted as refused, in the worker's next load report.
 		for deadline := time.Now().Add(5 * time.Second); ; {
 			n, _ := e1.metricSeries(t, "streamedge_worker_refusals_total", map[string]string{"protocol": "http_flv", "reason": "host_full"})
@@ -421,6 +429,10 @@ func TestClusterOfHosts(t *testing.T) {
 			})
 		}
 	})
+
+	// Test 4 resolves before and after the store goes, so the loads its
+	// answer rests on must not change meanwhile.
+	idle(t)
 
 	t.Run("4 redis killed: players play, resolves answer stale, records come back", func(t *testing.T) {
 		publish(t, e2, "live/r")
