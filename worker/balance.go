@@ -18,6 +18,7 @@ import (
 	"streamedge/media/httpflv"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp"
+	"streamedge/media/upstream"
 )
 
 // Why a new session is refused: the per-worker cap, or the host is full.
@@ -198,8 +199,12 @@ func (b *balancer) clusterTarget(stop <-chan struct{}, reason, stream string) *i
 func (b *balancer) askElsewhere(f elsewhereFunc) { b.elsewhere.Store(&f) }
 
 // flvStream is the stream an HTTP-FLV play asks for, or "" for another
-// request (WHEP, the console).
+// request (WHEP, the console) and for an edge's pull, which the cluster
+// must not send to an edge (see admitRTMP).
 func flvStream(r *http.Request) string {
+	if r.UserAgent() == upstream.UserAgent {
+		return ""
+	}
 	key, ok := httpflv.ParsePath(r.URL.Path, r.URL.Query().Get("vhost"))
 	if !ok {
 		return ""
@@ -209,10 +214,12 @@ func flvStream(r *http.Request) string {
 
 // admitRTMP is the RTMP server's connect hook. In a cluster a full host
 // admits a player's connect and refuses its play (admitRTMPPlay): the
-// stream, and so the host to send it to, is known only then.
+// stream, and so the host to send it to, is known only then. An edge's
+// pull is never sent into the cluster: the resolver's choice is an edge
+// itself, maybe the one asking.
 func (b *balancer) admitRTMP(ci rtmp.ConnectInfo) *rtmp.Refusal {
 	reason, desc := b.refuse(ci.Publisher, 1)
-	if reason == "" || (reason == refuseHostFull && b.limits.Load().cluster) {
+	if reason == "" || (reason == refuseHostFull && b.limits.Load().cluster && !ci.Upstream) {
 		return nil
 	}
 	b.count("rtmp", reason)
@@ -229,8 +236,8 @@ func (b *balancer) admitRTMP(ci rtmp.ConnectInfo) *rtmp.Refusal {
 // (clients that follow an RTMP 302 go there).
 func (b *balancer) admitRTMPPlay(pi rtmp.PlayInfo) *rtmp.Refusal {
 	a := b.admission.Load()
-	if a == nil || !a.Refuse || !b.limits.Load().cluster {
-		return nil
+	if a == nil || !a.Refuse || !b.limits.Load().cluster || pi.Upstream {
+		return nil // an edge admitted at connect: its pull feeds many
 	}
 	b.count("rtmp", refuseHostFull)
 	r := &rtmp.Refusal{Reason: refuseHostFull, Description: a.Description}

@@ -14,6 +14,7 @@ import (
 	"streamedge/configs"
 	"streamedge/ipc"
 	"streamedge/media/rtmp"
+	"streamedge/media/upstream"
 )
 
 // serveWorker runs a worker with cfg on loopback listeners.
@@ -253,8 +254,28 @@ func TestFullHostRedirectsToTheClustersChoice(t *testing.T) {
 	if got := <-asked; got != "__defaultVhost__/live/s" {
 		t.Errorf("rtmp: the master was asked about %q", got)
 	}
+
+	// An edge's pull is refused as by a host alone: the resolver's choice
+	// is an edge, maybe the one asking.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/live/s.flv", nil)
+	req.Header.Set("User-Agent", upstream.UserAgent)
+	resp, err := (&http.Client{Timeout: 5 * time.Second, CheckRedirect: noRedirect}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "http://peer.example:8080/live/s.flv" {
+		t.Errorf("an edge's flv pull: %s to %q, want the configured peer", resp.Status, loc)
+	}
+	_, err = rtmp.DialWith(ctx, "", "", "rtmp://"+rtmpAddr+"/live/s", rtmp.DialOptions{ConnectProps: upstream.Identity("e2", 1)})
+	if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected" || st.Redirect != "" {
+		t.Errorf("an edge's rtmp pull: %v, want its connect rejected with no redirect", err)
+	}
+	if len(asked) != 0 {
+		t.Errorf("the master was asked about an edge's pull of %q", <-asked)
+	}
 	refusals, _ := w.bal.counts()
-	if refusals["rtmp/host_full"] != 1 || refusals["http_flv/host_full"] != 3 {
-		t.Errorf("refusals %v, want 1 rtmp and 3 http_flv host_full", refusals)
+	if refusals["rtmp/host_full"] != 2 || refusals["http_flv/host_full"] != 4 {
+		t.Errorf("refusals %v, want 2 rtmp and 4 http_flv host_full", refusals)
 	}
 }

@@ -396,6 +396,8 @@ func TestClusterOfHosts(t *testing.T) {
 		// RTMP has no redirect ffmpeg follows: its play is refused with
 		// the host to use, which ffmpeg shows.
 		rtmpOnE1 := "rtmp://" + e1.rtmp + "/live/full?vhost=edge"
+		ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
 		out, err = exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-rw_timeout", "10000000",
 			"-i", rtmpOnE1, "-map", "0:v", "-frames:v", "1", "-f", "null", "-").CombinedOutput()
 		if want := "play it from host e2: rtmp://" + hostIP(2) + ":1935/live/full?vhost=edge"; err == nil || !strings.Contains(string(out), want) {

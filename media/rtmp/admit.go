@@ -17,6 +17,9 @@ type ConnectInfo struct {
 	// "FMLE/..." or type "nonprivate", as OBS and ffmpeg do when they
 	// publish). A full host still admits publishers: one feeds many players.
 	Publisher bool
+	// Upstream: the client is an edge pulling (its connect carries the
+	// srs_server_ip/srs_pid identity SRS's and streamedge's edges send).
+	Upstream bool
 }
 
 // Refusal says why a connect is turned away.
@@ -38,15 +41,16 @@ func (s *Server) refusal(c *conn, app, tcURL string, obj amf.Object) *Refusal {
 	flashVer, _ := obj["flashVer"].(string)
 	kind, _ := obj["type"].(string)
 	return (*f)(ConnectInfo{App: app, TCURL: tcURL, Addr: c.nc.RemoteAddr().String(),
-		Publisher: strings.HasPrefix(flashVer, "FMLE/") || kind == "nonprivate"})
+		Publisher: strings.HasPrefix(flashVer, "FMLE/") || kind == "nonprivate", Upstream: upnode(obj) != ""})
 }
 
 // PlayInfo is what a play tells about its client, for an AdmitPlay
 // function to decide on: by now the stream is known, as it is not at
 // connect.
 type PlayInfo struct {
-	Stream hub.Key
-	Addr   string
+	Stream   hub.Key
+	Addr     string
+	Upstream bool // as in ConnectInfo
 }
 
 // SetAdmitPlay installs the function every play from a client (never a
@@ -60,7 +64,7 @@ func (s *Server) playRefusal(c *conn, key hub.Key) *Refusal {
 	if f == nil || *f == nil || c.relay {
 		return nil
 	}
-	return (*f)(PlayInfo{Stream: key, Addr: c.nc.RemoteAddr().String()})
+	return (*f)(PlayInfo{Stream: key, Addr: c.nc.RemoteAddr().String(), Upstream: c.upnode != ""})
 }
 
 // refusalInfo is the info object of a refusal: NetConnection.Connect.Rejected
