@@ -244,7 +244,11 @@ func (m *Master) clusterPublisher(p *workerProc, msg *ipc.Lookup, cl configs.Clu
 // together on one host, as resolved ones do.
 func (m *Master) onRedirect(p *workerProc, msg *ipc.Redirect) {
 	reply := &ipc.RedirectReply{ID: msg.ID}
-	rec, _, ok := m.resolveElsewhere(msg.Stream)
+	var rec hosts.Record
+	ok := false
+	if m.store != nil {
+		rec, _, ok = m.store.ResolveExcept(msg.Stream, m.hostID)
+	}
 	switch {
 	case m.store == nil:
 		reply.Err = "this host is not in a cluster"
@@ -254,19 +258,12 @@ func (m *Master) onRedirect(p *workerProc, msg *ipc.Redirect) {
 		reply.Host, reply.HTTP, reply.RTMP = rec.ID, rec.Advertise.HTTP, rec.Advertise.RTMP
 	}
 	// One a player: debug. The workers count what they refuse and how
-	// (streamedge_balance_refusals_total), and the full host's own
+	// (streamedge_worker_refusals_total), and the full host's own
 	// decision is logged by the balancer.
 	m.log.Debug("redirect target", "stream", clipText(msg.Stream), "worker", p.slot, "host", reply.Host, "err", reply.Err)
 	if err := p.proc.Send(reply); err != nil {
 		m.log.Warn("redirect answer not sent", "worker", p.slot, "err", err)
 	}
-}
-
-func (m *Master) resolveElsewhere(stream string) (hosts.Record, *hosts.View, bool) {
-	if m.store == nil {
-		return hosts.Record{}, nil, false
-	}
-	return m.store.ResolveExcept(stream, m.hostID)
 }
 
 // releaseInCluster frees streams in the store at once, not at the TTL.
