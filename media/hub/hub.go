@@ -74,6 +74,9 @@ type Host interface {
 	// host pulls it, now or once it is published elsewhere, without
 	// blocking the caller.
 	Want(key Key)
+	// Published reports whether a worker of the host has key (published,
+	// or pulled from an origin), and starts nothing.
+	Published(key Key) bool
 }
 
 // Hub is the set of streams of one process. It is safe for concurrent use.
@@ -265,6 +268,17 @@ func (h *Hub) subscribe(key Key, mustBePublished, relay bool) (*Subscriber, erro
 		host.Want(key)
 	}
 	return sub, nil
+}
+
+// Published reports whether key has a publisher here or, with a Host,
+// anywhere on the host. Unlike Subscribe it starts nothing, no relay and
+// no pull from an origin: it answers a HEAD.
+func (h *Hub) Published(key Key) bool {
+	if h.publishing(key) {
+		return true
+	}
+	host := h.host()
+	return host != nil && host.Published(key)
 }
 
 // publishing reports whether key has a local publisher (its own or a relay).
