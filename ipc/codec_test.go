@@ -76,6 +76,11 @@ var messages = []struct {
 		msg:   &Lookup{ID: 1<<64 - 1, Stream: "live/cam1"},
 	},
 	{
+		name:  "peek",
+		bytes: frame(KindLookup, `{"ID":3,"Stream":"live/cam1","Peek":true}`),
+		msg:   &Lookup{ID: 3, Stream: "live/cam1", Peek: true},
+	},
+	{
 		name:  "lookup reply",
 		bytes: frame(KindLookupReply, `{"ID":8,"Found":true,"Owner":1,"RelayAddr":"/run/streamedge/relay-1.sock"}`),
 		msg:   &LookupReply{ID: 8, Found: true, Owner: 1, RelayAddr: "/run/streamedge/relay-1.sock"},

@@ -212,6 +212,10 @@ type Lookup struct {
 	// Forward asks instead where to forward a publish of an edge stream:
 	// the reply lists the origins in the order to try.
 	Forward bool `json:",omitempty"`
+	// Peek asks only whether a worker has Stream: the master answers from
+	// its registry and starts nothing (an edge's lookup otherwise makes a
+	// worker pull the stream from an origin). A HEAD asks so.
+	Peek bool `json:",omitempty"`
 }
 
 // LookupReply answers a Lookup.
