@@ -82,7 +82,7 @@ fuzz:
 # The figures we quote (README, "Load generator"): streamedge against
 # nginx-rtmp with the same synthetic 2 Mbit/s publisher and players, at
 # 1,000 and 2,000 players on RTMP and HTTP-FLV, -w 1 and -w 2; then
-# streamedge -w 1 alone, ramped until more than 1 % starve. About 10-15
+# streamedge -w 1 alone, ramped until more than 1 % starve. 5-12
 # minutes; bench-results/ keeps the JSON and a perf profile of the worker.
 bench: build
 	$(call need,/usr/lib/nginx/modules/ngx_rtmp_module.so,nginx-light libnginx-mod-rtmp)
