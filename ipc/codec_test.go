@@ -96,6 +96,21 @@ var messages = []struct {
 		msg:   &PlaceReply{ID: 9, Found: true, Slot: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
 	},
 	{
+		name:  "redirect",
+		bytes: frame(KindRedirect, `{"ID":10,"Stream":"edge/live/s"}`),
+		msg:   &Redirect{ID: 10, Stream: "edge/live/s"},
+	},
+	{
+		name:  "redirect reply",
+		bytes: frame(KindRedirectReply, `{"ID":10,"Host":"e2","HTTP":"198.18.0.4:8080","RTMP":"198.18.0.4:1935"}`),
+		msg:   &RedirectReply{ID: 10, Host: "e2", HTTP: "198.18.0.4:8080", RTMP: "198.18.0.4:1935"},
+	},
+	{
+		name:  "redirect refused",
+		bytes: frame(KindRedirectReply, `{"ID":11,"Err":"every other host of the cluster is full"}`),
+		msg:   &RedirectReply{ID: 11, Err: "every other host of the cluster is full"},
+	},
+	{
 		name:  "stream published",
 		bytes: frame(KindStreamPublished, `{"Stream":"live/cam1","Owner":1,"RelayAddr":"/run/streamedge/relay-1.sock"}`),
 		msg:   &StreamPublished{Stream: "live/cam1", Owner: 1, RelayAddr: "/run/streamedge/relay-1.sock"},

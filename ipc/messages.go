@@ -44,10 +44,12 @@ const (
 	KindUpstreamEvent
 	KindMove
 	KindMoved
+	KindRedirect
+	KindRedirectReply
 
 	// kindLast is the highest kind in use; tests walk 1..kindLast to check
 	// that every kind has a name, a decoder and a table entry.
-	kindLast = KindMoved
+	kindLast = KindRedirectReply
 )
 
 var kindNames = [...]string{
@@ -76,6 +78,8 @@ var kindNames = [...]string{
 	KindUpstreamEvent:     "upstream_event",
 	KindMove:              "move",
 	KindMoved:             "moved",
+	KindRedirect:          "redirect",
+	KindRedirectReply:     "redirect_reply",
 }
 
 // String is the kind's name as it appears in logs ("claim_reply"), or

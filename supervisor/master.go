@@ -360,6 +360,8 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 		p.load, p.rtcPlaced = msg, 0
 	case *ipc.Place:
 		m.onPlace(p, msg)
+	case *ipc.Redirect:
+		m.onRedirect(p, msg)
 	case *ipc.ClientList:
 		m.onClientList(p, msg)
 	case *ipc.Kicked:

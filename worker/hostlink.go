@@ -176,6 +176,16 @@ func (l *hostLink) place(stop <-chan struct{}, slot int) (*ipc.PlaceReply, error
 	return m.(*ipc.PlaceReply), nil
 }
 
+// redirect asks the master which other host of the cluster takes a player
+// of stream that this full host refuses.
+func (l *hostLink) redirect(stop <-chan struct{}, stream string) (*ipc.RedirectReply, error) {
+	m, err := l.call(stop, func(id uint64) ipc.Message { return &ipc.Redirect{ID: id, Stream: stream} })
+	if err != nil {
+		return nil, err
+	}
+	return m.(*ipc.RedirectReply), nil
+}
+
 // upstreamFailure is the players' error for an edge stream whose pull
 // failed on another worker.
 func upstreamFailure(m *ipc.StreamUnpublished) error {
