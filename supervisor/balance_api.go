@@ -102,11 +102,12 @@ var (
 	descRefusals  = desc("worker_refusals_total", "New sessions a worker refused, by protocol and reason.", "worker", "protocol", "reason")
 	descShed      = desc("worker_shed_players_total", "Players a worker closed to shed load.", "worker")
 	descShedMoved = desc("worker_shed_moved_total", "Players a worker moved to another with the live handoff to shed load.", "worker")
+	descLatency   = desc("balance_decision_latency_seconds", "Time from a decision that changes steering being due (a report over the threshold for hot_for, or under worker_cpu_low) to the kernel having it.")
 	balanceStates = []string{"open", "hot", "capped", "held", "retiring", "down"}
 )
 
 func (c *balanceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWeight, descState, descActions, descTier, descHostFull, descRefusals, descShed, descShedMoved} {
+	for _, d := range []*prometheus.Desc{descWeight, descState, descActions, descTier, descHostFull, descRefusals, descShed, descShedMoved, descLatency} {
 		ch <- d
 	}
 }
@@ -152,6 +153,7 @@ func (c *balanceCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descState, b2f(w.State == st), slot, st)
 		}
 	}
+	ch <- prometheus.MustNewConstHistogram(descLatency, bi.latHist.n, bi.latHist.sum, bi.latHist.cumulative())
 	for _, a := range bi.Actions {
 		counter(descActions, float64(a.Count), a.Kind, a.Reason)
 	}

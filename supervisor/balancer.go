@@ -19,7 +19,8 @@ import (
 // that joins or leaves, or a share to or from zero, is attached at once.
 const attachEvery = time.Second
 
-// keptDecisions is how many decisions GET /api/v1/balance shows.
+// keptDecisions is how many decisions GET /api/v1/balance shows, and how
+// many decision latencies its summary is over.
 const keptDecisions = 100
 
 // slotView is one slot as the master loop shows it to the balancer.
@@ -52,6 +53,14 @@ type Decision struct {
 	Detail  string    `json:"detail"`
 	Weights []int     `json:"weights,omitempty"`
 	PerSec  int       `json:"per_sec,omitempty"`
+	// A decision that changed steering (a share to or from zero, a pause
+	// or resume) says when it was due, from the report that triggered it,
+	// and when the kernel had it: Latency is InEffect - Due.
+	Due       time.Time `json:"due_at,omitzero"` // hot: over the threshold for hot_for; else the report's time
+	Report    time.Time `json:"report_at,omitzero"`
+	InEffect  time.Time `json:"in_effect_at,omitzero"`
+	LatencyMS float64   `json:"latency_ms,omitempty"`
+	n         int       // players, for the log line
 }
 
 // balancer is the master's side of the balancing: it turns the slots and
@@ -92,6 +101,13 @@ type balancer struct {
 
 	decisions []Decision
 	actions   map[[2]string]uint64 // kind, reason
+	// turned are the slots whose steering this step changes (a share to
+	// or from zero, a pause, a resume), and the decisions that did it.
+	turned    map[int]bool
+	turnedBy  []int           // indexes into decisions
+	paused    bool            // a slot left or rejoined its groups this step
+	latencies []time.Duration // the last keptDecisions
+	latHist   latencyHist
 }
 
 type shedOrder struct {
@@ -258,10 +274,13 @@ func (b *balancer) observe(views []slotView) {
 	}
 }
 
-// step decides and applies, on every tick and whenever a slot's readiness
-// changes.
+// step decides and applies (see Master.rebalance for when), then logs the
+// decisions, those that changed steering with their latency.
 func (b *balancer) step(now time.Time, views []slotView, host HostLoad) {
+	start := time.Now() // the work's own time, added to now: now may be a test's
 	b.observe(views)
+	b.turned, b.turnedBy, b.paused = map[int]bool{}, nil, false
+	first := len(b.decisions)
 	b.host.CPU, b.host.BytesOut = host.CPUPercent, host.NetSentPerSec
 	snap := balance.Snapshot{Host: b.host}
 	for _, slot := range slices.Sorted(maps.Keys(b.state)) {
@@ -276,18 +295,128 @@ func (b *balancer) step(now time.Time, views []slotView, host HostLoad) {
 		*b.state[w.Slot] = w
 	}
 	b.host = snap.Host
-	b.attachDue(now)
-}
-
-func (b *balancer) apply(now time.Time, a balance.Action) {
-	b.log.Info("balance decision", "action", string(a.Kind), "worker", a.Slot, "reason", string(a.Reason), "detail", a.Detail,
-		"weights", fmt.Sprint(a.Weights), "per_sec", a.PerSec, "n", a.N)
-	b.actions[[2]string{string(a.Kind), string(a.Reason)}]++
-	b.decisions = append(b.decisions, Decision{At: now, Kind: string(a.Kind), Slot: a.Slot, Reason: string(a.Reason),
-		Detail: a.Detail, Weights: a.Weights, PerSec: a.PerSec})
+	if b.attachDue(now) || b.paused {
+		b.inEffect(now, now.Add(time.Since(start)))
+	}
+	for _, d := range b.decisions[first:] {
+		args := []any{"action", d.Kind, "worker", d.Slot, "reason", d.Reason, "detail", d.Detail,
+			"weights", fmt.Sprint(d.Weights), "per_sec", d.PerSec, "n", d.n}
+		if !d.InEffect.IsZero() {
+			args = append(args, "latency_ms", d.LatencyMS, "due", d.Due, "report", d.Report)
+		}
+		b.log.Info("balance decision", args...)
+	}
 	if over := len(b.decisions) - keptDecisions; over > 0 {
 		b.decisions = slices.Delete(b.decisions, 0, over)
 	}
+}
+
+// turn notes that slot's steering changes in this step, by the decision
+// just recorded.
+func (b *balancer) turn(slot int) {
+	b.turned[slot] = true
+	if i := len(b.decisions) - 1; !slices.Contains(b.turnedBy, i) {
+		b.turnedBy = append(b.turnedBy, i)
+	}
+}
+
+// inEffect records, for the decisions that changed steering, when it was
+// due and when the kernel had it. A slot that turned hot was due hot_for
+// after its first report over worker_cpu_high, whether or not a report
+// came then; any other turn was due at the report it followed (or at once,
+// for a slot with no report: a worker gone).
+func (b *balancer) inEffect(now, at time.Time) {
+	var due, report time.Time
+	for slot := range b.turned {
+		w, r := b.state[slot], b.lastAt[slot]
+		d := r
+		if w != nil && w.Hot && w.HotSince.Equal(now) && !w.OverSince.IsZero() {
+			d = w.OverSince.Add(b.policy.HotFor)
+		}
+		if r.IsZero() {
+			d, r = at, at
+		}
+		due, report = maxTime(due, d), maxTime(report, r)
+	}
+	if due.IsZero() {
+		return
+	}
+	lat := max(at.Sub(due), 0)
+	for _, i := range b.turnedBy {
+		d := &b.decisions[i]
+		d.Due, d.Report, d.InEffect, d.LatencyMS = due, report, at, float64(lat.Microseconds())/1000
+	}
+	b.latencies = append(b.latencies, lat)
+	if over := len(b.latencies) - keptDecisions; over > 0 {
+		b.latencies = slices.Delete(b.latencies, 0, over)
+	}
+	b.latHist.observe(lat)
+}
+
+// latencyBounds are the decision latency histogram's buckets, in seconds:
+// the goal is one report period (1 s) plus 100 ms.
+var latencyBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.1, 2, 5}
+
+// latencyHist is the decision latencies since start, for /metrics.
+type latencyHist struct {
+	counts []uint64 // per bucket, not cumulative
+	n      uint64
+	sum    float64 // seconds
+}
+
+func (h *latencyHist) observe(d time.Duration) {
+	if h.counts == nil {
+		h.counts = make([]uint64, len(latencyBounds))
+	}
+	s := d.Seconds()
+	h.n++
+	h.sum += s
+	if i, _ := slices.BinarySearch(latencyBounds, s); i < len(latencyBounds) {
+		h.counts[i]++
+	}
+}
+
+// cumulative is the histogram as Prometheus wants it.
+func (h *latencyHist) cumulative() map[float64]uint64 {
+	out := map[float64]uint64{}
+	var run uint64
+	for i, le := range latencyBounds {
+		if h.counts != nil {
+			run += h.counts[i]
+		}
+		out[le] = run
+	}
+	return out
+}
+
+// LatencySummary is the decision latency over the last decisions that
+// changed steering.
+type LatencySummary struct {
+	Count int     `json:"count"`
+	P50MS float64 `json:"p50_ms"`
+	MaxMS float64 `json:"max_ms"`
+}
+
+func summarize(ds []time.Duration) LatencySummary {
+	if len(ds) == 0 {
+		return LatencySummary{}
+	}
+	s := slices.Sorted(slices.Values(ds))
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return LatencySummary{Count: len(s), P50MS: ms(s[(len(s)-1)/2]), MaxMS: ms(s[len(s)-1])}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func (b *balancer) apply(now time.Time, a balance.Action) {
+	b.actions[[2]string{string(a.Kind), string(a.Reason)}]++
+	b.decisions = append(b.decisions, Decision{At: now, Kind: string(a.Kind), Slot: a.Slot, Reason: string(a.Reason),
+		Detail: a.Detail, Weights: a.Weights, PerSec: a.PerSec, n: a.N})
 	switch a.Kind {
 	case balance.KindWeigh:
 		prev := b.want
@@ -299,6 +428,7 @@ func (b *balancer) apply(now time.Time, a balance.Action) {
 				b.want[slot] = w
 				if (prev[slot] == 0) != (w == 0) {
 					opened = true
+					b.turn(slot)
 				}
 			}
 		}
@@ -312,7 +442,8 @@ func (b *balancer) apply(now time.Time, a balance.Action) {
 		}
 	case balance.KindPause, balance.KindResume:
 		b.pauseSlot(a.Slot, a.Kind == balance.KindPause)
-		b.urgent = true
+		b.urgent, b.paused = true, true
+		b.turn(a.Slot)
 	case balance.KindShed:
 		b.sheds[a.Slot] = shedOrder{perSec: a.PerSec, reason: a.Detail}
 		b.shed(a.Slot, b.sheds[a.Slot])
@@ -380,10 +511,12 @@ func (b *balancer) send(slot int, msg ipc.Message) {
 // attachDue puts the wanted weights into the kernel, at most once a
 // second: each group's members get their slot's weight, and a socket that
 // is no slot's current one (a replacement's, not yet serving) gets none.
-func (b *balancer) attachDue(now time.Time) {
+// It says whether it attached a new program.
+func (b *balancer) attachDue(now time.Time) bool {
 	if b.tier != balance.TierCBPF || b.want == nil || (!b.urgent && now.Sub(b.lastAttach) < attachEvery) {
-		return
+		return false
 	}
+	attached := false
 	b.urgent = false
 	bySock := map[*socket]int{}
 	for slot, socks := range b.socks {
@@ -411,7 +544,9 @@ func (b *balancer) attachDue(now time.Time) {
 		}
 		b.attached[key] = ws
 		b.lastAttach = now
+		attached = true
 	}
+	return attached
 }
 
 // ready tells a worker that just became ready what it must know: whether
@@ -432,6 +567,10 @@ type BalanceInfo struct {
 	Groups     map[string][]int `json:"group_order"` // slots in the kernel's order, per socket and address; -1: no slot's current socket
 	Decisions  []Decision       `json:"decisions"`   // the last 100
 	Actions    []ActionCount    `json:"actions"`
+	// Latency is how long steering took to follow its decisions (due to
+	// in the kernel), over the last 100 that changed it.
+	Latency LatencySummary `json:"decision_latency"`
+	latHist latencyHist
 }
 
 // BalanceWorker is one slot as the balancer sees it.
@@ -483,7 +622,8 @@ func (b *balancer) stateOf(w balance.Worker) string {
 func (b *balancer) info() BalanceInfo {
 	p := b.policy
 	bi := BalanceInfo{Tier: b.tier, TierWhy: b.why, HostFull: b.host.Full, Groups: map[string][]int{},
-		Decisions: slices.Clone(b.decisions),
+		Decisions: slices.Clone(b.decisions), Latency: summarize(b.latencies),
+		latHist: latencyHist{counts: slices.Clone(b.latHist.counts), n: b.latHist.n, sum: b.latHist.sum},
 		Thresholds: map[string]any{"worker_cpu_high": p.WorkerCPUHigh, "worker_cpu_low": p.WorkerCPULow,
 			"hot_for": b.cfg.HotFor.String(), "shed_after": b.cfg.ShedAfter.String(), "retire_after": b.cfg.RetireAfter.String(),
 			"shed_rate_percent": b.cfg.ShedRate, "shed_max": p.ShedMax, "max_connections": p.MaxConnections,

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -272,5 +273,91 @@ func TestBalancerShedMovesToTheCoolSlot(t *testing.T) {
 		if _, ok := m.(*ipc.Shed); ok {
 			t.Errorf("the cool slot was told to shed: %+v", m)
 		}
+	}
+}
+
+// A load report past hot_for turns steering at once (issue 19's decision
+// latency): the master never ticks here, so only the reports run the
+// balancer; a round's second report, 30 ms after the first, waits for one
+// step reportGap after the last; and the hot slot's program is in the
+// kernel within a report period plus reportGap of the decision being due,
+// measured from when it was due (hot_for after the first report over the
+// threshold), not from the report that brought it.
+func TestReportTurnsSteeringWithinAPeriod(t *testing.T) {
+	h := newHarness(t, 2)
+	for _, p := range h.procs {
+		h.ready(p)
+	}
+	b := h.m.bal
+	if b.tier != balance.TierCBPF {
+		t.Fatalf("steering tier %s (%s), want cbpf", b.tier, b.why)
+	}
+	var lns []*net.TCPListener // the rtmp group, as the workers hold it
+	for _, s := range h.m.slots {
+		ln, err := net.FileListener(s.sockets.list[0].file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		lns = append(lns, ln.(*net.TCPListener))
+	}
+	report := func(p *fakeProc, cpu float64) {
+		t.Helper()
+		l := &ipc.Load{Time: h.clock.now(), CPUPercent: cpu, Conns: ipc.ConnCounts{ipc.ConnFLVPlay: 10}, Connections: 10}
+		p.msgs <- l
+		h.until(fmt.Sprintf("worker %d's report taken", p.slot), func() bool { return h.gen(p).load == l })
+	}
+	hotFor := b.policy.HotFor
+	start := h.clock.now()
+	late := 40 * time.Millisecond // the report after hot_for is up comes late
+	var at time.Duration          // since start
+	for round := 0; ; round++ {
+		next := time.Duration(round) * time.Second
+		if next >= hotFor {
+			next = hotFor + late
+		}
+		h.advance(next - at)
+		at = next
+		report(h.procs[0], 95)
+		if next > hotFor {
+			break
+		}
+		h.advance(30 * time.Millisecond)
+		at += 30 * time.Millisecond
+		report(h.procs[1], 10)
+		if !h.m.stepSoon {
+			t.Fatalf("round %d: no step pending after the second report, 30 ms after the first", round)
+		}
+		h.advance(reportGap)
+		at += reportGap
+		if h.m.stepSoon {
+			t.Fatalf("round %d: the coalesced step did not run", round)
+		}
+	}
+	if !b.state[0].Hot || b.kernelWeight(0) != 0 {
+		t.Fatalf("slot 0 after the report past hot_for: %+v, weight in kernel %d; want hot, 0", *b.state[0], b.kernelWeight(0))
+	}
+	var d *Decision
+	for i := range b.decisions {
+		if x := &b.decisions[i]; x.Kind == string(balance.KindWeigh) && len(x.Weights) == 2 && x.Weights[0] == 0 {
+			d = x
+		}
+	}
+	if d == nil || d.InEffect.IsZero() {
+		t.Fatalf("no weigh decision with slot 0 at 0 in effect: %+v", b.decisions)
+	}
+	due, reported := start.Add(hotFor), start.Add(hotFor+late)
+	if !d.Due.Equal(due) || !d.Report.Equal(reported) || d.InEffect.Before(reported) {
+		t.Errorf("decision due %v, report %v, in effect %v; want due %v, report %v, in effect after the report",
+			d.Due, d.Report, d.InEffect, due, reported)
+	}
+	if lat := d.InEffect.Sub(d.Due); lat > time.Second+reportGap || d.LatencyMS < float64(late.Milliseconds()) {
+		t.Errorf("decision latency %v (%.1f ms recorded), want %v..%v", lat, d.LatencyMS, late, time.Second+reportGap)
+	}
+	if s := b.info().Latency; s.Count < 1 || s.MaxMS < float64(late.Milliseconds()) {
+		t.Errorf("latency summary %+v", s)
+	}
+	if got := landsOn(t, lns, 20); got[0] != 0 {
+		t.Errorf("new connections on the hot slot: %v", got)
 	}
 }

@@ -72,9 +72,13 @@ type Master struct {
 	gen      uint64
 	started  time.Time
 
-	bal    *balancer    // nil until New is done
-	store  *hosts.Store // nil unless hosts.redis is set
-	hostID string
+	bal *balancer // nil until New is done
+	// lastStep is when the balancer last ran; stepSoon: a run after a
+	// load report is due (see reported).
+	lastStep time.Time
+	stepSoon bool
+	store    *hosts.Store // nil unless hosts.redis is set
+	hostID   string
 
 	reloads    reloadStats
 	clientReqs map[uint64]chan workerClients   // client list requests waiting for answers
@@ -358,6 +362,7 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 		m.onReady(p, msg)
 	case *ipc.Load:
 		p.load, p.rtcPlaced = msg, 0
+		m.reported()
 	case *ipc.Place:
 		m.onPlace(p, msg)
 	case *ipc.Redirect:

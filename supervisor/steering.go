@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"streamedge/configs"
 	"streamedge/ipc"
@@ -77,13 +78,39 @@ func (m *Master) views() []slotView {
 	return vs
 }
 
-// rebalance runs the balancer now: every tick, and whenever a slot's
-// readiness changes (a dead slot must leave its group at once).
+// reportGap is the least time between two decisions that load reports
+// trigger: the workers report once a second each, a round's reports come
+// within a few ms of each other, and one decision serves them all.
+const reportGap = 100 * time.Millisecond
+
+// rebalance runs the balancer now: every tick, after load reports (see
+// reported), and whenever a slot's readiness changes (a dead slot must
+// leave its group at once).
 func (m *Master) rebalance() {
 	if m.bal == nil || m.stopping {
 		return
 	}
-	m.bal.step(m.now(), m.views(), m.host.last)
+	m.lastStep = m.now()
+	m.bal.step(m.lastStep, m.views(), m.host.last)
+}
+
+// reported runs the balancer after a load report, at most once per
+// reportGap: a report can make a slot hot (its hot_for is up) or cool, and
+// waiting for the next tick would add up to a second to the decision.
+func (m *Master) reported() {
+	if m.stepSoon {
+		return // a step is on its way; it will see this report too
+	}
+	wait := reportGap - m.now().Sub(m.lastStep)
+	if wait <= 0 {
+		m.rebalance()
+		return
+	}
+	m.stepSoon = true
+	m.after(wait, func() {
+		m.stepSoon = false
+		m.rebalance()
+	})
 }
 
 // sendSlot, broadcastAll and retireSlotWorker are the balancer's effects.
