@@ -311,6 +311,21 @@ func (b *balancer) step(now time.Time, views []slotView, host HostLoad) {
 	}
 }
 
+// hotDue is the earliest time, after the last step, at which a slot over
+// worker_cpu_high will have been so for hot_for; zero when none will.
+func (b *balancer) hotDue() time.Time {
+	var first time.Time
+	for _, w := range b.state {
+		if w.Hot || !w.Ready || w.OverSince.IsZero() {
+			continue
+		}
+		if at := w.OverSince.Add(b.policy.HotFor); first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return first
+}
+
 // turn notes that slot's steering changes in this step, by the decision
 // just recorded.
 func (b *balancer) turn(slot int) {
@@ -323,18 +338,18 @@ func (b *balancer) turn(slot int) {
 // inEffect records, for the decisions that changed steering, when it was
 // due and when the kernel had it. A slot that turned hot was due hot_for
 // after its first report over worker_cpu_high, whether or not a report
-// came then; any other turn was due at the report it followed (or at once,
-// for a slot with no report: a worker gone).
+// came then; any other turn was due at the report it followed. A turn
+// with no report behind it (a worker ready or gone) is not timed.
 func (b *balancer) inEffect(now, at time.Time) {
 	var due, report time.Time
 	for slot := range b.turned {
 		w, r := b.state[slot], b.lastAt[slot]
+		if r.IsZero() {
+			continue // a worker come or gone, at once: no report to time it by
+		}
 		d := r
 		if w != nil && w.Hot && w.HotSince.Equal(now) && !w.OverSince.IsZero() {
 			d = w.OverSince.Add(b.policy.HotFor)
-		}
-		if r.IsZero() {
-			d, r = at, at
 		}
 		due, report = maxTime(due, d), maxTime(report, r)
 	}

@@ -276,13 +276,13 @@ func TestBalancerShedMovesToTheCoolSlot(t *testing.T) {
 	}
 }
 
-// A load report past hot_for turns steering at once (issue 19's decision
-// latency): the master never ticks here, so only the reports run the
-// balancer; a round's second report, 30 ms after the first, waits for one
-// step reportGap after the last; and the hot slot's program is in the
-// kernel within a report period plus reportGap of the decision being due,
-// measured from when it was due (hot_for after the first report over the
-// threshold), not from the report that brought it.
+// A slot over the threshold for hot_for turns steering at once (issue 19's
+// decision latency): the master never ticks here, so only the reports and
+// the timers they arm run the balancer; a round's second report, 30 ms
+// after the first, waits for one step reportGap after the last; hot_for is
+// up between two reports, and the hot slot's program is in the kernel then,
+// not at the next report, within a report period plus reportGap of the
+// decision being due (hot_for after the first report over the threshold).
 func TestReportTurnsSteeringWithinAPeriod(t *testing.T) {
 	h := newHarness(t, 2)
 	for _, p := range h.procs {
@@ -309,19 +309,20 @@ func TestReportTurnsSteeringWithinAPeriod(t *testing.T) {
 	}
 	hotFor := b.policy.HotFor
 	start := h.clock.now()
-	late := 40 * time.Millisecond // the report after hot_for is up comes late
-	var at time.Duration          // since start
+	const offset = 400 * time.Millisecond // hot_for is up this long before a report
+	var at time.Duration                  // since start
+	var last time.Duration                // slot 0's last report
 	for round := 0; ; round++ {
-		next := time.Duration(round) * time.Second
-		if next >= hotFor {
-			next = hotFor + late
+		next := time.Duration(round)*time.Second + offset
+		if round == 0 {
+			next = 0
 		}
-		h.advance(next - at)
-		at = next
-		report(h.procs[0], 95)
 		if next > hotFor {
 			break
 		}
+		h.advance(next - at)
+		at, last = next, next
+		report(h.procs[0], 95)
 		h.advance(30 * time.Millisecond)
 		at += 30 * time.Millisecond
 		report(h.procs[1], 10)
@@ -333,9 +334,13 @@ func TestReportTurnsSteeringWithinAPeriod(t *testing.T) {
 		if h.m.stepSoon {
 			t.Fatalf("round %d: the coalesced step did not run", round)
 		}
+		if b.state[0].Hot {
+			t.Fatalf("round %d: slot 0 hot %v after its first report over the threshold, hot_for is %v", round, at, hotFor)
+		}
 	}
+	h.advance(hotFor - at) // no report: the timer its last one armed
 	if !b.state[0].Hot || b.kernelWeight(0) != 0 {
-		t.Fatalf("slot 0 after the report past hot_for: %+v, weight in kernel %d; want hot, 0", *b.state[0], b.kernelWeight(0))
+		t.Fatalf("slot 0 when hot_for is up: %+v, weight in kernel %d; want hot, 0", *b.state[0], b.kernelWeight(0))
 	}
 	var d *Decision
 	for i := range b.decisions {
@@ -346,16 +351,16 @@ func TestReportTurnsSteeringWithinAPeriod(t *testing.T) {
 	if d == nil || d.InEffect.IsZero() {
 		t.Fatalf("no weigh decision with slot 0 at 0 in effect: %+v", b.decisions)
 	}
-	due, reported := start.Add(hotFor), start.Add(hotFor+late)
-	if !d.Due.Equal(due) || !d.Report.Equal(reported) || d.InEffect.Before(reported) {
-		t.Errorf("decision due %v, report %v, in effect %v; want due %v, report %v, in effect after the report",
+	due, reported := start.Add(hotFor), start.Add(last)
+	if !d.Due.Equal(due) || !d.Report.Equal(reported) || d.InEffect.Before(due) {
+		t.Errorf("decision due %v, report %v, in effect %v; want due %v, report %v, in effect after due",
 			d.Due, d.Report, d.InEffect, due, reported)
 	}
-	if lat := d.InEffect.Sub(d.Due); lat > time.Second+reportGap || d.LatencyMS < float64(late.Milliseconds()) {
-		t.Errorf("decision latency %v (%.1f ms recorded), want %v..%v", lat, d.LatencyMS, late, time.Second+reportGap)
+	if lat := d.InEffect.Sub(d.Due); lat > time.Second+reportGap || d.LatencyMS != float64(lat.Microseconds())/1000 {
+		t.Errorf("decision latency %v (%.3f ms recorded), want at most %v", lat, d.LatencyMS, time.Second+reportGap)
 	}
-	if s := b.info().Latency; s.Count < 1 || s.MaxMS < float64(late.Milliseconds()) {
-		t.Errorf("latency summary %+v", s)
+	if s := b.info().Latency; s.Count < 1 || s.MaxMS < d.LatencyMS {
+		t.Errorf("latency summary %+v, the hot decision's %.3f ms", s, d.LatencyMS)
 	}
 	if got := landsOn(t, lns, 20); got[0] != 0 {
 		t.Errorf("new connections on the hot slot: %v", got)

@@ -74,9 +74,11 @@ type Master struct {
 
 	bal *balancer // nil until New is done
 	// lastStep is when the balancer last ran; stepSoon: a run after a
-	// load report is due (see reported).
+	// load report is due (see reported); hotAt: a run when a slot's
+	// hot_for is up (see rebalance).
 	lastStep time.Time
 	stepSoon bool
+	hotAt    time.Time
 	store    *hosts.Store // nil unless hosts.redis is set
 	hostID   string
 

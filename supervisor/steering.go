@@ -92,6 +92,17 @@ func (m *Master) rebalance() {
 	}
 	m.lastStep = m.now()
 	m.bal.step(m.lastStep, m.views(), m.host.last)
+	// A slot over worker_cpu_high is hot the moment its hot_for is up:
+	// a report a millisecond early would leave it to the next one.
+	if at := m.bal.hotDue(); !at.IsZero() && (m.hotAt.IsZero() || at.Before(m.hotAt)) {
+		m.hotAt = at
+		m.after(at.Sub(m.lastStep), func() {
+			if m.hotAt.Equal(at) { // else an earlier one ran, and armed the next
+				m.hotAt = time.Time{}
+				m.rebalance()
+			}
+		})
+	}
 }
 
 // reported runs the balancer after a load report, at most once per
