@@ -579,14 +579,22 @@ func TestHotWorkerShedsByMovingAndCools(t *testing.T) {
 	hot := notOwner(t, s, "hot") // either would do; this one's players all relay after the move
 	before := s.atLeast(t, n, hot, n/2)
 	// 4 % of a core per player: hot at once, cool with one player left.
+	burnAt := time.Now()
 	if code := s.post(t, fmt.Sprintf("/api/v1/workers/%d/burn?percent=4&per_player=true&for=5m", hot)); code != http.StatusOK {
 		t.Fatalf("burn: %d", code)
 	}
-	burnAt := time.Now()
-	s.waitBalance(t, "the burning worker hot with weight 0", func(bi supervisor.BalanceInfo) bool {
+	// Issue 19 test 4: new connections go to the other worker only within
+	// hot_for + 2 s of the burn (a report to see it, hot_for, and the
+	// report that ends it, each decided at once).
+	hotBI := s.waitBalance(t, "the burning worker hot with weight 0", func(bi supervisor.BalanceInfo) bool {
 		return bi.Workers[hot].Hot && bi.Workers[hot].KernelWeight == 0
 	})
-	t.Logf("worker %d hot and out of the program %v after the burn started (players %v)", hot, time.Since(burnAt).Round(time.Millisecond), before)
+	took := time.Since(burnAt)
+	t.Logf("worker %d hot and out of the program %v after the burn started (players %v); decision latency %+v",
+		hot, took.Round(time.Millisecond), before, hotBI.Latency)
+	if took > hotFor+2*time.Second {
+		t.Errorf("new connections avoided the hot worker %v after the burn, want within hot_for + 2 s = %v", took.Round(time.Millisecond), hotFor+2*time.Second)
+	}
 	shed := s.logs.wait(t, "balance decision", func(l map[string]any) bool {
 		return l["action"] == "shed" && l["worker"] == float64(hot)
 	}, 20*time.Second)
@@ -601,7 +609,7 @@ func TestHotWorkerShedsByMovingAndCools(t *testing.T) {
 	cool := s.waitBalanceFor(t, "the shedding worker cool again, with weight", budget, func(bi supervisor.BalanceInfo) bool {
 		return !bi.Workers[hot].Hot && bi.Workers[hot].KernelWeight > 0
 	})
-	t.Logf("cool %v after the burn started (budget %v): cpu %.1f%%", time.Since(burnAt).Round(time.Millisecond), budget, cool.Workers[hot].CPUPercent)
+	t.Logf("cool %v after the burn started (budget %v): cpu %.1f%%; decision latency %+v", time.Since(burnAt).Round(time.Millisecond), budget, cool.Workers[hot].CPUPercent, cool.Latency)
 	// The burn ends: players moved back to even the workers out would make
 	// it hot again (its load is the burn's, not theirs).
 	if code := s.post(t, fmt.Sprintf("/api/v1/workers/%d/burn?percent=1&for=1ms", hot)); code != http.StatusOK {
