@@ -311,8 +311,9 @@ func (b *balancer) step(now time.Time, views []slotView, host HostLoad) {
 	}
 }
 
-// hotDue is the earliest time, after the last step, at which a slot over
-// worker_cpu_high will have been so for hot_for; zero when none will.
+// hotDue is the earliest time at which a slot over worker_cpu_high, not
+// yet hot, will have been so for hot_for; zero when there is none. The
+// last step made every slot whose time had come hot, so it is after it.
 func (b *balancer) hotDue() time.Time {
 	var first time.Time
 	for _, w := range b.state {

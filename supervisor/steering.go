@@ -94,7 +94,7 @@ func (m *Master) rebalance() {
 	m.bal.step(m.lastStep, m.views(), m.host.last)
 	// A slot over worker_cpu_high is hot the moment its hot_for is up:
 	// a report a millisecond early would leave it to the next one.
-	if at := m.bal.hotDue(); !at.IsZero() && (m.hotAt.IsZero() || at.Before(m.hotAt)) {
+	if at := m.bal.hotDue(); at.After(m.lastStep) && (m.hotAt.IsZero() || at.Before(m.hotAt)) {
 		m.hotAt = at
 		m.after(at.Sub(m.lastStep), func() {
 			if m.hotAt.Equal(at) { // else an earlier one ran, and armed the next
