@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -48,9 +49,12 @@ type fanout struct {
 	fresh   []*Subscriber // to be written at once: joined, resumed, or behind after a park
 	running bool
 	wake    chan struct{}
+	// lastPass is how long the last pass over every player took (ns), for
+	// Hub.WriterLoad; 0 while the loop is not running.
+	lastPass atomic.Int64
 
-	// The loop's own: the players of this pass, those still waiting for a
-	// publisher or the tracks (written again at the stream's next change,
+	// The loop's own: the players of this pass, those not written since
+	// they joined or resumed (written again at the stream's next change,
 	// not the next tick), and scratch shared by every player's write.
 	pass, waiting []*Subscriber
 	batch         []*Msg
@@ -60,7 +64,7 @@ type fanout struct {
 // join puts sub into the loop, starting it if it is not running, and
 // returns the channel on which the loop reports why it dropped sub.
 func (f *fanout) join(sub *Subscriber, w FanoutWriter) <-chan error {
-	sub.fw, sub.errc, sub.seenPauses = w, make(chan error, 1), 0
+	sub.fw, sub.errc, sub.seenPauses, sub.started = w, make(chan error, 1), 0, false
 	sub.gone.Store(false)
 	f.mu.Lock()
 	sub.idx = len(f.subs)
@@ -166,8 +170,12 @@ func (f *fanout) run() {
 			clear(f.waiting)
 			f.waiting = f.waiting[:0]
 		}
+		start := time.Now()
 		for _, sub := range f.pass {
 			f.serve(sub)
+		}
+		if all {
+			f.lastPass.Store(int64(time.Since(start)))
 		}
 		clear(f.pass)
 		if now := f.s.hub.opts.Load().MergedWrite; now != mw {
@@ -194,6 +202,7 @@ func (f *fanout) take(all, waiting bool) bool {
 	defer f.mu.Unlock()
 	if len(f.subs) == 0 {
 		f.running = false
+		f.lastPass.Store(0)
 		clear(f.fresh)
 		f.fresh = f.fresh[:0]
 		return false
@@ -226,7 +235,7 @@ func (f *fanout) serve(sub *Subscriber) {
 			return
 		}
 		// Resumed: start again as a new player does.
-		sub.seenPauses, sub.primed, sub.skips = n, false, 0
+		sub.seenPauses, sub.primed, sub.skips, sub.started = n, false, 0, false
 	}
 	for range maxBatchesPerPass {
 		if sub.pauses.Load() != sub.seenPauses {
@@ -255,12 +264,16 @@ func (f *fanout) serve(sub *Subscriber) {
 			return
 		}
 		sub.wrote(kept, sent)
+		sub.started = true
 		clear(batch) // let the window's old messages be collected
 		if sub.drained {
 			break
 		}
 	}
-	if !sub.primed && !sub.listed {
+	if !sub.started && !sub.listed {
+		// Nothing for it yet (no publisher, tracks unknown, an adopted
+		// player that has had everything): its first write goes out at the
+		// stream's next change, as a new player's would, not a tick later.
 		sub.listed = true
 		f.waiting = append(f.waiting, sub)
 	}
@@ -279,6 +292,7 @@ func (f *fanout) park(sub *Subscriber, kept []*Msg, sent uint64) {
 			return
 		}
 		sub.wrote(parked, sent)
+		sub.started = true
 		behind := !sub.drained
 		sub.busy.Unlock()
 		if behind {
@@ -316,4 +330,22 @@ func (sub *Subscriber) runFanout(ctx context.Context, w FanoutWriter) error {
 		f.leave(sub)
 		return context.Cause(ctx)
 	}
+}
+
+// WriterLoad is how much of the merge period the busiest stream writer
+// loop took for its last pass over all its players: 1 or more means that
+// loop no longer writes every player once per tick, so they fall behind.
+// It is what tells a worker at capacity from one that is merely busy,
+// since a loop is one goroutine: it runs on one core however many the
+// host has. 0 without a merge period (writes follow the publisher).
+func (h *Hub) WriterLoad() float64 {
+	mw := h.opts.Load().MergedWrite
+	if mw <= 0 {
+		return 0
+	}
+	var worst int64
+	for _, s := range h.list(nil) {
+		worst = max(worst, s.fan.lastPass.Load())
+	}
+	return float64(worst) / float64(mw)
 }

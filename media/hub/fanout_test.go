@@ -169,6 +169,9 @@ func TestLoopParksOnlyTheFullSocket(t *testing.T) {
 	if n := writers[0].wrote.Load(); n >= msgs {
 		t.Fatalf("the player that does not read got all %d messages written", n)
 	}
+	if load := h.WriterLoad(); load <= 0 {
+		t.Fatalf("WriterLoad = %v while the loop writes three players", load)
+	}
 	go readTags(clients[0], seqs[0])
 	expectSeqs(t, "parked player", seqs[0], msgs)
 	cancel()
@@ -180,6 +183,12 @@ func TestLoopParksOnlyTheFullSocket(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("Run did not return after its context ended")
+		}
+	}
+	// With no player left the loop ends, at its next tick.
+	for deadline := time.Now().Add(10 * time.Second); h.WriterLoad() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("WriterLoad = %v with no player left", h.WriterLoad())
 		}
 	}
 }

@@ -59,6 +59,7 @@ type Subscriber struct {
 	idx        int         // in fanout.subs, under fanout.mu; -1 when not in it
 	seenPauses uint64      // the pauses the loop has seen
 	listed     bool        // in fanout.waiting (the loop's own)
+	started    bool        // written since it joined or resumed (the loop's own)
 
 	// Sent and Skipped count what the player got, for its closing log line.
 	Sent    atomic.Uint64
