@@ -93,6 +93,11 @@ func (t *Tail) Admit(s *hub.Stream, msgs []*hub.Msg) (out []*hub.Msg, resumed *R
 	return kept, resumed
 }
 
+// Passthrough tells whether Admit lets every message through as it is, on
+// the hub's own timeline: the player may be written the bytes the hub
+// laid out for every player.
+func (t *Tail) Passthrough() bool { return t.resume == nil && !t.shiftUnset && t.Shift == 0 }
+
 // Wrote records a batch the client got whole.
 func (t *Tail) Wrote(msgs []*hub.Msg) {
 	for _, m := range msgs {

@@ -315,3 +315,7 @@ func (p *player) Wrote(msgs []*hub.Msg) { p.ho.tail.Wrote(msgs) }
 
 // Outlet is the player's socket.
 func (p *player) Outlet() *hub.Outlet { return p.out }
+
+// Shared: FLV tags as the hub encoded them, once the file header is out
+// and unless the player keeps a timeline of its own.
+func (p *player) Shared() (hub.Wire, bool) { return hub.Wire{}, p.headSent && p.ho.tail.Passthrough() }

@@ -21,6 +21,11 @@ type FanoutWriter interface {
 	Wrote(kept []*Msg)
 	// Outlet is the player's socket.
 	Outlet() *Outlet
+	// Shared tells whether the player frames messages exactly as the hub
+	// encoded them (its own headers sent, no timeline of its own, nothing
+	// to filter), and in which Wire: then, when it is caught up, the loop
+	// writes it the pass's shared bytes and tells Wrote itself.
+	Shared() (Wire, bool)
 }
 
 // maxBatchesPerPass bounds the batches a player behind by more than one
@@ -59,6 +64,7 @@ type fanout struct {
 	pass, waiting []*Subscriber
 	batch         []*Msg
 	iov           []syscall.Iovec
+	segs          []*segment // this pass's shared bytes, one per Wire
 }
 
 // join puts sub into the loop, starting it if it is not running, and
@@ -170,6 +176,8 @@ func (f *fanout) run() {
 			clear(f.waiting)
 			f.waiting = f.waiting[:0]
 		}
+		clear(f.segs)
+		f.segs = f.segs[:0]
 		start := time.Now()
 		for _, sub := range f.pass {
 			f.serve(sub)
@@ -250,7 +258,10 @@ func (f *fanout) serve(sub *Subscriber) {
 		if len(batch) == 0 {
 			break
 		}
-		vecs, kept := sub.fw.Frame(batch)
+		vecs, kept := f.shared(sub, batch)
+		if vecs == nil {
+			vecs, kept = sub.fw.Frame(batch)
+		}
 		sent := payloadBytes(batch)
 		done, err := sub.fw.Outlet().try(vecs, &f.iov)
 		if err != nil {
@@ -278,6 +289,24 @@ func (f *fanout) serve(sub *Subscriber) {
 		f.waiting = append(f.waiting, sub)
 	}
 	sub.busy.Unlock()
+}
+
+// shared returns the pass's shared bytes for batch as sub's one iovec,
+// when sub is caught up and frames as the hub does; nil otherwise.
+func (f *fanout) shared(sub *Subscriber, batch []*Msg) ([][]byte, []*Msg) {
+	if !sub.plain || !sub.drained {
+		return nil, nil
+	}
+	wire, ok := sub.fw.Shared()
+	if !ok {
+		return nil, nil
+	}
+	b := f.segmentFor(wire, sub.fetchFrom).bytes(sub.fetchFrom, batch)
+	if b == nil {
+		return nil, nil
+	}
+	sub.one[0] = b
+	return sub.one[:], batch
 }
 
 // park hands what the socket did not take to a wait of sub's own, which

@@ -84,13 +84,14 @@ func (w countingWriter) Wrote(kept []*Msg) { w.wrote.Add(int64(len(kept))) }
 
 // BenchmarkPlayerWrite feeds N players on real loopback sockets from one
 // stream, the old way (a goroutine, timer and deadline per player) and
-// through the stream's writer loop, and reports the server's user and
+// through the stream's writer loop, with each player's own iovecs
+// (loop-own) and with the pass's shared bytes (loop), and reports the server's user and
 // system CPU per player write and the memory each player adds. One
 // iteration is one merge period's worth of a 2 Mbit/s stream (8 frames of
 // 8000 bytes), written to every player.
 func BenchmarkPlayerWrite(b *testing.B) {
 	for _, players := range []int{100, 1000} {
-		for _, mode := range []string{"goroutine", "loop"} {
+		for _, mode := range []string{"goroutine", "loop-own", "loop"} {
 			b.Run(fmt.Sprintf("mode=%s/players=%d", mode, players), func(b *testing.B) {
 				benchPlayerWrite(b, mode, players)
 			})
@@ -121,8 +122,10 @@ func benchPlayerWrite(b *testing.B, mode string, players int) {
 			b.Fatal(err)
 		}
 		var w BatchWriter = &goroutineWriter{nc: nc, wrote: &wrote}
-		if mode == "loop" {
-			w = countingWriter{newSockWriter(nc), &wrote}
+		if mode != "goroutine" {
+			sw := newSockWriter(nc)
+			sw.own = mode == "loop-own"
+			w = countingWriter{sw, &wrote}
 		}
 		go func() { sub.Run(ctx, w); sub.Close(); ended <- struct{}{} }()
 	}

@@ -19,6 +19,7 @@ type sockWriter struct {
 	out   *Outlet
 	wrote atomic.Int64 // messages the client got whole
 	bytes atomic.Uint64
+	own   bool // frames every batch itself, never from the shared segment
 }
 
 func newSockWriter(nc net.Conn) *sockWriter {
@@ -36,8 +37,9 @@ func (w *sockWriter) Frame(msgs []*Msg) ([][]byte, []*Msg) {
 	return vecs, msgs
 }
 
-func (w *sockWriter) Wrote(kept []*Msg) { w.wrote.Add(int64(len(kept))) }
-func (w *sockWriter) Outlet() *Outlet   { return w.out }
+func (w *sockWriter) Wrote(kept []*Msg)    { w.wrote.Add(int64(len(kept))) }
+func (w *sockWriter) Outlet() *Outlet      { return w.out }
+func (w *sockWriter) Shared() (Wire, bool) { return Wire{}, !w.own }
 func (w *sockWriter) WriteBatch(msgs []*Msg) error {
 	vecs, kept := w.Frame(msgs)
 	err := w.out.Write(vecs, 10*time.Second)

@@ -60,6 +60,12 @@ type Subscriber struct {
 	seenPauses uint64      // the pauses the loop has seen
 	listed     bool        // in fanout.waiting (the loop's own)
 	started    bool        // written since it joined or resumed (the loop's own)
+	// What the last Fetch took: from which sequence number, and whether
+	// plainly (the window's messages in order, no headers added, none
+	// dropped), so the loop may write them from a shared segment.
+	fetchFrom uint64
+	plain     bool
+	one       [1][]byte // the iovec of a shared write
 
 	// Sent and Skipped count what the player got, for its closing log line.
 	Sent    atomic.Uint64
@@ -120,6 +126,7 @@ func (sub *Subscriber) Fetch(batch []*Msg) ([]*Msg, <-chan struct{}, error) {
 		return batch, nil, s.upErr
 	}
 	caughtUp := false
+	n0 := len(batch)
 	if !sub.primed {
 		if sub.waitTracks && !sub.tracksReadyLocked() {
 			return batch, s.signal, nil
@@ -135,11 +142,13 @@ func (sub *Subscriber) Fetch(batch []*Msg) ([]*Msg, <-chan struct{}, error) {
 		sub.Skipped.Add(1)
 		batch = sub.skipLocked(batch)
 	}
+	sub.fetchFrom, sub.plain = sub.next, len(batch) == n0
 	for sub.next < s.win.head && len(batch) < maxBatch {
 		m := s.win.at(sub.next)
 		sub.next++
 		if sub.needKey && m.Type == flv.TagVideo && !m.SeqHeader {
 			if !m.Keyframe {
+				sub.plain = false
 				continue
 			}
 			sub.needKey = false

@@ -125,6 +125,12 @@ func (p *player) Wrote(msgs []*hub.Msg) { p.tail.Wrote(msgs) }
 // Outlet is the player's socket, shared with the session's commands.
 func (p *player) Outlet() *hub.Outlet { return p.out }
 
+// Shared: chunks as the hub encoded them, at the connection's chunk size,
+// for a play on hub.RTMPStreamID on the hub's own timeline.
+func (p *player) Shared() (hub.Wire, bool) {
+	return hub.Wire{RTMPChunkSize: p.c.outChunkSize}, p.streamID == hub.RTMPStreamID && p.tail.Passthrough()
+}
+
 // appendChunks lays out one message as header, first chunk, then a
 // continuation header before each further chunk; no bytes are copied.
 func appendChunks(vecs [][]byte, hdr, cont, payload []byte, chunkSize int) [][]byte {
