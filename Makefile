@@ -79,10 +79,15 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; done
 
-# The figure we quote: a real server, a synthetic 2 Mbit/s stream, players
-# ramped in steps until more than 1 % starve (see `streamedge bench -h`).
+# The figures we quote (README, "Load generator"): streamedge against
+# nginx-rtmp with the same synthetic 2 Mbit/s publisher and players, at
+# 1,000 and 2,000 players on RTMP and HTTP-FLV, -w 1 and -w 2; then
+# streamedge -w 1 alone, ramped until more than 1 % starve. 5-12
+# minutes; bench-results/ keeps the JSON and a perf profile of the worker.
 bench: build
-	./$(BIN) bench scenario -server ./$(BIN)
+	$(call need,/usr/lib/nginx/modules/ngx_rtmp_module.so,nginx-light libnginx-mod-rtmp)
+	@mkdir -p bench-results
+	./$(BIN) bench compare -server ./$(BIN) -json bench-results/compare.json -profile bench-results/worker.perf
 
 # Edge against standalone: the origin's connections and CPU per Gbit (bench/edge.sh).
 bench-edge: build

@@ -29,6 +29,7 @@ commands:
   publish    publish streams: an FLV file looped in real time, or synthetic media
   play       start players, measure what they receive, print a summary
   scenario   start a server and a publisher, add players in steps, print a table
+  compare    streamedge against nginx-rtmp with the same publisher and players, then its starving point
 
 Run "streamedge bench <command> -h" for a command's flags.
 `
@@ -54,6 +55,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return publishCommand(ctx, args[1:], stdout, stderr, log)
 	case "scenario":
 		return scenarioCommand(ctx, args[1:], stdout, stderr, log)
+	case "compare":
+		return compareCommand(ctx, args[1:], stdout, stderr, log)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return ExitPass

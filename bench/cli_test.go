@@ -31,6 +31,11 @@ func TestUsageErrors(t *testing.T) {
 		{"publish a missing file", []string{"publish", "-url", "rtmp://127.0.0.1/live/s", "-file", "/nonexistent.flv"}, "no such file"},
 		{"scenario protocol", []string{"scenario", "-protocol", "hls"}, "-protocol must be flv, rtmp or whep"},
 		{"scenario steps", []string{"scenario", "-steps", "200,100"}, "counts must increase"},
+		{"compare protocol", []string{"compare", "-protocols", "rtmp,whep"}, `bad protocol "whep"`},
+		{"compare players", []string{"compare", "-players", "2000,1000"}, "counts must increase"},
+		{"compare too many players", []string{"compare", "-players", "30000"}, "-players: at most 20000"},
+		{"compare duration", []string{"compare", "-duration", "0s"}, "-duration must be between"},
+		{"compare starve steps", []string{"compare", "-starve-steps", "x"}, "bad steps"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,7 +51,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelpExitsZero(t *testing.T) {
-	for _, cmd := range []string{"play", "publish", "scenario"} {
+	for _, cmd := range []string{"play", "publish", "scenario", "compare"} {
 		var stdout, stderr bytes.Buffer
 		if code := Main([]string{cmd, "-h"}, &stdout, &stderr); code != ExitPass || !strings.Contains(stderr.String(), "usage: streamedge bench "+cmd) {
 			t.Errorf("%s -h: exit code %d, output:\n%s", cmd, code, stderr.String())

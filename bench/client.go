@@ -87,6 +87,7 @@ func (c *ClientResult) Startup() (float64, bool) {
 type live struct {
 	state      atomic.Int32
 	bytes      atomic.Uint64
+	frames     atomic.Uint64 // audio and video messages
 	stalls     atomic.Int32
 	errors     atomic.Int32
 	reconnects atomic.Int32
@@ -180,6 +181,7 @@ func (r *recorder) frame(now time.Time, typ uint8, ts uint32, body []byte) {
 			r.keyframe(now, ts, uint64(len(body)))
 		}
 	}
+	r.live.frames.Store(res.Audio + res.Video)
 	// A stream without video never sees a keyframe: its window opens at the
 	// end of the warm-up instead.
 	if r.winStart.IsZero() && res.Video == 0 && !now.Before(r.warmAt) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -77,20 +78,80 @@ func ProcessTreeCPU(pid int) (time.Duration, error) {
 
 // treeCPU sums the ticks of root and everything below it.
 func treeCPU(stats map[int]procStat, root int) time.Duration {
+	var ticks uint64
+	for _, pid := range treePids(stats, root) {
+		st := stats[pid]
+		ticks += st.utime + st.stime + st.cutime + st.cstime
+	}
+	return time.Duration(ticks) * clockTick
+}
+
+// treePids is root and every process below it, root first.
+func treePids(stats map[int]procStat, root int) []int {
 	children := map[int][]int{}
 	for _, st := range stats {
 		children[st.ppid] = append(children[st.ppid], st.pid)
 	}
-	var ticks uint64
-	queue := []int{root}
-	for len(queue) > 0 {
-		pid := queue[0]
-		queue = queue[1:]
-		st := stats[pid]
-		ticks += st.utime + st.stime + st.cutime + st.cstime
-		queue = append(queue, children[pid]...)
+	pids := []int{root}
+	for i := 0; i < len(pids); i++ {
+		pids = append(pids, children[pids[i]]...)
 	}
-	return time.Duration(ticks) * clockTick
+	return pids
+}
+
+// ProcessTreeRSS is the resident memory of pid and its descendants, in
+// bytes: a server's master and workers, or nginx's master and worker.
+// Pages two of them share (the binary's text) count twice, as they would
+// on two machines.
+func ProcessTreeRSS(pid int) (uint64, error) {
+	stats, err := allProcStats()
+	if err != nil {
+		return 0, err
+	}
+	if _, ok := stats[pid]; !ok {
+		return 0, fmt.Errorf("process %d is gone", pid)
+	}
+	var pages uint64
+	for _, p := range treePids(stats, pid) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", p))
+		if err != nil {
+			continue // exited while we looked
+		}
+		if n, err := parseStatmRSS(b); err == nil {
+			pages += n
+		}
+	}
+	return pages * uint64(os.Getpagesize()), nil
+}
+
+// parseStatmRSS reads the resident pages, the second field of
+// /proc/<pid>/statm.
+func parseStatmRSS(b []byte) (uint64, error) {
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return 0, fmt.Errorf("bad /proc statm line %q", b)
+	}
+	n, err := strconv.ParseUint(string(f[1]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("bad /proc statm line %q", b)
+	}
+	return n, nil
+}
+
+// childPids are the processes whose parent is pid: a master's workers.
+func childPids(pid int) ([]int, error) {
+	stats, err := allProcStats()
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, st := range stats {
+		if st.ppid == pid {
+			out = append(out, st.pid)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 func allProcStats() (map[int]procStat, error) {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -84,5 +85,46 @@ func TestParseHostBusy(t *testing.T) {
 	}
 	if d, err := hostBusy(); err != nil || d <= 0 {
 		t.Errorf("hostBusy() = %v, %v", d, err)
+	}
+}
+
+func TestTreePids(t *testing.T) {
+	stats := map[int]procStat{
+		10: {pid: 10, ppid: 1}, // the master
+		11: {pid: 11, ppid: 10},
+		12: {pid: 12, ppid: 10},
+		13: {pid: 13, ppid: 12},
+		20: {pid: 20, ppid: 1}, // someone else
+	}
+	got := treePids(stats, 10)
+	slices.Sort(got[1:])
+	if want := []int{10, 11, 12, 13}; !slices.Equal(got, want) {
+		t.Errorf("treePids = %v, want %v", got, want)
+	}
+}
+
+func TestParseStatmRSS(t *testing.T) {
+	tests := []struct {
+		in   string
+		want uint64
+		err  bool
+	}{
+		{"5964 3100 1200 300 0 900 0\n", 3100, false},
+		{"5964", 0, true},
+		{"5964 -3 1", 0, true},
+		{"", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseStatmRSS([]byte(tt.in))
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("parseStatmRSS(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+	// The test binary holds far more than a megabyte.
+	if rss, err := ProcessTreeRSS(os.Getpid()); err != nil || rss < 1<<20 {
+		t.Errorf("ProcessTreeRSS(self) = %v, %v", rss, err)
+	}
+	if _, err := ProcessTreeRSS(1 << 30); err == nil {
+		t.Error("no error for a pid that does not exist")
 	}
 }

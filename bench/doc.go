@@ -1,8 +1,10 @@
 // Package bench is streamedge's load generator: RTMP and HTTP-FLV players,
 // RTMP publishers (an FLV file looped in real time, or synthetic H.264- and
 // AAC-shaped tags at a chosen bitrate), live progress, a summary with
-// percentiles, JSON and a self-contained HTML report, and the standard
-// scenario that `make bench` runs against a freshly started server.
+// percentiles, JSON and a self-contained HTML report, the step scenario
+// against a freshly started server, and the comparison `make bench` runs:
+// streamedge and nginx-rtmp, one after the other, with the same publisher
+// and players, each cell on a fresh server, in one table with the ratios.
 //
 // It talks to servers only over the network, so it measures any RTMP or
 // HTTP-FLV server, not just ours. What it reports is what the clients really

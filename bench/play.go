@@ -51,7 +51,8 @@ type Sample struct {
 	Launched   int                `json:"launched"`
 	Playing    int                `json:"playing"` // clients whose session is receiving media
 	Bytes      uint64             `json:"bytes"`
-	Mbps       float64            `json:"mbps"` // media received since the previous sample
+	Frames     uint64             `json:"frames"` // audio and video messages received
+	Mbps       float64            `json:"mbps"`   // media received since the previous sample
 	Stalls     int                `json:"stalls"`
 	Errors     int                `json:"errors"`
 	Reconnects int                `json:"reconnects"`
@@ -218,6 +219,7 @@ func (s *sampler) sample(now time.Time) {
 			smp.Playing++
 		}
 		smp.Bytes += lv.bytes.Load()
+		smp.Frames += lv.frames.Load()
 		smp.Stalls += int(lv.stalls.Load())
 		smp.Errors += int(lv.errors.Load())
 		smp.Reconnects += int(lv.reconnects.Load())

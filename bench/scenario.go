@@ -28,6 +28,7 @@ type ScenarioConfig struct {
 	Protocol     string        // ProtoFLV, ProtoRTMP or ProtoWHEP
 	Bitrate      float64       // the publisher's
 	MaxStarve    float64       // percent of failed or starving players that ends the scenario
+	ExtraYAML    string        // appended to the server's config
 	Out          io.Writer     // the table
 	Progress     io.Writer     // per-second progress within a step; nil for none
 	Log          *slog.Logger
@@ -82,9 +83,9 @@ func Scenario(ctx context.Context, cfg ScenarioConfig) (*ScenarioResult, error) 
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	opts := ServerOptions{Path: cfg.Server, Workers: cfg.Workers}
+	opts := ServerOptions{Path: cfg.Server, Workers: cfg.Workers, ExtraYAML: cfg.ExtraYAML}
 	if cfg.Protocol == ProtoWHEP {
-		opts.ExtraYAML = "rtc:\n  enabled: true\n  udp_port_base: 0\n"
+		opts.ExtraYAML += "\nrtc:\n  enabled: true\n  udp_port_base: 0\n"
 	}
 	srv, err := StartServer(ctx, opts)
 	if err != nil {
@@ -93,22 +94,8 @@ func Scenario(ctx context.Context, cfg ScenarioConfig) (*ScenarioResult, error) 
 	defer srv.Stop()
 	cfg.Log.Info("server started", "pid", srv.Pid, "rtmp", srv.RTMP, "http", srv.HTTP, "workers", cfg.Workers)
 
-	pubCtx, stopPub := context.WithCancel(ctx)
-	pubDone := make(chan error, 1)
-	go func() {
-		_, err := Publish(pubCtx, PublishConfig{URL: "rtmp://" + srv.RTMP + "/bench/s", Publishers: 1,
-			Synthetic: cfg.Bitrate, Log: cfg.Log})
-		pubDone <- err
-	}()
-	defer func() { stopPub(); <-pubDone }()
-
-	url := "http://" + srv.HTTP + "/bench/s.flv"
-	switch cfg.Protocol {
-	case ProtoRTMP:
-		url = "rtmp://" + srv.RTMP + "/bench/s"
-	case ProtoWHEP:
-		url = "http://" + srv.HTTP + "/bench/s/whep"
-	}
+	defer startPublisher(ctx, srv.RTMP, cfg.Bitrate, cfg.Log)()
+	url := benchURL(cfg.Protocol, srv.RTMP, srv.HTTP)
 	if err := awaitPlayable(ctx, cfg.Protocol, url); err != nil {
 		return nil, fmt.Errorf("the published stream never became playable: %w\nserver log:\n%s", err, srv.Log())
 	}
@@ -119,7 +106,7 @@ func Scenario(ctx context.Context, cfg ScenarioConfig) (*ScenarioResult, error) 
 			res.Stopped = fmt.Sprintf("the next step, %d players, is over the cap of %d", n, cfg.Cap)
 			break
 		}
-		step, err := runStep(ctx, cfg, srv, url, n)
+		step, _, err := runStep(ctx, cfg, srv.CPU, url, n)
 		if err != nil {
 			return res, err
 		}
@@ -153,13 +140,38 @@ func Scenario(ctx context.Context, cfg ScenarioConfig) (*ScenarioResult, error) 
 	return res, nil
 }
 
-func runStep(ctx context.Context, cfg ScenarioConfig, srv *Server, url string, n int) (StepResult, error) {
+// runStep plays n players for a step and measures the server whose CPU
+// time cpu reads; extra probes go into the same timeline.
+// startPublisher publishes the synthetic stream bench/s to the RTMP
+// address until the returned stop is called, which waits for it to end.
+func startPublisher(ctx context.Context, rtmpAddr string, bitrate float64, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Publish(ctx, PublishConfig{URL: "rtmp://" + rtmpAddr + "/bench/s", Publishers: 1, Synthetic: bitrate, Log: log})
+	}()
+	return func() { cancel(); <-done }
+}
+
+// benchURL is where a player of proto finds the stream bench/s.
+func benchURL(proto, rtmpAddr, httpAddr string) string {
+	switch proto {
+	case ProtoRTMP:
+		return "rtmp://" + rtmpAddr + "/bench/s"
+	case ProtoWHEP:
+		return "http://" + httpAddr + "/bench/s/whep"
+	}
+	return "http://" + httpAddr + "/bench/s.flv"
+}
+
+func runStep(ctx context.Context, cfg ScenarioConfig, cpu func() (time.Duration, error), url string, n int, extra ...Probe) (StepResult, *Result, error) {
 	ramp := time.Duration(0)
 	if cfg.Ramp > 0 {
 		ramp = time.Duration(float64(n) / cfg.Ramp * float64(time.Second))
 	}
 	cpuProbe := Probe{Name: "server_cpu_s", Read: func() (float64, error) {
-		d, err := srv.CPU()
+		d, err := cpu()
 		return d.Seconds(), err
 	}}
 	hostProbe := Probe{Name: "host_cpu_s", Read: func() (float64, error) {
@@ -168,15 +180,15 @@ func runStep(ctx context.Context, cfg ScenarioConfig, srv *Server, url string, n
 	}}
 	r, err := Play(ctx, PlayConfig{URL: url, Clients: n, Ramp: cfg.Ramp, Duration: ramp + settle + cfg.StepDuration,
 		Timeout: 10 * time.Second, Bitrate: cfg.Bitrate, MaxFail: cfg.MaxStarve, Progress: cfg.Progress,
-		Probes: []Probe{cpuProbe, hostProbe}})
+		Probes: append([]Probe{cpuProbe, hostProbe}, extra...)})
 	if err != nil {
-		return StepResult{}, err
+		return StepResult{}, nil, err
 	}
 	step := StepResult{Players: n, StartupP99MS: r.Summary.Startup.P99, StarvingPct: r.Summary.BadPct,
 		StalledPct: 100 * float64(r.Summary.StalledClient) / float64(n), BenchCPUPct: r.Summary.BenchCPUPct, Summary: &r.Summary}
 	a, b, ok := steadyWindow(r.Timeline, n)
 	if !ok {
-		return step, nil
+		return step, r, nil
 	}
 	// Bytes and CPU over the same seconds. A window of whole seconds holds
 	// a keyframe more or less than the average: with a 2 s GOP that is
@@ -194,7 +206,7 @@ func runStep(ctx context.Context, cfg ScenarioConfig, srv *Server, url string, n
 		step.HostCPUPct = 100 * host / secs / float64(runtime.NumCPU())
 	}
 	step.Saturated = step.HostCPUPct > 90
-	return step, nil
+	return step, r, nil
 }
 
 // steadyWindow picks the samples that bound a step's steady part: from

@@ -112,7 +112,10 @@ func TestUnpublishedStream(t *testing.T) {
 	t.Parallel()
 	srv := startTestServer(t, 1, false)
 	res, err := Play(context.Background(), PlayConfig{URL: srv.url(ProtoFLV, "nobody"), Clients: 3,
-		Duration: time.Second, Timeout: 500 * time.Millisecond})
+		// The timeout covers the worker's start as well (the master's
+		// socket queues the connections until then): on a busy machine
+		// that took over 500 ms, and the 404 never came in time.
+		Duration: time.Second, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
