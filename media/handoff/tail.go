@@ -22,6 +22,7 @@ type Tail struct {
 	shiftUnset  bool
 	stopped     time.Time
 	kept        []*hub.Msg
+	held        []*hub.Msg // admitted before the shift could be fixed
 	resumedOnce bool
 }
 
@@ -68,10 +69,21 @@ func (t *Tail) seek(sub *hub.Subscriber) {
 // first batch that carries something new after an adopt.
 func (t *Tail) Admit(s *hub.Stream, msgs []*hub.Msg) (out []*hub.Msg, resumed *Resumed) {
 	if t.shiftUnset {
-		// Fixed at the first batch: by then the stream has a publisher here,
-		// so its offset from the host's timeline is known.
-		off, _ := s.HostOffset()
+		// Fixed at the first batch with media: only then is the stream's
+		// offset from the host's timeline known. What a new publisher (a
+		// relay starting here) sends before its first media, its metadata
+		// and sequence headers, is stamped on the timeline that media
+		// fixes, so it waits for it rather than fix the shift at 0.
+		off, known := s.HostOffset()
+		if !known {
+			t.held = append(t.held, msgs...)
+			return nil, nil
+		}
 		t.Shift, t.shiftUnset = t.skew-off, false
+		if len(t.held) > 0 {
+			msgs = append(t.held, msgs...)
+			t.held = nil
+		}
 	}
 	if t.resume == nil {
 		return msgs, nil
