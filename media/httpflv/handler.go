@@ -269,12 +269,7 @@ func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
 // WriteBatch writes tags as header, body and trailer slices in one writev,
 // blocking: for writes outside the stream's writer loop.
 func (p *player) WriteBatch(msgs []*hub.Msg) error {
-	vecs, kept := p.Frame(msgs)
-	err := p.out.Write(vecs, p.h.hub.Options().SendTimeout)
-	if err == nil {
-		p.Wrote(kept)
-	}
-	return err
+	return hub.WriteNow(p, msgs, p.h.hub.Options().SendTimeout)
 }
 
 // Frame lays tags out as header, body and trailer slices, sharing what the

@@ -28,6 +28,17 @@ type FanoutWriter interface {
 	Shared() (Wire, bool)
 }
 
+// WriteNow frames msgs for w and writes them whole, blocking for up to
+// timeout: a FanoutWriter's WriteBatch, for writes outside the loop.
+func WriteNow(w FanoutWriter, msgs []*Msg, timeout time.Duration) error {
+	vecs, kept := w.Frame(msgs)
+	err := w.Outlet().Write(vecs, timeout)
+	if err == nil {
+		w.Wrote(kept)
+	}
+	return err
+}
+
 // maxBatchesPerPass bounds the batches a player behind by more than one
 // batch writes in one pass, so catching up never holds the others' turn
 // for long; the rest waits for the next pass.

@@ -37,17 +37,10 @@ func (w *sockWriter) Frame(msgs []*Msg) ([][]byte, []*Msg) {
 	return vecs, msgs
 }
 
-func (w *sockWriter) Wrote(kept []*Msg)    { w.wrote.Add(int64(len(kept))) }
-func (w *sockWriter) Outlet() *Outlet      { return w.out }
-func (w *sockWriter) Shared() (Wire, bool) { return Wire{}, !w.own }
-func (w *sockWriter) WriteBatch(msgs []*Msg) error {
-	vecs, kept := w.Frame(msgs)
-	err := w.out.Write(vecs, 10*time.Second)
-	if err == nil {
-		w.Wrote(kept)
-	}
-	return err
-}
+func (w *sockWriter) Wrote(kept []*Msg)            { w.wrote.Add(int64(len(kept))) }
+func (w *sockWriter) Outlet() *Outlet              { return w.out }
+func (w *sockWriter) Shared() (Wire, bool)         { return Wire{}, !w.own }
+func (w *sockWriter) WriteBatch(msgs []*Msg) error { return WriteNow(w, msgs, 10*time.Second) }
 
 // socketPair returns both ends of a loopback TCP connection, with small
 // buffers so that a client that does not read fills its socket at once.

@@ -90,12 +90,7 @@ func (p *player) stop() {
 // WriteBatch sends msgs as chunks in one writev, blocking: for writes
 // outside the stream's writer loop.
 func (p *player) WriteBatch(msgs []*hub.Msg) error {
-	vecs, kept := p.Frame(msgs)
-	err := p.out.Write(vecs, p.c.srv.hub.Options().SendTimeout)
-	if err == nil {
-		p.Wrote(kept)
-	}
-	return err
+	return hub.WriteNow(p, msgs, p.c.srv.hub.Options().SendTimeout)
 }
 
 // Frame lays msgs out as chunks, reusing the headers the hub encoded once
