@@ -90,7 +90,13 @@ func (t *Tail) Admit(s *hub.Stream, msgs []*hub.Msg) (out []*hub.Msg, resumed *R
 	}
 	kept := t.kept[:0]
 	for _, m := range msgs {
-		if t.resume.Keep(m.Type, m.Timestamp+t.Shift) {
+		keep := false
+		if m.SeqHeader {
+			keep = t.resume.KeepHeader(m.Type, m.Timestamp+t.Shift)
+		} else {
+			keep = t.resume.Keep(m.Type, m.Timestamp+t.Shift)
+		}
+		if keep {
 			kept = append(kept, m)
 		}
 	}
@@ -111,9 +117,16 @@ func (t *Tail) Admit(s *hub.Stream, msgs []*hub.Msg) (out []*hub.Msg, resumed *R
 func (t *Tail) Passthrough() bool { return t.resume == nil && !t.shiftUnset && t.Shift == 0 }
 
 // Wrote records a batch the client got whole.
+// Sequence headers are not marks: each worker sends its own (a new
+// player's, a skip's, a relay's first) at the media's time, so how many
+// share a frame's timestamp differs from one worker to the next, and
+// counting them would make the receiver let a frame the client has
+// through in a header's place (a frame twice after a move).
 func (t *Tail) Wrote(msgs []*hub.Msg) {
 	for _, m := range msgs {
-		t.Pos.Wrote(m.Type, m.Timestamp+t.Shift)
+		if !m.SeqHeader {
+			t.Pos.Wrote(m.Type, m.Timestamp+t.Shift)
+		}
 	}
 }
 

@@ -114,3 +114,29 @@ func TestAdoptedPlayerShiftWaitsForTheRelaysMedia(t *testing.T) {
 		t.Fatalf("the client got video at %v (its time), want the sequence header in (%d, %d] and the keyframe at %d", video, host-40, host, host)
 	}
 }
+
+// A receiver that starts the client on its cached GOP sends the sequence
+// header stamped at the keyframe's time. When the client's last frame was
+// that keyframe, the header must not take the keyframe's place in the
+// filter: the client gets neither again, and the next frame is the first.
+func TestHeaderAtTheMarkDoesNotLetTheFrameThrough(t *testing.T) {
+	var pos Position
+	tail := Tail{}
+	tail.Wrote([]*hub.Msg{hub.NewMsg(tagVideo, 960, []byte{0x27, 1, 0, 0, 0}), hub.NewMsg(tagVideo, 1000, []byte{0x17, 1, 0, 0, 0})})
+	pos = tail.Pos
+	adopted := AdoptedTail(&State{Last: pos.Last})
+	adopted.shiftUnset = false
+	batch := []*hub.Msg{
+		hub.NewMsg(tagVideo, 1000, []byte{0x17, 0, 0, 0, 0}), // the GOP start's header
+		hub.NewMsg(tagVideo, 1000, []byte{0x17, 1, 0, 0, 0}), // the keyframe the client has
+		hub.NewMsg(tagVideo, 1040, []byte{0x27, 1, 0, 0, 0}),
+	}
+	kept, _ := adopted.Admit(nil, batch)
+	if len(kept) != 1 || kept[0].Timestamp != 1040 {
+		var got []uint32
+		for _, m := range kept {
+			got = append(got, m.Timestamp)
+		}
+		t.Fatalf("kept frames at %v, want only the one at 1040", got)
+	}
+}
