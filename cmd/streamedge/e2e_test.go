@@ -35,7 +35,7 @@ func publishFFmpeg(t *testing.T, s *server, stream string) *mediatest.Proc {
 	p := mediatest.StartFFmpegPublish(t, ctx, mediatest.FLVFile(t, mediatest.Media{}), s.rtmpURL(stream), true)
 	s.logs.wait(t, "rtmp publish start", func(l map[string]any) bool {
 		return strings.HasSuffix(fmt.Sprint(l["stream"]), "/"+stream)
-	}, 10*time.Second)
+	}, 30*time.Second) // ffmpeg's own start took over 10 s on a busy machine
 	return p
 }
 
