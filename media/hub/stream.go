@@ -131,7 +131,7 @@ func (s *Stream) push(p *Publisher, typeID uint8, timestamp uint32, payload []by
 	if isHeader(typeID, payload) {
 		ts = s.tl.data(timestamp)
 	} else {
-		ts = s.tl.media(typeID == flv.TagVideo, timestamp)
+		ts = s.tl.media(timestamp)
 	}
 	m := NewMsg(typeID, ts, payload)
 	s.bytesIn.Add(uint64(len(payload)))

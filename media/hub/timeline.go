@@ -9,16 +9,11 @@ package hub
 // window and skip checks need an order. So every stream keeps one offset:
 // output = input + offset, the same for audio and video while the input runs
 // smoothly, and re-chosen at a discontinuity so the output continues just
-// after the last timestamp the players saw. Each track stays monotonic on
-// its own; across tracks a message may be a little behind the other
-// track's last, as publishers interleave them: an encoder's audio runs
-// behind its video by its frame and lookahead (a transcoder's AAC by
-// 20-60 ms). Holding such audio at the video's time would stamp audio
-// frames closer than their length, and players would overlap them.
+// after the last timestamp the players saw.
 const (
-	// maxBackStep is how far a message may be behind the newest output of
-	// the stream without being a discontinuity: how far muxers interleave
-	// audio and video out of order.
+	// maxBackStep is how far a timestamp may step back without being a
+	// discontinuity: muxers interleave audio and video a little out of
+	// order. Such a message is held at the last output time instead.
 	maxBackStep = 250
 	// maxForwardJump is the largest step forward taken as real time (a low
 	// frame rate, a publisher's stall); a larger one is a broken clock.
@@ -33,51 +28,34 @@ const (
 type timeline struct {
 	started bool   // a media timestamp has been mapped
 	restart bool   // a new publisher: its first timestamp is a discontinuity
-	out     uint32 // the newest timestamp given out, of any track
+	out     uint32 // the last timestamp given out
 	offset  uint32
-	resets  uint64    // discontinuities corrected, for the logs
-	last    [2]uint32 // the last output of each track (audio, video)
-	seen    [2]bool   // the track has had a message
+	resets  uint64 // discontinuities corrected, for the logs
 }
 
-// media maps the timestamp of an audio (video false) or video message.
-func (t *timeline) media(video bool, in uint32) uint32 {
+// media maps the timestamp of an audio or video message.
+func (t *timeline) media(in uint32) uint32 {
 	switch {
 	case !t.started:
 		t.started = true
 		t.out = in + t.offset
 	case t.restart:
-		t.rebase(in)
+		t.offset = t.out + resumeStep - in
+		t.out += resumeStep
 	default:
-		// Measured against the newest output, not the last input, so a run
-		// of small steps back cannot pile up into a large drift.
+		// Measured against the last output, not the last input, so a run of
+		// small steps back cannot pile up into a large drift.
 		if d := int32(in + t.offset - t.out); d < -maxBackStep || d > maxForwardJump {
-			t.rebase(in)
+			t.offset = t.out + resumeStep - in
 			t.resets++
+		}
+		if out := in + t.offset; after(out, t.out) {
+			t.out = out
 		}
 	}
 	t.restart = false
-	tr := 0
-	if video {
-		tr = 1
-	}
-	out := in + t.offset
-	// A step back within the track is held, never reordered. (Only a step
-	// back: the last of a track silent for 25 days is not "after" in 2^32.)
-	if back := int32(t.last[tr] - out); t.seen[tr] && back > 0 && back <= maxBackStep {
-		out = t.last[tr]
-	}
-	t.last[tr], t.seen[tr] = out, true
-	if after(out, t.out) {
-		t.out = out
-	}
-	return out
+	return t.out
 }
-
-// rebase makes in continue just after the newest output. A track whose
-// input was behind the other's by more than that is held until it is past
-// its own last output, so it never goes back.
-func (t *timeline) rebase(in uint32) { t.offset = t.out + resumeStep - in }
 
 // data maps the timestamp of a message that does not advance time: script
 // data and sequence headers, which publishers often stamp 0 in mid-stream.
