@@ -130,9 +130,10 @@ type Load struct {
 	BytesOut       uint64
 	// Refusals counts new sessions refused since the worker started, by
 	// "protocol/reason" (rtmp/capped, http_flv/host_full); Shed counts the
-	// players it shed.
-	Refusals map[string]uint64 `json:",omitempty"`
-	Shed     uint64            `json:",omitempty"`
+	// players it closed to shed load, ShedMoved those it moved instead.
+	Refusals  map[string]uint64 `json:",omitempty"`
+	Shed      uint64            `json:",omitempty"`
+	ShedMoved uint64            `json:",omitempty"`
 	// Handoffs counts players handed between workers since the worker
 	// started: in (adopted here) and out (now on another worker).
 	HandoffsIn  uint64 `json:",omitempty"`

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -278,16 +277,7 @@ func TestScaleDownMovesPlayersWithoutADisconnect(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
 	const n = 300
-	players := make([]*gapWatcher, n)
-	for i := range players {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		t.Cleanup(cancel)
-		src, _, err := playMixed(ctx, s, stream, i)
-		if err != nil {
-			t.Fatalf("player %d: %v", i, err)
-		}
-		players[i] = watchGaps(src, stop)
-	}
+	players := mixedPlayers(t, s, stream, n, stop)
 	before := make([]int, n)
 	waitAllFrames(t, players, before, 10)
 	retiring := 2 // a scale-down retires the highest slots

@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"sync"
+	"time"
 
 	"streamedge/media/flv"
 )
@@ -22,6 +23,7 @@ type interleave struct {
 	last  uint32      // the newest media timestamp written
 	wrote bool        // last is set
 	write func(typeID uint8, ts uint32, body []byte) error
+	now   func() time.Time // the clock; nil is time.Now
 
 	lateAudio uint64 // audio frames dropped for coming after newer media
 }
@@ -30,12 +32,15 @@ type queued struct {
 	typeID uint8
 	ts     uint32
 	body   []byte
+	at     time.Time // when it came
 }
 
 const (
-	// maxHoldMS is how much media of one track waits for a silent other
-	// track: a publisher that stops sending one track stalls the other by
-	// no more than this.
+	// maxHoldMS is how long, in media time and in wall time both, one
+	// track waits for a silent other track: a publisher that stops sending
+	// one track stalls the other by no more than this. Both, because a
+	// publisher faster than real time (a burst, a test's 4x source) has
+	// 300 ms of media in 75 ms, too short for a busy machine's transcoder.
 	maxHoldMS = 300
 	// maxStartMS is the same before the other track's first message: the
 	// transcoder's first AAC comes well after the first video.
@@ -57,10 +62,14 @@ func (il *interleave) put(typeID uint8, ts uint32, body []byte) error {
 	il.mu.Lock()
 	defer il.mu.Unlock()
 	tr := trackOf(typeID)
-	il.q[tr] = append(il.q[tr], queued{typeID, ts, body})
+	now := time.Now
+	if il.now != nil {
+		now = il.now
+	}
+	il.q[tr] = append(il.q[tr], queued{typeID, ts, body, now()})
 	il.seen[tr] = true
 	for {
-		next := il.next()
+		next := il.next(now())
 		if next < 0 {
 			return nil
 		}
@@ -88,7 +97,7 @@ func (il *interleave) put(typeID uint8, ts uint32, body []byte) error {
 }
 
 // next is the track whose head goes out now, or -1 to wait.
-func (il *interleave) next() int {
+func (il *interleave) next(now time.Time) int {
 	a, v := il.q[0], il.q[1]
 	switch {
 	case len(a) > 0 && len(v) > 0:
@@ -96,21 +105,23 @@ func (il *interleave) next() int {
 			return 0
 		}
 		return 1
-	case len(a) > 0 && overdue(a, il.seen[1]):
+	case len(a) > 0 && overdue(a, il.seen[1], now):
 		return 0
-	case len(v) > 0 && overdue(v, il.seen[0]):
+	case len(v) > 0 && overdue(v, il.seen[0], now):
 		return 1
 	}
 	return -1
 }
 
-// overdue says a track has waited long enough for the other.
-func overdue(q []queued, otherSeen bool) bool {
+// overdue says a track has waited long enough for the other: its queue
+// holds more media than the hold, and its oldest has waited that long.
+func overdue(q []queued, otherSeen bool, now time.Time) bool {
 	hold := int32(maxStartMS)
 	if otherSeen {
 		hold = maxHoldMS
 	}
-	return len(q) > maxHeld || int32(q[len(q)-1].ts-q[0].ts) > hold
+	waited := now.Sub(q[0].at) > time.Duration(hold)*time.Millisecond
+	return len(q) > maxHeld || int32(q[len(q)-1].ts-q[0].ts) > hold && waited
 }
 
 // dropped is how many audio frames came too late to be written.

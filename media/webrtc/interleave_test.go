@@ -5,17 +5,22 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"streamedge/media/flv"
 )
 
 func TestInterleaveOrdersTracksByTimestamp(t *testing.T) {
+	// Messages come at their media time (a real-time publisher) unless
+	// wall says when, in ms.
 	type in struct {
 		video bool
 		ts    uint32
+		wall  int64
 	}
-	v := func(ts uint32) in { return in{true, ts} }
-	a := func(ts uint32) in { return in{false, ts} }
+	v := func(ts uint32) in { return in{true, ts, -1} }
+	a := func(ts uint32) in { return in{false, ts, -1} }
+	at := func(p in, wall int64) in { p.wall = wall; return p }
 	tests := []struct {
 		name string
 		puts []in
@@ -39,6 +44,9 @@ func TestInterleaveOrdersTracksByTimestamp(t *testing.T) {
 		{"audio behind video already written is dropped, not overlapped",
 			[]in{a(0), v(0), v(100), v(200), v(300), v(301), v(401), a(50), a(250)},
 			[]string{"a0", "v0", "v100", "v200", "a250"}},
+		{"a 4x publisher's video waits 300 ms of wall time for late AAC, not 75",
+			[]in{at(a(0), 0), at(v(0), 0), at(v(400), 100), at(v(800), 200), at(a(21), 250), at(v(1200), 300), at(a(400), 301), at(v(1600), 400), at(v(2000), 401)},
+			[]string{"a0", "v0", "a21", "a400", "v400"}},
 		{"timestamps across the 32-bit wrap",
 			[]in{v(1<<32 - 20), v(13), a(1<<32 - 30), a(1<<32 - 9), a(12), a(33)},
 			[]string{"a4294967266", "v4294967276", "a4294967287", "a12", "v13"}},
@@ -46,11 +54,15 @@ func TestInterleaveOrdersTracksByTimestamp(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
+			var wall time.Time
 			il := &interleave{write: func(typeID uint8, ts uint32, body []byte) error {
 				got = append(got, fmt.Sprintf("%c%d", map[uint8]rune{flv.TagAudio: 'a', flv.TagVideo: 'v'}[typeID], ts))
 				return nil
-			}}
+			}, now: func() time.Time { return wall }}
 			for _, p := range tt.puts {
+				if wall = time.UnixMilli(int64(int32(p.ts))); p.wall >= 0 {
+					wall = time.UnixMilli(p.wall)
+				}
 				typ := uint8(flv.TagAudio)
 				if p.video {
 					typ = flv.TagVideo
