@@ -193,9 +193,6 @@ func TestFFmpegPlayersMoveBetweenWorkers(t *testing.T) {
 		{"rtmp_play", s.rtmpURL("h"), s.rtmp, "rtmp play resumed"},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
-			if tc.kind == "rtmp_play" {
-				knownFlaky(t, "issue 12: now and then an RTMP player stalls after a move, or ffmpeg sees one dts twice")
-			}
 			others := clientPorts(t, tc.addr) // the publisher's, on the RTMP port
 			p := startCheckedPlayer(t, tc.url)
 			p.waitFrames(t, 25)
