@@ -205,6 +205,10 @@ func runCell(ctx context.Context, cfg *CompareConfig, dir string, spec cellSpec,
 		v, err := ProcessTreeRSS(tgt.pid)
 		return float64(v), err
 	}}
+	user := Probe{Name: userProbe, Read: func() (float64, error) {
+		d, err := ProcessTreeUserCPU(tgt.pid)
+		return d.Seconds(), err
+	}}
 	step := ScenarioConfig{StepDuration: cfg.Duration, Ramp: cfg.Ramp, Bitrate: cfg.Bitrate, MaxStarve: 1, Progress: cfg.Progress}
 	if profile != "" {
 		// A profile is evidence beside the figures: without one the cell
@@ -219,7 +223,7 @@ func runCell(ctx context.Context, cfg *CompareConfig, dir string, spec cellSpec,
 			}
 		}()
 	}
-	sr, r, err := runStep(ctx, step, tgt.cpu, url, spec.Players, rss)
+	sr, r, err := runStep(ctx, step, tgt.cpu, url, spec.Players, rss, user)
 	if err != nil {
 		return cell, err
 	}
