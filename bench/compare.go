@@ -107,12 +107,13 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 		if sr != nil {
 			res.Starve = append(res.Starve, sr)
 		}
-		if err != nil {
-			return res, err
-		}
 		if ctx.Err() != nil {
 			res.Stopped = "interrupted"
+			fmt.Fprintf(cfg.Out, "stopped: %s\n", res.Stopped)
 			break
+		}
+		if err != nil {
+			return res, err
 		}
 	}
 	return res, nil
