@@ -26,10 +26,33 @@ type Burn struct {
 	For     time.Duration
 }
 
+// Redirect asks the master, in a cluster, which other host a player of
+// Stream ("vhost/app/name") refused by this full host should go to: the
+// one the cluster's resolver picks for the stream, this host passed over.
+type Redirect struct {
+	ID     uint64 // echoed in the RedirectReply
+	Stream string
+}
+
+// RedirectReply answers a Redirect: the host and its advertised addresses
+// (host:port), or Err when no host of the cluster can take the player.
+type RedirectReply struct {
+	ID   uint64
+	Host string `json:",omitempty"`
+	HTTP string `json:",omitempty"`
+	RTMP string `json:",omitempty"`
+	Err  string `json:",omitempty"`
+}
+
 func (*Admission) Kind() Kind { return KindAdmission }
 func (*Shed) Kind() Kind      { return KindShed }
 func (*Burn) Kind() Kind      { return KindBurn }
 
-func (*Admission) sealed() {}
-func (*Shed) sealed()      {}
-func (*Burn) sealed()      {}
+func (*Redirect) Kind() Kind      { return KindRedirect }
+func (*RedirectReply) Kind() Kind { return KindRedirectReply }
+
+func (*Admission) sealed()     {}
+func (*Shed) sealed()          {}
+func (*Burn) sealed()          {}
+func (*Redirect) sealed()      {}
+func (*RedirectReply) sealed() {}

@@ -162,6 +162,10 @@ func decodeBody(k Kind, body []byte) (Message, error) {
 		return decodeAs[Pull](body)
 	case KindUpstreamEvent:
 		return decodeAs[UpstreamEvent](body)
+	case KindRedirect:
+		return decodeAs[Redirect](body)
+	case KindRedirectReply:
+		return decodeAs[RedirectReply](body)
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, k)
 }

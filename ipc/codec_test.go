@@ -76,6 +76,11 @@ var messages = []struct {
 		msg:   &Lookup{ID: 1<<64 - 1, Stream: "live/cam1"},
 	},
 	{
+		name:  "peek",
+		bytes: frame(KindLookup, `{"ID":3,"Stream":"live/cam1","Peek":true}`),
+		msg:   &Lookup{ID: 3, Stream: "live/cam1", Peek: true},
+	},
+	{
 		name:  "lookup reply",
 		bytes: frame(KindLookupReply, `{"ID":8,"Found":true,"Owner":1,"RelayAddr":"/run/streamedge/relay-1.sock"}`),
 		msg:   &LookupReply{ID: 8, Found: true, Owner: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
@@ -89,6 +94,21 @@ var messages = []struct {
 		name:  "place reply",
 		bytes: frame(KindPlaceReply, `{"ID":9,"Found":true,"Slot":1,"RelayAddr":"/run/streamedge/relay-1.sock"}`),
 		msg:   &PlaceReply{ID: 9, Found: true, Slot: 1, RelayAddr: "/run/streamedge/relay-1.sock"},
+	},
+	{
+		name:  "redirect",
+		bytes: frame(KindRedirect, `{"ID":10,"Stream":"edge/live/s"}`),
+		msg:   &Redirect{ID: 10, Stream: "edge/live/s"},
+	},
+	{
+		name:  "redirect reply",
+		bytes: frame(KindRedirectReply, `{"ID":10,"Host":"e2","HTTP":"198.18.0.4:8080","RTMP":"198.18.0.4:1935"}`),
+		msg:   &RedirectReply{ID: 10, Host: "e2", HTTP: "198.18.0.4:8080", RTMP: "198.18.0.4:1935"},
+	},
+	{
+		name:  "redirect refused",
+		bytes: frame(KindRedirectReply, `{"ID":11,"Err":"every other host of the cluster is full"}`),
+		msg:   &RedirectReply{ID: 11, Err: "every other host of the cluster is full"},
 	},
 	{
 		name:  "stream published",

@@ -44,10 +44,12 @@ const (
 	KindUpstreamEvent
 	KindMove
 	KindMoved
+	KindRedirect
+	KindRedirectReply
 
 	// kindLast is the highest kind in use; tests walk 1..kindLast to check
 	// that every kind has a name, a decoder and a table entry.
-	kindLast = KindMoved
+	kindLast = KindRedirectReply
 )
 
 var kindNames = [...]string{
@@ -76,6 +78,8 @@ var kindNames = [...]string{
 	KindUpstreamEvent:     "upstream_event",
 	KindMove:              "move",
 	KindMoved:             "moved",
+	KindRedirect:          "redirect",
+	KindRedirectReply:     "redirect_reply",
 }
 
 // String is the kind's name as it appears in logs ("claim_reply"), or
@@ -208,6 +212,10 @@ type Lookup struct {
 	// Forward asks instead where to forward a publish of an edge stream:
 	// the reply lists the origins in the order to try.
 	Forward bool `json:",omitempty"`
+	// Peek asks only whether a worker has Stream: the master answers from
+	// its registry and starts nothing (an edge's lookup otherwise makes a
+	// worker pull the stream from an origin). A HEAD asks so.
+	Peek bool `json:",omitempty"`
 }
 
 // LookupReply answers a Lookup.

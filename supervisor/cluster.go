@@ -96,7 +96,10 @@ func (m *Master) hostRecord(ctx context.Context) (hosts.Record, []string, error)
 			Resolve:   h.Resolve,
 			Load: hosts.Load{CPUPercent: snap.Host.CPUPercent, Connections: t.Connections, Players: t.Players,
 				BytesOutPerSec: t.BytesOutPerSec, Capacity: m.cfg.Balance.HostMaxConnections},
-			Full:    m.clusterFull(snap.Host, t),
+			// The balancer's host-full rule, hysteresis and all, so other
+			// hosts' resolvers pass this host over exactly while it
+			// refuses players; a host on its way out takes nobody new.
+			Full:    m.quitting || m.stopping || m.bal.host.Full,
 			Version: m.opts.Version,
 		}
 		// Published here: an edge vhost's streams are pulled (or
@@ -125,24 +128,6 @@ func (m *Master) hostRecord(ctx context.Context) (hosts.Record, []string, error)
 }
 
 var errLoopGone = fmt.Errorf("master loop is not running")
-
-// clusterFull is the host-full rule as other hosts' resolvers see it: over
-// host_cpu_high of all cores, at host_max_connections or over
-// host_bytes_out_max, or quitting (a host on its way out takes nobody new).
-func (m *Master) clusterFull(h HostLoad, t Totals) bool {
-	b := m.cfg.Balance
-	switch {
-	case m.quitting || m.stopping:
-		return true
-	case b.HostCPUHigh > 0 && h.CPUPercent > b.HostCPUHigh:
-		return true
-	case b.HostMaxConnections > 0 && t.Connections >= b.HostMaxConnections:
-		return true
-	case b.HostBytesOutMax > 0 && t.BytesOutPerSec >= float64(b.HostBytesOutMax):
-		return true
-	}
-	return false
-}
 
 // claimInCluster asks the store for a publish the host's registry has just
 // granted p, and answers the worker when the store has: refused if another
@@ -251,6 +236,34 @@ func (m *Master) clusterPublisher(p *workerProc, msg *ipc.Lookup, cl configs.Clu
 	}
 	m.log.Info("cluster origin found", "stream", msg.Stream, "host", rec.ID, "origin", origin)
 	p.proc.Send(m.assignPull(p, msg, cl, []string{origin}))
+}
+
+// onRedirect answers a worker of this full host: the host a refused
+// player of the stream goes to instead is the one the resolver picks for
+// it with this host passed over, so a stream's redirected players stay
+// together on one host, as resolved ones do.
+func (m *Master) onRedirect(p *workerProc, msg *ipc.Redirect) {
+	reply := &ipc.RedirectReply{ID: msg.ID}
+	var rec hosts.Record
+	ok := false
+	if m.store != nil {
+		rec, _, ok = m.store.ResolveExcept(msg.Stream, m.hostID)
+	}
+	switch {
+	case m.store == nil:
+		reply.Err = "this host is not in a cluster"
+	case !ok:
+		reply.Err = "every other host of the cluster is full"
+	default:
+		reply.Host, reply.HTTP, reply.RTMP = rec.ID, rec.Advertise.HTTP, rec.Advertise.RTMP
+	}
+	// One a player: debug. The workers count what they refuse and how
+	// (streamedge_worker_refusals_total), and the full host's own
+	// decision is logged by the balancer.
+	m.log.Debug("redirect target", "stream", clipText(msg.Stream), "worker", p.slot, "host", reply.Host, "err", reply.Err)
+	if err := p.proc.Send(reply); err != nil {
+		m.log.Warn("redirect answer not sent", "worker", p.slot, "err", err)
+	}
 }
 
 // releaseInCluster frees streams in the store at once, not at the TTL.

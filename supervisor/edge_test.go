@@ -21,16 +21,22 @@ func sentOf[T ipc.Message](p *fakeProc) []T {
 	return out
 }
 
-func TestEdgePullsOnePerHostFromTheLeastLoaded(t *testing.T) {
-	h := newHarness(t, 3)
+// readyEdge is a master of n ready workers on an edge of origins.
+func readyEdge(t *testing.T, n int, origins string) *harness {
+	h := newHarness(t, n)
 	for _, p := range h.procs {
 		h.ready(p)
 	}
-	cfg, err := configs.Parse("edge.yaml", []byte("vhosts:\n  __defaultVhost__:\n    cluster: {mode: remote, origin: [o1, o2, o3]}\n"))
+	cfg, err := configs.Parse("edge.yaml", []byte("vhosts:\n  __defaultVhost__:\n    cluster: {mode: remote, origin: ["+origins+"]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.m.cfg = cfg
+	return h
+}
+
+func TestEdgePullsOnePerHostFromTheLeastLoaded(t *testing.T) {
+	h := readyEdge(t, 3, "o1, o2, o3")
 	a, b, c := h.procs[0], h.procs[1], h.procs[2]
 	for p, conns := range map[*fakeProc]int{a: 10, b: 2, c: 5} {
 		h.gen(p).load = &ipc.Load{Connections: conns}
@@ -143,5 +149,30 @@ func TestEdgePullerAtStartIsTheAsker(t *testing.T) {
 	replies := sentOf[*ipc.LookupReply](a)
 	if len(replies) != 1 || !replies[0].Found || !replies[0].Puller || len(sentOf[*ipc.Pull](a)) != 1 {
 		t.Fatalf("lookup from a starting worker with none ready: %+v", replies)
+	}
+}
+
+// A peek (a HEAD's lookup) answers from the registry: on an edge it makes
+// no worker pull a stream nobody pulls yet, and finds one that is pulled.
+func TestEdgePeekPullsNothing(t *testing.T) {
+	h := readyEdge(t, 2, "o1")
+	a, b := h.procs[0], h.procs[1]
+	const s = "__defaultVhost__/live/s"
+	last := func(p *fakeProc, m *ipc.Lookup) *ipc.LookupReply {
+		t.Helper()
+		h.m.onMessage(h.gen(p), m)
+		replies := sentOf[*ipc.LookupReply](p)
+		return replies[len(replies)-1]
+	}
+	pulls := func() int { return len(sentOf[*ipc.Pull](a)) + len(sentOf[*ipc.Pull](b)) }
+	if r := last(a, &ipc.Lookup{ID: 1, Stream: s, Peek: true}); r.Found || pulls() != 0 {
+		t.Fatalf("peek of a stream nobody pulls: %+v, %d pulls", r, pulls())
+	}
+	played := last(a, &ipc.Lookup{ID: 2, Stream: s})
+	if !played.Found || pulls() != 1 {
+		t.Fatalf("a player's lookup: %+v, %d pulls", played, pulls())
+	}
+	if r := last(b, &ipc.Lookup{ID: 3, Stream: s, Peek: true}); !r.Found || r.Owner != played.Owner || pulls() != 1 {
+		t.Fatalf("peek of a pulled stream: %+v, %d pulls", r, pulls())
 	}
 }

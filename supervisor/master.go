@@ -360,6 +360,8 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 		p.load, p.rtcPlaced = msg, 0
 	case *ipc.Place:
 		m.onPlace(p, msg)
+	case *ipc.Redirect:
+		m.onRedirect(p, msg)
 	case *ipc.ClientList:
 		m.onClientList(p, msg)
 	case *ipc.Kicked:
@@ -391,7 +393,7 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 			if op := m.procs[owner]; op != nil && op.relayAddr != "" {
 				reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
 			}
-		} else if m.edgeStream(msg.Stream) {
+		} else if m.edgeStream(msg.Stream) && !msg.Peek {
 			if m.pullFromCluster(p, msg) {
 				return // answered when the store has
 			}

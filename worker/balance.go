@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,7 +15,10 @@ import (
 
 	"streamedge/configs"
 	"streamedge/ipc"
+	"streamedge/media/httpflv"
+	"streamedge/media/hub"
 	"streamedge/media/rtmp"
+	"streamedge/media/upstream"
 )
 
 // Why a new session is refused: the per-worker cap, or the host is full.
@@ -32,6 +36,7 @@ type balancer struct {
 
 	limits    atomic.Pointer[limits]
 	admission atomic.Pointer[ipc.Admission] // nil or Refuse false: admit
+	elsewhere atomic.Pointer[elsewhereFunc] // the master's answer, once the IPC link is up
 
 	mu       sync.Mutex
 	refusals map[string]uint64 // "protocol/reason"
@@ -46,7 +51,12 @@ type limits struct {
 	retryAfter time.Duration
 	httpPeer   string // host:port of the first peer with HTTP
 	rtmpPeer   string
+	cluster    bool // hosts.redis is set: a full host sends players to the resolver's choice
 }
+
+// elsewhereFunc asks the master which other host of the cluster takes a
+// player of stream that this full host refuses.
+type elsewhereFunc func(stop <-chan struct{}, stream string) (*ipc.RedirectReply, error)
 
 // balanced is a server whose new sessions the balancer admits and whose
 // players it sheds: the public protocols, never the relay socket.
@@ -78,7 +88,7 @@ func (b *balancer) servers() []balanced {
 }
 
 func (b *balancer) configure(cfg *configs.Config) {
-	l := &limits{maxConns: cfg.Balance.MaxConnections, retryAfter: cfg.Balance.RetryAfter.Std()}
+	l := &limits{maxConns: cfg.Balance.MaxConnections, retryAfter: cfg.Balance.RetryAfter.Std(), cluster: cfg.Hosts.Enabled()}
 	for _, p := range cfg.Balance.Redirect {
 		if l.httpPeer == "" {
 			l.httpPeer = p.HTTP
@@ -131,7 +141,8 @@ func (b *balancer) counts() (map[string]uint64, uint64) {
 }
 
 // admitHTTP refuses an HTTP-FLV play at once and cleanly: a 302 to the
-// same path on a peer when one is configured, else 503 with Retry-After.
+// same path on another host (in a cluster, the one the resolver picks for
+// the stream; else the first configured peer), else 503 with Retry-After.
 func (b *balancer) admitHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reason, desc := "", ""
@@ -144,6 +155,11 @@ func (b *balancer) admitHTTP(next http.Handler) http.Handler {
 			return
 		}
 		b.count("http_flv", reason)
+		if to := b.clusterTarget(r.Context().Done(), reason, flvStream(r)); to != nil && to.HTTP != "" {
+			b.log.Debug("flv play redirected", "reason", reason, "host", to.Host, "peer", to.HTTP)
+			http.Redirect(w, r, "http://"+to.HTTP+r.URL.RequestURI(), http.StatusFound)
+			return
+		}
 		l := b.limits.Load()
 		if l.httpPeer != "" {
 			b.log.Debug("flv play redirected", "reason", reason, "peer", l.httpPeer)
@@ -158,16 +174,83 @@ func (b *balancer) admitHTTP(next http.Handler) http.Handler {
 	})
 }
 
-// admitRTMP is the RTMP server's connect hook.
+// clusterTarget is where, in a cluster, a player of stream that this full
+// host refuses goes instead: the host the master's resolver picks, or nil
+// to fall back to the configured peer or a plain refusal. Only a full
+// host redirects: a worker at its own cap is the host's business, and the
+// kernel's steering already sends players past it.
+func (b *balancer) clusterTarget(stop <-chan struct{}, reason, stream string) *ipc.RedirectReply {
+	ask := b.elsewhere.Load()
+	if reason != refuseHostFull || stream == "" || ask == nil || !b.limits.Load().cluster {
+		return nil
+	}
+	reply, err := (*ask)(stop, stream)
+	switch {
+	case err != nil:
+		b.log.Debug("no redirect target from the master", "stream", stream, "err", err)
+		return nil
+	case reply.Err != "":
+		return nil
+	}
+	return reply
+}
+
+// askElsewhere installs how a full host learns where to send players.
+func (b *balancer) askElsewhere(f elsewhereFunc) { b.elsewhere.Store(&f) }
+
+// flvStream is the stream an HTTP-FLV play asks for, or "" for another
+// request (WHEP, the console) and for an edge's pull, which the cluster
+// must not send to an edge (see admitRTMP).
+func flvStream(r *http.Request) string {
+	if r.UserAgent() == upstream.UserAgent {
+		return ""
+	}
+	key, ok := httpflv.ParsePath(r.URL.Path, r.URL.Query().Get("vhost"))
+	if !ok {
+		return ""
+	}
+	return key.String()
+}
+
+// admitRTMP is the RTMP server's connect hook. In a cluster a full host
+// admits a player's connect and refuses its play (admitRTMPPlay): the
+// stream, and so the host to send it to, is known only then. An edge's
+// pull is never sent into the cluster: the resolver's choice is an edge
+// itself, maybe the one asking.
 func (b *balancer) admitRTMP(ci rtmp.ConnectInfo) *rtmp.Refusal {
 	reason, desc := b.refuse(ci.Publisher, 1)
-	if reason == "" {
+	if reason == "" || (reason == refuseHostFull && b.limits.Load().cluster && !ci.Upstream) {
 		return nil
 	}
 	b.count("rtmp", reason)
 	r := &rtmp.Refusal{Reason: reason, Description: desc}
 	if l := b.limits.Load(); l.rtmpPeer != "" {
 		r.Redirect = "rtmp://" + l.rtmpPeer + "/" + ci.App
+	}
+	return r
+}
+
+// admitRTMPPlay is the RTMP server's play hook: while the host is full, a
+// cluster's player is refused with the host the resolver picks for its
+// stream, named in the description (ffmpeg shows it) and as ex.redirect
+// (clients that follow an RTMP 302 go there).
+func (b *balancer) admitRTMPPlay(pi rtmp.PlayInfo) *rtmp.Refusal {
+	a := b.admission.Load()
+	if a == nil || !a.Refuse || !b.limits.Load().cluster || pi.Upstream {
+		return nil // an edge admitted at connect: its pull feeds many
+	}
+	b.count("rtmp", refuseHostFull)
+	r := &rtmp.Refusal{Reason: refuseHostFull, Description: a.Description}
+	if to := b.clusterTarget(nil, refuseHostFull, pi.Stream.String()); to != nil && to.RTMP != "" {
+		q := ""
+		if pi.Stream.Vhost != hub.DefaultVhost {
+			q = "?vhost=" + url.QueryEscape(pi.Stream.Vhost)
+		}
+		r.Redirect = "rtmp://" + to.RTMP + "/" + pi.Stream.App + q
+		r.Description += "; play it from host " + to.Host + ": rtmp://" + to.RTMP + "/" + pi.Stream.App + "/" + pi.Stream.Name + q
+		b.log.Debug("rtmp play redirected", "host", to.Host, "peer", to.RTMP, "stream", pi.Stream.String())
+	} else if l := b.limits.Load(); l.rtmpPeer != "" {
+		r.Redirect = "rtmp://" + l.rtmpPeer + "/" + pi.Stream.App
 	}
 	return r
 }
@@ -255,7 +338,10 @@ func (b *balancer) startBurn(ctx context.Context, m *ipc.Burn) {
 	}()
 }
 
-func (s *rtmpServer) admitWith(b *balancer) { s.srv.SetAdmit(b.admitRTMP) }
+func (s *rtmpServer) admitWith(b *balancer) {
+	s.srv.SetAdmit(b.admitRTMP)
+	s.srv.SetAdmitPlay(b.admitRTMPPlay)
+}
 
 // publicConns: every connection on the public socket (the relay socket is
 // another server).

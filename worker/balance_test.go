@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"streamedge/configs"
 	"streamedge/ipc"
 	"streamedge/media/rtmp"
+	"streamedge/media/upstream"
 )
 
 // serveWorker runs a worker with cfg on loopback listeners.
@@ -186,4 +188,94 @@ func TestShedNewestFirst(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	w.bal.onMessage(ctx, &ipc.Shed{PerSec: 0, Reason: "cooled"})
+}
+
+// In a cluster a full host sends an HTTP-FLV player to the host the
+// master's resolver picks for its stream, path and query kept; where the
+// cluster has no host for it, to the configured peer as before.
+func TestFullHostRedirectsToTheClustersChoice(t *testing.T) {
+	cfg := configs.Default()
+	cfg.Hosts.Redis = "redis://store.example:6379" // only the worker's "in a cluster"
+	cfg.Balance.Redirect = []configs.Peer{{HTTP: "peer.example:8080"}}
+	w, rtmpAddr, httpAddr := serveWorker(t, cfg)
+	asked := make(chan string, 10)
+	w.bal.askElsewhere(func(_ <-chan struct{}, stream string) (*ipc.RedirectReply, error) {
+		asked <- stream
+		if stream == "__defaultVhost__/live/nobody" {
+			return &ipc.RedirectReply{Err: "every other host of the cluster is full"}, nil
+		}
+		return &ipc.RedirectReply{Host: "e2", HTTP: "198.18.0.4:8080", RTMP: "198.18.0.4:1935"}, nil
+	})
+	ctx := context.Background()
+
+	// Not full: nobody is asked, the handler answers.
+	if resp := get(t, "http://"+httpAddr+"/live/s.flv"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("not full: %s, want the handler's 404", resp.Status)
+	}
+	w.bal.onMessage(ctx, &ipc.Admission{Refuse: true, Reason: "host_bytes_out", Description: "server busy: host out over the limit"})
+	for _, tc := range []struct{ path, stream, want string }{
+		{"/live/s.flv?vhost=edge&token=1", "edge/live/s", "http://198.18.0.4:8080/live/s.flv?vhost=edge&token=1"},
+		{"/live/nobody.flv", "__defaultVhost__/live/nobody", "http://peer.example:8080/live/nobody.flv"},
+		{"/console/", "", "http://peer.example:8080/console/"}, // no stream: not the cluster's to place
+	} {
+		resp := get(t, "http://"+httpAddr+tc.path)
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != tc.want {
+			t.Errorf("%s: %s to %q, want 302 to %q", tc.path, resp.Status, resp.Header.Get("Location"), tc.want)
+		}
+		if tc.stream == "" {
+			continue
+		}
+		select {
+		case got := <-asked:
+			if got != tc.stream {
+				t.Errorf("%s: the master was asked about %q, want %q", tc.path, got, tc.stream)
+			}
+		default:
+			t.Errorf("%s: the master was not asked", tc.path)
+		}
+	}
+	if len(asked) != 0 {
+		t.Errorf("the master was asked about %q too", <-asked)
+	}
+
+	// RTMP names the stream only at play: the connect goes through, the
+	// play is refused with the host and the redirect.
+	c, err := rtmp.Dial(ctx, "rtmp://"+rtmpAddr+"/live/s")
+	if err != nil {
+		t.Fatalf("rtmp connect to a full host of a cluster: %v, want it admitted until the play", err)
+	}
+	defer c.Close()
+	err = c.Play(ctx)
+	var st *rtmp.StatusError
+	if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected" || st.Redirect != "rtmp://198.18.0.4:1935/live" ||
+		!strings.Contains(st.Description, "host e2: rtmp://198.18.0.4:1935/live/s") {
+		t.Fatalf("rtmp play on a full host: %v, want Rejected naming e2, with a redirect to rtmp://198.18.0.4:1935/live", err)
+	}
+	if got := <-asked; got != "__defaultVhost__/live/s" {
+		t.Errorf("rtmp: the master was asked about %q", got)
+	}
+
+	// An edge's pull is refused as by a host alone: the resolver's choice
+	// is an edge, maybe the one asking.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/live/s.flv", nil)
+	req.Header.Set("User-Agent", upstream.UserAgent)
+	resp, err := (&http.Client{Timeout: 5 * time.Second, CheckRedirect: noRedirect}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "http://peer.example:8080/live/s.flv" {
+		t.Errorf("an edge's flv pull: %s to %q, want the configured peer", resp.Status, loc)
+	}
+	_, err = rtmp.DialWith(ctx, "", "", "rtmp://"+rtmpAddr+"/live/s", rtmp.DialOptions{ConnectProps: upstream.Identity("e2", 1)})
+	if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected" || st.Redirect != "" {
+		t.Errorf("an edge's rtmp pull: %v, want its connect rejected with no redirect", err)
+	}
+	if len(asked) != 0 {
+		t.Errorf("the master was asked about an edge's pull of %q", <-asked)
+	}
+	refusals, _ := w.bal.counts()
+	if refusals["rtmp/host_full"] != 2 || refusals["http_flv/host_full"] != 4 {
+		t.Errorf("refusals %v, want 2 rtmp and 4 http_flv host_full", refusals)
+	}
 }

@@ -119,6 +119,17 @@ func (l *hostLink) Pull(key hub.Key) bool { return l.relays.pull(key) }
 // Want pulls key once another worker is known to publish it.
 func (l *hostLink) Want(key hub.Key) { l.relays.want(key) }
 
+// Published asks the master whether a worker of the host has key, which
+// starts no relay and no pull from an origin.
+func (l *hostLink) Published(key hub.Key) bool {
+	m, err := l.call(l.relays.done, func(id uint64) ipc.Message { return &ipc.Lookup{ID: id, Stream: key.String(), Peek: true} })
+	if err != nil {
+		l.log.Warn("stream lookup failed", "stream", key.String(), "err", err)
+		return false
+	}
+	return m.(*ipc.LookupReply).Found
+}
+
 // Upstream reports whether key's vhost is an edge's (cluster mode remote).
 func (l *hostLink) Upstream(key hub.Key) bool {
 	cfg := l.cfg.Load()
@@ -163,6 +174,16 @@ func (l *hostLink) place(stop <-chan struct{}, slot int) (*ipc.PlaceReply, error
 		return nil, err
 	}
 	return m.(*ipc.PlaceReply), nil
+}
+
+// redirect asks the master which other host of the cluster takes a player
+// of stream that this full host refuses.
+func (l *hostLink) redirect(stop <-chan struct{}, stream string) (*ipc.RedirectReply, error) {
+	m, err := l.call(stop, func(id uint64) ipc.Message { return &ipc.Redirect{ID: id, Stream: stream} })
+	if err != nil {
+		return nil, err
+	}
+	return m.(*ipc.RedirectReply), nil
 }
 
 // upstreamFailure is the players' error for an edge stream whose pull

@@ -85,6 +85,7 @@ func RunProcess(ctx context.Context, p Process) error {
 		link: newHostLink(conn, w, ls[relaySocket].Addr().String(), log)}
 	pr.link.cfg.Store(cfg)
 	w.hub.SetHost(pr.link)
+	w.bal.askElsewhere(pr.link.redirect)
 	if w.rtc != nil {
 		w.rtc.joinHost(p.Slot, pr.link.self, pr.link.place, pr.link.lookup)
 	}
@@ -211,6 +212,8 @@ func (pr *cycle) onMessage(ctx context.Context, m ipc.Message) error {
 	case *ipc.LookupReply:
 		pr.link.deliver(m.ID, m)
 	case *ipc.PlaceReply:
+		pr.link.deliver(m.ID, m)
+	case *ipc.RedirectReply:
 		pr.link.deliver(m.ID, m)
 	case *ipc.StreamPublished:
 		if key, ok := hub.ParseKey(m.Stream); ok && m.RelayAddr != pr.link.self {

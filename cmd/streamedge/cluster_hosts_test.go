@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamedge/media/mediatest"
+	"streamedge/supervisor"
 	"streamedge/supervisor/hosts"
 	"streamedge/supervisor/hosts/redistest"
 )
@@ -339,6 +343,99 @@ func TestClusterOfHosts(t *testing.T) {
 		again.Stop()
 	})
 
+	t.Run("5 a full host 302s a player to the host the resolver picks", func(t *testing.T) {
+		publish(t, o, "live/full?vhost=edge")
+		waitPublished(t, o, "live/full")
+		stop := make(chan struct{})
+		defer close(stop)
+		onE1 := "http://" + e1.http + "/live/full.flv?vhost=edge"
+		var staying []*gapWatcher
+		for range 2 {
+			staying = append(staying, watchGaps(waitPlayable(t, playFLV, onE1), stop))
+		}
+		for _, g := range staying {
+			waitFrames(t, g, 10)
+		}
+		// e1 full by its balancer's own rule: host_max_connections at the
+		// two players it has (its pull may count too, which only adds).
+		e1.waitBalance(t, "e1 counting its players", func(b supervisor.BalanceInfo) bool {
+			return len(b.Workers) == 1 && b.Workers[0].Players >= 2
+		})
+		full := strings.Replace(clusterYAML("e1", hostIP(1), true), "balance:\n", "balance:\n  host_max_connections: 2\n", 1)
+		e1.reload(full)
+		e1.waitBalance(t, "e1 full", func(b supervisor.BalanceInfo) bool { return b.HostFull })
+		// Its record says so, so the others' resolvers pass it over too.
+		e2.waitView(t, "e2 sees e1 full", 10*time.Second, func(v hostsDoc) bool {
+			h, ok := hostRecord(v, "e1")
+			return ok && h.Full
+		})
+		var r resolved
+		e2.apiGet(t, "/api/v1/resolve?stream=live/full&vhost=edge", &r)
+		if r.Host != "e2" {
+			t.Fatalf("with e1 full, live/full resolves to %q, want e2", r.Host)
+		}
+
+		// ffmpeg asks e1, follows its 302 to e2 (which pulls the stream
+		// from the origin) and decodes frames there.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-v", "verbose", "-rw_timeout", "10000000",
+			"-i", onE1, "-map", "0:v", "-frames:v", "25", "-f", "null", "-").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ffmpeg playing %s: %v\n%s", onE1, err, out)
+		}
+		if frames := lastFrameCount(string(out)); frames < 25 {
+			t.Fatalf("ffmpeg decoded %d frames, want 25:\n%s", frames, out)
+		}
+		e1.logs.wait(t, "flv play redirected", func(l map[string]any) bool {
+			return l["host"] == "e2" && l["peer"] == hostIP(2)+":8080"
+		}, 5*time.Second)
+		e2.logs.wait(t, "flv play start", func(l map[string]any) bool {
+			return l["stream"] == "edge/live/full"
+		}, 5*time.Second)
+		// RTMP has no redirect ffmpeg follows: its play is refused with
+		// the host to use, which ffmpeg shows.
+		rtmpOnE1 := "rtmp://" + e1.rtmp + "/live/full?vhost=edge"
+		ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		out, err = exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-rw_timeout", "10000000",
+			"-i", rtmpOnE1, "-map", "0:v", "-frames:v", "1", "-f", "null", "-").CombinedOutput()
+		if want := "play it from host e2: rtmp://" + hostIP(2) + ":1935/live/full?vhost=edge"; err == nil || !strings.Contains(string(out), want) {
+			t.Fatalf("ffmpeg playing %s: %v, want it refused with %q:\n%s", rtmpOnE1, err, want, out)
+		}
+		// Counted as refused, in the worker's next load report.
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			n, _ := e1.metricSeries(t, "streamedge_worker_refusals_total", map[string]string{"protocol": "http_flv", "reason": "host_full"})
+			if n >= 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("e1 counts %g refused flv plays 5s after the redirect", n)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		// The players e1 already had play on.
+		for _, g := range staying {
+			g.mu.Lock()
+			frames := g.frames
+			g.mu.Unlock()
+			waitFrames(t, g, frames+25)
+		}
+
+		e1.reload(clusterYAML("e1", hostIP(1), true))
+		e1.waitBalance(t, "e1 open again", func(b supervisor.BalanceInfo) bool { return !b.HostFull })
+		for _, s := range []*server{o, e1, e2} {
+			s.waitView(t, "e1 open again", 10*time.Second, func(v hostsDoc) bool {
+				h, ok := hostRecord(v, "e1")
+				return ok && !h.Full
+			})
+		}
+	})
+
+	// Test 4 resolves before and after the store goes, so the loads its
+	// answer rests on must not change meanwhile.
+	idle(t)
+
 	t.Run("4 redis killed: players play, resolves answer stale, records come back", func(t *testing.T) {
 		publish(t, e2, "live/r")
 		waitPublished(t, e2, "live/r")
@@ -477,6 +574,18 @@ func TestClusterOfHosts(t *testing.T) {
 		}
 		waitFrames(t, watchGaps(waitPlayable(t, playFLV, r.FLV), stop), 10)
 	})
+}
+
+var frameCount = regexp.MustCompile(`frame=\s*(\d+)`)
+
+// lastFrameCount is the last frame count of ffmpeg's progress lines.
+func lastFrameCount(out string) int {
+	m := frameCount.FindAllStringSubmatch(out, -1)
+	if len(m) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[len(m)-1][1])
+	return n
 }
 
 // waitFrames waits for a player to have n video frames.

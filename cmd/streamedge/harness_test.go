@@ -474,6 +474,16 @@ func (s *server) waitWorkers(t *testing.T, n int, match func([]supervisor.Worker
 // metric reads one sample of /metrics.
 func (s *server) metric(t *testing.T, name string, labels map[string]string) float64 {
 	t.Helper()
+	v, ok := s.metricSeries(t, name, labels)
+	if !ok {
+		t.Fatalf("%s has no series %v", name, labels)
+	}
+	return v
+}
+
+// metricSeries is metric for a series that may not be there yet.
+func (s *server) metricSeries(t *testing.T, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
 	resp, err := http.Get("http://" + s.api + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -486,7 +496,7 @@ func (s *server) metric(t *testing.T, name string, labels map[string]string) flo
 	}
 	f := families[name]
 	if f == nil {
-		t.Fatalf("/metrics has no %s", name)
+		return 0, false
 	}
 next:
 	for _, m := range f.Metric {
@@ -496,12 +506,11 @@ next:
 			}
 		}
 		if m.Counter != nil {
-			return m.Counter.GetValue()
+			return m.Counter.GetValue(), true
 		}
-		return m.Gauge.GetValue()
+		return m.Gauge.GetValue(), true
 	}
-	t.Fatalf("%s has no series %v", name, labels)
-	return 0
+	return 0, false
 }
 
 // playerWorker maps each player's local address to the worker that logged

@@ -144,8 +144,9 @@ func removeNamespaces(t *testing.T, names []string) {
 func hostServer(t *testing.T, ns, ip, yaml string) *server {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "streamedge.yaml")
-	base := fmt.Sprintf("listen:\n  rtmp: %[1]s:1935\n  http: %[1]s:8080\n  api: %[1]s:1985\nlog:\n  level: debug\n  format: json\n", ip)
-	if err := os.WriteFile(cfg, []byte(base+hostCPUOff(yaml)), 0o644); err != nil {
+	base := fmt.Sprintf("listen:\n  rtmp: %[1]s:1935\n  http: %[1]s:8080\n  api: %[1]s:1985\n", ip)
+	// As reload writes it, so a host reloads like any test server.
+	if err := os.WriteFile(cfg, []byte(base+logYAML(yaml)+hostCPUOff(yaml)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s := &server{t: t, logs: &logLines{added: make(chan struct{})}, exited: make(chan struct{}), cfgPath: cfg}

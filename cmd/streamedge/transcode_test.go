@@ -174,7 +174,6 @@ func TestRTMPToWHEPOnEveryWorker(t *testing.T) {
 // ffmpeg plays 10 s of it over both without an error, timestamps going
 // forward.
 func TestWHIPToRTMPHasAAC(t *testing.T) {
-	knownFlaky(t, "issue 15: under load the Opus-to-AAC clock can stamp a frame before the last one ended")
 	requireTranscode(t)
 	s, _ := startRTC(t, 2)
 	publishRTC(t, s, "whip")

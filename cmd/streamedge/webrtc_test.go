@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +17,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"streamedge/media/flv"
+	"streamedge/media/mediatest"
+	"streamedge/media/rtmp"
 	"streamedge/media/transcode"
 	"streamedge/media/webrtc/rtctest"
 	"streamedge/supervisor"
@@ -363,5 +368,42 @@ func TestRTCKeyframeAcrossWorkers(t *testing.T) {
 	frames, _ := p.AwaitFrames(t, 5)
 	if !rtctest.HasIDR(rtctest.SplitAnnexB(frames[0])) {
 		t.Fatal("first frame is not a keyframe")
+	}
+}
+
+// TestRenditionNamesRefused (issue 15): NAME@rtc is the server's own
+// WebRTC rendition of NAME, so no client may publish it: ffmpeg over RTMP
+// is refused with NetStream.Publish.BadName and the reason, WHIP and SRS's
+// JSON API with a 400 and the reason, and nothing is published.
+func TestRenditionNamesRefused(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	s, _ := startRTC(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	file := mediatest.FLVFile(t, mediatest.Media{Duration: 2 * time.Second})
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-re", "-i", file,
+		"-c", "copy", "-f", "flv", s.rtmpURL("x@rtc")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "reserved") {
+		t.Fatalf("ffmpeg publishing x@rtc: %v: %s", err, out)
+	}
+	c, err := rtmp.Dial(ctx, s.rtmpURL("x@rtc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var st *rtmp.StatusError
+	if err := c.Publish(ctx); !errors.As(err, &st) || st.Code != "NetStream.Publish.BadName" || !strings.Contains(st.Description, "reserved") {
+		t.Fatalf("RTMP publish of x@rtc: %v, want NetStream.Publish.BadName", err)
+	}
+	offer := rtctest.OfferOf(t, webrtc.RTPTransceiverDirectionSendonly, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio)
+	if code, body, _ := rtctest.Post(t, s.rtcURL("/live/x@rtc/whip"), "application/sdp", offer); code != http.StatusBadRequest || !strings.Contains(body, "reserved") {
+		t.Fatalf("WHIP publish of x@rtc: %d %q, want 400 and the reason", code, body)
+	}
+	b, _ := json.Marshal(map[string]string{"api": "", "streamurl": "webrtc://" + s.http + "/live/x@rtc", "sdp": offer})
+	if code, body, _ := rtctest.Post(t, s.rtcURL("/rtc/v1/publish/"), "application/json", string(b)); code != http.StatusBadRequest || !strings.Contains(body, "reserved") {
+		t.Fatalf("JSON API publish of x@rtc: %d %q, want 400 and the reason", code, body)
+	}
+	if n := s.logs.count("rtmp publish start") + s.logs.count("rtc publish start"); n != 0 {
+		t.Fatalf("%d publishes started", n)
 	}
 }

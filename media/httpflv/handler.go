@@ -113,6 +113,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.Method == http.MethodHead {
+		h.head(w, r, key, gated)
+		return
+	}
 	sub, err := h.hub.Subscribe(key, true)
 	if errors.Is(err, hub.ErrUpstream) {
 		// An edge whose origins failed: the gateway's error, not a 404.
@@ -121,17 +125,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		jsonError(w, http.StatusNotFound, "stream "+key.App+"/"+key.Name+" is not published")
-		return
-	}
-	if r.Method == http.MethodHead {
-		// The headers a GET would get, and no body.
-		sub.Close()
-		hdr := w.Header()
-		hdr.Set("Content-Type", "video/x-flv")
-		hdr.Set("Access-Control-Allow-Origin", "*")
-		hdr.Set("Cache-Control", "no-cache")
-		hdr.Set("Server", "streamedge")
-		w.WriteHeader(http.StatusOK)
 		return
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,5 +102,73 @@ func TestHeadAndOptions(t *testing.T) {
 		if tt.method != http.MethodPost && len(body) != 0 {
 			t.Fatalf("%s %s: a body of %d bytes", tt.method, tt.path, len(body))
 		}
+	}
+}
+
+// countingHost is a host whose other workers publish "elsewhere"; an edge
+// host for vhost "edge". It counts what would start a relay or a pull.
+type countingHost struct {
+	mu     sync.Mutex
+	starts []string
+}
+
+func (c *countingHost) count(what string, key hub.Key) {
+	c.mu.Lock()
+	c.starts = append(c.starts, what+" "+key.String())
+	c.mu.Unlock()
+}
+
+func (c *countingHost) started() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.starts)
+}
+
+func (c *countingHost) Claim(hub.Key) error { return nil }
+func (c *countingHost) Release(hub.Key)     {}
+func (c *countingHost) Pull(key hub.Key) bool {
+	c.count("pull", key)
+	return key.Name == "elsewhere"
+}
+func (c *countingHost) Want(key hub.Key)                       { c.count("want", key) }
+func (c *countingHost) Published(key hub.Key) bool             { return key.Name == "elsewhere" }
+func (c *countingHost) Upstream(key hub.Key) bool              { return key.Vhost == "edge" }
+func (c *countingHost) Forward(*hub.Publisher) (func(), error) { return func() {}, nil }
+func (c *countingHost) PullUpstream(key hub.Key) error {
+	c.count("pull upstream", key)
+	return hub.ErrNotPublished
+}
+
+// TestHeadStartsNothing (issue 10): a HEAD answers from what the host
+// knows, 200 for a stream another worker has and 404 for one nobody has,
+// on an edge too, and never starts a relay or a pull from an origin, as
+// the GET that follows does.
+func TestHeadStartsNothing(t *testing.T) {
+	srv, h := startHandler(t)
+	host := &countingHost{}
+	h.SetHost(host)
+	c := &http.Client{Timeout: 5 * time.Second}
+	do := func(method, path string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for path, want := range map[string]int{"/live/elsewhere.flv": 200, "/live/none.flv": 404, "/live/elsewhere.flv?vhost=edge": 200, "/live/none.flv?vhost=edge": 404} {
+		if got := do(http.MethodHead, path); got != want {
+			t.Fatalf("HEAD %s: %d, want %d", path, got, want)
+		}
+	}
+	if s := host.started(); len(s) != 0 {
+		t.Fatalf("HEADs started %q", s)
+	}
+	// The GET of an edge stream nobody has asks for the pull (the fake's
+	// origins do not have it either).
+	if got := do(http.MethodGet, "/live/none.flv?vhost=edge"); got != 404 || !slices.Equal(host.started(), []string{"pull upstream edge/live/none"}) {
+		t.Fatalf("GET of an edge stream: %d, started %q", got, host.started())
 	}
 }

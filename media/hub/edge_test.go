@@ -17,6 +17,7 @@ type fakeEdge struct {
 func (f *fakeEdge) Claim(Key) error                    { return nil }
 func (f *fakeEdge) Release(Key)                        {}
 func (f *fakeEdge) Pull(Key) bool                      { return false }
+func (f *fakeEdge) Published(Key) bool                 { return false }
 func (f *fakeEdge) Want(Key)                           {}
 func (f *fakeEdge) Upstream(key Key) bool              { return key.Vhost == "edge" }
 func (f *fakeEdge) Forward(*Publisher) (func(), error) { return func() {}, nil }

@@ -18,7 +18,17 @@ var (
 	ErrSlowPlayer   = errors.New("player keeps falling behind the stream")
 	ErrClosed       = errors.New("hub is closed")
 	ErrStreamEnded  = errors.New("stream ended on a draining worker: reconnect")
+	ErrReservedName = errors.New("stream names ending in " + RenditionSuffix + " are reserved for the server's own WebRTC renditions: publish the name without it")
 )
+
+// RenditionSuffix ends the name of a stream the server makes from another
+// (media/webrtc's WebRTC rendition: "live/cam@rtc" is "live/cam" with Opus
+// audio). No client may publish such a name, so players of a rendition
+// always get what the server made and a publisher cannot shadow it.
+const RenditionSuffix = "@rtc"
+
+// IsRendition reports whether key names a rendition.
+func IsRendition(key Key) bool { return strings.HasSuffix(key.Name, RenditionSuffix) }
 
 // Key names a stream: vhost, app and stream name (without query string).
 type Key struct {
@@ -64,6 +74,9 @@ type Host interface {
 	// host pulls it, now or once it is published elsewhere, without
 	// blocking the caller.
 	Want(key Key)
+	// Published reports whether a worker of the host has key (published,
+	// or pulled from an origin), and starts nothing.
+	Published(key Key) bool
 }
 
 // Hub is the set of streams of one process. It is safe for concurrent use.
@@ -157,8 +170,25 @@ func (h *Hub) release(s *Stream) {
 
 // Publish makes the caller the publisher of key. It fails with
 // ErrStreamBusy while another publisher holds the stream, here or, with a
-// Host, anywhere on the host.
+// Host, anywhere on the host, and with ErrReservedName for a rendition's
+// name.
 func (h *Hub) Publish(key Key) (*Publisher, error) {
+	if IsRendition(key) {
+		return nil, ErrReservedName
+	}
+	return h.publish(key)
+}
+
+// PublishRendition makes the server itself the publisher of a rendition,
+// as Publish does for a client's stream.
+func (h *Hub) PublishRendition(key Key) (*Publisher, error) {
+	if !IsRendition(key) {
+		return nil, errors.New("hub: " + key.String() + " is not a rendition's name")
+	}
+	return h.publish(key)
+}
+
+func (h *Hub) publish(key Key) (*Publisher, error) {
 	s, err := h.stream(key, true)
 	if err != nil {
 		return nil, err
@@ -238,6 +268,17 @@ func (h *Hub) subscribe(key Key, mustBePublished, relay bool) (*Subscriber, erro
 		host.Want(key)
 	}
 	return sub, nil
+}
+
+// Published reports whether key has a publisher here or, with a Host,
+// anywhere on the host. Unlike Subscribe it starts nothing, no relay and
+// no pull from an origin: it answers a HEAD.
+func (h *Hub) Published(key Key) bool {
+	if h.publishing(key) {
+		return true
+	}
+	host := h.host()
+	return host != nil && host.Published(key)
 }
 
 // publishing reports whether key has a local publisher (its own or a relay).

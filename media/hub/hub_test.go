@@ -149,6 +149,30 @@ func TestDuplicatePublishAndNotPublished(t *testing.T) {
 	}
 }
 
+// TestRenditionNamesAreReserved: a client cannot publish NAME@rtc; the
+// server's own rendition can, and only under such a name.
+func TestRenditionNamesAreReserved(t *testing.T) {
+	h := newTestHub(DefaultOptions())
+	rtc := Key{DefaultVhost, "live", "s" + RenditionSuffix}
+	if _, err := h.Publish(rtc); !errors.Is(err, ErrReservedName) {
+		t.Fatalf("a client's publish of %s: %v, want ErrReservedName", rtc, err)
+	}
+	if _, err := h.Subscribe(rtc, true); !errors.Is(err, ErrNotPublished) {
+		t.Fatalf("the refused publish left a stream: %v", err)
+	}
+	if _, err := h.PublishRendition(Key{DefaultVhost, "live", "s"}); err == nil {
+		t.Fatal("a rendition published under a plain name")
+	}
+	p, err := h.PublishRendition(rtc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := h.PublishRendition(rtc); !errors.Is(err, ErrStreamBusy) {
+		t.Fatalf("a second rendition publisher: %v, want ErrStreamBusy", err)
+	}
+}
+
 func TestRepublishKeepsPlayersAndTime(t *testing.T) {
 	h := newTestHub(DefaultOptions())
 	key := Key{DefaultVhost, "live", "s"}

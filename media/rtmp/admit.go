@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"streamedge/media/hub"
 	"streamedge/media/rtmp/amf"
 )
 
@@ -16,6 +17,9 @@ type ConnectInfo struct {
 	// "FMLE/..." or type "nonprivate", as OBS and ffmpeg do when they
 	// publish). A full host still admits publishers: one feeds many players.
 	Publisher bool
+	// Upstream: the client is an edge pulling (its connect carries the
+	// srs_server_ip/srs_pid identity SRS's and streamedge's edges send).
+	Upstream bool
 }
 
 // Refusal says why a connect is turned away.
@@ -37,17 +41,52 @@ func (s *Server) refusal(c *conn, app, tcURL string, obj amf.Object) *Refusal {
 	flashVer, _ := obj["flashVer"].(string)
 	kind, _ := obj["type"].(string)
 	return (*f)(ConnectInfo{App: app, TCURL: tcURL, Addr: c.nc.RemoteAddr().String(),
-		Publisher: strings.HasPrefix(flashVer, "FMLE/") || kind == "nonprivate"})
+		Publisher: strings.HasPrefix(flashVer, "FMLE/") || kind == "nonprivate", Upstream: upnode(obj) != ""})
 }
 
-// reject answers a refused connect with _error NetConnection.Connect.Rejected
+// PlayInfo is what a play tells about its client, for an AdmitPlay
+// function to decide on: by now the stream is known, as it is not at
+// connect.
+type PlayInfo struct {
+	Stream   hub.Key
+	Addr     string
+	Upstream bool // as in ConnectInfo
+}
+
+// SetAdmitPlay installs the function every play from a client (never a
+// relay) is put to before it subscribes; nil admits everyone. A host that
+// sends each stream's players to its own place (a cluster's resolver)
+// decides here, where the stream is known.
+func (s *Server) SetAdmitPlay(admit func(PlayInfo) *Refusal) { s.admitPlay.Store(&admit) }
+
+func (s *Server) playRefusal(c *conn, key hub.Key) *Refusal {
+	f := s.admitPlay.Load()
+	if f == nil || *f == nil || c.relay {
+		return nil
+	}
+	return (*f)(PlayInfo{Stream: key, Addr: c.nc.RemoteAddr().String(), Upstream: c.upnode != ""})
+}
+
+// refusalInfo is the info object of a refusal: NetConnection.Connect.Rejected
 // and, with a peer, ex.code 302 and ex.redirect, as FMS and SRS do.
-func (c *conn) reject(txID float64, r *Refusal) {
+func refusalInfo(r *Refusal) []amf.Property {
 	info := status("error", "NetConnection.Connect.Rejected", r.Description)
 	if r.Redirect != "" {
 		info = append(info, amf.Property{Key: "ex", Value: []amf.Property{{Key: "code", Value: 302.0}, {Key: "redirect", Value: r.Redirect}}})
 	}
-	c.writeCommand(0, "_error", txID, nil, info)
+	return info
+}
+
+// reject answers a refused connect with an _error.
+func (c *conn) reject(txID float64, r *Refusal) {
+	c.writeCommand(0, "_error", txID, nil, refusalInfo(r))
+}
+
+// rejectPlay answers a refused play as SRS sends its RTMP 302: an onStatus
+// of level error, which ends the play in ffmpeg and librtmp with the
+// description, and carries the redirect for clients that follow one.
+func (c *conn) rejectPlay(streamID uint32, r *Refusal) {
+	c.writeCommand(streamID, "onStatus", 0, nil, refusalInfo(r))
 }
 
 // ShedNewest closes the newest playing client (relays to other workers are

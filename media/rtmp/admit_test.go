@@ -32,6 +32,32 @@ func TestAdmitRefusesConnect(t *testing.T) {
 	c.Close()
 }
 
+// A play refused where the stream is known (a full host of a cluster)
+// ends with an onStatus that names where to go, SRS's RTMP 302.
+func TestAdmitPlayRefusesPlay(t *testing.T) {
+	addr, srv := startServerWith(t)
+	seen := make(chan rtmp.PlayInfo, 1)
+	srv.SetAdmitPlay(func(pi rtmp.PlayInfo) *rtmp.Refusal {
+		seen <- pi
+		return &rtmp.Refusal{Reason: "host_full", Description: "server busy; play it from host e2", Redirect: "rtmp://e2:1935/live"}
+	})
+	ctx := ctxFor(t, 5*time.Second)
+	c, err := rtmp.Dial(ctx, "rtmp://"+addr+"/live/s")
+	if err != nil {
+		t.Fatalf("connect: %v, want it admitted (only the play is put to AdmitPlay)", err)
+	}
+	defer c.Close()
+	err = c.Play(ctx)
+	var st *rtmp.StatusError
+	if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected" || st.Description != "server busy; play it from host e2" ||
+		st.Redirect != "rtmp://e2:1935/live" {
+		t.Fatalf("play: %v, want NetConnection.Connect.Rejected with the description and redirect", err)
+	}
+	if pi := <-seen; pi.Stream.App != "live" || pi.Stream.Name != "s" || pi.Addr == "" {
+		t.Errorf("admit saw %+v, want live/s and the client's address", pi)
+	}
+}
+
 // The newest player is shed with an onStatus that says why; the older one
 // plays on.
 func TestShedNewest(t *testing.T) {

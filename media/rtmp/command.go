@@ -198,6 +198,11 @@ func (c *conn) onPlay(cmd command) error {
 		c.writeStatus(cmd.StreamID, "error", "NetStream.Play.Unauthorized", deniedText(err))
 		return fmt.Errorf("play refused: %w", err)
 	}
+	if r := c.srv.playRefusal(c, key); r != nil {
+		c.rejectPlay(cmd.StreamID, r)
+		c.log = c.log.With("stream", key.String())
+		return fmt.Errorf("play refused: %s", r.Reason)
+	}
 	subscribe := func(k hub.Key) (*hub.Subscriber, error) { return c.srv.hub.Subscribe(k, false) }
 	if c.relay {
 		subscribe = c.srv.hub.SubscribeRelay

@@ -37,13 +37,14 @@ type Stats struct {
 
 // Server accepts RTMP connections and joins them to a hub.
 type Server struct {
-	hub   *hub.Hub
-	log   *slog.Logger
-	cfg   atomic.Pointer[Config]
-	admit atomic.Pointer[func(ConnectInfo) *Refusal] // see SetAdmit
-	gate  atomic.Pointer[Gate]                       // see SetGate
-	ids   atomic.Uint64                              // session ids, for hooks and the API
-	Stats Stats
+	hub       *hub.Hub
+	log       *slog.Logger
+	cfg       atomic.Pointer[Config]
+	admit     atomic.Pointer[func(ConnectInfo) *Refusal] // see SetAdmit
+	admitPlay atomic.Pointer[func(PlayInfo) *Refusal]    // see SetAdmitPlay
+	gate      atomic.Pointer[Gate]                       // see SetGate
+	ids       atomic.Uint64                              // session ids, for hooks and the API
+	Stats     Stats
 	// Relay, set before Serve, says the clients are relays feeding other
 	// hubs (a worker's private socket, which only its host's other workers
 	// reach): their plays subscribe as relays, which never pull a stream in

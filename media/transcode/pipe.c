@@ -106,9 +106,10 @@ int se_send(se_pipe *p, const uint8_t *data, int len) {
 	if (ret < 0) return ret;
 	memcpy(p->pkt->data, data, len);
 	if ((ret = avcodec_send_packet(p->dec, p->pkt)) < 0) return ret;
+	int queued = 0;
 	for (;;) {
 		ret = avcodec_receive_frame(p->dec, p->in);
-		if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return 0;
+		if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return queued;
 		if (ret < 0) return ret;
 		int64_t in_rate = 0, in_fmt = 0;
 		AVChannelLayout in_layout = {0};
@@ -136,6 +137,7 @@ int se_send(se_pipe *p, const uint8_t *data, int len) {
 		av_freep(&buf);
 		av_frame_unref(p->in);
 		if (n < 0) return n;
+		queued += n;
 	}
 }
 

@@ -11,7 +11,8 @@ enum { SE_PCM = 0, SE_AAC = 1, SE_OPUS = 2 };
 
 se_pipe *se_open(int from, const uint8_t *extra, int extralen, int in_rate, int in_ch,
                  int to, int out_rate, int out_ch, int bitrate, int *err);
-// se_send decodes one packet and queues its samples for the encoder.
+// se_send decodes one packet and queues its samples for the encoder; it
+// returns how many (at the output rate).
 int se_send(se_pipe *p, const uint8_t *data, int len);
 // se_recv returns the next encoded packet (or, for SE_PCM, all queued
 // samples as interleaved float) in *data/*len, valid until the next call:

@@ -43,14 +43,15 @@ func openPipe(p Params) (pipe, error) {
 	return &cpipe{p: cp}, nil
 }
 
-func (c *cpipe) send(data []byte) error {
+func (c *cpipe) send(data []byte) (int, error) {
 	if len(data) == 0 {
-		return fmt.Errorf("empty packet")
+		return 0, fmt.Errorf("empty packet")
 	}
-	if ret := C.se_send(c.p, (*C.uint8_t)(unsafe.Pointer(&data[0])), C.int(len(data))); ret < 0 {
-		return averror(ret)
+	ret := C.se_send(c.p, (*C.uint8_t)(unsafe.Pointer(&data[0])), C.int(len(data)))
+	if ret < 0 {
+		return 0, averror(ret)
 	}
-	return nil
+	return int(ret), nil
 }
 
 func (c *cpipe) recv() ([]byte, int, error) {

@@ -56,14 +56,16 @@ type Packet struct {
 type Transcoder struct {
 	p       pipe
 	params  Params
-	clock   timeline
+	clock   clock
 	closed  bool
 	Dropped uint64 // input packets the decoder refused
 }
 
 // pipe is the codec library's side of a Transcoder.
 type pipe interface {
-	send(data []byte) error
+	// send decodes one packet and returns the samples (at the output
+	// rate) it queued for the encoder.
+	send(data []byte) (samples int, err error)
 	// recv returns the next output packet, valid until the next call, and
 	// the samples it covers; nil when more input is needed.
 	recv() (data []byte, samples int, err error)
@@ -95,7 +97,7 @@ func New(p Params) (*Transcoder, error) {
 		return nil, err
 	}
 	open.Add(1)
-	return &Transcoder{p: pp, params: p, clock: timeline{rate: int64(p.OutRate)}}, nil
+	return &Transcoder{p: pp, params: p, clock: clock{rate: int64(p.OutRate)}}, nil
 }
 
 // Config is the output's decoder configuration (AAC's AudioSpecificConfig,
@@ -110,11 +112,12 @@ func (t *Transcoder) Transcode(data []byte, ms int64, out []Packet) ([]Packet, e
 	if t.closed {
 		return out, errors.New("transcode: closed")
 	}
-	t.clock.input(ms)
-	if err := t.p.send(data); err != nil {
+	n, err := t.p.send(data)
+	if err != nil {
 		t.Dropped++
 		return out, fmt.Errorf("decode %v: %w", t.params.From, err)
 	}
+	t.clock.input(ms, n)
 	for {
 		b, samples, err := t.p.recv()
 		if err != nil {
@@ -137,39 +140,4 @@ func (t *Transcoder) Close() {
 		t.p.close()
 		open.Add(-1)
 	}
-}
-
-// maxJump is how far the input may stray from the output's sample clock
-// before the clock follows it: a gap in the input (loss, a paused
-// publisher) or a jump back (a republish).
-const maxJump = 200
-
-// timeline stamps output packets: first input time plus samples out, so
-// timestamps never drift from the audio however long the stream; it
-// shifts only when the input jumps by more than maxJump ms.
-type timeline struct {
-	rate     int64
-	started  bool
-	originMS int64 // time of output sample 0
-	samples  int64 // output samples so far
-}
-
-// next is the time of the next output sample.
-func (c *timeline) next() int64 { return c.originMS + c.samples*1000/c.rate }
-
-func (c *timeline) input(ms int64) {
-	if !c.started {
-		c.started, c.originMS = true, ms
-		return
-	}
-	if d := ms - c.next(); d > maxJump || d < -maxJump {
-		c.originMS += d
-	}
-}
-
-// output returns the time of a packet of n samples and moves past it.
-func (c *timeline) output(n int) int64 {
-	ms := c.next()
-	c.samples += int64(n)
-	return ms
 }

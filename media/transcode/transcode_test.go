@@ -9,43 +9,6 @@ import (
 	"testing"
 )
 
-func TestTimeline(t *testing.T) {
-	tests := []struct {
-		name   string
-		inputs []int64 // input times, one output packet of 960 samples after each
-		want   []int64
-	}{
-		{"steady", []int64{1000, 1020, 1040, 1060}, []int64{1000, 1020, 1040, 1060}},
-		{"jitter is ignored", []int64{1000, 1035, 1030, 1090}, []int64{1000, 1020, 1040, 1060}},
-		{"a gap moves the clock", []int64{1000, 1020, 2000, 2020}, []int64{1000, 1020, 2000, 2020}},
-		{"a jump back moves the clock", []int64{5000, 5020, 100, 120}, []int64{5000, 5020, 100, 120}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := timeline{rate: 48000}
-			for i, in := range tt.inputs {
-				c.input(in)
-				if got := c.output(960); got != tt.want[i] {
-					t.Fatalf("packet %d: %d ms, want %d", i, got, tt.want[i])
-				}
-			}
-		})
-	}
-	// An hour of 1024-sample AAC frames at 44.1 kHz: the sample count
-	// keeps the clock exact where adding a rounded 23 ms per frame would
-	// be 79 s off.
-	c := timeline{rate: 44100}
-	c.input(0)
-	frames := int64(3600 * 44100 / 1024)
-	for i := int64(0); i < frames; i++ {
-		c.input(i * 1024 * 1000 / 44100)
-		c.output(1024)
-	}
-	if got, want := c.next(), frames*1024*1000/44100; got != want {
-		t.Fatalf("after an hour: %d ms, want %d", got, want)
-	}
-}
-
 func TestNotBuilt(t *testing.T) {
 	if Built() {
 		t.Skip("built with the codec library")

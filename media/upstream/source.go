@@ -108,6 +108,10 @@ func (s rtmpSource) Close() error { return s.c.Close() }
 // smaller, and an origin sending garbage must not make us allocate 16 MiB.
 const maxTag = 4 << 20
 
+// UserAgent is how an edge's HTTP-FLV pull introduces itself, so that an
+// origin can tell it from a player.
+const UserAgent = "streamedge-edge"
+
 // FLV dials origins over HTTP-FLV: GET http://origin/app/name.flv.
 func FLV() Dialer {
 	// Its own client: redirects are followed (3 at most, as for RTMP), and
@@ -132,7 +136,7 @@ func FLV() Dialer {
 			cancel()
 			return nil, err
 		}
-		req.Header.Set("User-Agent", "streamedge-edge")
+		req.Header.Set("User-Agent", UserAgent)
 		resp, err := client.Do(req)
 		if !stop() {
 			err = errors.Join(err, ctx.Err())

@@ -2,7 +2,6 @@ package webrtc
 
 import (
 	"errors"
-	"strings"
 
 	"streamedge/media/flv"
 	"streamedge/media/hub"
@@ -15,13 +14,14 @@ import (
 // players play the rendition when there is one. It is a stream of the hub
 // like any other, so the relays of other workers carry it, and its one
 // transcoder serves every WebRTC player of the host.
-const RTCSuffix = "@rtc"
+// The hub reserves the suffix: clients cannot publish such a name.
+const RTCSuffix = hub.RenditionSuffix
 
 // RTCKey is the key of k's WebRTC rendition.
 func RTCKey(k hub.Key) hub.Key { return hub.Key{Vhost: k.Vhost, App: k.App, Name: k.Name + RTCSuffix} }
 
 // IsRTCKey reports whether k names a WebRTC rendition.
-func IsRTCKey(k hub.Key) bool { return strings.HasSuffix(k.Name, RTCSuffix) }
+func IsRTCKey(k hub.Key) bool { return hub.IsRendition(k) }
 
 // Audio notes, for the log and the API.
 const (

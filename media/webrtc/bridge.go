@@ -54,7 +54,7 @@ func (s *Server) StartBridge(key hub.Key) error {
 	if err != nil {
 		return err
 	}
-	pub, err := s.hub.Publish(RTCKey(key))
+	pub, err := s.hub.PublishRendition(RTCKey(key))
 	if err != nil {
 		sub.Close()
 		if errors.Is(err, hub.ErrStreamBusy) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 
 	"streamedge/media/flv"
 )
@@ -231,3 +232,32 @@ func TestRouteAndNames(t *testing.T) {
 }
 
 func errorIs(err, target error) bool { return errors.Is(err, target) }
+
+func TestRTPClock(t *testing.T) {
+	const wrap = 1 << 32
+	tests := []struct {
+		name    string
+		rate    int64
+		arrived time.Duration // of the first packet
+		ts      []int64       // RTP timestamps, taken modulo 2^32
+		want    []uint32
+	}{
+		{"audio starts at its arrival", 48000, 1500 * time.Millisecond, []int64{7, 7 + 960, 7 + 1920}, []uint32{1500, 1520, 1540}},
+		{"video", 90000, 0, []int64{0, 3600, 7200}, []uint32{0, 40, 80}},
+		{"the 32-bit wrap goes on", 48000, 0, []int64{wrap - 1920, wrap - 960, wrap, wrap + 960}, []uint32{0, 20, 40, 60}},
+		{"a reordered packet is its own time", 48000, 0, []int64{0, 1920, 960, 2880}, []uint32{0, 40, 20, 60}},
+		{"reordered across the wrap", 48000, 0, []int64{wrap - 960, wrap + 960, wrap, wrap + 1920}, []uint32{0, 40, 20, 60}},
+		{"a gap is its length", 48000, 0, []int64{0, 960, 960 + 48000*5}, []uint32{0, 20, 5020}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := rtpClock{rate: tt.rate}
+			for i, ts := range tt.ts {
+				// Arrival after the first packet is ignored: jitter never moves the clock.
+				if got := c.ms(uint32(ts), tt.arrived+time.Duration(i*37)*time.Millisecond); got != tt.want[i] {
+					t.Fatalf("packet %d (ts %d): %d ms, want %d", i, uint32(ts), got, tt.want[i])
+				}
+			}
+		})
+	}
+}

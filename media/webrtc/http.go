@@ -263,7 +263,7 @@ func ErrorStatus(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, hub.ErrNotPublished), errors.Is(err, ErrNoSession):
 		return http.StatusNotFound
-	case errors.Is(err, ErrBadOffer), errors.Is(err, ErrNoCodec), errors.Is(err, ErrBadStream):
+	case errors.Is(err, ErrBadOffer), errors.Is(err, ErrNoCodec), errors.Is(err, ErrBadStream), errors.Is(err, hub.ErrReservedName):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrClosed), errors.Is(err, hub.ErrClosed):
 		return http.StatusServiceUnavailable

@@ -98,8 +98,9 @@ func drainRTCP(r *webrtc.RTPReceiver) {
 
 // rtpClock turns a track's RTP timestamps into FLV milliseconds on the
 // session's time line: the first packet lands at its arrival time since the
-// publish began, later ones follow the RTP clock (unwrapped), so audio and
-// video stay together to within their arrival skew.
+// publish began, later ones follow the RTP clock, unwrapped (the 32-bit
+// timestamp wraps every 24.9 hours at 48 kHz, 13.3 at 90 kHz), so audio
+// and video stay together to within their arrival skew.
 type rtpClock struct {
 	rate    int64
 	started bool
@@ -108,10 +109,12 @@ type rtpClock struct {
 	baseMS  int64
 }
 
-func (c *rtpClock) ms(ts uint32, start time.Time) uint32 {
+// ms is the time of a packet stamped ts, arrived (only the first
+// packet's arrival counts) this long after the publish began.
+func (c *rtpClock) ms(ts uint32, arrived time.Duration) uint32 {
 	if !c.started {
 		c.started, c.last = true, ts
-		c.baseMS = time.Since(start).Milliseconds()
+		c.baseMS = arrived.Milliseconds()
 	}
 	c.ext += int64(int32(ts - c.last))
 	c.last = ts
@@ -149,7 +152,7 @@ func (p *publisher) readVideo(t *webrtc.TrackRemote) {
 				continue
 			}
 			buf = au.avcc[:0]
-			ts := clock.ms(s.PacketTimestamp, p.start)
+			ts := clock.ms(s.PacketTimestamp, time.Since(p.start))
 			if au.sps != nil && au.pps != nil && (!bytes.Equal(au.sps, sps) || !bytes.Equal(au.pps, pps)) {
 				sps, pps, haveConfig = bytes.Clone(au.sps), bytes.Clone(au.pps), true
 				if p.writeBoth(flv.TagVideo, ts, avcSequenceHeader(sps, pps)) != nil {
@@ -201,7 +204,7 @@ func (p *publisher) readAudio(t *webrtc.TrackRemote) {
 		if len(pkt.Payload) == 0 || (started && int16(pkt.SequenceNumber-lastSeq) <= 0) {
 			continue
 		}
-		ts := clock.ms(pkt.Timestamp, p.start)
+		ts := clock.ms(pkt.Timestamp, time.Since(p.start))
 		if !started {
 			started = true
 			if opusTo(flv.TagAudio, ts, opusSequenceTag(int(t.Codec().Channels))) != nil {

@@ -246,7 +246,8 @@ func (s *Server) negotiate(ses *session, offer string) (string, error) {
 }
 
 // Publish answers a WHIP offer: the peer becomes the publisher of key. It
-// fails with hub.ErrStreamBusy when key is published anywhere on the host.
+// fails with hub.ErrStreamBusy when key is published anywhere on the host,
+// and with hub.ErrReservedName for a rendition's name.
 func (s *Server) Publish(offer string, key hub.Key, addr string) (answer, id string, err error) {
 	media, err := inspectOffer(offer)
 	if err != nil {
@@ -268,7 +269,7 @@ func (s *Server) Publish(offer string, key hub.Key, addr string) (answer, id str
 	if media.audio && s.rtcToRTMP(key.Vhost) && transcode.Built() {
 		// RTMP players get AAC in the stream itself; WebRTC players the
 		// publisher's Opus in the rendition.
-		if p.rtc, err = s.hub.Publish(RTCKey(key)); err != nil {
+		if p.rtc, err = s.hub.PublishRendition(RTCKey(key)); err != nil {
 			ses.log.Warn("rtc rendition not published: rtmp players get no audio", "err", err)
 			p.rtc = nil
 		}

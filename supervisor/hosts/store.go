@@ -384,9 +384,14 @@ func (s *Store) Stats() Stats {
 // player, since asking twice is not watching twice, so a stream's players
 // stay together until the reports show its host over the bound, a
 // heartbeat later at most.
-func (s *Store) Resolve(stream string) (Record, *View, bool) {
+func (s *Store) Resolve(stream string) (Record, *View, bool) { return s.ResolveExcept(stream, "") }
+
+// ResolveExcept is Resolve with the host except passed over as if full: a
+// full host asks where its player should go instead, before its record
+// says it is full (which it does a heartbeat later at most).
+func (s *Store) ResolveExcept(stream, except string) (Record, *View, bool) {
 	v := s.view.Load()
-	r, ok := v.choose(stream, s.opts.LoadFactor)
+	r, ok := v.choose(stream, s.opts.LoadFactor, except)
 	if !ok {
 		s.refusals.Add(1)
 		return Record{}, v, false
@@ -424,14 +429,15 @@ func buildView(prev *View, hosts []Record, readAt time.Time, stale bool, errText
 	return v
 }
 
-// choose runs the ring over the view's loads.
-func (v *View) choose(stream string, c float64) (Record, bool) {
+// choose runs the ring over the view's loads, with host except (if any)
+// taken as full.
+func (v *View) choose(stream string, c float64, except string) (Record, bool) {
 	n := len(v.index)
 	load, full := make([]int, n), make([]bool, n)
 	for i, hi := range v.index {
 		h := v.Hosts[hi]
 		load[i] = h.Load.Players
-		full[i] = h.Full
+		full[i] = h.Full || (except != "" && h.ID == except)
 	}
 	i, ok := v.ring.Choose(stream, load, full, c)
 	if !ok {

@@ -219,3 +219,49 @@ func TestStoreDownServesTheLastViewAndRecovers(t *testing.T) {
 		t.Errorf("records rewritten %s after the store came back, want about a heartbeat (%s)", d, testBeat)
 	}
 }
+
+// A full host asks where its player goes instead: never to itself, even
+// while its own record (a heartbeat old) still says it is open.
+func TestResolveExceptPassesOverTheAskingHost(t *testing.T) {
+	open := func(id string, players int) Record {
+		return Record{ID: id, Resolve: true, Load: Load{Players: players}}
+	}
+	for _, tc := range []struct {
+		name   string
+		hosts  []Record
+		except string
+		want   string // "" : no host
+	}{
+		{name: "the only other host", hosts: []Record{open("e1", 0), open("e2", 0)}, except: "e1", want: "e2"},
+		{name: "the other is full too", hosts: []Record{open("e1", 0), {ID: "e2", Resolve: true, Full: true}}, except: "e1"},
+		{name: "a host that takes no players is no target", hosts: []Record{open("e1", 0), {ID: "o"}}, except: "e1"},
+		{name: "alone", hosts: []Record{open("e1", 0)}, except: "e1"},
+	} {
+		v := buildView(nil, tc.hosts, time.Now(), false, "")
+		for _, n := range names(50) {
+			got, ok := v.choose(n, 1.25, tc.except)
+			if ok != (tc.want != "") || got.ID != tc.want {
+				t.Fatalf("%s: %s resolves to %q (%v), want %q", tc.name, n, got.ID, ok, tc.want)
+			}
+		}
+	}
+	// Without an exception both hosts get names; with one, the names of
+	// e1 go to the next host on their ring and e2's stay where they were.
+	v := buildView(nil, []Record{open("e1", 0), open("e2", 0), open("e3", 0)}, time.Now(), false, "")
+	moved := 0
+	for _, n := range names(300) {
+		before, _ := v.choose(n, 1.25, "")
+		after, _ := v.choose(n, 1.25, "e1")
+		switch {
+		case after.ID == "e1":
+			t.Fatalf("%s resolves to the excepted host", n)
+		case before.ID != "e1" && after.ID != before.ID:
+			t.Fatalf("%s moved from %s to %s, though only e1 was excepted", n, before.ID, after.ID)
+		case before.ID == "e1":
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Fatal("no name resolved to e1 before it was excepted")
+	}
+}
