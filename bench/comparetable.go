@@ -145,9 +145,9 @@ func div(a, b float64) float64 {
 
 // writeCellHead and writeCellRow print the measured table.
 func writeCellHead(w io.Writer) {
-	fmt.Fprintf(w, "%-16s  %-8s  %7s  %6s  %10s  %4s  %10s  %6s  %11s  %11s  %7s  %10s  %8s  %8s\n",
+	fmt.Fprintf(w, "%-16s  %-8s  %7s  %6s  %10s  %4s  %10s  %6s  %11s  %11s  %7s  %10s  %8s  %9s  %8s\n",
 		"server", "protocol", "players", "Gbit/s", "server CPU", "user", "CPU-s/Gbit", "µs/msg",
-		"startup p50", "startup p99", "gap p99", "KiB/player", "starving", "host CPU")
+		"startup p50", "startup p99", "gap p99", "KiB/player", "starving", "bench CPU", "host CPU")
 }
 
 func writeCellRow(w io.Writer, c CellResult) {
@@ -155,10 +155,10 @@ func writeCellRow(w io.Writer, c CellResult) {
 	if c.Saturated {
 		mark = " *"
 	}
-	fmt.Fprintf(w, "%-16s  %-8s  %7d  %6.3f  %9.0f%%  %3.0f%%  %10.3f  %6.2f  %11s  %11s  %7s  %10.1f  %7.1f%%  %7.0f%%%s\n",
+	fmt.Fprintf(w, "%-16s  %-8s  %7d  %6.3f  %9.0f%%  %3.0f%%  %10.3f  %6.2f  %11s  %11s  %7s  %10.1f  %7.1f%%  %8.0f%%  %7.0f%%%s\n",
 		c.Label(), protoName(c.Protocol), c.Players, c.DeliveredGbps, c.ServerCPUPct, c.UserPct, c.CPUSecPerGbit,
 		c.CPUMicrosPerMsg, ms(c.StartupP50MS), ms(c.StartupP99MS), ms(c.GapP99MS), c.KiBPerPlayer,
-		c.StarvingPct, c.HostCPUPct, mark)
+		c.StarvingPct, c.BenchCPUPct, c.HostCPUPct, mark)
 }
 
 // writeRatios prints ratio rows under a title; a missing figure is "-".

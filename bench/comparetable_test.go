@@ -131,14 +131,14 @@ func TestCompareTableText(t *testing.T) {
 	var b bytes.Buffer
 	writeCellHead(&b)
 	writeCellRow(&b, CellResult{Server: serverNginx, Workers: 1, Protocol: ProtoRTMP,
-		StepResult:      StepResult{Players: 2000, DeliveredGbps: 4, ServerCPUPct: 95, CPUSecPerGbit: 0.2375, StartupP99MS: 1980, Saturated: true},
+		StepResult:      StepResult{Players: 2000, DeliveredGbps: 4, ServerCPUPct: 95, BenchCPUPct: 64, CPUSecPerGbit: 0.2375, StartupP99MS: 1980, Saturated: true},
 		CPUMicrosPerMsg: 6.5, UserPct: 41, StartupP50MS: 990, GapP99MS: 120, KiBPerPlayer: 30.25})
 	writeRatios(&b, "ratios:", []Ratio{{Protocol: ProtoFLV, Players: 2000, Of: "streamedge -w 1", Against: "nginx-rtmp RTMP",
 		CPUPerGbit: 0.3125, CPUPerMsg: 0.31, StartupP50: 0.0012, StartupP99: 0.02, GapP99: 3.4, KiB: 250}})
 	writeRatios(&b, "never printed: no rows", nil)
 	out := b.String()
 	for _, want := range []string{
-		"nginx-rtmp        RTMP         2000   4.000         95%   41%       0.237    6.50        990ms       1980ms    120ms        30.2      0.0%        0% *",
+		"nginx-rtmp        RTMP         2000   4.000         95%   41%       0.237    6.50        990ms       1980ms    120ms        30.2      0.0%        64%        0% *",
 		"streamedge -w 1   HTTP-FLV     2000  nginx-rtmp RTMP                0.31x   0.31x      0.0012x        0.02x     3.4x        250x",
 	} {
 		if !strings.Contains(out, want) {
