@@ -21,6 +21,7 @@ type publisher struct {
 	ses   *session
 	hub   *hub.Publisher
 	rtc   *hub.Publisher // the WebRTC rendition, when RTMP players get AAC
+	il    *interleave    // orders the stream's video and transcoded AAC
 	start time.Time      // time zero of the stream's FLV timestamps
 
 	mu        sync.Mutex
@@ -194,7 +195,7 @@ func (p *publisher) readAudio(t *webrtc.TrackRemote) {
 			opusTo = p.writeRTC
 		}
 	}
-	emitAAC := func(ts uint32, body []byte) error { return p.write(flv.TagAudio, ts, body) }
+	emitAAC := func(ts uint32, body []byte) error { return p.toStream(flv.TagAudio, ts, body) }
 	for {
 		pkt, _, err := t.ReadRTP()
 		if err != nil {
@@ -223,7 +224,7 @@ func (p *publisher) readAudio(t *webrtc.TrackRemote) {
 
 // writeBoth writes to the stream and its rendition.
 func (p *publisher) writeBoth(typeID uint8, ts uint32, body []byte) error {
-	if err := p.write(typeID, ts, body); err != nil {
+	if err := p.toStream(typeID, ts, body); err != nil {
 		return err
 	}
 	return p.writeRTC(typeID, ts, body)
@@ -239,6 +240,15 @@ func (p *publisher) writeRTC(typeID uint8, ts uint32, body []byte) error {
 		p.ses.close(err)
 	}
 	return err
+}
+
+// toStream writes to the stream, in timestamp order across its tracks
+// when its audio is transcoded.
+func (p *publisher) toStream(typeID uint8, ts uint32, body []byte) error {
+	if p.il != nil {
+		return p.il.put(typeID, ts, body)
+	}
+	return p.write(typeID, ts, body)
 }
 
 // write hands one message to the hub; an error (the hub closed, or the

@@ -272,6 +272,8 @@ func (s *Server) Publish(offer string, key hub.Key, addr string) (answer, id str
 		if p.rtc, err = s.hub.PublishRendition(RTCKey(key)); err != nil {
 			ses.log.Warn("rtc rendition not published: rtmp players get no audio", "err", err)
 			p.rtc = nil
+		} else if media.video {
+			p.il = &interleave{write: p.write}
 		}
 	}
 	s.Stats.Publishers.Add(1)
@@ -287,6 +289,11 @@ func (s *Server) Publish(offer string, key hub.Key, addr string) (answer, id str
 		hp.Close()
 		if p.rtc != nil {
 			p.rtc.Close()
+		}
+		if p.il != nil {
+			if n := p.il.dropped(); n > 0 {
+				ses.log.Info("rtc late aac dropped", "frames", n)
+			}
 		}
 		s.Stats.Publishers.Add(-1)
 	}

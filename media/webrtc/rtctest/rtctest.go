@@ -482,7 +482,8 @@ func (p *Player) AwaitFrames(t testing.TB, n int) (frames, opus [][]byte) {
 		case <-p.gotFrame:
 		case <-time.After(100 * time.Millisecond):
 		case <-deadline:
-			t.Fatalf("player got %d frames and %d opus packets, want %d", len(frames), len(opus), n)
+			t.Fatalf("player got %d frames and %d opus packets, want %d (peer connection %v, ICE %v)",
+				len(frames), len(opus), n, p.PC.ConnectionState(), p.PC.ICEConnectionState())
 		}
 	}
 }
