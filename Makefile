@@ -5,7 +5,7 @@ BIN     := bin/streamedge
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet deps codecs vendor fuzz bench bench-edge microbench clean
+.PHONY: all build run test vet deps codecs vendor fuzz bench bench-rebalance bench-edge microbench clean
 
 all: build
 
@@ -88,6 +88,11 @@ bench: build
 	$(call need,/usr/lib/nginx/modules/ngx_rtmp_module.so,nginx-light libnginx-mod-rtmp)
 	@mkdir -p bench-results
 	./$(BIN) bench compare -server ./$(BIN) -json bench-results/compare.json -profile bench-results/worker.perf
+
+# The balancer evening out players piled on one of two workers: time to even,
+# players moved, reconnects, refusals (bench/rebalance.go).
+bench-rebalance: build
+	./$(BIN) bench scenario rebalance -server ./$(BIN) -players 400 -bitrate 4M
 
 # Edge against standalone: the origin's connections and CPU per Gbit (bench/edge.sh).
 bench-edge: build

@@ -281,9 +281,13 @@ func writePublishText(w io.Writer, res *PublishResult) int {
 }
 
 func scenarioCommand(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+	if len(args) > 0 && args[0] == "rebalance" {
+		return rebalanceCommand(ctx, args[1:], stdout, stderr, log)
+	}
 	fs := newFlagSet("scenario", stderr, "Starts the server with -w workers on free loopback ports and one synthetic publisher,\n"+
 		"then runs players in growing steps until more than -max-starve percent fail or starve,\n"+
-		"or the cap is reached, and prints one table row per step.")
+		"or the cap is reached, and prints one table row per step.\n"+
+		"\"scenario rebalance\" piles players on one of two workers instead and times the balancer evening them out.")
 	self, _ := os.Executable()
 	cfg := ScenarioConfig{Out: stdout, Log: log}
 	bitrate := bitrateFlag{2e6}

@@ -18,13 +18,19 @@ import (
 
 // TestStarvingAndStalls plays a server that feeds some clients at half the
 // stream's speed and pauses others: the slow ones must be starving, the
-// paused ones stalled, the rest healthy, and the run must fail.
+// paused ones stalled, the rest healthy, and the run must fail. A server in
+// a busy process falls behind and catches up, which can hide up to as much
+// of the 1.5 s pause as it fell behind, and make a half-speed stream look a
+// little faster over a window: those margins widen by the lateness of the
+// real-time stream, and that the fast clients are healthy holds only while
+// it kept real time.
 func TestStarvingAndStalls(t *testing.T) {
 	t.Parallel()
 	const rate = 1e6
 	srv := pacedFLVServer(t, rate)
 	names := []string{"fast", "slow", "pause"}
 	var progress bytes.Buffer
+	clock := watchClock(t, ProtoFLV, srv.URL+"/live/0.flv")
 	res, err := Play(context.Background(), PlayConfig{
 		URL: srv.URL + "/live/{i%3}.flv", Clients: 9, Duration: 4 * time.Second, Timeout: 3 * time.Second,
 		Bitrate: rate, MaxFail: 10, Progress: &progress,
@@ -32,23 +38,38 @@ func TestStarvingAndStalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	src := clock.stop()
+	t.Logf("the real-time stream came at most %v behind its clock (%d frames)", src.Late, src.Frames)
+	healthy := src.realTime(realTimeSlack)
+	// The pause is a stall, and the only one, while what it can hide
+	// leaves more than a second of it.
+	stalled := src.realTime(1500*time.Millisecond - StallGap - 100*time.Millisecond)
+	minGapMS := 0.0
+	if src.watched() {
+		minGapMS = 1400 - float64(src.Late)/float64(time.Millisecond)
+	}
 	for _, c := range res.Clients {
 		kind := names[c.Index%3]
 		switch {
 		case c.Failed:
 			t.Errorf("client %d (%s) failed: %s", c.Index, kind, c.FailReason)
-		case kind == "fast" && (c.Starving || c.Stalls != 0):
+		case kind == "fast" && healthy && (c.Starving || c.Stalls != 0):
 			t.Errorf("fast client %d: starving %v at %.0f bit/s, %d stalls", c.Index, c.Starving, c.BitrateBPS, c.Stalls)
-		case kind == "slow" && (!c.Starving || c.Speed > 0.6):
+		case kind == "slow" && (!c.Starving || c.Speed > 0.6+src.rateSlack(2*time.Second)):
 			t.Errorf("slow client %d: starving %v at %.0f bit/s, speed %.2f", c.Index, c.Starving, c.BitrateBPS, c.Speed)
-		case kind == "pause" && (c.Stalls != 1 || c.MaxGapMS < 1400):
+		case kind == "pause" && (stalled && c.Stalls != 1 || c.MaxGapMS < minGapMS):
 			t.Errorf("paused client %d: %d stalls, longest gap %.0f ms", c.Index, c.Stalls, c.MaxGapMS)
 		}
 	}
 	s := res.Summary
-	if s.Pass || s.Starving < 3 || s.Stalls != 3 || s.StalledClient != 3 {
-		t.Errorf("pass %v, starving %d, stalls %d in %d clients; want a failed run with at least 3 starving and 3 stalls",
-			s.Pass, s.Starving, s.Stalls, s.StalledClient)
+	if s.Pass || s.Starving < 3 {
+		t.Errorf("pass %v, starving %d; want a failed run with at least 3 starving", s.Pass, s.Starving)
+	}
+	if stalled && healthy && (s.Stalls != 3 || s.StalledClient != 3) || stalled && (s.Stalls < 3 || s.StalledClient < 3) {
+		t.Errorf("stalls %d in %d clients; want the 3 paused clients' 3", s.Stalls, s.StalledClient)
+	}
+	if !healthy {
+		t.Logf("not checking the fast clients' health: the stream fell %v behind, more than %v", src.Late, realTimeSlack)
 	}
 	// Not a terminal: one plain line a second, no carriage returns.
 	if lines := strings.Count(progress.String(), "\n"); lines < 4 || strings.Contains(progress.String(), "\r") {
@@ -175,17 +196,21 @@ func TestReconnect(t *testing.T) {
 	t.Parallel()
 	srv := pacedFLVServer(t, 1e6)
 	for _, reconnect := range []bool{true, false} {
-		res, err := Play(context.Background(), PlayConfig{URL: srv.URL + "/live/3.flv", Clients: 3,
-			Duration: 3500 * time.Millisecond, Timeout: time.Second, Reconnect: reconnect, MaxFail: 0})
+		// Without -reconnect the run must end as soon as every client has
+		// failed, which is long before 10 s.
+		cfg := PlayConfig{URL: srv.URL + "/live/3.flv", Clients: 3, Duration: 10 * time.Second, Timeout: time.Second, MaxFail: 0}
+		if reconnect {
+			cfg.Duration, cfg.Reconnect = 3500*time.Millisecond, true
+		}
+		clock := watchClock(t, ProtoFLV, srv.URL+"/live/0.flv")
+		res, err := Play(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		src := clock.stop()
 		s := res.Summary
 		if reconnect {
-			if !s.Pass || s.Failed != 0 || s.Reconnects < 6 || s.Disconnects < 6 || s.Stalls != 0 {
-				t.Errorf("with -reconnect: pass %v, failed %d, %d reconnects, %d disconnects, %d stalls; want 3 healthy clients back twice each (%s)",
-					s.Pass, s.Failed, s.Reconnects, s.Disconnects, s.Stalls, s.FailedReason)
-			}
+			checkReconnected(t, res, src)
 			continue
 		}
 		// The server closes each response after a second and the client
@@ -194,8 +219,33 @@ func TestReconnect(t *testing.T) {
 			t.Errorf("without -reconnect: pass %v, failed %d, %d reconnects, failures %+v; want 3 failed clients",
 				s.Pass, s.Failed, s.Reconnects, s.Failures)
 		}
-		if s.DurationS > 2 {
+		if s.DurationS > 5 {
 			t.Errorf("the run went on for %.1f s after every client had failed", s.DurationS)
 		}
+	}
+}
+
+// checkReconnected: every client came back at least once and its books add
+// up (a play after the first is a reconnect; a session that had media and
+// ended before the run did is a disconnect). Only while the stream kept
+// real time: two cycles of a second of media and half a second of backoff
+// each, without a stall, and playing when the run ended (a busy machine
+// moves the cycles, and a client between sessions at the end has failed).
+func checkReconnected(t *testing.T, res *Result, src clockReport) {
+	t.Helper()
+	for _, c := range res.Clients {
+		if c.Reconnects < 1 || c.Reconnects != c.Sessions-1 || c.Disconnects < 1 || c.Disconnects > c.Sessions {
+			t.Errorf("with -reconnect, client %d: %d sessions, %d reconnects, %d disconnects; want back at least once",
+				c.Index, c.Sessions, c.Reconnects, c.Disconnects)
+		}
+	}
+	t.Logf("the real-time stream came at most %v behind its clock (%d frames)", src.Late, src.Frames)
+	if !src.realTime(realTimeSlack) {
+		t.Logf("not checking the reconnects' pace: the stream fell %v behind, more than %v", src.Late, realTimeSlack)
+		return
+	}
+	if s := res.Summary; !s.Pass || s.Failed != 0 || s.Reconnects < 6 || s.Disconnects < 6 || s.Stalls != 0 {
+		t.Errorf("with -reconnect: pass %v, failed %d, %d reconnects, %d disconnects, %d stalls; want 3 healthy clients back twice each (%s)",
+			s.Pass, s.Failed, s.Reconnects, s.Disconnects, s.Stalls, s.FailedReason)
 	}
 }

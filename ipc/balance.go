@@ -12,18 +12,32 @@ type Admission struct {
 	Description string // what a refused client is told
 }
 
-// Shed tells one worker to close players at PerSec, newest first, until
-// told 0; each is told Reason where its protocol can say it.
+// Shed tells one worker to shed players at PerSec, newest first, until
+// told 0: each is moved with the live handoff to one of To (by weight)
+// where it can move, else closed and told Reason where its protocol can
+// say it.
 type Shed struct {
 	PerSec int
 	Reason string
+	To     []ShedTarget `json:",omitempty"`
+}
+
+// ShedTarget is a worker that takes shed players: its slot, its handoff
+// socket and its share of them.
+type ShedTarget struct {
+	Slot   int
+	Addr   string
+	Weight int
 }
 
 // Burn makes a worker burn real CPU (Percent of one core for For), for the
 // balancer's tests; the master sends it only with debug.fault_injection.
+// PerPlayer makes Percent a share per player it serves (at most a core):
+// load that moves with its players, as real load does.
 type Burn struct {
-	Percent int
-	For     time.Duration
+	Percent   int
+	For       time.Duration
+	PerPlayer bool `json:",omitempty"`
 }
 
 // Redirect asks the master, in a cluster, which other host a player of

@@ -148,6 +148,11 @@ var messages = []struct {
 		msg:   &Shed{PerSec: 4, Reason: "cpu 95% over 80% for 10s"},
 	},
 	{
+		name:  "shed by moving",
+		bytes: frame(KindShed, `{"PerSec":2,"Reason":"hot","To":[{"Slot":1,"Addr":"/run/handoff-1.sock","Weight":60}]}`),
+		msg:   &Shed{PerSec: 2, Reason: "hot", To: []ShedTarget{{Slot: 1, Addr: "/run/handoff-1.sock", Weight: 60}}},
+	},
+	{
 		name:  "move",
 		bytes: frame(KindMove, `{"ID":5,"N":10,"To":1,"ToAddr":"/run/handoff-1.sock","Reason":"moved through the API","PerSec":0}`),
 		msg:   &Move{ID: 5, N: 10, To: 1, ToAddr: "/run/handoff-1.sock", Reason: "moved through the API"},
@@ -171,6 +176,11 @@ var messages = []struct {
 		name:  "burn",
 		bytes: frame(KindBurn, `{"Percent":90,"For":30000000000}`),
 		msg:   &Burn{Percent: 90, For: 30 * time.Second},
+	},
+	{
+		name:  "burn per player",
+		bytes: frame(KindBurn, `{"Percent":3,"For":30000000000,"PerPlayer":true}`),
+		msg:   &Burn{Percent: 3, For: 30 * time.Second, PerPlayer: true},
 	},
 	{
 		name: "load with refusals",

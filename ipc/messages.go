@@ -130,13 +130,20 @@ type Load struct {
 	BytesOut       uint64
 	// Refusals counts new sessions refused since the worker started, by
 	// "protocol/reason" (rtmp/capped, http_flv/host_full); Shed counts the
-	// players it shed.
-	Refusals map[string]uint64 `json:",omitempty"`
-	Shed     uint64            `json:",omitempty"`
+	// players it closed to shed load, ShedMoved those it moved instead.
+	Refusals  map[string]uint64 `json:",omitempty"`
+	Shed      uint64            `json:",omitempty"`
+	ShedMoved uint64            `json:",omitempty"`
 	// Handoffs counts players handed between workers since the worker
 	// started: in (adopted here) and out (now on another worker).
 	HandoffsIn  uint64 `json:",omitempty"`
 	HandoffsOut uint64 `json:",omitempty"`
+	// WriterLoad is how much of the merge period (mw_latency) the busiest
+	// stream writer loop took for its last pass over its players: at 1 or
+	// more that loop no longer keeps up and its players get less than the
+	// stream's rate, so admission should stop short of it (0 with no
+	// merge period, or no players).
+	WriterLoad float64 `json:",omitempty"`
 	// Transcoders are the worker's audio transcoders: one per RTMP stream
 	// that WebRTC players get as Opus, whatever their number.
 	Transcoders int `json:",omitempty"`

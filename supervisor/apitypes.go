@@ -27,8 +27,13 @@ type LoadInfo struct {
 	Streams        []WorkerStreamInfo   `json:"streams"`
 	// New sessions refused since the worker started, by "protocol/reason",
 	// and players shed by the balancer.
-	Refusals map[string]uint64 `json:"refusals,omitempty"`
-	Shed     uint64            `json:"shed,omitempty"`
+	Refusals  map[string]uint64 `json:"refusals,omitempty"`
+	Shed      uint64            `json:"shed,omitempty"`       // players closed to shed load
+	ShedMoved uint64            `json:"shed_moved,omitempty"` // players moved to shed load
+	// Players handed between workers since the worker started: adopted
+	// here, and now on another worker (shed, even, retire, by hand).
+	HandoffsIn  uint64 `json:"handoffs_in"`
+	HandoffsOut uint64 `json:"handoffs_out"`
 	// Transcoders are the worker's AAC-to-Opus transcoders, one per stream.
 	Transcoders int `json:"rtc_transcoders"`
 }
@@ -49,7 +54,7 @@ func loadInfo(l *ipc.Load) *LoadInfo {
 	}
 	li := &LoadInfo{At: l.Time, CPUPercent: l.CPUPercent, RSSBytes: l.RSSBytes, Connections: l.Connections,
 		ByKind: map[ipc.ConnKind]int{}, ByState: map[string]int{}, Junk: map[string]uint64{}, BytesInPerSec: l.BytesInPerSec, BytesOutPerSec: l.BytesOutPerSec,
-		BytesIn: l.BytesIn, BytesOut: l.BytesOut, Streams: []WorkerStreamInfo{}, Refusals: l.Refusals, Shed: l.Shed, Transcoders: l.Transcoders}
+		BytesIn: l.BytesIn, BytesOut: l.BytesOut, Streams: []WorkerStreamInfo{}, Refusals: l.Refusals, Shed: l.Shed, ShedMoved: l.ShedMoved, HandoffsIn: l.HandoffsIn, HandoffsOut: l.HandoffsOut, Transcoders: l.Transcoders}
 	for k, n := range l.Conns {
 		li.ByKind[k] = n
 	}

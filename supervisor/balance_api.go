@@ -62,7 +62,8 @@ func (m *Master) workerAction(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// parseBurn reads percent (1..100) and for (a Go duration, at most 10 min).
+// parseBurn reads percent (1..100), for (a Go duration, at most 10 min)
+// and per_player (percent per player served, up to a core).
 func parseBurn(r *http.Request) (*ipc.Burn, error) {
 	q := r.URL.Query()
 	pct, err := strconv.Atoi(q.Get("percent"))
@@ -73,7 +74,11 @@ func parseBurn(r *http.Request) (*ipc.Burn, error) {
 	if err != nil || d <= 0 || d > 10*time.Minute {
 		return nil, errors.New("for must be a duration up to 10m, e.g. 30s")
 	}
-	return &ipc.Burn{Percent: pct, For: d}, nil
+	perPlayer := q.Get("per_player") == "true"
+	if v := q.Get("per_player"); v != "" && v != "true" && v != "false" {
+		return nil, errors.New("per_player must be true or false")
+	}
+	return &ipc.Burn{Percent: pct, For: d, PerPlayer: perPlayer}, nil
 }
 
 func fromLoopback(r *http.Request) bool {
@@ -96,11 +101,12 @@ var (
 	descHostFull  = desc("balance_host_full", "1 while the host refuses new players.")
 	descRefusals  = desc("worker_refusals_total", "New sessions a worker refused, by protocol and reason.", "worker", "protocol", "reason")
 	descShed      = desc("worker_shed_players_total", "Players a worker closed to shed load.", "worker")
+	descShedMoved = desc("worker_shed_moved_total", "Players a worker moved to another with the live handoff to shed load.", "worker")
 	balanceStates = []string{"open", "hot", "capped", "held", "retiring", "down"}
 )
 
 func (c *balanceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWeight, descState, descActions, descTier, descHostFull, descRefusals, descShed} {
+	for _, d := range []*prometheus.Desc{descWeight, descState, descActions, descTier, descHostFull, descRefusals, descShed, descShedMoved} {
 		ch <- d
 	}
 }
@@ -110,8 +116,8 @@ func (c *balanceCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	var bi BalanceInfo
 	type counts struct {
-		refusals map[string]uint64
-		shed     uint64
+		refusals    map[string]uint64
+		shed, moved uint64
 	}
 	byWorker := map[int]counts{}
 	err := c.m.do(ctx, func(m *Master) error {
@@ -121,7 +127,7 @@ func (c *balanceCollector) Collect(ch chan<- prometheus.Metric) {
 		bi = m.bal.info()
 		for _, s := range m.slots {
 			if p := s.proc; p != nil && p.load != nil {
-				byWorker[s.index] = counts{p.load.Refusals, p.load.Shed}
+				byWorker[s.index] = counts{p.load.Refusals, p.load.Shed, p.load.ShedMoved}
 			}
 		}
 		return nil
@@ -152,6 +158,7 @@ func (c *balanceCollector) Collect(ch chan<- prometheus.Metric) {
 	for slot, cs := range byWorker {
 		s := strconv.Itoa(slot)
 		counter(descShed, float64(cs.shed), s)
+		counter(descShedMoved, float64(cs.moved), s)
 		for key, n := range cs.refusals {
 			proto, reason, _ := strings.Cut(key, "/")
 			counter(descRefusals, float64(n), s, proto, reason)

@@ -35,6 +35,11 @@ type slotView struct {
 type balanceEffects interface {
 	sendSlot(slot int, msg ipc.Message) error // to the slot's serving worker
 	broadcastAll(msg ipc.Message)             // to every serving worker
+	// shedSlot tells the slot's worker to shed at perSec, moving players
+	// to the workers with a weight in weights (nil: any that takes them).
+	shedSlot(slot, perSec int, reason string, weights map[int]int) error
+	// movePlayers hands n players of slot from to slot to, at perSec.
+	movePlayers(from, to, n, perSec int, reason string) error
 	retireSlotWorker(slot int, reason string) error
 }
 
@@ -81,15 +86,24 @@ type balancer struct {
 	// the program must follow now, not at the next second.
 	urgent bool
 
+	// sheds are the shed orders in force, by slot: when the weights move,
+	// they are sent again, so players move to where new ones go.
+	sheds map[int]shedOrder
+
 	decisions []Decision
 	actions   map[[2]string]uint64 // kind, reason
+}
+
+type shedOrder struct {
+	perSec int
+	reason string
 }
 
 func newBalancer(log *slog.Logger, cfg configs.Balance, hostBytesOutMax float64, tier balance.Tier, why string, fx balanceEffects) *balancer {
 	b := &balancer{log: log.With("component", "balance"), tier: tier, why: why, fx: fx,
 		groups: map[string]*steer.Group{}, members: map[*socket]member{}, socks: map[int]*slotSockets{},
 		state: map[int]*balance.Worker{}, gens: map[int]uint64{}, lastAt: map[int]time.Time{},
-		attached: map[string]map[int]int{}, actions: map[[2]string]uint64{}}
+		attached: map[string]map[int]int{}, actions: map[[2]string]uint64{}, sheds: map[int]shedOrder{}}
 	b.configure(cfg, hostBytesOutMax)
 	return b
 }
@@ -218,6 +232,7 @@ func (b *balancer) observe(views []slotView) {
 			w = fresh
 			b.state[v.Slot], b.gens[v.Slot] = w, v.Gen
 			delete(b.lastAt, v.Slot)
+			delete(b.sheds, v.Slot) // the order went with the old worker
 		}
 		w.Ready = v.Ready
 		if l := v.Load; l != nil && v.Ready {
@@ -238,6 +253,7 @@ func (b *balancer) observe(views []slotView) {
 			delete(b.gens, slot)
 			delete(b.lastAt, slot)
 			delete(b.socks, slot)
+			delete(b.sheds, slot)
 		}
 	}
 }
@@ -265,7 +281,7 @@ func (b *balancer) step(now time.Time, views []slotView, host HostLoad) {
 
 func (b *balancer) apply(now time.Time, a balance.Action) {
 	b.log.Info("balance decision", "action", string(a.Kind), "worker", a.Slot, "reason", string(a.Reason), "detail", a.Detail,
-		"weights", fmt.Sprint(a.Weights), "per_sec", a.PerSec)
+		"weights", fmt.Sprint(a.Weights), "per_sec", a.PerSec, "n", a.N)
 	b.actions[[2]string{string(a.Kind), string(a.Reason)}]++
 	b.decisions = append(b.decisions, Decision{At: now, Kind: string(a.Kind), Slot: a.Slot, Reason: string(a.Reason),
 		Detail: a.Detail, Weights: a.Weights, PerSec: a.PerSec})
@@ -276,22 +292,37 @@ func (b *balancer) apply(now time.Time, a balance.Action) {
 	case balance.KindWeigh:
 		prev := b.want
 		b.want = map[int]int{}
+		opened := false // a share went to or from zero
 		for i, w := range a.Weights {
 			if i < len(b.state) {
 				slot := b.slotAt(i)
 				b.want[slot] = w
 				if (prev[slot] == 0) != (w == 0) {
-					b.urgent = true
+					opened = true
 				}
+			}
+		}
+		b.urgent = b.urgent || opened
+		if opened {
+			// Who takes shed players changed (shares alone are not worth
+			// restarting a shed for).
+			for slot, o := range b.sheds {
+				b.shed(slot, o)
 			}
 		}
 	case balance.KindPause, balance.KindResume:
 		b.pauseSlot(a.Slot, a.Kind == balance.KindPause)
 		b.urgent = true
 	case balance.KindShed:
-		b.send(a.Slot, &ipc.Shed{PerSec: a.PerSec, Reason: a.Detail})
+		b.sheds[a.Slot] = shedOrder{perSec: a.PerSec, reason: a.Detail}
+		b.shed(a.Slot, b.sheds[a.Slot])
 	case balance.KindStopShed:
+		delete(b.sheds, a.Slot)
 		b.send(a.Slot, &ipc.Shed{PerSec: 0, Reason: string(a.Reason)})
+	case balance.KindMove:
+		if err := b.fx.movePlayers(a.Slot, a.To, a.N, a.PerSec, "balance: "+a.Detail); err != nil {
+			b.log.Warn("balance move not sent", "worker", a.Slot, "to", a.To, "err", err)
+		}
 	case balance.KindRetire:
 		if err := b.fx.retireSlotWorker(a.Slot, "balance: "+a.Detail); err != nil {
 			b.log.Error("retire failed", "worker", a.Slot, "err", err)
@@ -330,6 +361,14 @@ func (b *balancer) slotOfSocket(so *socket) int {
 // slotAt maps an index of a Weigh action (Decide's slots, sorted) to a slot.
 func (b *balancer) slotAt(i int) int {
 	return slices.Sorted(maps.Keys(b.state))[i]
+}
+
+// shed orders a slot's worker to shed: its players move to the slots new
+// connections go to (weight over 0), and only those that cannot move close.
+func (b *balancer) shed(slot int, o shedOrder) {
+	if err := b.fx.shedSlot(slot, o.perSec, o.reason, b.want); err != nil {
+		b.log.Warn("balance command not sent", "worker", slot, "kind", "shed", "err", err)
+	}
 }
 
 func (b *balancer) send(slot int, msg ipc.Message) {

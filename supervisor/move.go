@@ -157,6 +157,16 @@ func (m *Master) moveFrom(p *workerProc, n, perSec int, reason string) bool {
 	return true
 }
 
+// movePlayers is the balancer's even move: n players of slot from's
+// worker go to slot to's at perSec; nobody waits for the answer.
+func (m *Master) movePlayers(from, to, n, perSec int, reason string) error {
+	src, dst, err := m.movePair(from, to)
+	if err != nil {
+		return err
+	}
+	return src.proc.Send(&ipc.Move{N: n, To: dst.slot, ToAddr: dst.handoffAddr, Reason: reason, PerSec: perSec})
+}
+
 // onMoved hands a worker's answer to the request waiting for it.
 func (m *Master) onMoved(msg *ipc.Moved) {
 	if ch := m.moveReqs[msg.ID]; ch != nil {

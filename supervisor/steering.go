@@ -127,12 +127,42 @@ func (m *Master) retireSlotWorker(slot int, reason string) error {
 func retiredSame(old, next *slotSockets) bool { return old == next }
 
 // onRetiring starts the old worker's shedding once the fresh one serves,
-// so its players reconnect while it drains.
+// beside its move out: what the move cannot hand over is closed at
+// shed_rate, newest first, rather than all at once when the drain ends.
 func (m *Master) onRetiring(old *workerProc, reason string) {
-	per := max(1, min(m.cfg.Balance.ShedMax, int(float64(connsOf(old))*m.cfg.Balance.ShedRate/100)))
-	if err := old.proc.Send(&ipc.Shed{PerSec: per, Reason: reason}); err != nil {
+	if err := m.shed(old, m.shedRate(old), reason, nil); err != nil {
 		m.log.Warn("shed not sent to a retiring worker", "worker", old.slot, "pid", old.pid, "err", err)
 	}
+}
+
+// shedRate is shed_rate of p's players a second, within 1..shed_max.
+func (m *Master) shedRate(p *workerProc) int {
+	return max(1, min(m.cfg.Balance.ShedMax, int(float64(connsOf(p))*m.cfg.Balance.ShedRate/100)))
+}
+
+// shedSlot is the balancer's shed: see shed.
+func (m *Master) shedSlot(slot, perSec int, reason string, weights map[int]int) error {
+	if slot < 0 || slot >= len(m.slots) || m.slots[slot].proc == nil {
+		return fmt.Errorf("no worker in slot %d", slot)
+	}
+	return m.shed(m.slots[slot].proc, perSec, reason, weights)
+}
+
+// shed tells p to shed players at perSec: each moves with the live
+// handoff to one of the ready workers that take players and have a weight
+// in weights (nil: all of them, evenly), and is closed where it cannot.
+func (m *Master) shed(p *workerProc, perSec int, reason string, weights map[int]int) error {
+	order := &ipc.Shed{PerSec: perSec, Reason: reason}
+	for _, t := range m.moveTargets(p) {
+		w := 1
+		if weights != nil {
+			w = weights[t.slot]
+		}
+		if w > 0 {
+			order.To = append(order.To, ipc.ShedTarget{Slot: t.slot, Addr: t.handoffAddr, Weight: w})
+		}
+	}
+	return p.proc.Send(order)
 }
 
 func connsOf(p *workerProc) int {
@@ -200,9 +230,13 @@ func (m *Master) operate(slot int, action string, burn *ipc.Burn) error {
 		m.rebalance()
 		return nil
 	case "shed":
-		per := max(1, min(m.cfg.Balance.ShedMax, int(float64(connsOf(m.slots[slot].proc))*m.cfg.Balance.ShedRate/100)))
+		p := m.slots[slot].proc
+		if p == nil {
+			return fmt.Errorf("no worker in slot %d", slot)
+		}
+		per := m.shedRate(p)
 		m.log.Info("balance by hand", "action", action, "worker", slot, "per_sec", per)
-		return m.sendSlot(slot, &ipc.Shed{PerSec: per, Reason: "shed by the operator"})
+		return m.shed(p, per, "shed by the operator", m.bal.want)
 	case "retire":
 		m.log.Info("balance by hand", "action", action, "worker", slot)
 		return m.retireSlotWorker(slot, "retired by the operator")

@@ -15,10 +15,12 @@ import (
 
 	"streamedge/configs"
 	"streamedge/ipc"
+	"streamedge/media/handoff"
 	"streamedge/media/httpflv"
 	"streamedge/media/hub"
 	"streamedge/media/rtmp"
 	"streamedge/media/upstream"
+	"streamedge/media/webrtc"
 )
 
 // Why a new session is refused: the per-worker cap, or the host is full.
@@ -38,11 +40,12 @@ type balancer struct {
 	admission atomic.Pointer[ipc.Admission] // nil or Refuse false: admit
 	elsewhere atomic.Pointer[elsewhereFunc] // the master's answer, once the IPC link is up
 
-	mu       sync.Mutex
-	refusals map[string]uint64 // "protocol/reason"
-	shed     atomic.Uint64
-	stopShed context.CancelFunc
-	stopBurn context.CancelFunc
+	mu        sync.Mutex
+	refusals  map[string]uint64 // "protocol/reason"
+	shed      atomic.Uint64     // players closed to shed load
+	shedMoved atomic.Uint64     // players moved to shed load
+	stopShed  context.CancelCauseFunc
+	stopBurn  context.CancelFunc
 }
 
 // limits are the settings a reload may change.
@@ -66,6 +69,8 @@ type balanced interface {
 	publicConns() int
 	newestPlayer() (since int64, ok bool)
 	shedNewest(description string) bool
+	players() int
+	exporter() handoff.Exporter // nil: its players cannot move
 }
 
 func newBalancer(w *Worker, cfg *configs.Config, log *slog.Logger) *balancer {
@@ -100,12 +105,15 @@ func (b *balancer) configure(cfg *configs.Config) {
 	b.limits.Store(l)
 }
 
-// publicConns counts the connections the cap applies to: clients, not
-// other workers' relays.
+// publicConns counts the connections the cap applies to: clients (WebRTC
+// sessions too), not other workers' relays.
 func (b *balancer) publicConns() int {
 	n := 0
 	for _, s := range b.servers() {
 		n += s.publicConns()
+	}
+	if b.w.rtc != nil {
+		n += int(b.w.rtc.open())
 	}
 	return n
 }
@@ -130,31 +138,36 @@ func (b *balancer) count(protocol, reason string) {
 	b.mu.Unlock()
 }
 
-// counts are the refusals and shed players so far, for the load report.
-func (b *balancer) counts() (map[string]uint64, uint64) {
+// counts puts the refusals and shed players so far in a load report.
+func (b *balancer) counts(l *ipc.Load) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.refusals) == 0 {
-		return nil, b.shed.Load()
+	if len(b.refusals) > 0 {
+		l.Refusals = maps.Clone(b.refusals)
 	}
-	return maps.Clone(b.refusals), b.shed.Load()
+	l.Shed, l.ShedMoved = b.shed.Load(), b.shedMoved.Load()
 }
 
-// admitHTTP refuses an HTTP-FLV play at once and cleanly: a 302 to the
-// same path on another host (in a cluster, the one the resolver picks for
-// the stream; else the first configured peer), else 503 with Retry-After.
+// admitHTTP refuses a play over HTTP at once and cleanly: an HTTP-FLV GET
+// gets a 302 to the same path on another host (in a cluster, the one the
+// resolver picks for the stream; else the first configured peer), a WHEP
+// (or SRS API play) offer a 307 to the peer, else either gets 503 with
+// Retry-After. A WHIP offer is a publish, admitted like an RTMP one.
 func (b *balancer) admitHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reason, desc := "", ""
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			// Plays; a WHIP publish (POST) is admitted like an RTMP one.
+		reason, desc, protocol := "", "", "http_flv"
+		switch role, _, rtc := webrtc.Route(r.URL.Path); {
+		case rtc && r.Method == http.MethodPost && role != 0:
+			protocol = "webrtc"
+			reason, desc = b.refuse(role == webrtc.RolePublish, 0)
+		case !rtc && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 			reason, desc = b.refuse(false, 0)
 		}
 		if reason == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		b.count("http_flv", reason)
+		b.count(protocol, reason)
 		if to := b.clusterTarget(r.Context().Done(), reason, flvStream(r)); to != nil && to.HTTP != "" {
 			b.log.Debug("flv play redirected", "reason", reason, "host", to.Host, "peer", to.HTTP)
 			http.Redirect(w, r, "http://"+to.HTTP+r.URL.RequestURI(), http.StatusFound)
@@ -162,8 +175,13 @@ func (b *balancer) admitHTTP(next http.Handler) http.Handler {
 		}
 		l := b.limits.Load()
 		if l.httpPeer != "" {
-			b.log.Debug("flv play redirected", "reason", reason, "peer", l.httpPeer)
-			http.Redirect(w, r, "http://"+l.httpPeer+r.URL.RequestURI(), http.StatusFound)
+			b.log.Debug("http play redirected", "protocol", protocol, "reason", reason, "peer", l.httpPeer)
+			// 307 for an offer: a 302 would turn its POST into a GET.
+			code := http.StatusFound
+			if r.Method == http.MethodPost {
+				code = http.StatusTemporaryRedirect
+			}
+			http.Redirect(w, r, "http://"+l.httpPeer+r.URL.RequestURI(), code)
 			return
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(l.retryAfter.Round(time.Second).Seconds()))))
@@ -270,52 +288,9 @@ func (b *balancer) onMessage(ctx context.Context, m ipc.Message) {
 	}
 }
 
-// startShed closes players at s.PerSec, newest first across protocols,
-// until told 0 or there is nobody left.
-func (b *balancer) startShed(ctx context.Context, s *ipc.Shed) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.stopShed != nil {
-		b.stopShed()
-		b.stopShed = nil
-	}
-	if s.PerSec <= 0 {
-		b.log.Info("shedding stopped", "reason", s.Reason)
-		return
-	}
-	ctx, b.stopShed = context.WithCancel(ctx)
-	b.log.Info("shedding players", "per_sec", s.PerSec, "reason", s.Reason)
-	desc := "server busy: moving you to a less loaded worker (" + s.Reason + "); reconnect"
-	go func() {
-		t := time.NewTicker(time.Second / time.Duration(s.PerSec))
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if b.shedNewest(desc) {
-					b.shed.Add(1)
-				}
-			}
-		}
-	}()
-}
-
-// shedNewest sheds the newest player of any protocol.
-func (b *balancer) shedNewest(desc string) bool {
-	var newest balanced
-	var at int64
-	for _, s := range b.servers() {
-		if since, ok := s.newestPlayer(); ok && (newest == nil || since > at) {
-			newest, at = s, since
-		}
-	}
-	return newest != nil && newest.shedNewest(desc)
-}
-
-// startBurn spins for m.Percent of every 10 ms for m.For: real CPU the
-// load report sees, for the balancer's tests.
+// startBurn spins for m.Percent of every 10 ms for m.For (m.Percent per
+// player it serves, with m.PerPlayer): real CPU the load report sees, for
+// the balancer's tests.
 func (b *balancer) startBurn(ctx context.Context, m *ipc.Burn) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -323,10 +298,14 @@ func (b *balancer) startBurn(ctx context.Context, m *ipc.Burn) {
 		b.stopBurn()
 	}
 	ctx, b.stopBurn = context.WithTimeout(ctx, m.For)
-	b.log.Warn("burning cpu (fault injection)", "percent", m.Percent, "for", m.For.String())
-	busy := time.Duration(min(max(m.Percent, 0), 100)) * 10 * time.Millisecond / 100
+	b.log.Warn("burning cpu (fault injection)", "percent", m.Percent, "per_player", m.PerPlayer, "for", m.For.String())
 	go func() {
 		for ctx.Err() == nil {
+			pct := m.Percent
+			if m.PerPlayer {
+				pct *= b.players()
+			}
+			busy := time.Duration(min(max(pct, 0), 100)) * 10 * time.Millisecond / 100
 			start := time.Now()
 			for time.Since(start) < busy {
 			}
@@ -336,6 +315,15 @@ func (b *balancer) startBurn(ctx context.Context, m *ipc.Burn) {
 			}
 		}
 	}()
+}
+
+// players counts the players of the public protocols.
+func (b *balancer) players() int {
+	n := 0
+	for _, s := range b.servers() {
+		n += s.players()
+	}
+	return n
 }
 
 func (s *rtmpServer) admitWith(b *balancer) {
@@ -348,12 +336,16 @@ func (s *rtmpServer) admitWith(b *balancer) {
 func (s *rtmpServer) publicConns() int                   { return int(s.srv.Stats.Conns.Load()) }
 func (s *rtmpServer) newestPlayer() (int64, bool)        { return s.srv.NewestPlayer() }
 func (s *rtmpServer) shedNewest(description string) bool { return s.srv.ShedNewest(description) }
+func (s *rtmpServer) players() int                       { return int(s.srv.Stats.Players.Load()) }
+func (s *rtmpServer) exporter() handoff.Exporter         { return s.srv }
 
 // admitWith puts the refusal in front of everything HTTP serves to players.
 func (s *httpServer) admitWith(b *balancer)              { s.srv.Handler = b.admitHTTP(s.srv.Handler) }
 func (s *httpServer) publicConns() int                   { return int(s.flv.Stats.Players.Load()) }
 func (s *httpServer) newestPlayer() (int64, bool)        { return s.flv.NewestPlayer() }
 func (s *httpServer) shedNewest(description string) bool { return s.flv.ShedNewest(description) }
+func (s *httpServer) players() int                       { return int(s.flv.Stats.Players.Load()) }
+func (s *httpServer) exporter() handoff.Exporter         { return s.flv }
 
 var (
 	_ balanced = (*rtmpServer)(nil)

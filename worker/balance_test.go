@@ -55,6 +55,17 @@ func get(t *testing.T, url string) *http.Response {
 	return resp
 }
 
+func postOffer(t *testing.T, url string) *http.Response {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, CheckRedirect: noRedirect}
+	resp, err := c.Post(url, "application/sdp", strings.NewReader("v=0\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
 func TestRefusalsAreClean(t *testing.T) {
 	cfg := configs.Default()
 	cfg.Balance.MaxConnections = 1
@@ -81,6 +92,12 @@ func TestRefusalsAreClean(t *testing.T) {
 	if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected" {
 		t.Fatalf("rtmp at the cap: %v, want NetConnection.Connect.Rejected", err)
 	}
+	// The cap holds for WebRTC offers too, WHEP and WHIP alike.
+	for _, path := range []string{"/live/s/whep", "/live/s/whip"} {
+		if resp := postOffer(t, "http://"+httpAddr+path); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "7" {
+			t.Fatalf("%s offer at the cap: %s Retry-After %q, want 503 with Retry-After 7", path, resp.Status, resp.Header.Get("Retry-After"))
+		}
+	}
 	pub.Close()
 
 	// Host full: players are refused, with a 302 to a peer once configured.
@@ -96,8 +113,20 @@ func TestRefusalsAreClean(t *testing.T) {
 	if !errors.As(err, &st) || st.Code != "NetConnection.Connect.Rejected" || st.Description != "server busy: host cpu 95% over 80%" {
 		t.Fatalf("rtmp while the host is full: %v, want Rejected with the description", err)
 	}
-	refusals, _ := w.bal.counts()
-	for key, want := range map[string]uint64{"http_flv/capped": 1, "rtmp/capped": 1, "http_flv/host_full": 1, "rtmp/host_full": 1} {
+	// A WHEP offer is redirected with its method kept; a WHIP publish is
+	// admitted (this worker serves no WebRTC: the mux's 404).
+	resp = postOffer(t, "http://"+httpAddr+"/live/s/whep?token=1")
+	if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != "http://peer.example:8080/live/s/whep?token=1" {
+		t.Fatalf("whep offer while the host is full: %s to %q, want 307 to the same path on the peer", resp.Status, resp.Header.Get("Location"))
+	}
+	if resp := postOffer(t, "http://"+httpAddr+"/live/s/whip"); resp.StatusCode == http.StatusTemporaryRedirect || resp.StatusCode == http.StatusServiceUnavailable {
+		t.Fatalf("whip publish while only the host is full: %s, want it admitted", resp.Status)
+	}
+	var l ipc.Load
+	w.bal.counts(&l)
+	refusals := l.Refusals
+	for key, want := range map[string]uint64{"http_flv/capped": 1, "rtmp/capped": 1, "http_flv/host_full": 1, "rtmp/host_full": 1,
+		"webrtc/capped": 2, "webrtc/host_full": 1} {
 		if refusals[key] != want {
 			t.Errorf("refusals[%s] = %d, want %d (all: %v)", key, refusals[key], want, refusals)
 		}
@@ -108,8 +137,8 @@ func TestRefusalsAreClean(t *testing.T) {
 	}
 }
 
-// Shedding closes the newest player first, across protocols, at the rate
-// asked; an RTMP player is told why.
+// Shedding with nowhere to move closes the newest player first, across
+// protocols, at the rate asked; an RTMP player is told why.
 func TestShedNewestFirst(t *testing.T) {
 	w, rtmpAddr, httpAddr := serveWorker(t, configs.Default())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -180,10 +209,11 @@ func TestShedNewestFirst(t *testing.T) {
 	}
 	// The count follows each close: wait for the second.
 	for {
-		if _, shed := w.bal.counts(); shed == 2 {
+		var l ipc.Load
+		if w.bal.counts(&l); l.Shed == 2 {
 			break
 		} else if ctx.Err() != nil {
-			t.Fatalf("shed count %d, want 2", shed)
+			t.Fatalf("shed count %d, want 2", l.Shed)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -274,8 +304,9 @@ func TestFullHostRedirectsToTheClustersChoice(t *testing.T) {
 	if len(asked) != 0 {
 		t.Errorf("the master was asked about an edge's pull of %q", <-asked)
 	}
-	refusals, _ := w.bal.counts()
-	if refusals["rtmp/host_full"] != 2 || refusals["http_flv/host_full"] != 4 {
-		t.Errorf("refusals %v, want 2 rtmp and 4 http_flv host_full", refusals)
+	var l ipc.Load
+	w.bal.counts(&l)
+	if refusals := l.Refusals; refusals["rtmp/host_full"] != 2 || refusals["http_flv/host_full"] != 4 {
+		t.Errorf("refusals %v, want 2 rtmp and 4 http_flv host_full", l.Refusals)
 	}
 }

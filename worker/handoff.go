@@ -132,28 +132,19 @@ func (ho *handoffs) move(ctx context.Context, m *ipc.Move) *ipc.Moved {
 		}
 		// Take turns between protocols, so a move of N splits them.
 		x := exporters[(res.Moved+res.Kept+res.Closed)%len(exporters)]
-		start := time.Now()
-		st, err := handoff.Move(ctx, x, s, ho.from)
-		switch {
-		case errors.Is(err, handoff.ErrNoPlayer):
+		switch out, err := ho.moveOne(ctx, x, s, m.To, m.Reason); out {
+		case outNone:
 			exporters = without(exporters, x)
-		case err == nil:
+		case outMoved:
 			res.Moved++
-			ho.movedOut.Add(1)
-			ho.log.Info("player moved", "to", m.To, "stream", st.Stream, "kind", st.Protocol.String(), "reason", m.Reason,
-				"took_us", time.Since(start).Microseconds())
-		case handoff.Resumable(err):
+		case outKept:
 			res.Kept++
-			ho.kept.Add(1)
-			ho.log.Info("player kept", "to", m.To, "stream", stateStream(st), "reason", err.Error())
-			if errors.Is(err, handoff.ErrNotSent) && !errors.Is(err, handoff.ErrTooLarge) {
+			if brokeSender(err) {
 				res.Err = err.Error()
 				return res // the connection to the receiver broke: stop here
 			}
-		default:
+		case outClosed:
 			res.Closed++
-			ho.closed.Add(1)
-			ho.log.Warn("player closed: the receiver took its socket without an answer", "to", m.To, "stream", stateStream(st), "reason", err.Error())
 			res.Err = err.Error()
 			return res
 		}
@@ -163,6 +154,46 @@ func (ho *handoffs) move(ctx context.Context, m *ipc.Move) *ipc.Moved {
 		}
 	}
 	return res
+}
+
+// What became of one player a move asked for.
+type moveOutcome int
+
+const (
+	outNone   moveOutcome = iota // the server had no player that could move
+	outMoved                     // the receiver owns it
+	outKept                      // it goes on here
+	outClosed                    // closed: the receiver took the socket without an answer
+)
+
+// moveOne hands one player of x to the receiver behind s, counts and logs
+// it; err says why it did not move.
+func (ho *handoffs) moveOne(ctx context.Context, x handoff.Exporter, s *handoff.Sender, to int, reason string) (moveOutcome, error) {
+	start := time.Now()
+	st, err := handoff.Move(ctx, x, s, ho.from)
+	switch {
+	case errors.Is(err, handoff.ErrNoPlayer):
+		return outNone, err
+	case err == nil:
+		ho.movedOut.Add(1)
+		ho.log.Info("player moved", "to", to, "stream", st.Stream, "kind", st.Protocol.String(), "reason", reason,
+			"took_us", time.Since(start).Microseconds())
+		return outMoved, nil
+	case handoff.Resumable(err):
+		ho.kept.Add(1)
+		ho.log.Info("player kept", "to", to, "stream", stateStream(st), "reason", err.Error())
+		return outKept, err
+	}
+	ho.closed.Add(1)
+	ho.log.Warn("player closed: the receiver took its socket without an answer", "to", to, "stream", stateStream(st), "reason", err.Error())
+	return outClosed, err
+}
+
+// brokeSender says a kept player's move failed because the connection to
+// the receiver broke (not because its state was too large): the sender is
+// of no more use.
+func brokeSender(err error) bool {
+	return errors.Is(err, handoff.ErrNotSent) && !errors.Is(err, handoff.ErrTooLarge)
 }
 
 func stateStream(st *handoff.State) string {

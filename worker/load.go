@@ -47,7 +47,8 @@ func (s *loadSampler) sample(now time.Time) *ipc.Load {
 	}
 	w := s.w
 	w.report(l)
-	l.Refusals, l.Shed = w.bal.counts()
+	w.bal.counts(l)
+	l.WriterLoad = w.hub.WriterLoad()
 	if !s.lastAt.IsZero() && elapsed > 0 {
 		l.BytesInPerSec = float64(l.BytesIn-s.lastIn) / elapsed
 		l.BytesOutPerSec = float64(l.BytesOut-s.lastOut) / elapsed

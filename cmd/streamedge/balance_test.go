@@ -31,7 +31,13 @@ func (s *server) balanceInfo(t *testing.T) supervisor.BalanceInfo {
 // waitBalance polls the balancer until match holds.
 func (s *server) waitBalance(t *testing.T, what string, match func(supervisor.BalanceInfo) bool) supervisor.BalanceInfo {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	return s.waitBalanceFor(t, what, 20*time.Second, match)
+}
+
+// waitBalanceFor polls the balancer until match holds, for at most d.
+func (s *server) waitBalanceFor(t *testing.T, what string, d time.Duration, match func(supervisor.BalanceInfo) bool) supervisor.BalanceInfo {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		bi := s.balanceInfo(t)
 		if match(bi) {
@@ -433,12 +439,13 @@ func (r *reconnecting) run(s *server, stream string, i int, stop <-chan struct{}
 	}
 }
 
-// Evenness after a crash: the players of a killed worker come back, and the
-// restarted worker takes nearly all of them: connection counts end within
-// 1.15 of their mean. Without the balancer they are split by the kernel's
-// hash, and the survivor keeps its own on top.
+// Evenness after a crash: the players of a killed worker come back, and
+// within 30 s the connection counts are within 1.15 of their mean: the
+// restarted worker takes nearly all of them, and what landed on the
+// survivor anyway (the restart was slower than the reconnects) is moved
+// over with the live handoff. Without the balancer they are split by the
+// kernel's hash, and the survivor keeps its own on top.
 func TestEvenAfterCrash(t *testing.T) {
-	knownFlaky(t, "issue 19: max/mean is 1.02-1.05 most runs, but one CI-like run here measured 1.16 against the 1.15 bar")
 	mediatest.RequireFFmpeg(t)
 	ratio := func(t *testing.T, steering string) float64 {
 		s := startServer(t, "balance:\n  host_cpu_high: 0\n  steering: "+steering+"\n", "-w", "2")
@@ -450,8 +457,7 @@ func TestEvenAfterCrash(t *testing.T) {
 		players := make([]*reconnecting, n)
 		for i := range players {
 			// Back after 2 s, by when the killed worker is serving again
-			// even on a loaded machine: steering places new connections,
-			// it does not move players that came back before it was up.
+			// on most runs.
 			players[i] = &reconnecting{backoff: 2 * time.Second}
 			go players[i].run(s, "even", i, stop)
 			// 40 a second, as players come: the once-a-second weights even
@@ -461,78 +467,194 @@ func TestEvenAfterCrash(t *testing.T) {
 		before := s.playersBy(t, 2, n)
 		// Not the publisher's worker: its players would have no stream to
 		// come back to.
-		owner := int(s.logs.wait(t, "rtmp publish start", nil, 5*time.Second)["worker"].(float64))
-		victim := 1 - owner
+		victim := notOwner(t, s, "even")
 		syscall.Kill(ws[victim].PID, syscall.SIGKILL)
 		s.waitWorkers(t, 2, func(w []supervisor.WorkerInfo) bool { return w[victim].PID != ws[victim].PID })
-		time.Sleep(3 * time.Second) // the reconnects 2 s after the drop
-		after := s.playersBy(t, 2, n)
-		hi := max(after[0], after[1])
-		r := float64(hi) / (float64(n) / 2)
-		t.Logf("steering %s: players %v before the kill of worker %d, %v after: max/mean %.2f", steering, before, victim, after, r)
+		back := s.playersBy(t, 2, n) // the restarted worker reports, and every player is back
+		r := float64(max(back[0], back[1])) / (float64(n) / 2)
+		if steering != "off" {
+			start := time.Now()
+			for r > 1.15 && time.Since(start) < 30*time.Second {
+				time.Sleep(500 * time.Millisecond)
+				by := s.playersBy(t, 2, n)
+				r = float64(max(by[0], by[1])) / (float64(n) / 2)
+			}
+			t.Logf("even %v after every player was back", time.Since(start).Round(100*time.Millisecond))
+			for _, l := range s.logs.all("balance decision") {
+				if l["action"] == "move" {
+					t.Logf("%v %v", l["time"], l["detail"])
+				}
+			}
+		}
+		t.Logf("steering %s: players %v before the kill of worker %d, %v when all were back: max/mean %.2f in the end", steering, before, victim, back, r)
 		return r
 	}
 	var with, without float64
 	t.Run("balanced", func(t *testing.T) { with = ratio(t, "auto") })
 	t.Run("kernel hash", func(t *testing.T) { without = ratio(t, "off") })
 	if with > 1.15 {
-		t.Errorf("max/mean %.2f with the balancer, want <= 1.15 (without it: %.2f)", with, without)
+		t.Errorf("max/mean %.2f with the balancer 30 s after the players were back, want <= 1.15 (without it: %.2f)", with, without)
 	}
 }
 
-// Hot worker: worker 0 burns CPU; within hot_for (+2 s) it gets no new
-// connections, it sheds at no more than shed_rate, its shed players play
-// again within 5 s on worker 1, none more than once; when the burn stops
-// it gets weight again. Thresholds are low: the test machine is shared, a
-// 95 % burn may get far less of a core.
-func TestHotWorkerShedsAndCools(t *testing.T) {
+// mixedPlayers starts n players (RTMP and HTTP-FLV by turns) of stream
+// and watches each for gaps until stop.
+func mixedPlayers(t *testing.T, s *server, stream string, n int, stop <-chan struct{}) []*gapWatcher {
+	t.Helper()
+	ws := make([]*gapWatcher, n)
+	for i := range ws {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		t.Cleanup(cancel)
+		src, name, err := playMixed(ctx, s, stream, i)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ws[i] = watchGaps(src, stop)
+	}
+	return ws
+}
+
+// atLeast has the other of two workers move players to slot until it has
+// want of the n, and returns the players by slot: the tests of a hot
+// worker need players on it, wherever steering put them.
+func (s *server) atLeast(t *testing.T, n, slot, want int) map[int]int {
+	t.Helper()
+	by := s.playersBy(t, 2, n)
+	if k := want - by[slot]; k > 0 {
+		if res := s.move(t, 1-slot, slot, k); res.Moved != k {
+			t.Fatalf("moving %d players to worker %d: %+v", k, slot, res)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for by = s.playersBy(t, 2, n); by[slot] < want; by = s.playersBy(t, 2, n) {
+			if time.Now().After(deadline) {
+				t.Fatalf("players by worker %v after the move, want %d on %d", by, want, slot)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return by
+}
+
+// framesNow is every player's frame count so far.
+func framesNow(ws []*gapWatcher) []int {
+	out := make([]int, len(ws))
+	for i, w := range ws {
+		w.mu.Lock()
+		out[i] = w.frames
+		w.mu.Unlock()
+	}
+	return out
+}
+
+// notOwner is a worker other than the one the stream's publisher landed
+// on: a worker that retires takes its publishers with it.
+func notOwner(t *testing.T, s *server, stream string) int {
+	t.Helper()
+	line := s.logs.wait(t, "rtmp publish start", func(l map[string]any) bool {
+		return strings.HasSuffix(fmt.Sprint(l["stream"]), "/"+stream)
+	}, 10*time.Second)
+	return 1 - int(line["worker"].(float64))
+}
+
+// Hot worker (issue 19 test 4, issue 12 test 4): a worker whose load comes
+// from its players (a burn per player) is hot: within hot_for it gets no
+// new connections, after shed_after it sheds at no more than shed_max a
+// second by moving players to the other worker, and its CPU falls under
+// worker_cpu_low within the balancer's time, with not one player
+// disconnected (each keeps its one connection: a closed one would end its
+// watcher) and every one still receiving at the source's rate; cool, it
+// gets weight again. Thresholds are low: the test machine is shared, and
+// a burn may get far less of a core than it asks.
+func TestHotWorkerShedsByMovingAndCools(t *testing.T) {
 	mediatest.RequireFFmpeg(t)
-	s := startServer(t, "balance:\n  host_cpu_high: 0\n  worker_cpu_high: 15\n  worker_cpu_low: 8\n  hot_for: 1s\n  shed_after: 2s\n"+
-		"  retire_after: 0\n  shed_rate: 10\n  shed_max: 4\ndebug:\n  fault_injection: true\n", "-w", "2")
+	const hotFor, shedAfter, shedMax = time.Second, 2 * time.Second, 4
+	s := startServer(t, fmt.Sprintf("balance:\n  host_cpu_high: 0\n  worker_cpu_high: 15\n  worker_cpu_low: 8\n  hot_for: %s\n  shed_after: %s\n"+
+		"  retire_after: 0\n  shed_rate: 20\n  shed_max: %d\ndebug:\n  fault_injection: true\n", hotFor, shedAfter, shedMax), "-w", "2")
 	s.waitWorkers(t, 2, nil)
 	tinyStream(t, s, "hot")
 	const n = 40
 	stop := make(chan struct{})
-	players := make([]*reconnecting, n)
-	for i := range players {
-		players[i] = &reconnecting{}
-		go players[i].run(s, "hot", i, stop)
-	}
-	before := s.playersBy(t, 2, n)
-	if code := s.post(t, "/api/v1/workers/0/burn?percent=95&for=12s"); code != http.StatusOK {
+	defer close(stop)
+	players := mixedPlayers(t, s, "hot", n, stop)
+	hot := notOwner(t, s, "hot") // either would do; this one's players all relay after the move
+	before := s.atLeast(t, n, hot, n/2)
+	// 4 % of a core per player: hot at once, cool with one player left.
+	if code := s.post(t, fmt.Sprintf("/api/v1/workers/%d/burn?percent=4&per_player=true&for=5m", hot)); code != http.StatusOK {
 		t.Fatalf("burn: %d", code)
 	}
 	burnAt := time.Now()
-	s.waitBalance(t, "worker 0 hot with weight 0", func(bi supervisor.BalanceInfo) bool {
-		return bi.Workers[0].Hot && bi.Workers[0].KernelWeight == 0
+	s.waitBalance(t, "the burning worker hot with weight 0", func(bi supervisor.BalanceInfo) bool {
+		return bi.Workers[hot].Hot && bi.Workers[hot].KernelWeight == 0
 	})
-	t.Logf("worker 0 hot and out of the program %v after the burn started (players %v)", time.Since(burnAt).Round(time.Millisecond), before)
-	shed := s.logs.wait(t, "balance decision", func(l map[string]any) bool { return l["action"] == "shed" && l["worker"] == 0.0 }, 20*time.Second)
-	if per := shed["per_sec"].(float64); per > 4 {
-		t.Errorf("shed at %v/s, shed_max is 4", per)
+	t.Logf("worker %d hot and out of the program %v after the burn started (players %v)", hot, time.Since(burnAt).Round(time.Millisecond), before)
+	shed := s.logs.wait(t, "balance decision", func(l map[string]any) bool {
+		return l["action"] == "shed" && l["worker"] == float64(hot)
+	}, 20*time.Second)
+	per := int(shed["per_sec"].(float64))
+	if per > shedMax {
+		t.Errorf("shed at %d/s, shed_max is %d", per, shedMax)
 	}
-	s.waitBalance(t, "worker 0 cool again with weight", func(bi supervisor.BalanceInfo) bool {
-		return !bi.Workers[0].Hot && bi.Workers[0].KernelWeight > 0
+	// The balancer's time: hot after hot_for, shedding after shed_after,
+	// the players moved at per a second, and a report or two to see it;
+	// twice that and 5 s on a loaded machine, never more.
+	budget := 2*(hotFor+shedAfter+time.Duration(before[hot]/per+1)*time.Second+2*time.Second) + 5*time.Second
+	cool := s.waitBalanceFor(t, "the shedding worker cool again, with weight", budget, func(bi supervisor.BalanceInfo) bool {
+		return !bi.Workers[hot].Hot && bi.Workers[hot].KernelWeight > 0
 	})
-	close(stop)
-	total := 0
-	for i, p := range players {
-		p.mu.Lock()
-		total += p.reconnects
-		if p.reconnects > 1 {
-			t.Errorf("player %d reconnected %d times", i, p.reconnects)
-		}
-		for _, d := range p.back {
-			if d > 5*time.Second {
-				t.Errorf("player %d played again after %v", i, d)
-			}
-		}
-		p.mu.Unlock()
+	t.Logf("cool %v after the burn started (budget %v): cpu %.1f%%", time.Since(burnAt).Round(time.Millisecond), budget, cool.Workers[hot].CPUPercent)
+	// The burn ends: players moved back to even the workers out would make
+	// it hot again (its load is the burn's, not theirs).
+	if code := s.post(t, fmt.Sprintf("/api/v1/workers/%d/burn?percent=1&for=1ms", hot)); code != http.StatusOK {
+		t.Fatalf("burn stop: %d", code)
 	}
-	if total == 0 {
-		t.Errorf("nobody was shed")
+	waitAllFrames(t, players, framesNow(players), 25) // a second of video for every one, after the moves
+	checkUninterrupted(t, players, 25)
+	after := s.playersBy(t, 2, n)
+	var w supervisor.WorkerInfo
+	for _, x := range s.workers(t) {
+		if x.Slot == hot {
+			w = x
+		}
 	}
-	t.Logf("%d players shed and back", total)
+	moved := len(s.logs.all("player moved"))
+	t.Logf("players %v before, %v after; %d moved, %d closed by the shed", before, after, moved, w.Load.Shed)
+	if moved == 0 || w.Load.ShedMoved == 0 {
+		t.Errorf("nobody was moved (moved lines %d, shed_moved %d)", moved, w.Load.ShedMoved)
+	}
+	if w.Load.Shed != 0 {
+		t.Errorf("%d players were closed, though every one could move", w.Load.Shed)
+	}
+}
+
+// Retire of a hot worker (issue 12 test 3): the balancer replaces a worker
+// hot past retire_after, and the old one hands every player to the
+// others: the players all keep their connections and their rate.
+func TestHotWorkerRetiresByMoving(t *testing.T) {
+	mediatest.RequireFFmpeg(t)
+	// The shed starts with the retire, at one player a second: the
+	// retire's move out takes the rest.
+	s := startServer(t, "balance:\n  host_cpu_high: 0\n  worker_cpu_high: 15\n  worker_cpu_low: 8\n  hot_for: 1s\n  shed_after: 3s\n"+
+		"  retire_after: 3s\n  shed_rate: 1\n  shed_max: 1\ngrace_final_wait: 20s\ndebug:\n  fault_injection: true\n", "-w", "2")
+	ws := s.waitWorkers(t, 2, nil)
+	tinyStream(t, s, "retire")
+	hot := notOwner(t, s, "retire")
+	const n = 40
+	stop := make(chan struct{})
+	defer close(stop)
+	players := mixedPlayers(t, s, "retire", n, stop)
+	before := s.atLeast(t, n, hot, n/2)
+	if code := s.post(t, fmt.Sprintf("/api/v1/workers/%d/burn?percent=95&for=5m", hot)); code != http.StatusOK {
+		t.Fatalf("burn: %d", code)
+	}
+	retired := s.logs.wait(t, "worker retired", func(l map[string]any) bool { return l["pid"] == float64(ws[hot].PID) }, 90*time.Second)
+	waitAllFrames(t, players, framesNow(players), 25)
+	checkUninterrupted(t, players, 25)
+	after := s.playersBy(t, 2, n)
+	moved := len(s.logs.all("player moved"))
+	t.Logf("players %v before, %v after the retire (%v); %d moved", before, after, retired["reason"], moved)
+	if moved < before[hot] {
+		t.Errorf("%d players moved, %d were on the retired worker", moved, before[hot])
+	}
 }
 
 // A slot whose worker keeps dying at start is out of its groups while it

@@ -27,12 +27,15 @@ import (
 
 func publishFFmpeg(t *testing.T, s *server, stream string) *mediatest.Proc {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// A bound in case the cleanup never runs, not the test's: two minutes
+	// ended the publisher under the RTMP half of a 130 s move test (-race,
+	// a busy machine), and its player "stalled" (issue 12).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
 	p := mediatest.StartFFmpegPublish(t, ctx, mediatest.FLVFile(t, mediatest.Media{}), s.rtmpURL(stream), true)
 	s.logs.wait(t, "rtmp publish start", func(l map[string]any) bool {
 		return strings.HasSuffix(fmt.Sprint(l["stream"]), "/"+stream)
-	}, 10*time.Second)
+	}, 30*time.Second) // ffmpeg's own start took over 10 s on a busy machine
 	return p
 }
 

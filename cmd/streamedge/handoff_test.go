@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -194,9 +193,6 @@ func TestFFmpegPlayersMoveBetweenWorkers(t *testing.T) {
 		{"rtmp_play", s.rtmpURL("h"), s.rtmp, "rtmp play resumed"},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
-			if tc.kind == "rtmp_play" {
-				knownFlaky(t, "issue 12: now and then an RTMP player stalls after a move, or ffmpeg sees one dts twice")
-			}
 			others := clientPorts(t, tc.addr) // the publisher's, on the RTMP port
 			p := startCheckedPlayer(t, tc.url)
 			p.waitFrames(t, 25)
@@ -278,16 +274,7 @@ func TestScaleDownMovesPlayersWithoutADisconnect(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
 	const n = 300
-	players := make([]*gapWatcher, n)
-	for i := range players {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		t.Cleanup(cancel)
-		src, _, err := playMixed(ctx, s, stream, i)
-		if err != nil {
-			t.Fatalf("player %d: %v", i, err)
-		}
-		players[i] = watchGaps(src, stop)
-	}
+	players := mixedPlayers(t, s, stream, n, stop)
 	before := make([]int, n)
 	waitAllFrames(t, players, before, 10)
 	retiring := 2 // a scale-down retires the highest slots

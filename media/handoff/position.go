@@ -89,6 +89,14 @@ func (r *Resume) Keep(typ uint8, ts uint32) bool {
 	return true
 }
 
+// KeepHeader reports whether a sequence header of type typ at ts is new
+// to the client: after its track's mark. Headers are not counted at the
+// mark (see Tail.Wrote) and change nothing of the filter.
+func (r *Resume) KeepHeader(typ uint8, ts uint32) bool {
+	i := track(typ)
+	return r.passed[i] || int32(ts-r.last[i].TS) > 0
+}
+
 // Done reports whether every track the client had has passed its mark.
 func (r *Resume) Done() bool {
 	for _, p := range r.passed {

@@ -22,6 +22,7 @@ type Tail struct {
 	shiftUnset  bool
 	stopped     time.Time
 	kept        []*hub.Msg
+	held        []*hub.Msg // admitted before the shift could be fixed
 	resumedOnce bool
 }
 
@@ -68,17 +69,34 @@ func (t *Tail) seek(sub *hub.Subscriber) {
 // first batch that carries something new after an adopt.
 func (t *Tail) Admit(s *hub.Stream, msgs []*hub.Msg) (out []*hub.Msg, resumed *Resumed) {
 	if t.shiftUnset {
-		// Fixed at the first batch: by then the stream has a publisher here,
-		// so its offset from the host's timeline is known.
-		off, _ := s.HostOffset()
+		// Fixed at the first batch with media: only then is the stream's
+		// offset from the host's timeline known. What a new publisher (a
+		// relay starting here) sends before its first media, its metadata
+		// and sequence headers, is stamped on the timeline that media
+		// fixes, so it waits for it rather than fix the shift at 0.
+		off, known := s.HostOffset()
+		if !known {
+			t.held = append(t.held, msgs...)
+			return nil, nil
+		}
 		t.Shift, t.shiftUnset = t.skew-off, false
+		if len(t.held) > 0 {
+			msgs = append(t.held, msgs...)
+			t.held = nil
+		}
 	}
 	if t.resume == nil {
 		return msgs, nil
 	}
 	kept := t.kept[:0]
 	for _, m := range msgs {
-		if t.resume.Keep(m.Type, m.Timestamp+t.Shift) {
+		keep := false
+		if m.SeqHeader {
+			keep = t.resume.KeepHeader(m.Type, m.Timestamp+t.Shift)
+		} else {
+			keep = t.resume.Keep(m.Type, m.Timestamp+t.Shift)
+		}
+		if keep {
 			kept = append(kept, m)
 		}
 	}
@@ -93,10 +111,22 @@ func (t *Tail) Admit(s *hub.Stream, msgs []*hub.Msg) (out []*hub.Msg, resumed *R
 	return kept, resumed
 }
 
+// Passthrough tells whether Admit lets every message through as it is, on
+// the hub's own timeline: the player may be written the bytes the hub
+// laid out for every player.
+func (t *Tail) Passthrough() bool { return t.resume == nil && !t.shiftUnset && t.Shift == 0 }
+
 // Wrote records a batch the client got whole.
+// Sequence headers are not marks: each worker sends its own (a new
+// player's, a skip's, a relay's first) at the media's time, so how many
+// share a frame's timestamp differs from one worker to the next, and
+// counting them would make the receiver let a frame the client has
+// through in a header's place (a frame twice after a move).
 func (t *Tail) Wrote(msgs []*hub.Msg) {
 	for _, m := range msgs {
-		t.Pos.Wrote(m.Type, m.Timestamp+t.Shift)
+		if !m.SeqHeader {
+			t.Pos.Wrote(m.Type, m.Timestamp+t.Shift)
+		}
 	}
 }
 

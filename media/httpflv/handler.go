@@ -133,7 +133,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusInternalServerError, "cannot stream on this connection")
 		return
 	}
-	p := &player{h: h, id: id, sub: sub, nc: nc, addr: r.RemoteAddr, stream: key.String(), since: time.Now(),
+	p := &player{h: h, id: id, sub: sub, nc: nc, out: hub.NewOutlet(nc, nil, &h.Stats.BytesOut), addr: r.RemoteAddr, stream: key.String(), since: time.Now(),
 		log: h.log.With("client", r.RemoteAddr, "stream", key.String())}
 	if !h.track(p) {
 		sub.Close()
@@ -228,7 +228,7 @@ type player struct {
 	since  time.Time
 	log    *slog.Logger
 	vecs   [][]byte
-	out    net.Buffers
+	out    *hub.Outlet
 	// scratch holds tag headers of a player handed over from a worker
 	// with another timeline of the stream.
 	scratch []byte
@@ -244,7 +244,7 @@ type player struct {
 	headSent bool // or sent by the worker this player was handed over from
 }
 
-var _ hub.BatchWriter = (*player)(nil)
+var _ hub.FanoutWriter = (*player)(nil)
 
 // errClientGone ends a response whose client closed its side.
 var errClientGone = errors.New("client closed the connection")
@@ -258,8 +258,7 @@ func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
 	defer func() { hub.ClosePlayerConn(p.nc, err) }()
 	h.hub.SetupPlayerConn(p.nc)
 	p.sub.WaitForTracks()
-	p.nc.SetWriteDeadline(time.Now().Add(h.hub.Options().SendTimeout))
-	_, err = p.nc.Write([]byte(responseHead))
+	err = p.out.Write([][]byte{[]byte(responseHead)}, h.hub.Options().SendTimeout)
 	if err == nil {
 		p.log.Info("flv play start")
 		err = p.play(r)
@@ -267,8 +266,15 @@ func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
 	p.logEnd(err)
 }
 
-// WriteBatch writes tags as header, body and trailer slices in one writev.
+// WriteBatch writes tags as header, body and trailer slices in one writev,
+// blocking: for writes outside the stream's writer loop.
 func (p *player) WriteBatch(msgs []*hub.Msg) error {
+	return hub.WriteNow(p, msgs, p.h.hub.Options().SendTimeout)
+}
+
+// Frame lays tags out as header, body and trailer slices, sharing what the
+// hub encoded once; the FLV file header goes first, once.
+func (p *player) Frame(msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
 	msgs, resumed := p.ho.tail.Admit(p.sub.Stream(), msgs)
 	if resumed != nil {
 		p.logResumed(resumed)
@@ -289,12 +295,15 @@ func (p *player) WriteBatch(msgs []*hub.Msg) error {
 		vecs = append(vecs, hdr, m.Payload, m.FLVTrailer())
 	}
 	p.vecs = vecs
-	p.out = vecs
-	p.nc.SetWriteDeadline(time.Now().Add(p.h.hub.Options().SendTimeout))
-	n, err := p.out.WriteTo(p.nc)
-	p.h.Stats.BytesOut.Add(uint64(n))
-	if err == nil {
-		p.ho.tail.Wrote(msgs)
-	}
-	return err
+	return vecs, msgs
 }
+
+// Wrote records tags the client got whole.
+func (p *player) Wrote(msgs []*hub.Msg) { p.ho.tail.Wrote(msgs) }
+
+// Outlet is the player's socket.
+func (p *player) Outlet() *hub.Outlet { return p.out }
+
+// Shared: FLV tags as the hub encoded them, once the file header is out
+// and unless the player keeps a timeline of its own.
+func (p *player) Shared() (hub.Wire, bool) { return hub.Wire{}, p.headSent && p.ho.tail.Passthrough() }

@@ -238,7 +238,7 @@ func (h *Handler) Adopt(f *os.File, st *handoff.State) error {
 		return err
 	}
 	addr := nc.RemoteAddr().String()
-	p := &player{h: h, id: strconv.FormatUint(h.gates.ids.Add(1), 10), sub: sub, nc: nc, addr: addr, stream: key.String(),
+	p := &player{h: h, id: strconv.FormatUint(h.gates.ids.Add(1), 10), sub: sub, nc: nc, out: hub.NewOutlet(nc, nil, &h.Stats.BytesOut), addr: addr, stream: key.String(),
 		since: time.Unix(0, st.Since), log: h.log.With("client", addr, "stream", key.String()), audio: st.HasAudio, video: st.HasVideo,
 		gated: st.Hook.Request(), headSent: true}
 	p.ho.tail, p.ho.from = handoff.AdoptedTail(st), st.From

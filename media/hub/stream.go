@@ -48,10 +48,21 @@ type Stream struct {
 
 	bytesIn atomic.Uint64
 	msgsIn  atomic.Uint64
+
+	fan fanout // the players' writer loop
 }
 
 func newStream(h *Hub, key Key) *Stream {
-	return &Stream{hub: h, key: key, signal: make(chan struct{})}
+	s := &Stream{hub: h, key: key, signal: make(chan struct{})}
+	s.fan = fanout{s: s, wake: make(chan struct{}, 1), batch: make([]*Msg, 0, maxBatch+3)}
+	return s
+}
+
+// changed returns a channel closed at the stream's next change.
+func (s *Stream) changed() <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.signal
 }
 
 // Key returns the stream's name.
@@ -243,7 +254,7 @@ func (s *Stream) subscribe(mustBePublished, relay bool) (*Subscriber, bool) {
 		s.relays++
 	}
 	s.playersChangedLocked()
-	return &Subscriber{s: s, relay: relay, ctl: make(chan struct{}, 1), upGen: s.upGen}, live
+	return &Subscriber{s: s, relay: relay, ctl: make(chan struct{}, 1), upGen: s.upGen, idx: -1}, live
 }
 
 func (s *Stream) unsubscribe(relay bool) {

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,24 @@ type Subscriber struct {
 	pauses atomic.Uint64 // counts Pause(true), so Run sees a pause it slept through
 	ctl    chan struct{} // Pause wakes Run
 
+	// In the stream's writer loop (see fanout): the writer, why the loop
+	// dropped the player, and busy, held while a write to it is under way
+	// (by the loop, or by the player's park until its socket took the rest).
+	fw         FanoutWriter
+	errc       chan error
+	busy       sync.Mutex
+	gone       atomic.Bool // left or dropped: the loop must not write it again
+	idx        int         // in fanout.subs, under fanout.mu; -1 when not in it
+	seenPauses uint64      // the pauses the loop has seen
+	listed     bool        // in fanout.waiting (the loop's own)
+	started    bool        // written since it joined or resumed (the loop's own)
+	// What the last Fetch took: from which sequence number, and whether
+	// plainly (the window's messages in order, no headers added, none
+	// dropped), so the loop may write them from a shared segment.
+	fetchFrom uint64
+	plain     bool
+	one       [1][]byte // the iovec of a shared write
+
 	// Sent and Skipped count what the player got, for its closing log line.
 	Sent    atomic.Uint64
 	Skipped atomic.Uint64
@@ -78,6 +97,9 @@ func (sub *Subscriber) Pause(on bool) {
 	case sub.ctl <- struct{}{}:
 	default:
 	}
+	if !on {
+		sub.s.fan.queue(sub) // in the loop: resume at once, not at the next tick
+	}
 }
 
 // Close detaches the player.
@@ -104,6 +126,7 @@ func (sub *Subscriber) Fetch(batch []*Msg) ([]*Msg, <-chan struct{}, error) {
 		return batch, nil, s.upErr
 	}
 	caughtUp := false
+	n0 := len(batch)
 	if !sub.primed {
 		if sub.waitTracks && !sub.tracksReadyLocked() {
 			return batch, s.signal, nil
@@ -119,11 +142,13 @@ func (sub *Subscriber) Fetch(batch []*Msg) ([]*Msg, <-chan struct{}, error) {
 		sub.Skipped.Add(1)
 		batch = sub.skipLocked(batch)
 	}
+	sub.fetchFrom, sub.plain = sub.next, len(batch) == n0
 	for sub.next < s.win.head && len(batch) < maxBatch {
 		m := s.win.at(sub.next)
 		sub.next++
 		if sub.needKey && m.Type == flv.TagVideo && !m.SeqHeader {
 			if !m.Keyframe {
+				sub.plain = false
 				continue
 			}
 			sub.needKey = false
@@ -233,8 +258,14 @@ func (sub *Subscriber) skipLocked(batch []*Msg) []*Msg {
 }
 
 // Run feeds the player until ctx ends, the hub closes, the player falls
-// behind for good, or a write fails. It never returns nil.
+// behind for good, or a write fails. It never returns nil. A FanoutWriter
+// with a socket the loop can write is fed by the stream's writer loop;
+// Run then only waits for its end. Relays, and writers without one, are
+// fed from Run's own goroutine.
 func (sub *Subscriber) Run(ctx context.Context, w BatchWriter) error {
+	if fw, ok := w.(FanoutWriter); ok && !sub.relay && fw.Outlet().rc != nil {
+		return sub.runFanout(ctx, fw)
+	}
 	batch := make([]*Msg, 0, maxBatch+3)
 	// Merged writes (SRS's mw_latency): after a write that emptied its
 	// backlog the player sleeps a little so the next writev carries several

@@ -265,17 +265,21 @@ func (c *conn) onPause(cmd command) error {
 	if len(cmd.Args) > 0 {
 		on, _ = cmd.Args[0].(bool)
 	}
-	c.play.sub.Pause(on)
 	if on {
+		c.play.sub.Pause(true)
 		if err := c.writeStatus(cmd.StreamID, "status", "NetStream.Pause.Notify", "Paused stream."); err != nil {
 			return err
 		}
 		return c.writeUserControl(eventStreamEOF, cmd.StreamID)
 	}
+	// The answer first, then the media: the stream's writer loop resumes the
+	// player at once, and its headers and GOP must follow the answer.
 	if err := c.writeStatus(cmd.StreamID, "status", "NetStream.Unpause.Notify", "Unpaused stream."); err != nil {
 		return err
 	}
-	return c.writeUserControl(eventStreamBegin, cmd.StreamID)
+	err := c.writeUserControl(eventStreamBegin, cmd.StreamID)
+	c.play.sub.Pause(false)
+	return err
 }
 
 // upnode is how an edge that pulls introduced itself in its connect

@@ -279,6 +279,9 @@ func (c *conn) writeMessage(csid uint32, typeID uint8, streamID uint32, payload 
 	c.wbuf = chunk.AppendMessage(c.wbuf[:0], csid, typeID, 0, streamID, payload, c.outChunkSize)
 	c.nc.SetWriteDeadline(time.Now().Add(c.srv.hub.Options().SendTimeout))
 	n, err := c.nc.Write(c.wbuf)
+	// The stream's writer loop writes the raw socket, which fails once a
+	// deadline has passed: one is set only for the length of a write.
+	c.nc.SetWriteDeadline(time.Time{})
 	c.srv.Stats.BytesOut.Add(uint64(n))
 	return err
 }

@@ -321,7 +321,7 @@ func (p *player) moved() {
 
 // adoptPlayer starts the player of an adopted connection.
 func adoptPlayer(c *conn, sub *hub.Subscriber, streamID uint32, tail handoff.Tail, from string) *player {
-	p := &player{c: c, sub: sub, streamID: streamID, tail: tail, from: from}
+	p := &player{c: c, sub: sub, streamID: streamID, tail: tail, from: from, out: hub.NewOutlet(c.nc, &c.wmu, &c.srv.Stats.BytesOut)}
 	p.counter().Add(1)
 	c.log.Info("rtmp play adopted", "from", from)
 	p.start()

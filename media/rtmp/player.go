@@ -3,9 +3,7 @@ package rtmp
 import (
 	"context"
 	"errors"
-	"net"
 	"sync/atomic"
-	"time"
 
 	"streamedge/media/handoff"
 	"streamedge/media/hub"
@@ -24,15 +22,15 @@ type player struct {
 	tail     handoff.Tail // where the client is, for handoffs
 	from     string       // the worker an adopted player came from, for its log
 
-	vecs    [][]byte    // reused for every batch: no allocation per message
-	out     net.Buffers // what writev consumes
-	scratch []byte      // headers for a player on a stream id other than hub.RTMPStreamID
+	vecs    [][]byte // reused for every batch: no allocation per message
+	out     *hub.Outlet
+	scratch []byte // headers for a player on a stream id other than hub.RTMPStreamID
 }
 
-var _ hub.BatchWriter = (*player)(nil)
+var _ hub.FanoutWriter = (*player)(nil)
 
 func startPlayer(c *conn, sub *hub.Subscriber, streamID uint32) *player {
-	p := &player{c: c, sub: sub, streamID: streamID}
+	p := &player{c: c, sub: sub, streamID: streamID, out: hub.NewOutlet(c.nc, &c.wmu, &c.srv.Stats.BytesOut)}
 	p.counter().Add(1)
 	c.log.Info("rtmp play start")
 	c.srv.hub.SetupPlayerConn(c.nc)
@@ -89,9 +87,15 @@ func (p *player) stop() {
 	<-p.done
 }
 
-// WriteBatch sends msgs as chunks in one writev, reusing the headers the hub
-// encoded once for every player.
+// WriteBatch sends msgs as chunks in one writev, blocking: for writes
+// outside the stream's writer loop.
 func (p *player) WriteBatch(msgs []*hub.Msg) error {
+	return hub.WriteNow(p, msgs, p.c.srv.hub.Options().SendTimeout)
+}
+
+// Frame lays msgs out as chunks, reusing the headers the hub encoded once
+// for every player.
+func (p *player) Frame(msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
 	msgs, resumed := p.tail.Admit(p.sub.Stream(), msgs)
 	if resumed != nil {
 		p.logResumed(resumed)
@@ -107,17 +111,19 @@ func (p *player) WriteBatch(msgs []*hub.Msg) error {
 		vecs = appendChunks(vecs, hdr, cont, m.Payload, size)
 	}
 	p.vecs = vecs
-	p.out = vecs
-	c := p.c
-	c.wmu.Lock()
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.hub.Options().SendTimeout))
-	n, err := p.out.WriteTo(c.nc)
-	c.wmu.Unlock()
-	c.srv.Stats.BytesOut.Add(uint64(n))
-	if err == nil {
-		p.tail.Wrote(msgs)
-	}
-	return err
+	return vecs, msgs
+}
+
+// Wrote records messages the client got whole.
+func (p *player) Wrote(msgs []*hub.Msg) { p.tail.Wrote(msgs) }
+
+// Outlet is the player's socket, shared with the session's commands.
+func (p *player) Outlet() *hub.Outlet { return p.out }
+
+// Shared: chunks as the hub encoded them, at the connection's chunk size,
+// for a play on hub.RTMPStreamID on the hub's own timeline.
+func (p *player) Shared() (hub.Wire, bool) {
+	return hub.Wire{RTMPChunkSize: p.c.outChunkSize}, p.streamID == hub.RTMPStreamID && p.tail.Passthrough()
 }
 
 // appendChunks lays out one message as header, first chunk, then a

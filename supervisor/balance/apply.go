@@ -3,12 +3,16 @@ package balance
 import "time"
 
 // Apply records in s the state that acts leave behind (hot, weights,
-// paused, shedding, retiring, host full), as the master does once it has
-// carried them out, so the next Decide starts from it.
+// paused, shedding, retiring, host full, an even move under way) and the
+// players seen, as the master does once it has carried them out, so the
+// next Decide starts from it.
 func Apply(s *Snapshot, acts []Action, now time.Time) {
 	bySlot := map[int]*Worker{}
 	for i := range s.Workers {
 		bySlot[s.Workers[i].Slot] = &s.Workers[i]
+	}
+	if total := readyPlayers(s.Workers); abs(total-s.Host.Players) >= evenConns {
+		s.Host.Players, s.Host.PlayersSince = total, now
 	}
 	for _, a := range acts {
 		w := bySlot[a.Slot]
@@ -23,6 +27,8 @@ func Apply(s *Snapshot, acts []Action, now time.Time) {
 			s.Host.Full = true
 		case KindHostOK:
 			s.Host.Full = false
+		case KindMove:
+			s.Host.MovingUntil = now.Add(moveTime(a.N, a.PerSec))
 		}
 		if w == nil {
 			continue

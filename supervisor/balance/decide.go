@@ -43,6 +43,7 @@ func Decide(s Snapshot, p Policy, now time.Time) []Action {
 	d.weigh()
 	d.pause()
 	d.shed()
+	d.even()
 	d.retire()
 	return d.acts
 }
@@ -360,6 +361,84 @@ func (d *decision) shed() {
 					d.now.Sub(w.HotSince).Round(time.Second), d.p.ShedAfter, w.Players, other)})
 		}
 	}
+}
+
+// Evening out: players piled on one worker (after a crash, a pause, a
+// restart) stay there for hours, since steering only places new ones. A
+// cool worker with evenRatio of the mean players and evenConns more than
+// the emptiest hands the difference to it with the live handoff, at
+// shed_rate. Players count only where CPU agrees (the fuller is busier by
+// evenSpread of worker_cpu_high) or is noise (both under evenNoise of
+// it): players of heavier streams cost more, and even CPU is the goal.
+// Only settled counts are moved: while players arrive or come back after
+// a crash, steering places them, and a move would be overtaken.
+const (
+	evenRatio = 1.1
+	evenNoise = 0.25
+)
+
+// evenSettled is how long the count of players must have held (within
+// evenConns) before an even move: two reports.
+const evenSettled = 2 * time.Second
+
+func readyPlayers(ws []Worker) int {
+	n := 0
+	for _, w := range ws {
+		if w.Ready {
+			n += w.Players
+		}
+	}
+	return n
+}
+
+// moveSettle is how long after an even move's last player the reports
+// need to show it, before another move is judged on them.
+const moveSettle = 3 * time.Second
+
+// moveTime is how long an even move of n players at perSec takes and
+// settles.
+func moveTime(n, perSec int) time.Duration {
+	return time.Duration((n+perSec-1)/max(perSec, 1))*time.Second + moveSettle
+}
+
+// even moves players from the fullest cool worker to the emptiest, one
+// move at a time.
+func (d *decision) even() {
+	if d.p.Tier == TierOff || d.host.Full || d.now.Before(d.host.MovingUntil) {
+		return
+	}
+	if abs(readyPlayers(d.ws)-d.host.Players) >= evenConns || d.now.Sub(d.host.PlayersSince) < evenSettled {
+		return // players still arrive or leave: steering places them
+	}
+	from, to, sum, n := -1, -1, 0, 0
+	for i, w := range d.ws {
+		if !w.Ready || w.Held || w.Hot || w.Retiring {
+			continue
+		}
+		sum, n = sum+w.Players, n+1
+		if !w.Shedding && (from < 0 || w.Players > d.ws[from].Players) {
+			from = i
+		}
+		if d.p.eligible(w) && (to < 0 || w.Players < d.ws[to].Players) {
+			to = i
+		}
+	}
+	if from < 0 || to < 0 || from == to {
+		return
+	}
+	f, r := d.ws[from], d.ws[to]
+	mean := float64(sum) / float64(n)
+	high := d.p.WorkerCPUHigh
+	cpuAgrees := f.CPU-r.CPU >= evenSpread*high || max(f.CPU, r.CPU) < evenNoise*high
+	if f.Players-r.Players < evenConns || float64(f.Players) < evenRatio*mean || !cpuAgrees {
+		return
+	}
+	moves := max(1, min(f.Players-int(math.Ceil(mean)), int(mean)-r.Players))
+	per := max(1, min(int(math.Ceil(float64(f.Players)*d.p.ShedRate)), d.p.ShedMax))
+	d.host.MovingUntil = d.now.Add(moveTime(moves, per))
+	d.add(Action{Kind: KindMove, Slot: f.Slot, To: r.Slot, N: moves, PerSec: per, Reason: ReasonUneven,
+		Detail: fmt.Sprintf("%d players (cpu %.1f%%) on slot %d, %d (cpu %.1f%%) on slot %d, mean %.1f: moving %d at %d/s",
+			f.Players, f.CPU, f.Slot, r.Players, r.CPU, r.Slot, mean, moves, per)})
 }
 
 // retire replaces the worker hot longest past retire_after, one at a time.

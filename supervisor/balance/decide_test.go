@@ -42,10 +42,15 @@ type act struct {
 	reason  Reason
 	weights []int
 	perSec  int
+	n, to   int // KindMove
 }
 
 func (a act) String() string {
-	return fmt.Sprintf("%s slot=%d reason=%s weights=%v per_sec=%d", a.kind, a.slot, a.reason, a.weights, a.perSec)
+	return fmt.Sprintf("%s slot=%d reason=%s weights=%v per_sec=%d n=%d to=%d", a.kind, a.slot, a.reason, a.weights, a.perSec, a.n, a.to)
+}
+
+func move(from, to, n, perSec int) act {
+	return act{kind: KindMove, slot: from, reason: ReasonUneven, to: to, n: n, perSec: perSec}
 }
 
 func weigh(w ...int) act { return act{kind: KindWeigh, slot: -1, reason: ReasonLoad, weights: w} }
@@ -89,6 +94,11 @@ var decideCases = []struct {
 	{name: "hot under low cools and gets weight again",
 		ws:   []Worker{hot(0, 50, 5*time.Second), cool(1, 20, 100)},
 		want: []act{{kind: KindCool, slot: 0, reason: ReasonCPULow}, weigh(5, 95)}},
+	{name: "cool again with twice the players at more than twice the cpu: half the difference moves",
+		host: Host{Players: 300},
+		ws:   []Worker{hot(0, 50, 5*time.Second), cool(1, 20, 100)},
+		// at shed_rate of its 200
+		want: []act{{kind: KindCool, slot: 0, reason: ReasonCPULow}, weigh(5, 95), move(0, 1, 50, 4)}},
 	{name: "capped at max_connections: weight 0",
 		p:    policy(func(p *Policy) { p.MaxConnections = 100 }),
 		ws:   []Worker{cool(0, 10, 50), with(cool(1, 10, 50), func(w *Worker) { w.Conns = 50 })},
@@ -135,6 +145,39 @@ var decideCases = []struct {
 	{name: "it rejoins when its worker is ready",
 		ws:   []Worker{cool(0, 10, 100), {Slot: 1, Ready: true, Paused: true}},
 		want: []act{weigh(5, 95), {kind: KindResume, slot: 1, reason: ReasonReady}}},
+	{name: "players piled on one cool worker: the difference moves to the emptiest",
+		host: Host{Players: 300},
+		ws: []Worker{with(cool(0, 30, 50), func(w *Worker) { w.Players = 160 }), with(cool(1, 20, 50), func(w *Worker) { w.Players = 20 }),
+			with(cool(2, 22, 0), func(w *Worker) { w.Players = 120 })},
+		// mean 100: 60 over it, 80 under; headroom 0.625, 0.75, 0.725: ranked
+		want: []act{weigh(3, 54, 44), move(0, 1, 60, 4)}},
+	{name: "players apart at even cpu (heavier streams): no move",
+		ws: []Worker{with(cool(0, 40, 50), func(w *Worker) { w.Players = 200 }), with(cool(1, 40, 50), func(w *Worker) { w.Players = 100 })}},
+	{name: "cpu all noise: players alone decide",
+		host: Host{Players: 195},
+		ws:   []Worker{with(cool(0, 3, 50), func(w *Worker) { w.Players = 130 }), with(cool(1, 5, 50), func(w *Worker) { w.Players = 70 })},
+		want: []act{move(0, 1, 30, 3)}},
+	{name: "players still arriving: steering's to place",
+		host: Host{Players: 150},
+		ws:   []Worker{with(cool(0, 3, 50), func(w *Worker) { w.Players = 130 }), with(cool(1, 5, 50), func(w *Worker) { w.Players = 70 })}},
+	{name: "players came a second ago: wait for the next report",
+		host: Host{Players: 200, PlayersSince: t0.Add(-time.Second)},
+		ws:   []Worker{with(cool(0, 3, 50), func(w *Worker) { w.Players = 130 }), with(cool(1, 5, 50), func(w *Worker) { w.Players = 70 })}},
+	{name: "a few players apart is even",
+		host: Host{Players: 20},
+		ws:   []Worker{with(cool(0, 3, 50), func(w *Worker) { w.Players = 14 }), with(cool(1, 1, 50), func(w *Worker) { w.Players = 6 })}},
+	{name: "one even move at a time",
+		host: Host{MovingUntil: t0.Add(time.Second), Players: 200},
+		ws:   []Worker{with(cool(0, 3, 50), func(w *Worker) { w.Players = 130 }), with(cool(1, 5, 50), func(w *Worker) { w.Players = 70 })}},
+	{name: "no even move to a held worker",
+		host: Host{Players: 200},
+		ws: []Worker{with(cool(0, 3, 50), func(w *Worker) { w.Players = 130 }),
+			with(cool(1, 5, 0), func(w *Worker) { w.Players, w.Held = 70, true })},
+		want: []act{weigh(100, 0)}},
+	{name: "no even move on the off tier",
+		p:    policy(func(p *Policy) { p.Tier = TierOff }),
+		host: Host{Players: 200},
+		ws:   []Worker{with(cool(0, 3, 50), func(w *Worker) { w.Players = 130 }), with(cool(1, 5, 50), func(w *Worker) { w.Players = 70 })}},
 	{name: "every slot down: the open one stays in",
 		ws:   []Worker{{Slot: 0, Paused: true}, {Slot: 1}},
 		want: nil},
@@ -235,7 +278,7 @@ func TestDecide(t *testing.T) {
 			}
 			var got []act
 			for _, a := range acts {
-				got = append(got, act{kind: a.Kind, slot: a.Slot, reason: a.Reason, weights: a.Weights, perSec: a.PerSec})
+				got = append(got, act{kind: a.Kind, slot: a.Slot, reason: a.Reason, weights: a.Weights, perSec: a.PerSec, n: a.N, to: a.To})
 				if a.Detail == "" {
 					t.Errorf("%s: no figures in the detail", a)
 				}
@@ -250,8 +293,8 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// Applying Decide's actions and deciding again settles: a second run on
-// the state the first left asks for nothing more.
+// Applying Decide's actions and deciding again settles: a third run on
+// the state the first two left asks for nothing more.
 func TestDecideSettles(t *testing.T) {
 	for _, tc := range decideCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -259,10 +302,13 @@ func TestDecideSettles(t *testing.T) {
 			if p.Tier == "" {
 				p = policy()
 			}
+			// Twice: an even move waits one decision for the player
+			// counts to show they have settled.
 			s := Snapshot{Workers: slices.Clone(tc.ws), Host: tc.host}
 			Apply(&s, Decide(s, p, t0), t0)
+			Apply(&s, Decide(s, p, t0), t0)
 			if again := Decide(s, p, t0); len(again) > 0 {
-				t.Errorf("second decision not empty: %v", again)
+				t.Errorf("third decision not empty: %v", again)
 			}
 		})
 	}

@@ -67,6 +67,15 @@ type Host struct {
 	CPU      float64 // percent of all cores
 	BytesOut float64 // bytes/s
 	Full     bool    // host-full refusal in force
+	// MovingUntil is when the even move under way should be done and
+	// reported: no other starts before.
+	MovingUntil time.Time
+	// Players is how many players the ready workers had when the count
+	// last moved by evenConns or more, at PlayersSince: counts that still
+	// move (arrivals, reconnects after a crash) are steering's to place,
+	// not to be moved.
+	Players      int
+	PlayersSince time.Time
 }
 
 // Snapshot is Decide's input.
@@ -87,6 +96,7 @@ const (
 	KindResume   Kind = "resume"    // it rejoins
 	KindShed     Kind = "shed"      // close players at PerSec
 	KindStopShed Kind = "stop_shed" // stop shedding
+	KindMove     Kind = "move"      // move N players to slot To at PerSec
 	KindRetire   Kind = "retire"    // replace the slot's worker
 	KindHostFull Kind = "host_full" // refuse new players host-wide
 	KindHostOK   Kind = "host_ok"   // admit them again
@@ -107,6 +117,7 @@ const (
 	ReasonLastOpen     Reason = "last_open_slot"  // kept open: the last one
 	ReasonHotTooLong   Reason = "hot_too_long"    // shed_after or retire_after passed
 	ReasonNoHeadroom   Reason = "no_headroom"     // nobody else could take the players
+	ReasonUneven       Reason = "uneven"          // players piled on one worker
 	ReasonAllHot       Reason = "all_workers_hot" // host full
 	ReasonHostCPU      Reason = "host_cpu_high"
 	ReasonHostBytesOut Reason = "host_bytes_out_high"
@@ -121,7 +132,9 @@ type Action struct {
 	Reason  Reason
 	Detail  string // the figures behind it, for the log
 	Weights []int  // KindWeigh: share per slot, 0..100
-	PerSec  int    // KindShed: players per second
+	PerSec  int    // KindShed, KindMove: players per second
+	N       int    // KindMove: players
+	To      int    // KindMove: the receiving slot
 }
 
 func (a Action) String() string {
@@ -133,6 +146,9 @@ func (a Action) String() string {
 	fmt.Fprintf(&b, " reason=%s", a.Reason)
 	if a.Weights != nil {
 		fmt.Fprintf(&b, " weights=%v", a.Weights)
+	}
+	if a.Kind == KindMove {
+		fmt.Fprintf(&b, " n=%d to=%d", a.N, a.To)
 	}
 	if a.PerSec > 0 {
 		fmt.Fprintf(&b, " per_sec=%d", a.PerSec)
