@@ -107,12 +107,13 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 		if sr != nil {
 			res.Starve = append(res.Starve, sr)
 		}
-		if err != nil {
-			return res, err
-		}
 		if ctx.Err() != nil {
 			res.Stopped = "interrupted"
+			fmt.Fprintf(cfg.Out, "stopped: %s\n", res.Stopped)
 			break
+		}
+		if err != nil {
+			return res, err
 		}
 	}
 	return res, nil
@@ -205,6 +206,10 @@ func runCell(ctx context.Context, cfg *CompareConfig, dir string, spec cellSpec,
 		v, err := ProcessTreeRSS(tgt.pid)
 		return float64(v), err
 	}}
+	user := Probe{Name: userProbe, Read: func() (float64, error) {
+		d, err := ProcessTreeUserCPU(tgt.pid)
+		return d.Seconds(), err
+	}}
 	step := ScenarioConfig{StepDuration: cfg.Duration, Ramp: cfg.Ramp, Bitrate: cfg.Bitrate, MaxStarve: 1, Progress: cfg.Progress}
 	if profile != "" {
 		// A profile is evidence beside the figures: without one the cell
@@ -219,7 +224,7 @@ func runCell(ctx context.Context, cfg *CompareConfig, dir string, spec cellSpec,
 			}
 		}()
 	}
-	sr, r, err := runStep(ctx, step, tgt.cpu, url, spec.Players, rss)
+	sr, r, err := runStep(ctx, step, tgt.cpu, url, spec.Players, rss, user)
 	if err != nil {
 		return cell, err
 	}

@@ -46,31 +46,38 @@ func TestCompareSmoke(t *testing.T) {
 	}
 }
 
-// Interrupted during its first cell (nginx-rtmp's), Compare stops the
-// server and removes what it wrote, and says it was interrupted.
+// Interrupted in its first cell (nginx-rtmp's) or in the ramp, Compare
+// stops the server and removes what it wrote, and says it was interrupted.
 func TestCompareInterrupted(t *testing.T) {
 	requireNginx(t)
-	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out bytes.Buffer
-	// The first progress line comes once the players run.
-	progress := writerFunc(func(p []byte) (int, error) { cancel(); return len(p), nil })
-	res, err := Compare(ctx, CompareConfig{Server: serverBinary, Nginx: "nginx", NginxModule: NginxRTMPModule,
-		Players: []int{20}, Protocols: []string{ProtoRTMP}, Duration: time.Minute, Ramp: 500, Bitrate: 2e6,
-		StarveProtocols: []string{ProtoFLV}, StarveSteps: []int{20}, StarveDuration: time.Minute, Out: &out, Progress: progress})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	if res.Stopped != "interrupted" || len(res.Cells) != 0 || len(res.Starve) != 0 {
-		t.Errorf("stopped %q with %d cells and %d ramps; want interrupted, none:\n%s", res.Stopped, len(res.Cells), len(res.Starve), out.String())
-	}
-	if kids, err := childPids(os.Getpid()); err != nil || len(kids) > 0 {
-		t.Errorf("processes left running: %v (%v)", kids, err)
-	}
-	if left, _ := os.ReadDir(tmp); len(left) > 0 {
-		t.Errorf("left in the temporary directory: %v", left)
+	for _, tt := range []struct {
+		name    string
+		players []int // none: straight to the ramp
+	}{{"first cell", []int{20}}, {"ramp", nil}} {
+		t.Run(tt.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out bytes.Buffer
+			// The first progress line comes once the players run.
+			progress := writerFunc(func(p []byte) (int, error) { cancel(); return len(p), nil })
+			res, err := Compare(ctx, CompareConfig{Server: serverBinary, Nginx: "nginx", NginxModule: NginxRTMPModule,
+				Players: tt.players, Protocols: []string{ProtoRTMP}, Duration: time.Minute, Ramp: 500, Bitrate: 2e6,
+				StarveProtocols: []string{ProtoFLV}, StarveSteps: []int{20}, StarveDuration: time.Minute, Out: &out, Progress: progress})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			if res.Stopped != "interrupted" || len(res.Cells) != 0 || len(res.Starve) > 1 {
+				t.Errorf("stopped %q with %d cells and %d ramps; want interrupted, none:\n%s", res.Stopped, len(res.Cells), len(res.Starve), out.String())
+			}
+			if kids, err := childPids(os.Getpid()); err != nil || len(kids) > 0 {
+				t.Errorf("processes left running: %v (%v)", kids, err)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("left in the temporary directory: %v", left)
+			}
+		})
 	}
 }
 

@@ -22,6 +22,7 @@ type CellResult struct {
 	Pid      int    `json:"server_pid"` // its master, as its logs name it
 	StepResult
 	CPUMicrosPerMsg float64 `json:"server_cpu_us_per_message"` // per media message delivered to one player
+	UserPct         float64 `json:"server_user_pct"`           // of the server's CPU, the part in user space
 	StartupP50MS    float64 `json:"startup_p50_ms"`
 	GapP99MS        float64 `json:"longest_gap_p99_ms"` // of each player's longest gap between messages
 	RSSBaseBytes    uint64  `json:"rss_base_bytes"`     // the server's processes with the publisher only
@@ -37,8 +38,11 @@ func (c *CellResult) Label() string {
 	return fmt.Sprintf("%s -w %d", c.Server, c.Workers)
 }
 
-// rssProbe is the name of the timeline's server memory samples.
-const rssProbe = "server_rss_bytes"
+// The names of the timeline's samples of the server's memory and user CPU.
+const (
+	rssProbe  = "server_rss_bytes"
+	userProbe = "server_user_cpu_s"
+)
 
 // addFigures fills in what the comparison reads from a step's run beyond
 // the scenario's figures: CPU per message over the same steady window as
@@ -61,6 +65,9 @@ func (c *CellResult) addFigures(r *Result, baseRSS uint64) {
 	}
 	if cpu, frames := b.Probes["server_cpu_s"]-a.Probes["server_cpu_s"], b.Frames-a.Frames; cpu >= 0 && frames > 0 {
 		c.CPUMicrosPerMsg = cpu / float64(frames) * 1e6
+	}
+	if cpu, user := b.Probes["server_cpu_s"]-a.Probes["server_cpu_s"], b.Probes[userProbe]-a.Probes[userProbe]; cpu > 0 && user >= 0 {
+		c.UserPct = 100 * user / cpu
 	}
 	for _, s := range r.Timeline {
 		if s.T >= a.T && s.T <= b.T {
@@ -138,9 +145,9 @@ func div(a, b float64) float64 {
 
 // writeCellHead and writeCellRow print the measured table.
 func writeCellHead(w io.Writer) {
-	fmt.Fprintf(w, "%-16s  %-8s  %7s  %6s  %10s  %10s  %6s  %11s  %11s  %7s  %10s  %8s  %8s\n",
-		"server", "protocol", "players", "Gbit/s", "server CPU", "CPU-s/Gbit", "µs/msg",
-		"startup p50", "startup p99", "gap p99", "KiB/player", "starving", "host CPU")
+	fmt.Fprintf(w, "%-16s  %-8s  %7s  %6s  %10s  %4s  %10s  %6s  %11s  %11s  %7s  %10s  %8s  %9s  %8s\n",
+		"server", "protocol", "players", "Gbit/s", "server CPU", "user", "CPU-s/Gbit", "µs/msg",
+		"startup p50", "startup p99", "gap p99", "KiB/player", "starving", "bench CPU", "host CPU")
 }
 
 func writeCellRow(w io.Writer, c CellResult) {
@@ -148,10 +155,10 @@ func writeCellRow(w io.Writer, c CellResult) {
 	if c.Saturated {
 		mark = " *"
 	}
-	fmt.Fprintf(w, "%-16s  %-8s  %7d  %6.3f  %9.0f%%  %10.3f  %6.2f  %11s  %11s  %7s  %10.1f  %7.1f%%  %7.0f%%%s\n",
-		c.Label(), protoName(c.Protocol), c.Players, c.DeliveredGbps, c.ServerCPUPct, c.CPUSecPerGbit,
+	fmt.Fprintf(w, "%-16s  %-8s  %7d  %6.3f  %9.0f%%  %3.0f%%  %10.3f  %6.2f  %11s  %11s  %7s  %10.1f  %7.1f%%  %8.0f%%  %7.0f%%%s\n",
+		c.Label(), protoName(c.Protocol), c.Players, c.DeliveredGbps, c.ServerCPUPct, c.UserPct, c.CPUSecPerGbit,
 		c.CPUMicrosPerMsg, ms(c.StartupP50MS), ms(c.StartupP99MS), ms(c.GapP99MS), c.KiBPerPlayer,
-		c.StarvingPct, c.HostCPUPct, mark)
+		c.StarvingPct, c.BenchCPUPct, c.HostCPUPct, mark)
 }
 
 // writeRatios prints ratio rows under a title; a missing figure is "-".

@@ -97,7 +97,7 @@ func ratiosNear(got, want []Ratio) bool {
 
 func TestCellAddFigures(t *testing.T) {
 	probes := func(cpu, rss float64) map[string]float64 {
-		return map[string]float64{"server_cpu_s": cpu, rssProbe: rss}
+		return map[string]float64{"server_cpu_s": cpu, userProbe: cpu / 4, rssProbe: rss}
 	}
 	const mib = 1 << 20
 	r := &Result{
@@ -115,7 +115,7 @@ func TestCellAddFigures(t *testing.T) {
 	c.addFigures(r, 10*mib)
 	// 0.3 s of CPU over 10,000 messages; 4 MiB over 100 players; the
 	// client without media has no gap to count.
-	if math.Abs(c.CPUMicrosPerMsg-30) > 1e-9 || c.KiBPerPlayer != 40.96 || c.RSSPeakBytes != 14*mib ||
+	if math.Abs(c.CPUMicrosPerMsg-30) > 1e-9 || math.Abs(c.UserPct-25) > 1e-9 || c.KiBPerPlayer != 40.96 || c.RSSPeakBytes != 14*mib ||
 		c.GapP99MS != 500 || c.StartupP50MS != 42 {
 		t.Errorf("figures: %+v", c)
 	}
@@ -131,14 +131,14 @@ func TestCompareTableText(t *testing.T) {
 	var b bytes.Buffer
 	writeCellHead(&b)
 	writeCellRow(&b, CellResult{Server: serverNginx, Workers: 1, Protocol: ProtoRTMP,
-		StepResult:      StepResult{Players: 2000, DeliveredGbps: 4, ServerCPUPct: 95, CPUSecPerGbit: 0.2375, StartupP99MS: 1980, Saturated: true},
-		CPUMicrosPerMsg: 6.5, StartupP50MS: 990, GapP99MS: 120, KiBPerPlayer: 30.25})
+		StepResult:      StepResult{Players: 2000, DeliveredGbps: 4, ServerCPUPct: 95, BenchCPUPct: 64, CPUSecPerGbit: 0.2375, StartupP99MS: 1980, Saturated: true},
+		CPUMicrosPerMsg: 6.5, UserPct: 41, StartupP50MS: 990, GapP99MS: 120, KiBPerPlayer: 30.25})
 	writeRatios(&b, "ratios:", []Ratio{{Protocol: ProtoFLV, Players: 2000, Of: "streamedge -w 1", Against: "nginx-rtmp RTMP",
 		CPUPerGbit: 0.3125, CPUPerMsg: 0.31, StartupP50: 0.0012, StartupP99: 0.02, GapP99: 3.4, KiB: 250}})
 	writeRatios(&b, "never printed: no rows", nil)
 	out := b.String()
 	for _, want := range []string{
-		"nginx-rtmp        RTMP         2000   4.000         95%       0.237    6.50        990ms       1980ms    120ms        30.2      0.0%        0% *",
+		"nginx-rtmp        RTMP         2000   4.000         95%   41%       0.237    6.50        990ms       1980ms    120ms        30.2      0.0%        64%        0% *",
 		"streamedge -w 1   HTTP-FLV     2000  nginx-rtmp RTMP                0.31x   0.31x      0.0012x        0.02x     3.4x        250x",
 	} {
 		if !strings.Contains(out, want) {

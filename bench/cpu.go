@@ -66,24 +66,51 @@ func parseProcStat(b []byte) (procStat, error) {
 // time, plus what their exited and reaped children used (so a worker that
 // was restarted still counts).
 func ProcessTreeCPU(pid int) (time.Duration, error) {
-	stats, err := allProcStats()
+	stats, err := statsWith(pid)
 	if err != nil {
 		return 0, err
-	}
-	if _, ok := stats[pid]; !ok {
-		return 0, fmt.Errorf("process %d is gone", pid)
 	}
 	return treeCPU(stats, pid), nil
 }
 
+// statsWith is every process's stat, or an error when pid is not among them.
+func statsWith(pid int) (map[int]procStat, error) {
+	stats, err := allProcStats()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := stats[pid]; !ok {
+		return nil, fmt.Errorf("process %d is gone", pid)
+	}
+	return stats, nil
+}
+
+// ProcessTreeUserCPU is the part of ProcessTreeCPU spent in user space:
+// the rest is the kernel's, mostly the copy of what the server sends.
+func ProcessTreeUserCPU(pid int) (time.Duration, error) {
+	stats, err := statsWith(pid)
+	if err != nil {
+		return 0, err
+	}
+	user, _ := treeCPUSplit(stats, pid)
+	return user, nil
+}
+
 // treeCPU sums the ticks of root and everything below it.
 func treeCPU(stats map[int]procStat, root int) time.Duration {
-	var ticks uint64
+	user, sys := treeCPUSplit(stats, root)
+	return user + sys
+}
+
+// treeCPUSplit is treeCPU in user and in system time.
+func treeCPUSplit(stats map[int]procStat, root int) (user, sys time.Duration) {
+	var u, s uint64
 	for _, pid := range treePids(stats, root) {
 		st := stats[pid]
-		ticks += st.utime + st.stime + st.cutime + st.cstime
+		u += st.utime + st.cutime
+		s += st.stime + st.cstime
 	}
-	return time.Duration(ticks) * clockTick
+	return time.Duration(u) * clockTick, time.Duration(s) * clockTick
 }
 
 // treePids is root and every process below it, root first.
@@ -104,12 +131,9 @@ func treePids(stats map[int]procStat, root int) []int {
 // Pages two of them share (the binary's text) count twice, as they would
 // on two machines.
 func ProcessTreeRSS(pid int) (uint64, error) {
-	stats, err := allProcStats()
+	stats, err := statsWith(pid)
 	if err != nil {
 		return 0, err
-	}
-	if _, ok := stats[pid]; !ok {
-		return 0, fmt.Errorf("process %d is gone", pid)
 	}
 	var pages uint64
 	for _, p := range treePids(stats, pid) {

@@ -49,6 +49,9 @@ func TestTreeCPU(t *testing.T) {
 	if got, want := treeCPU(stats, 10), 397*clockTick; got != want {
 		t.Errorf("treeCPU = %v, want %v", got, want)
 	}
+	if user, sys := treeCPUSplit(stats, 10); user != 332*clockTick || sys != 65*clockTick {
+		t.Errorf("treeCPUSplit = %v user, %v system; want %v, %v", user, sys, 332*clockTick, 65*clockTick)
+	}
 }
 
 func TestProcessTreeCPUOfSelf(t *testing.T) {
