@@ -21,6 +21,11 @@ type Balance struct {
 	RetireAfter   Duration `yaml:"retire_after"` // 0: never retire
 	ShedRate      float64  `yaml:"shed_rate"`    // % of a worker's players per second
 	ShedMax       int      `yaml:"shed_max"`     // players per second
+	// WriterLoadHigh and WriterLoadLow are shares of the merge period
+	// (mw_latency) a worker's busiest writer loop needs: at high the
+	// worker takes no new players, under low again; high 0 is off.
+	WriterLoadHigh float64 `yaml:"writer_load_high"`
+	WriterLoadLow  float64 `yaml:"writer_load_low"`
 
 	MaxConnections     int      `yaml:"max_connections"` // per worker, 0: no cap
 	WorkerBytesOutMax  Rate     `yaml:"worker_bytes_out_max"`
@@ -118,6 +123,13 @@ func (b *Balance) problems(v *validator) {
 	v.minDuration("balance.hot_for", b.HotFor, 1e9)
 	if b.RetireAfter > 0 && b.RetireAfter < b.ShedAfter {
 		v.fail("balance.retire_after", "must be 0 (never) or at least balance.shed_after (%s), got %s", b.ShedAfter, b.RetireAfter)
+	}
+	// Over 1 a loop already misses ticks; up to 2 leaves room to trade
+	// a late tick for more players.
+	v.percent("balance.writer_load_high", b.WriterLoadHigh, 0, 2)
+	v.percent("balance.writer_load_low", b.WriterLoadLow, 0, 2)
+	if b.WriterLoadHigh > 0 && b.WriterLoadLow >= b.WriterLoadHigh {
+		v.fail("balance.writer_load_low", "must be under balance.writer_load_high (%g), got %g", b.WriterLoadHigh, b.WriterLoadLow)
 	}
 	v.percent("balance.shed_rate", b.ShedRate, 0.01, 100)
 	v.atLeast("balance.shed_max", b.ShedMax, 1)

@@ -81,6 +81,8 @@ var parseCases = []parseCase{
 			"  retire_after: 0",
 			"  shed_rate: 5",
 			"  shed_max: 50",
+			"  writer_load_high: 1.2",
+			"  writer_load_low: 0.5",
 			"  max_connections: 50",
 			"  worker_bytes_out_max: 500M",
 			"  host_cpu_high: 70",
@@ -128,7 +130,7 @@ var parseCases = []parseCase{
 				GraceFinalWait: Duration(10 * time.Second),
 				ForceGraceQuit: true,
 				Balance: Balance{Steering: "pause", WorkerCPUHigh: 90, WorkerCPULow: 50.5, HotFor: Duration(5 * time.Second),
-					ShedAfter: Duration(20 * time.Second), ShedRate: 5, ShedMax: 50, MaxConnections: 50, WorkerBytesOutMax: 500e6,
+					ShedAfter: Duration(20 * time.Second), ShedRate: 5, ShedMax: 50, WriterLoadHigh: 1.2, WriterLoadLow: 0.5, MaxConnections: 50, WorkerBytesOutMax: 500e6,
 					HostCPUHigh: 70, HostBytesOutMax: 1.25e9, HostMaxConnections: 100, RetryAfter: Duration(10 * time.Second),
 					Redirect: []Peer{{HTTP: "peer:8080", RTMP: "peer:1935"}, {HTTP: "peer2:80"}}},
 				Hosts: Hosts{Redis: "redis://:secret@198.18.0.1:6379/2", HostID: "edge-1.example",
@@ -200,6 +202,24 @@ var parseCases = []parseCase{
 		name: "rate garbage",
 		in:   lines("balance:", "  host_bytes_out_max: fast"),
 		err:  `streamedge.yaml:2: balance.host_bytes_out_max: invalid rate "fast" (bytes per second: 125000000, 125M, 1.25G or auto)`,
+	},
+	{
+		name: "writer load values",
+		in:   lines("balance:", "  writer_load_high: 0.8", "  writer_load_low: 0.8"),
+		err:  `streamedge.yaml:3: balance.writer_load_low must be under balance.writer_load_high (0.8), got 0.8`,
+	},
+	{
+		name: "writer load out of range",
+		in:   lines("balance:", "  writer_load_high: 3", "  writer_load_low: -1"),
+		err: lines(
+			`streamedge.yaml:2: balance.writer_load_high must be between 0 and 2, got 3`,
+			`streamedge.yaml:3: balance.writer_load_low must be between 0 and 2, got -1`,
+		),
+	},
+	{
+		name: "writer load off: any low",
+		in:   lines("balance:", "  writer_load_high: 0", "  writer_load_low: 0.75"),
+		want: func(c *Config) { c.Balance.WriterLoadHigh = 0 },
 	},
 	{
 		name: "balance values",

@@ -95,7 +95,7 @@ type balanceCollector struct{ m *Master }
 
 var (
 	descWeight    = desc("balance_worker_weight", "Share of new connections the steering gives the slot, 0..100.", "worker")
-	descState     = desc("balance_worker_state", "1 for the slot's balancing state (open, hot, capped, held, retiring, down).", "worker", "state")
+	descState     = desc("balance_worker_state", "1 for the slot's balancing state (open, hot, writer_full, capped, held, retiring, down).", "worker", "state")
 	descActions   = desc("balance_actions_total", "Balancing actions by kind and reason.", "kind", "reason")
 	descTier      = desc("balance_steering_tier", "1 for the steering tier in force.", "tier")
 	descHostFull  = desc("balance_host_full", "1 while the host refuses new players.")
@@ -103,7 +103,7 @@ var (
 	descShed      = desc("worker_shed_players_total", "Players a worker closed to shed load.", "worker")
 	descShedMoved = desc("worker_shed_moved_total", "Players a worker moved to another with the live handoff to shed load.", "worker")
 	descLatency   = desc("balance_decision_latency_seconds", "Time from a decision that changes steering being due (a report over the threshold for hot_for, or under worker_cpu_low) to the kernel having it.")
-	balanceStates = []string{"open", "hot", "capped", "held", "retiring", "down"}
+	balanceStates = []string{"open", "hot", "writer_full", "capped", "held", "retiring", "down"}
 )
 
 func (c *balanceCollector) Describe(ch chan<- *prometheus.Desc) {

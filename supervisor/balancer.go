@@ -131,7 +131,7 @@ func (b *balancer) configure(cfg configs.Balance, hostBytesOutMax float64) {
 		HotFor: cfg.HotFor.Std(), ShedAfter: cfg.ShedAfter.Std(), RetireAfter: cfg.RetireAfter.Std(),
 		MaxConnections: cfg.MaxConnections, WorkerBytesOutMax: float64(cfg.WorkerBytesOutMax),
 		HostCPUHigh: cfg.HostCPUHigh, HostBytesOutMax: hostBytesOutMax, HostMaxConnections: cfg.HostMaxConnections,
-		ShedRate: cfg.ShedRate / 100, ShedMax: cfg.ShedMax}
+		ShedRate: cfg.ShedRate / 100, ShedMax: cfg.ShedMax, WriterLoadHigh: cfg.WriterLoadHigh, WriterLoadLow: cfg.WriterLoadLow}
 	if b.policy.RetireAfter == 0 {
 		b.policy.RetireAfter = 1<<63 - 1 // never
 	}
@@ -252,7 +252,7 @@ func (b *balancer) observe(views []slotView) {
 		}
 		w.Ready = v.Ready
 		if l := v.Load; l != nil && v.Ready {
-			w.CPU, w.BytesOut = l.CPUPercent, l.BytesOutPerSec
+			w.CPU, w.BytesOut, w.WriterLoad = l.CPUPercent, l.BytesOutPerSec, l.WriterLoad
 			w.Conns = l.Connections - l.Conns[ipc.ConnRelayOut]
 			w.Players = l.Conns.ByRole(ipc.RolePlayer)
 			if l.Time.After(b.lastAt[v.Slot]) {
@@ -260,7 +260,7 @@ func (b *balancer) observe(views []slotView) {
 				b.lastAt[v.Slot] = l.Time
 			}
 		} else if !v.Ready {
-			w.CPU, w.BytesOut, w.Conns, w.Players, w.OverSince = 0, 0, 0, 0, time.Time{}
+			w.CPU, w.BytesOut, w.WriterLoad, w.Conns, w.Players, w.OverSince = 0, 0, 0, 0, 0, time.Time{}
 		}
 	}
 	for slot := range b.state {
@@ -597,7 +597,8 @@ type BalanceWorker struct {
 	Connections int     `json:"connections"`
 	Players     int     `json:"players"`
 	BytesOut    float64 `json:"bytes_out_per_sec"`
-	Weight      int     `json:"weight"` // share of new connections, 0..100
+	WriterLoad  float64 `json:"writer_load"` // share of mw_latency the busiest writer loop needs
+	Weight      int     `json:"weight"`      // share of new connections, 0..100
 	// KernelWeight is the weight of the slot's sockets in the program
 	// attached to their groups (at most a second behind weight); -1 when no
 	// program is attached (tiers pause and off, or before the first).
@@ -629,6 +630,8 @@ func (b *balancer) stateOf(w balance.Worker) string {
 		return "held"
 	case w.Hot:
 		return "hot"
+	case w.WriterFull:
+		return "writer_full"
 	case b.policy.MaxConnections > 0 && w.Conns >= b.policy.MaxConnections:
 		return "capped"
 	}
@@ -644,11 +647,12 @@ func (b *balancer) info() BalanceInfo {
 			"hot_for": b.cfg.HotFor.String(), "shed_after": b.cfg.ShedAfter.String(), "retire_after": b.cfg.RetireAfter.String(),
 			"shed_rate_percent": b.cfg.ShedRate, "shed_max": p.ShedMax, "max_connections": p.MaxConnections,
 			"worker_bytes_out_max": p.WorkerBytesOutMax, "host_cpu_high": p.HostCPUHigh,
-			"host_bytes_out_max": p.HostBytesOutMax, "host_max_connections": p.HostMaxConnections}}
+			"host_bytes_out_max": p.HostBytesOutMax, "host_max_connections": p.HostMaxConnections,
+			"writer_load_high": p.WriterLoadHigh, "writer_load_low": p.WriterLoadLow}}
 	for _, slot := range slices.Sorted(maps.Keys(b.state)) {
 		w := *b.state[slot]
 		bi.Workers = append(bi.Workers, BalanceWorker{Slot: w.Slot, Ready: w.Ready, CPUPercent: w.CPU, Connections: w.Conns,
-			Players: w.Players, BytesOut: w.BytesOut, Weight: w.Weight, Cap: p.MaxConnections, Hot: w.Hot, Held: w.Held,
+			Players: w.Players, BytesOut: w.BytesOut, WriterLoad: w.WriterLoad, Weight: w.Weight, Cap: p.MaxConnections, Hot: w.Hot, Held: w.Held,
 			Paused: w.Paused, Shedding: w.Shedding, Retiring: w.Retiring, State: b.stateOf(w), KernelWeight: b.kernelWeight(slot)})
 	}
 	for key, g := range b.groups {

@@ -2,7 +2,7 @@ package balance
 
 import "time"
 
-// Apply records in s the state that acts leave behind (hot, weights,
+// Apply records in s the state that acts leave behind (hot, writer full, weights,
 // paused, shedding, retiring, host full, an even move under way) and the
 // players seen, as the master does once it has carried them out, so the
 // next Decide starts from it.
@@ -38,6 +38,10 @@ func Apply(s *Snapshot, acts []Action, now time.Time) {
 			w.Hot, w.HotSince = true, now
 		case KindCool:
 			w.Hot = false
+		case KindWriterFull:
+			w.WriterFull = true
+		case KindWriterOK:
+			w.WriterFull = false
 		case KindPause:
 			w.Paused = true
 		case KindResume:

@@ -39,6 +39,7 @@ const hostClear = 0.9
 func Decide(s Snapshot, p Policy, now time.Time) []Action {
 	d := decision{ws: slices.Clone(s.Workers), host: s.Host, p: p, now: now}
 	d.heat()
+	d.writers()
 	d.hostFull()
 	d.weigh()
 	d.pause()
@@ -81,6 +82,32 @@ func (d *decision) heat() {
 	}
 }
 
+// writers closes a slot to new players while its busiest writer loop is at
+// writer_load_high, and opens it under writer_load_low. Unlike CPU there is
+// no hot_for: from one report at capacity on, every player admitted takes
+// rate from those already there (a loop is one goroutine, so a second core
+// does not help it). Nobody is shed for it: the players it has keep full
+// rate as long as no more come.
+func (d *decision) writers() {
+	high, low := d.p.WriterLoadHigh, d.p.WriterLoadLow
+	for i := range d.ws {
+		w := &d.ws[i]
+		switch {
+		case w.WriterFull && !w.Ready:
+			w.WriterFull = false
+			d.add(Action{Kind: KindWriterOK, Slot: w.Slot, Reason: ReasonNotReady, Detail: "no ready worker in the slot"})
+		case w.WriterFull && (high <= 0 || w.WriterLoad < low):
+			w.WriterFull = false
+			d.add(Action{Kind: KindWriterOK, Slot: w.Slot, Reason: ReasonWriterLow,
+				Detail: fmt.Sprintf("writer load %.2f < writer_load_low %.2f, %d players", w.WriterLoad, low, w.Players)})
+		case !w.WriterFull && w.Ready && high > 0 && w.WriterLoad >= high:
+			w.WriterFull = true
+			d.add(Action{Kind: KindWriterFull, Slot: w.Slot, Reason: ReasonWriterLoad,
+				Detail: fmt.Sprintf("writer load %.2f >= writer_load_high %.2f, %d players", w.WriterLoad, high, w.Players)})
+		}
+	}
+}
+
 // headroom is the fraction left of w's scarcest resource, 0..1, and the
 // name of that resource.
 func (p Policy) headroom(w Worker) (float64, string) {
@@ -96,12 +123,13 @@ func (p Policy) headroom(w Worker) (float64, string) {
 	use("cpu", w.CPU, p.WorkerCPUHigh)
 	use("connections", float64(w.Conns), float64(p.MaxConnections))
 	use("bytes_out", w.BytesOut, p.WorkerBytesOutMax)
+	use("writer_load", w.WriterLoad, p.WriterLoadHigh)
 	return max(h, 0), what
 }
 
 // capped says w is at a hard per-worker limit: it takes no new connection.
 func (p Policy) capped(w Worker) bool {
-	return (p.MaxConnections > 0 && w.Conns >= p.MaxConnections) ||
+	return w.WriterFull || (p.MaxConnections > 0 && w.Conns >= p.MaxConnections) ||
 		(p.WorkerBytesOutMax > 0 && w.BytesOut >= p.WorkerBytesOutMax)
 }
 
@@ -113,12 +141,15 @@ func (p Policy) eligible(w Worker) bool {
 // hostFull starts and ends the host-wide refusal of new players.
 func (d *decision) hostFull() {
 	p, h := d.p, d.host
-	ready, hot, conns := 0, 0, 0
+	ready, hot, writer, conns := 0, 0, 0, 0
 	for _, w := range d.ws {
 		if w.Ready && !w.Held {
 			ready++
 			if w.Hot || p.capped(w) {
 				hot++
+			}
+			if w.WriterFull {
+				writer++
 			}
 		}
 		conns += w.Conns
@@ -129,8 +160,10 @@ func (d *decision) hostFull() {
 		var r Reason
 		var detail string
 		switch {
+		case allHot && writer == ready:
+			r, detail = ReasonWriterLoad, fmt.Sprintf("%d of %d workers' writer loops at writer_load_high %.2f", writer, ready, p.WriterLoadHigh)
 		case allHot:
-			r, detail = ReasonAllHot, fmt.Sprintf("%d of %d workers hot or at their cap", hot, ready)
+			r, detail = ReasonAllHot, fmt.Sprintf("%d of %d workers hot or at their cap (%d by writer load)", hot, ready, writer)
 		case p.HostCPUHigh > 0 && h.CPU > p.HostCPUHigh: // over it: 100 never fires
 			r, detail = ReasonHostCPU, fmt.Sprintf("host cpu %.1f%% > host_cpu_high %.0f%%", h.CPU, p.HostCPUHigh)
 		case over(h.BytesOut, p.HostBytesOutMax, 1):
@@ -260,6 +293,8 @@ func (d *decision) wantOut(w Worker) (bool, Reason) {
 		return false, ReasonReady
 	case w.Hot:
 		return true, ReasonCPUHigh
+	case w.WriterFull:
+		return true, ReasonWriterLoad
 	case d.p.capped(w):
 		return true, ReasonCapped
 	}

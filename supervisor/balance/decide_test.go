@@ -11,7 +11,8 @@ var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 func policy(edit ...func(*Policy)) Policy {
 	p := Policy{Tier: TierCBPF, WorkerCPUHigh: 80, WorkerCPULow: 60, HotFor: 3 * time.Second,
-		ShedAfter: 10 * time.Second, RetireAfter: 60 * time.Second, ShedRate: 0.02, ShedMax: 20, HostCPUHigh: 80}
+		ShedAfter: 10 * time.Second, RetireAfter: 60 * time.Second, ShedRate: 0.02, ShedMax: 20, HostCPUHigh: 80,
+		WriterLoadHigh: 0.9, WriterLoadLow: 0.75}
 	for _, e := range edit {
 		e(&p)
 	}
@@ -30,6 +31,12 @@ func hot(slot int, cpu float64, since time.Duration) Worker {
 	if cpu >= 80 {
 		w.OverSince = t0.Add(-since - 3*time.Second)
 	}
+	return w
+}
+
+// loaded is a slot whose busiest writer loop needs load of the tick.
+func loaded(w Worker, load float64, full bool) Worker {
+	w.WriterLoad, w.WriterFull = load, full
 	return w
 }
 
@@ -258,6 +265,55 @@ var decideCases = []struct {
 		host: Host{Full: true, CPU: 10},
 		ws:   []Worker{hot(0, 70, time.Second), with(hot(1, 70, time.Second), func(w *Worker) { w.Weight = 100 })},
 		want: []act{weigh(50, 50)}},
+	{name: "writer load at writer_load_high: weight 0, nobody shed",
+		ws:   []Worker{with(loaded(cool(0, 10, 50), 0.9, false), func(w *Worker) { w.Players = 5000 }), cool(1, 10, 50)},
+		want: []act{{kind: KindWriterFull, slot: 0, reason: ReasonWriterLoad}, weigh(0, 100)}},
+	{name: "writer load just under writer_load_high: open, the lowest share",
+		// headroom 1-0.85/0.9 = 0.06 and 0.875: ranked, 0.05 and 1.05 of 1.1
+		ws:   []Worker{loaded(cool(0, 10, 50), 0.85, false), cool(1, 10, 50)},
+		want: []act{weigh(5, 95)}},
+	{name: "hysteresis: writer full between low and high stays full",
+		ws: []Worker{loaded(cool(0, 10, 0), 0.8, true), cool(1, 10, 100)}},
+	{name: "writer full under writer_load_low opens again",
+		// headroom 1-0.5/0.9 = 0.44 and 0.875: ranked
+		ws:   []Worker{loaded(cool(0, 10, 0), 0.5, true), cool(1, 10, 100)},
+		want: []act{{kind: KindWriterOK, slot: 0, reason: ReasonWriterLow}, weigh(5, 95)}},
+	{name: "every worker's writer loop at capacity: host full",
+		ws: []Worker{loaded(cool(0, 10, 50), 1.2, false), loaded(cool(1, 10, 50), 0.95, false)},
+		want: []act{{kind: KindWriterFull, slot: 0, reason: ReasonWriterLoad}, {kind: KindWriterFull, slot: 1, reason: ReasonWriterLoad},
+			{kind: KindHostFull, slot: -1, reason: ReasonWriterLoad}}},
+	{name: "one worker (-w 1) at capacity: host full",
+		ws:   []Worker{loaded(cool(0, 10, 100), 1.0, false)},
+		want: []act{{kind: KindWriterFull, slot: 0, reason: ReasonWriterLoad}, {kind: KindHostFull, slot: -1, reason: ReasonWriterLoad}}},
+	{name: "one worker writer full in the hysteresis band: the host stays full",
+		host: Host{Full: true, CPU: 10},
+		ws:   []Worker{loaded(cool(0, 10, 100), 0.8, true)}},
+	{name: "one worker under writer_load_low: the host admits again",
+		host: Host{Full: true, CPU: 10},
+		ws:   []Worker{loaded(cool(0, 10, 100), 0.7, true)},
+		want: []act{{kind: KindWriterOK, slot: 0, reason: ReasonWriterLow}, {kind: KindHostOK, slot: -1, reason: ReasonHostCool}}},
+	{name: "one hot, one writer full: host full, all hot",
+		// what the host-full rule lets through goes where no cap is
+		ws:   []Worker{hot(0, 95, time.Second), loaded(cool(1, 10, 100), 1.1, false)},
+		want: []act{{kind: KindWriterFull, slot: 1, reason: ReasonWriterLoad}, {kind: KindHostFull, slot: -1, reason: ReasonAllHot}, weigh(100, 0)}},
+	{name: "pause tier: a writer-full slot leaves the group",
+		p:    policy(func(p *Policy) { p.Tier = TierPause }),
+		ws:   []Worker{loaded(cool(0, 10, 50), 1.5, false), cool(1, 10, 50)},
+		want: []act{{kind: KindWriterFull, slot: 0, reason: ReasonWriterLoad}, weigh(0, 100), {kind: KindPause, slot: 0, reason: ReasonWriterLoad}}},
+	{name: "no even move to a writer-full worker",
+		host: Host{Players: 200},
+		ws: []Worker{with(cool(0, 3, 100), func(w *Worker) { w.Players = 130 }),
+			with(loaded(cool(1, 5, 0), 0.8, true), func(w *Worker) { w.Players = 70 })}},
+	{name: "writer_load_high 0 is off: a loop past its tick closes nothing",
+		p:  policy(func(p *Policy) { p.WriterLoadHigh, p.WriterLoadLow = 0, 0 }),
+		ws: []Worker{loaded(cool(0, 10, 50), 2, false), cool(1, 10, 50)}},
+	{name: "writer_load_high turned off: a writer-full slot opens",
+		p:    policy(func(p *Policy) { p.WriterLoadHigh, p.WriterLoadLow = 0, 0 }),
+		ws:   []Worker{loaded(cool(0, 10, 0), 2, true), cool(1, 10, 100)},
+		want: []act{{kind: KindWriterOK, slot: 0, reason: ReasonWriterLow}, weigh(50, 50)}},
+	{name: "a dead worker is no longer writer full",
+		ws:   []Worker{loaded(Worker{Slot: 0}, 0, true), cool(1, 10, 100)},
+		want: []act{{kind: KindWriterOK, slot: 0, reason: ReasonNotReady}, {kind: KindPause, slot: 0, reason: ReasonNotReady}}},
 	{name: "a dead worker is no longer hot",
 		ws: []Worker{with(hot(0, 95, 5*time.Second), func(w *Worker) { w.Ready = false; w.Shedding = true }), cool(1, 10, 100)},
 		want: []act{{kind: KindCool, slot: 0, reason: ReasonNotReady}, {kind: KindPause, slot: 0, reason: ReasonNotReady},

@@ -17,19 +17,24 @@
 //   - Hot. A worker over worker_cpu_high for hot_for is hot: weight 0
 //     until it falls under worker_cpu_low (hysteresis, so one noisy second
 //     does not flap it). A worker at max_connections is capped: weight 0.
+//   - Writer full. A worker whose busiest stream writer loop needs
+//     writer_load_high of its tick takes no new players (weight 0) until
+//     under writer_load_low. A loop is one goroutine, so CPU to spare does
+//     not help it; the players it has keep full rate and are not shed.
 //   - Shed. A worker hot for shed_after while another has headroom closes
 //     players at a bounded rate (shed_rate of them per second, at most
 //     shed_max), newest first, until it cools; they reconnect and the
 //     weights land them elsewhere.
 //   - Retire. One hot for retire_after (again while another has headroom)
 //     is replaced in its slot by a fresh process; one retire at a time.
-//   - Host full. Every worker hot, host CPU over host_cpu_high, host bytes
-//     out over host_bytes_out_max, or host_max_connections reached: workers
-//     refuse new players cleanly until every figure is back under 90 % of
-//     its limit (and not every worker is hot).
+//   - Host full. Every worker hot, capped or writer full, host CPU over
+//     host_cpu_high, host bytes out over host_bytes_out_max, or
+//     host_max_connections reached: workers refuse new players cleanly
+//     until every figure is back under 90 % of its limit (and not every
+//     worker is hot, capped or writer full).
 //   - Pause. A slot with no ready worker leaves the reuseport group, so no
-//     connection waits on it; with the pause tier (no cBPF) a hot, capped or
-//     held slot leaves it too. Never the last open slot: a connection that
+//     connection waits on it; with the pause tier (no cBPF) a hot, writer
+//     full, capped or held slot leaves it too. Never the last open slot: a connection that
 //     waits beats one that is reset.
 //
 // Every action carries a reason code (a metrics label) and the figures

@@ -35,6 +35,12 @@ type Policy struct {
 
 	ShedRate float64 // fraction of a worker's players per second
 	ShedMax  int     // players per second at most
+
+	// WriterLoadHigh closes a worker to new players once its busiest
+	// writer loop needs that share of the merge period; it reopens under
+	// WriterLoadLow. 0 is off.
+	WriterLoadHigh float64
+	WriterLoadLow  float64
 }
 
 // Worker is one slot as Decide sees it: the latest report of its serving
@@ -48,6 +54,9 @@ type Worker struct {
 	Conns    int
 	Players  int
 	BytesOut float64 // bytes/s
+	// WriterLoad is the share of the merge period the worker's busiest
+	// stream writer loop took for its last pass (ipc.Load.WriterLoad).
+	WriterLoad float64
 
 	// OverSince starts the current run of reports over worker_cpu_high;
 	// zero when the last one was under (see Over).
@@ -56,10 +65,13 @@ type Worker struct {
 	// State from applied actions.
 	Hot      bool
 	HotSince time.Time
-	Weight   int  // share in force, 0..100
-	Paused   bool // out of the reuseport group
-	Shedding bool
-	Retiring bool
+	// WriterFull: over writer_load_high and not yet back under
+	// writer_load_low; no new players, but none shed either.
+	WriterFull bool
+	Weight     int  // share in force, 0..100
+	Paused     bool // out of the reuseport group
+	Shedding   bool
+	Retiring   bool
 }
 
 // Host is the whole machine.
@@ -100,6 +112,9 @@ const (
 	KindRetire   Kind = "retire"    // replace the slot's worker
 	KindHostFull Kind = "host_full" // refuse new players host-wide
 	KindHostOK   Kind = "host_ok"   // admit them again
+
+	KindWriterFull Kind = "writer_full" // the slot's writer loop is at capacity: no new players
+	KindWriterOK   Kind = "writer_ok"   // it has room again
 )
 
 // Reason is a short code for why an action was taken; it labels metrics.
@@ -123,6 +138,8 @@ const (
 	ReasonHostBytesOut Reason = "host_bytes_out_high"
 	ReasonHostConns    Reason = "host_connections_full"
 	ReasonHostCool     Reason = "host_cool"
+	ReasonWriterLoad   Reason = "writer_load"     // writer loop over writer_load_high
+	ReasonWriterLow    Reason = "writer_load_low" // back under writer_load_low
 )
 
 // Action is one thing for the master to do.
