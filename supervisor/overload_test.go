@@ -22,7 +22,12 @@ func TestBalancerWriterFullSlotGetsNothing(t *testing.T) {
 	b, fx, lns := testBalancer(t, balance.TierCBPF, 2)
 	start := time.Now()
 	at := func(s int) time.Time { return start.Add(time.Duration(s) * time.Second) }
+	// One long pass is not capacity: the second report in a row is.
 	b.step(at(0), []slotView{loadView(b, 0, 0.95, at(0)), loadView(b, 1, 0.2, at(0))}, HostLoad{})
+	if w := b.state[0]; w.WriterFull || w.Weight == 0 {
+		t.Fatalf("slot 0 after one report at writer load 0.95: %+v, want open", *w)
+	}
+	b.step(at(1), []slotView{loadView(b, 0, 0.95, at(1)), loadView(b, 1, 0.2, at(1))}, HostLoad{})
 	if w := b.state[0]; !w.WriterFull || w.Weight != 0 || w.Hot {
 		t.Fatalf("slot 0 at writer load 0.95: %+v, want writer full with weight 0, not hot", *w)
 	}
@@ -37,11 +42,13 @@ func TestBalancerWriterFullSlotGetsNothing(t *testing.T) {
 	}
 	// In the hysteresis band it stays full; the other reaching capacity
 	// fills the host.
-	b.step(at(1), []slotView{loadView(b, 0, 0.8, at(1)), loadView(b, 1, 1.3, at(1))}, HostLoad{})
+	for s := 2; s <= 3; s++ {
+		b.step(at(s), []slotView{loadView(b, 0, 0.8, at(s)), loadView(b, 1, 1.3, at(s))}, HostLoad{})
+	}
 	if len(fx.broadcast) != 1 || !fx.broadcast[0].(*ipc.Admission).Refuse {
 		t.Fatalf("both writer full: broadcasts %v, want one refusing admission", fx.broadcast)
 	}
-	b.step(at(2), []slotView{loadView(b, 0, 0.5, at(2)), loadView(b, 1, 0.8, at(2))}, HostLoad{})
+	b.step(at(4), []slotView{loadView(b, 0, 0.5, at(4)), loadView(b, 1, 0.8, at(4))}, HostLoad{})
 	if len(fx.broadcast) != 2 || fx.broadcast[1].(*ipc.Admission).Refuse {
 		t.Fatalf("slot 0 under writer_load_low: broadcasts %v, want admission again", fx.broadcast)
 	}

@@ -82,12 +82,17 @@ func (d *decision) heat() {
 	}
 }
 
+// writerReports is how many reports in a row at writer_load_high close a
+// slot. The load is one pass's wall time, and a single pass can run long
+// for reasons that pass (a GC, the process descheduled on a busy host); two
+// reports, a second apart, tell capacity from that. No longer, as hot_for
+// is for CPU: from then on every player admitted takes rate from those
+// already there, and a loop is one goroutine, so a spare core does not help.
+const writerReports = 2
+
 // writers closes a slot to new players while its busiest writer loop is at
-// writer_load_high, and opens it under writer_load_low. Unlike CPU there is
-// no hot_for: from one report at capacity on, every player admitted takes
-// rate from those already there (a loop is one goroutine, so a second core
-// does not help it). Nobody is shed for it: the players it has keep full
-// rate as long as no more come.
+// writer_load_high, and opens it under writer_load_low. Nobody is shed for
+// it: the players it has keep full rate as long as no more come.
 func (d *decision) writers() {
 	high, low := d.p.WriterLoadHigh, d.p.WriterLoadLow
 	for i := range d.ws {
@@ -99,11 +104,11 @@ func (d *decision) writers() {
 		case w.WriterFull && (high <= 0 || w.WriterLoad < low):
 			w.WriterFull = false
 			d.add(Action{Kind: KindWriterOK, Slot: w.Slot, Reason: ReasonWriterLow,
-				Detail: fmt.Sprintf("writer load %.2f < writer_load_low %.2f, %d players", w.WriterLoad, low, w.Players)})
-		case !w.WriterFull && w.Ready && high > 0 && w.WriterLoad >= high:
+				Detail: fmt.Sprintf("writer load %.3g < writer_load_low %.3g, %d players", w.WriterLoad, low, w.Players)})
+		case !w.WriterFull && w.Ready && high > 0 && w.WriterLoad >= high && w.WriterOver >= writerReports:
 			w.WriterFull = true
 			d.add(Action{Kind: KindWriterFull, Slot: w.Slot, Reason: ReasonWriterLoad,
-				Detail: fmt.Sprintf("writer load %.2f >= writer_load_high %.2f, %d players", w.WriterLoad, high, w.Players)})
+				Detail: fmt.Sprintf("writer load %.3g >= writer_load_high %.3g for %d reports, %d players", w.WriterLoad, high, w.WriterOver, w.Players)})
 		}
 	}
 }
@@ -161,7 +166,7 @@ func (d *decision) hostFull() {
 		var detail string
 		switch {
 		case allHot && writer == ready:
-			r, detail = ReasonWriterLoad, fmt.Sprintf("%d of %d workers' writer loops at writer_load_high %.2f", writer, ready, p.WriterLoadHigh)
+			r, detail = ReasonWriterLoad, fmt.Sprintf("%d of %d workers' writer loops at writer_load_high %.3g", writer, ready, p.WriterLoadHigh)
 		case allHot:
 			r, detail = ReasonAllHot, fmt.Sprintf("%d of %d workers hot or at their cap (%d by writer load)", hot, ready, writer)
 		case p.HostCPUHigh > 0 && h.CPU > p.HostCPUHigh: // over it: 100 never fires

@@ -34,9 +34,13 @@ func hot(slot int, cpu float64, since time.Duration) Worker {
 	return w
 }
 
-// loaded is a slot whose busiest writer loop needs load of the tick.
+// loaded is a slot whose busiest writer loop needs load of the tick; at
+// writer_load_high (0.9) it has been so for writerReports reports.
 func loaded(w Worker, load float64, full bool) Worker {
 	w.WriterLoad, w.WriterFull = load, full
+	if load >= 0.9 {
+		w.WriterOver = writerReports
+	}
 	return w
 }
 
@@ -268,6 +272,9 @@ var decideCases = []struct {
 	{name: "writer load at writer_load_high: weight 0, nobody shed",
 		ws:   []Worker{with(loaded(cool(0, 10, 50), 0.9, false), func(w *Worker) { w.Players = 5000 }), cool(1, 10, 50)},
 		want: []act{{kind: KindWriterFull, slot: 0, reason: ReasonWriterLoad}, weigh(0, 100)}},
+	{name: "one report at writer_load_high (a long pass): open, the lowest share",
+		ws:   []Worker{with(loaded(cool(0, 10, 50), 1.5, false), func(w *Worker) { w.WriterOver = 1 }), cool(1, 10, 50)},
+		want: []act{weigh(5, 95)}},
 	{name: "writer load just under writer_load_high: open, the lowest share",
 		// headroom 1-0.85/0.9 = 0.06 and 0.875: ranked, 0.05 and 1.05 of 1.1
 		ws:   []Worker{loaded(cool(0, 10, 50), 0.85, false), cool(1, 10, 50)},
@@ -367,6 +374,20 @@ func TestDecideSettles(t *testing.T) {
 				t.Errorf("third decision not empty: %v", again)
 			}
 		})
+	}
+}
+
+func TestOverCount(t *testing.T) {
+	for _, tc := range []struct {
+		prev       int
+		load, high float64
+		want       int
+	}{
+		{0, 0.5, 0.9, 0}, {0, 0.9, 0.9, 1}, {1, 1.2, 0.9, 2}, {2, 0.89, 0.9, 0}, {3, 5, 0, 0},
+	} {
+		if got := OverCount(tc.prev, tc.load, tc.high); got != tc.want {
+			t.Errorf("OverCount(%d, %g, %g) = %d, want %d", tc.prev, tc.load, tc.high, got, tc.want)
+		}
 	}
 }
 

@@ -18,9 +18,10 @@
 //     until it falls under worker_cpu_low (hysteresis, so one noisy second
 //     does not flap it). A worker at max_connections is capped: weight 0.
 //   - Writer full. A worker whose busiest stream writer loop needs
-//     writer_load_high of its tick takes no new players (weight 0) until
-//     under writer_load_low. A loop is one goroutine, so CPU to spare does
-//     not help it; the players it has keep full rate and are not shed.
+//     writer_load_high of its tick on two reports in a row takes no new
+//     players (weight 0) until under writer_load_low. A loop is one
+//     goroutine, so CPU to spare does not help it; the players it has keep
+//     full rate and are not shed.
 //   - Shed. A worker hot for shed_after while another has headroom closes
 //     players at a bounded rate (shed_rate of them per second, at most
 //     shed_max), newest first, until it cools; they reconnect and the

@@ -57,6 +57,9 @@ type Worker struct {
 	// WriterLoad is the share of the merge period the worker's busiest
 	// stream writer loop took for its last pass (ipc.Load.WriterLoad).
 	WriterLoad float64
+	// WriterOver counts the reports in a row with WriterLoad at or over
+	// writer_load_high (see OverCount); the master keeps it per slot.
+	WriterOver int
 
 	// OverSince starts the current run of reports over worker_cpu_high;
 	// zero when the last one was under (see Over).
@@ -174,6 +177,14 @@ func (a Action) String() string {
 		fmt.Fprintf(&b, " (%s)", a.Detail)
 	}
 	return b.String()
+}
+
+// OverCount returns the WriterOver to carry after a new report of load.
+func OverCount(prev int, load, high float64) int {
+	if high <= 0 || load < high {
+		return 0
+	}
+	return prev + 1
 }
 
 // Over returns the OverSince to carry after a report of cpu at time at:
