@@ -126,16 +126,7 @@ func TestRTMPToWHEPOnEveryWorker(t *testing.T) {
 	s, ports := startRTC(t, 2)
 	publishFFmpeg(t, s, "aac")
 	url := s.rtcURL("/rtc/v1/whep/?app=live&stream=aac")
-	seen := map[int]*rtctest.Player{}
-	for i := 0; len(seen) < 2; i++ {
-		if i == 10 {
-			t.Fatalf("10 players and all on workers %v", seen)
-		}
-		p := rtctest.NewPlayer(t).Play(t, url)
-		if slot := answerSlot(t, p.Answer, ports); seen[slot] == nil {
-			seen[slot] = p
-		}
-	}
+	seen := playerOnEachWorker(t, url, ports)
 	for slot, p := range seen {
 		frames, opus := p.AwaitFrames(t, 75) // 3 s of both
 		name := fmt.Sprintf("player on worker %d", slot)
@@ -337,16 +328,7 @@ func TestEdgeWHEP(t *testing.T) {
 	edge.waitWorkers(t, 2, nil)
 	ports := edge.rtcPorts(t, 2)
 	url := edge.rtcURL("/rtc/v1/whep/?app=live&stream=edgertc")
-	seen := map[int]*rtctest.Player{}
-	for i := 0; len(seen) < 2; i++ {
-		if i == 10 {
-			t.Fatalf("10 players and all on workers %v", seen)
-		}
-		p := rtctest.NewPlayer(t).Play(t, url)
-		if slot := answerSlot(t, p.Answer, ports); seen[slot] == nil {
-			seen[slot] = p
-		}
-	}
+	seen := playerOnEachWorker(t, url, ports)
 	for slot, p := range seen {
 		frames, opus := p.AwaitFrames(t, 50)
 		name := fmt.Sprintf("edge player on worker %d", slot)
@@ -386,17 +368,9 @@ func TestMeasureRTMPToWHEPLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r := flv.NewReader(f)
-	if _, _, err := r.ReadHeader(); err != nil {
+	tags, err := flv.ReadAll(f)
+	if err != nil {
 		t.Fatal(err)
-	}
-	var tags []flv.Tag
-	for {
-		tag, err := r.ReadTag()
-		if err != nil {
-			break
-		}
-		tags = append(tags, tag)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -514,4 +488,21 @@ func TestBFramesPassedThroughWithAWarning(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// playerOnEachWorker starts WHEP players of url until one plays from each
+// of the two workers (the kernel picks the worker); 10 tries at most.
+func playerOnEachWorker(t *testing.T, url string, ports map[int]int) map[int]*rtctest.Player {
+	t.Helper()
+	seen := map[int]*rtctest.Player{}
+	for i := 0; len(seen) < 2; i++ {
+		if i == 10 {
+			t.Fatalf("10 players and all on workers %v", seen)
+		}
+		p := rtctest.NewPlayer(t).Play(t, url)
+		if slot := answerSlot(t, p.Answer, ports); seen[slot] == nil {
+			seen[slot] = p
+		}
+	}
+	return seen
 }

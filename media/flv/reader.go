@@ -197,3 +197,23 @@ func errEOFIsUnexpected(err error) error {
 	}
 	return err
 }
+
+// ReadAll reads an FLV file's header and every tag after it, for callers
+// that replay a whole file (tests, tools). Tags keep their own data.
+func ReadAll(rd io.Reader) ([]Tag, error) {
+	r := NewReader(rd)
+	if _, _, err := r.ReadHeader(); err != nil {
+		return nil, err
+	}
+	var tags []Tag
+	for {
+		tag, err := r.ReadTag()
+		if err == io.EOF {
+			return tags, nil
+		}
+		if err != nil {
+			return tags, err
+		}
+		tags = append(tags, tag)
+	}
+}

@@ -2,7 +2,6 @@ package webrtc
 
 import (
 	"encoding/binary"
-	"io"
 	"math"
 	"os"
 	"testing"
@@ -24,20 +23,9 @@ func publishFLV(t *testing.T, h *hub.Hub, key hub.Key) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r := flv.NewReader(f)
-	if _, _, err := r.ReadHeader(); err != nil {
+	tags, err := flv.ReadAll(f)
+	if err != nil {
 		t.Fatal(err)
-	}
-	var tags []flv.Tag
-	for {
-		tag, err := r.ReadTag()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		tags = append(tags, tag)
 	}
 	pub, err := h.Publish(key)
 	if err != nil {
