@@ -23,10 +23,8 @@ func TestFewFileDescriptors(t *testing.T) {
 	if err != nil {
 		t.Skip("prlimit (util-linux) is not installed")
 	}
-	serverWrapper = []string{prlimit, "--nofile=256:256", "--"}
-	defer func() { serverWrapper = nil }()
 	// No connection cap: the descriptors, not the balancer, run out.
-	s := startServer(t, "workers: 1\nbalance:\n  max_connections: 0\n")
+	s := startServerWith(t, serverOptions{wrapper: []string{prlimit, "--nofile=256:256", "--"}}, "workers: 1\nbalance:\n  max_connections: 0\n")
 	s.logs.wait(t, "open file limit", func(l map[string]any) bool { return fmt.Sprint(l["limit"]) == "256" }, 10*time.Second)
 	publishFFmpeg(t, s, "fd")
 	player := waitPlayable(t, playFLV, s.flvURL("fd"))

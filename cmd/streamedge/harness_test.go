@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -211,13 +212,24 @@ func (s *server) follow(stderr io.Reader) {
 	close(s.exited)
 }
 
-// serverWrapper, when set, is a command line startServer runs the server
-// under (prlimit, to run it with few file descriptors).
-var serverWrapper []string
+// serverOptions is how a test runs its server other than by config: per
+// server, never through package globals or the test process's
+// environment, so tests that set them can run in parallel.
+type serverOptions struct {
+	binary  string   // the streamedge to run; the harness's build when empty
+	wrapper []string // a command line to run it under (prlimit, for few file descriptors)
+	env     []string // added to the server's environment (its workers inherit it)
+}
 
 // startServer runs streamedge with the given YAML appended to a base config
 // that listens on free loopback ports and logs JSON.
 func startServer(t *testing.T, extraYAML string, args ...string) *server {
+	t.Helper()
+	return startServerWith(t, serverOptions{}, extraYAML, args...)
+}
+
+// startServerWith is startServer with opts.
+func startServerWith(t *testing.T, opts serverOptions, extraYAML string, args ...string) *server {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "streamedge.yaml")
 	yaml := "listen:\n  rtmp: 127.0.0.1:0\n  http: 127.0.0.1:0\n  api: 127.0.0.1:0\n" + logYAML(extraYAML) + hostCPUOff(extraYAML)
@@ -225,13 +237,11 @@ func startServer(t *testing.T, extraYAML string, args ...string) *server {
 		t.Fatal(err)
 	}
 	s := &server{t: t, logs: &logLines{added: make(chan struct{})}, exited: make(chan struct{}), cfgPath: cfg}
-	argv := append([]string{binary, "-c", cfg}, args...)
-	if serverWrapper != nil {
-		argv = append(append([]string(nil), serverWrapper...), argv...)
-	}
+	bin := cmp.Or(opts.binary, binary)
+	argv := append(append(append([]string(nil), opts.wrapper...), bin, "-c", cfg), args...)
 	s.cmd = exec.Command(argv[0], argv[1:]...)
 	// The race runtime sleeps a second at exit by default; exits are timed here.
-	s.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0 halt_on_error=1")
+	s.cmd.Env = append(append(os.Environ(), "GORACE=atexit_sleep_ms=0 halt_on_error=1"), opts.env...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

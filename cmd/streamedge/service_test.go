@@ -26,8 +26,7 @@ func TestSystemdNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	t.Setenv("NOTIFY_SOCKET", sock)
-	s := startServer(t, "workers: 2\n")
+	s := startServerWith(t, serverOptions{env: []string{"NOTIFY_SOCKET=" + sock}}, "workers: 2\n")
 	next := func(want string) {
 		t.Helper()
 		pc.SetReadDeadline(time.Now().Add(20 * time.Second))

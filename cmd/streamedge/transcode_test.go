@@ -274,12 +274,7 @@ func TestNoCgoServesVideoOnly(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("CGO_ENABLED=0 go build: %v\n%s", err, out)
 	}
-	// Tests in this package run one at a time: the harness's binary can
-	// be swapped for this one.
-	saved := binary
-	binary = bin
-	defer func() { binary = saved }()
-	s, _ := startRTC(t, 2)
+	s, _ := startRTCWith(t, serverOptions{binary: bin}, 2)
 	s.logs.wait(t, "rtc audio transcoding is not built: WHEP players of RTMP streams and RTMP players of WHIP streams get video only", nil, 10*time.Second)
 	publishFFmpeg(t, s, "v")
 	p := rtctest.NewPlayer(t).Play(t, s.rtcURL("/rtc/v1/whep/?app=live&stream=v"))

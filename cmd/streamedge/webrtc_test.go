@@ -28,7 +28,16 @@ import (
 // port of its own, and returns it with each slot's port.
 func startRTC(t *testing.T, n int) (*server, map[int]int) {
 	t.Helper()
-	s := startServer(t, "rtc:\n  enabled: true\n  udp_port_base: 0\n", "-w", strconv.Itoa(n))
+	return startRTCWith(t, serverOptions{}, n)
+}
+
+// rtcYAML turns WebRTC on, each worker on an ephemeral UDP port.
+const rtcYAML = "rtc:\n  enabled: true\n  udp_port_base: 0\n"
+
+// startRTCWith is startRTC with opts.
+func startRTCWith(t *testing.T, opts serverOptions, n int) (*server, map[int]int) {
+	t.Helper()
+	s := startServerWith(t, opts, rtcYAML, "-w", strconv.Itoa(n))
 	s.waitWorkers(t, n, nil)
 	return s, s.rtcPorts(t, n)
 }
@@ -230,8 +239,7 @@ func TestRTCPatchDeleteReachTheOwner(t *testing.T) {
 // TestRTCPlacementAvoidsAHotWorker (issue test 4): with worker 0 reporting
 // 95 % CPU, 20 new WHEP sessions all get worker 1's port.
 func TestRTCPlacementAvoidsAHotWorker(t *testing.T) {
-	t.Setenv("STREAMEDGE_FAULT_CPU", "0:95")
-	s, ports := startRTC(t, 2)
+	s, ports := startRTCWith(t, serverOptions{env: []string{"STREAMEDGE_FAULT_CPU=0:95"}}, 2)
 	s.waitWorkers(t, 2, func(ws []supervisor.WorkerInfo) bool {
 		return ws[0].Load.CPUPercent >= 95 && ws[1].Load.CPUPercent < 80
 	})
