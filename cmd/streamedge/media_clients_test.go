@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -133,16 +135,25 @@ func TestLibrtmpClientsPlayWithoutWarnings(t *testing.T) {
 		publishFile(t, s, mediatest.FLVFile(t, mediatest.Media{}), "librtmp")
 		for i := range workers { // the kernel picks the worker: with two, try two
 			out := filepath.Join(t.TempDir(), fmt.Sprintf("dump%d.flv", i))
-			// A live dump runs until it is stopped: four seconds of it.
-			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-			dump := exec.CommandContext(ctx, "rtmpdump", "-V", "--live", "-r", s.rtmpURL("librtmp"), "-o", out)
-			dumpLog, _ := dump.CombinedOutput()
-			cancel()
-			ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
+			dump := exec.Command("rtmpdump", "-V", "--live", "-r", s.rtmpURL("librtmp"), "-o", out)
+			var dumpOut lockedBuffer
+			dump.Stdout, dump.Stderr = &dumpOut, &dumpOut
+			if err := dump.Start(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			gst := exec.CommandContext(ctx, "gst-launch-1.0", "rtmpsrc", "location="+s.rtmpURL("librtmp")+" live=1", "num-buffers=20", "!", "fakesink")
 			gst.Env = append(os.Environ(), "GST_DEBUG=rtmp:4")
 			gstLog, gstErr := gst.CombinedOutput()
 			cancel()
+			// A live dump runs until it is stopped: once it has saved what
+			// the test asks of it, or at the deadline.
+			for deadline := time.Now().Add(20 * time.Second); countVideoTags(t, out) < 10 && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+			}
+			dump.Process.Kill()
+			dump.Wait()
+			dumpLog := []byte(dumpOut.String())
 			for name, log := range map[string][]byte{"rtmpdump": dumpLog, "gst-launch-1.0": gstLog} {
 				if bytes.Contains(log, []byte("signature does not match")) || bytes.Contains(log, []byte("not genuine")) {
 					t.Fatalf("%s warned about the handshake:\n%s", name, log)
@@ -161,6 +172,9 @@ func TestLibrtmpClientsPlayWithoutWarnings(t *testing.T) {
 func countVideoTags(t *testing.T, path string) int {
 	t.Helper()
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0 // not written yet
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
