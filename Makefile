@@ -67,8 +67,15 @@ codecs:
 vet:
 	$(GO) vet ./...
 
+# cmd/streamedge's tests wait mostly on real clients' real time, so the
+# ones that measure nothing run 4 at a time (-parallel applies to tests
+# that call t.Parallel; see cmd/streamedge/harness_test.go). It runs beside
+# the other packages, one at a time (-p 1), as `go test -p 2 ./...` ran it;
+# their own parallel tests keep the default -parallel.
 test: deps vet
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 15m -p 1 $$($(GO) list ./... | grep -v '/cmd/streamedge$$') & others=$$!; \
+	$(GO) test -race -count=1 -timeout 15m -parallel 4 ./cmd/streamedge; cmd=$$?; \
+	wait $$others && exit $$cmd
 
 # A short coverage-guided run of every fuzz target (the seed corpora already
 # run in `make test`).

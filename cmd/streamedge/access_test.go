@@ -79,6 +79,7 @@ func ffmpegPublishOnce(t *testing.T, url string) (string, error) {
 }
 
 func TestHTTPHooks(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	hooks := startHookServer(t)
 	s := startServer(t, fmt.Sprintf(`workers: 2
@@ -171,6 +172,7 @@ vhosts:
 }
 
 func TestSignedURLs(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	const pubKey, playKey = "publish-secret-0123", "play-secret-456789"
 	s := startServer(t, fmt.Sprintf("vhosts:\n  __defaultVhost__:\n    secure: {publish_key: %s, play_key: %s}\n", pubKey, playKey))
@@ -208,6 +210,7 @@ func TestSignedURLs(t *testing.T) {
 }
 
 func TestAPIAuthAndKick(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	const token = "test-token-0123456789"
 	s := startServer(t, "workers: 2\napi:\n  auth: {token: "+token+"}\n")
@@ -307,6 +310,7 @@ func drainUntilError(ctx context.Context, src mediaSource) error {
 // WHIP and WHEP offers, and SRS's JSON API, go through the same signed-URL
 // check as RTMP and HTTP-FLV.
 func TestSignedWebRTCOffers(t *testing.T) {
+	t.Parallel()
 	const pubKey = "rtc-publish-secret-0"
 	s := startServer(t, "rtc:\n  enabled: true\n  udp_port_base: 0\nvhosts:\n  __defaultVhost__:\n    secure: {publish_key: "+pubKey+"}\n", "-w", "2")
 	s.waitWorkers(t, 2, nil)

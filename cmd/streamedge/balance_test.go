@@ -109,6 +109,7 @@ func isRefusal(err error) bool {
 }
 
 func TestStartupLogNamesSteeringTier(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "balance:\n  host_cpu_high: 0\n", "-w", "2")
 	line := s.logs.wait(t, "steering tier", nil, 5*time.Second)
 	if line["tier"] != "cbpf" || !strings.Contains(fmt.Sprint(line["reason"]), "steered") {
@@ -370,6 +371,7 @@ func TestRetireSwapsTheWorker(t *testing.T) {
 
 // Fault injection is refused unless the config allows it.
 func TestBurnNeedsFaultInjection(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "balance:\n  host_cpu_high: 0\n", "-w", "1")
 	s.waitWorkers(t, 1, nil)
 	if code := s.post(t, "/api/v1/workers/0/burn?percent=50&for=1s"); code != http.StatusForbidden {

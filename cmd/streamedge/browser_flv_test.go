@@ -15,6 +15,7 @@ import (
 // HTTP-FLV and RTMP sees h264 and aac (the Opus transcoded); four probes,
 // each on whichever worker the kernel hands it.
 func TestBrowserWHIPToHTTPFLV(t *testing.T) {
+	heavy(t)
 	mediatest.RequireFFmpeg(t)
 	s, _ := startRTC(t, 2)
 	rep, collector := newReports(t)

@@ -92,6 +92,7 @@ func openPage(t *testing.T, pageURL string) {
 // camera through /players/ over WHIP, a second Chromium page plays it over
 // WHEP: the video element gets a size and the frames decoded keep rising.
 func TestBrowserPublishesAndPlays(t *testing.T) {
+	heavy(t)
 	s, _ := startRTC(t, 2)
 	rep, collector := newReports(t)
 	page := func(auto, name string) string {

@@ -46,6 +46,7 @@ func children(t *testing.T, pid int) map[int]bool {
 }
 
 func TestMasterRunsSingleThreadedWorkers(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", "-w", "3")
 	ws := s.waitWorkers(t, 3, nil)
 	kids := children(t, s.cmd.Process.Pid)
@@ -96,6 +97,7 @@ func TestMasterRunsSingleThreadedWorkers(t *testing.T) {
 }
 
 func TestStreamsReachPlayersOnEveryWorker(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	s := startServer(t, "", "-w", "3")
 	s.waitWorkers(t, 3, nil)
@@ -306,6 +308,7 @@ func probeConnection(s *server, rtmp bool) error {
 }
 
 func TestKilledMasterLeavesNoWorkers(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", "-w", "3")
 	ws := s.waitWorkers(t, 3, nil)
 	s.cmd.Process.Kill()

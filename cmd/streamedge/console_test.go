@@ -17,6 +17,7 @@ import (
 // the worker, stream and client tables from the API. A screenshot is kept
 // in $STREAMEDGE_ARTIFACTS (default: the OS temp dir) for a person to look at.
 func TestConsolePage(t *testing.T) {
+	heavy(t)
 	mediatest.RequireFFmpeg(t)
 	if _, err := exec.LookPath("chromium"); err != nil {
 		t.Skip("chromium is not installed (make deps installs it)")

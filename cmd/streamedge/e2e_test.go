@@ -40,6 +40,7 @@ func publishFFmpeg(t *testing.T, s *server, stream string) *mediatest.Proc {
 }
 
 func TestFFprobeSeesTheStreamOverRTMPAndHTTPFLV(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	s := startServer(t, "")
 	publishFFmpeg(t, s, "livestream")
@@ -115,6 +116,7 @@ func watch(name string, src mediaSource, n int) playerReport {
 }
 
 func TestConcurrentPlayersReceiveTheSameMedia(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	s := startServer(t, "")
 	publishFFmpeg(t, s, "shared")
@@ -152,6 +154,7 @@ func TestConcurrentPlayersReceiveTheSameMedia(t *testing.T) {
 }
 
 func TestSecondPublisherIsRefusedAndTheFirstKeepsStreaming(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	s := startServer(t, "")
 	first := publishFFmpeg(t, s, "taken")
@@ -241,6 +244,7 @@ func (p *ffmpegPlayer) waitFrames(t *testing.T, n int64, d time.Duration) {
 }
 
 func TestPlayersSurviveAPublisherRestart(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	s := startServer(t, "")
 	pub := publishFFmpeg(t, s, "restart")
@@ -262,6 +266,7 @@ func TestPlayersSurviveAPublisherRestart(t *testing.T) {
 }
 
 func TestGarbageAndIdleConnectionsAreClosed(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	s := startServer(t, "rtmp:\n  handshake_timeout: 2s\n  max_message_size: 65536\n")
 	publishFFmpeg(t, s, "robust")
@@ -326,6 +331,7 @@ func TestGarbageAndIdleConnectionsAreClosed(t *testing.T) {
 }
 
 func TestSignalsStopTheServerCleanly(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
@@ -359,6 +365,7 @@ func TestSignalsStopTheServerCleanly(t *testing.T) {
 }
 
 func TestConfigTest(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")

@@ -75,6 +75,7 @@ func firstError(errs []error) error {
 // Test 1: an edge with 4 workers and 100 players makes one upstream
 // connection, and every player gets media.
 func TestEdgeMergesPlayersIntoOneUpstreamPull(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	origin := startServer(t, "", "-w", "2")
 	publishFFmpeg(t, origin, "merged")
@@ -139,6 +140,7 @@ func publishTo(t *testing.T, s *server, url, stream string) {
 
 // Test 2: nginx-rtmp as the origin: one upstream connection, players get media.
 func TestEdgeOfNginxRTMP(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	n := mediatest.StartNginxRTMP(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -216,6 +218,7 @@ func requestAll(t *testing.T, edge *server, names []string) map[string]string {
 // (The 1,000-name spread and the share that moves when an origin is added
 // are table tests of supervisor/origin.)
 func TestEdgeSpreadsStreamsOverOrigins(t *testing.T) {
+	t.Parallel()
 	// Origins without the streams: their players wait, which is all the
 	// edge needs to pick them.
 	var origins []string
@@ -377,6 +380,7 @@ func TestEdgeFailsOverWithPlayersAttached(t *testing.T) {
 // Test 5: two vhosts of an edge pull from their own origins, and one name
 // under each is two streams.
 func TestEdgeVhostsAreIsolated(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	a, b := startServer(t, "", "-w", "1"), startServer(t, "", "-w", "1")
 	publishTo(t, a, "rtmp://"+a.rtmp+"/live/s?vhost=customer.a", "customer.a/live/s")
@@ -418,6 +422,7 @@ func TestEdgeVhostsAreIsolated(t *testing.T) {
 // Test 7: an edge of an edge (a CDN tree): a player on B gets media, A sees
 // one connection from B, the origin one from A.
 func TestEdgeOfAnEdge(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	o := startServer(t, "", "-w", "1")
 	publishFFmpeg(t, o, "tree")
@@ -479,6 +484,7 @@ func workerFDs(t *testing.T, s *server) int {
 // their players get a clean error within the wait, the edge keeps serving
 // another stream, and nothing is left open after.
 func TestEdgeBadOrigins(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	o := startServer(t, "", "-w", "1")
 	publishFFmpeg(t, o, "good")
@@ -556,6 +562,7 @@ func TestEdgeBadOrigins(t *testing.T) {
 // sees it; a second publisher of the name through another edge is refused
 // by the origin, and gets the refusal.
 func TestEdgeForwardsPublishes(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	o := startServer(t, "", "-w", "2")
 	e1 := startServer(t, edgeYAML("__defaultVhost__", "round_robin", "rtmp", o.rtmp), "-w", "2")
@@ -589,6 +596,7 @@ func TestEdgeForwardsPublishes(t *testing.T) {
 // token_traverse: the edge asks the origin about a client's connect, token
 // and all, and refuses what the origin refuses.
 func TestEdgeTokenTraverse(t *testing.T) {
+	t.Parallel()
 	origin, _ := mediatest.RTMPConnectServer(t, func(obj amf.Object) bool {
 		tc, _ := obj["tcUrl"].(string)
 		return strings.HasSuffix(tc, "?token=good")
@@ -614,6 +622,7 @@ func TestEdgeTokenTraverse(t *testing.T) {
 // A reload turns a vhost into an edge, or points it at other origins,
 // without a restart: new pulls follow the new settings.
 func TestEdgeVhostsReload(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	o := startServer(t, "", "-w", "1")
 	publishFFmpeg(t, o, "rl")

@@ -18,6 +18,7 @@ import (
 // answers, a running player keeps receiving, a new player plays once the
 // crowd leaves), and the log says so in a few lines, not one per accept.
 func TestFewFileDescriptors(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {

@@ -72,6 +72,7 @@ func bombConnect() []byte {
 }
 
 func TestConnectMemoryBombIsRefusedAndCostsNothing(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "workers: 1\n")
 	w := s.waitWorkers(t, 1, nil)[0]
 	before := rssBytes(t, w.PID)
@@ -142,6 +143,7 @@ func TestConnectMemoryBombIsRefusedAndCostsNothing(t *testing.T) {
 // hands, shake hands badly or idle is counted and logged as summaries, not
 // a line each; a huge stream name is clipped in the reply and the log.
 func TestJunkConnectionsAreSummarised(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "workers: 1\nrtmp:\n  handshake_timeout: 1s\n")
 	s.waitWorkers(t, 1, nil)
 	const n = 100
@@ -345,6 +347,7 @@ func TestStalledPlayersFreeTheirKernelMemory(t *testing.T) {
 }
 
 func TestCommandLine(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := dir + "/bad.yaml"
 	os.WriteFile(bad, []byte("workers: abc\nrtmp:\n  chunk_size: 99\nplay:\n  max_skips: 0\n  bogus: 1\n"), 0o644)
@@ -398,6 +401,7 @@ func TestCommandLine(t *testing.T) {
 }
 
 func TestFailedReloadReportsEveryError(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "workers: 1\n")
 	s.waitWorkers(t, 1, nil)
 	s.reload("workers: abc\nplay:\n  max_skips: 0\n")
@@ -422,6 +426,7 @@ func TestFailedReloadReportsEveryError(t *testing.T) {
 }
 
 func TestPublicPortBoundsRequestHeaders(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "workers: 1\n")
 	s.waitWorkers(t, 1, nil)
 	status := func(header string) string {
@@ -450,6 +455,7 @@ func TestPublicPortBoundsRequestHeaders(t *testing.T) {
 // "a/b" and stream "c/s"; the server reads it as app a/b/c and stream s,
 // the same stream as http://host/a/b/c/s.flv.
 func TestAppOfSeveralSegments(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	s := startServer(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -473,6 +479,7 @@ func TestAppOfSeveralSegments(t *testing.T) {
 // (silent, handshaken, waiting for a request, idle keep-alives) are counted
 // by state next to players and publishers, in the report and /metrics.
 func TestEveryOpenConnectionIsCounted(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "workers: 1\nrtmp:\n  handshake_timeout: 60s\n")
 	s.waitWorkers(t, 1, nil)
 	startSyntheticPublisher(t, s, s.rtmpURL("counted"))
@@ -534,6 +541,7 @@ func TestEveryOpenConnectionIsCounted(t *testing.T) {
 // says so at warn, backs off, and serves the waiting clients once it has
 // descriptors again.
 func TestAcceptErrorsAreWarnedAndRetried(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "workers: 1\n")
 	pid := s.waitWorkers(t, 1, nil)[0].PID
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))

@@ -29,6 +29,31 @@ import (
 // binary is the streamedge built once for every test in this package.
 var binary string
 
+// Which tests run in parallel: a test that only waits on its own servers,
+// processes and clients calls t.Parallel (the Makefile runs this package
+// with -parallel 4: the time is the clients' real time, not CPU). A test
+// that measures CPU, load, balancing (steering, caps, sheds, retires,
+// placement) or time (gaps, latency, rates, deadlines after a kill) stays
+// serial: Go runs every serial test before the first parallel one, so
+// those run alone on the machine. A parallel test changes no package
+// global and no environment: what differs per server is serverOptions.
+// A parallel test that runs a browser, the audio transcoder or a build
+// calls heavy instead.
+
+// heavySlot is held by the one heavy test that runs at a time.
+var heavySlot = make(chan struct{}, 1)
+
+// heavy makes t a parallel test that runs beside no other heavy one: a
+// browser, the transcoder or a build each takes about a core, and two at
+// once beside the light tests starve a 2-core machine until deadlines
+// pass (ffmpeg did not get 10 s of audio within 40 s).
+func heavy(t *testing.T) {
+	t.Helper()
+	t.Parallel()
+	heavySlot <- struct{}{}
+	t.Cleanup(func() { <-heavySlot })
+}
+
 func TestMain(m *testing.M) {
 	// A test that re-runs itself inside a network namespace hands its
 	// binary down rather than building another.

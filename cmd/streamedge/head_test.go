@@ -42,6 +42,7 @@ func rawHead(t *testing.T, s *server, path string) (code, worker int) {
 // a relay: the workers' reports after them list no relay of the stream
 // (a relay lingers 5 s, and they report every second).
 func TestHeadStartsNoRelay(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	s := startServer(t, "", "-w", "2")
 	s.waitWorkers(t, 2, nil)

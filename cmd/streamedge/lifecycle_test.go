@@ -201,6 +201,7 @@ func TestSIGQUITQuitsGracefully(t *testing.T) {
 }
 
 func TestSIGUSR1ReopensTheLogFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "streamedge.log")
 	s := startServerLoggingTo(t, logPath)

@@ -54,6 +54,7 @@ func publishFile(t *testing.T, s *server, file, stream string) int {
 // tracks; metadata comes without duration and filesize; an RTMP player gets
 // one |RtmpSampleAccess wherever it lands, an HTTP-FLV player none.
 func TestRelayedStreamIsTheSame(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	for _, tt := range []struct {
 		tracks string
@@ -124,6 +125,7 @@ func equalAll(a, b [][]byte) bool {
 // rtmpdump and GStreamer's rtmpsrc (both librtmp) play without the
 // handshake warning they print for a server that does not answer in kind.
 func TestLibrtmpClientsPlayWithoutWarnings(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	for _, tool := range []string{"rtmpdump", "gst-launch-1.0"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -198,6 +200,7 @@ func countVideoTags(t *testing.T, path string) int {
 // Pause and unpause answer on every worker, and so do HEAD and OPTIONS on
 // a live .flv.
 func TestPauseHeadAndOptionsOnEveryWorker(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	forWorkers(t, func(t *testing.T, workers int) {
 		s := startServer(t, "", "-w", fmt.Sprint(workers))
@@ -260,8 +263,8 @@ func awaitStatus(t *testing.T, p *mplayer, code string) {
 // a fraction of a second, and every write after that waits ten times its
 // media's length.
 func TestSlowPlayerIsSkippedThenDropped(t *testing.T) {
+	t.Parallel()
 	forWorkers(t, func(t *testing.T, workers int) {
-		t.Parallel()
 		s := startServer(t, "play:\n  queue_length: 1s\n  max_skips: 1\n  send_timeout: 60s\n  send_buffer: 16384\n", "-w", fmt.Sprint(workers))
 		pub, pubWorker := startGoPublisher(t, s, "slow")
 		stop := make(chan struct{})

@@ -238,10 +238,14 @@ func placePlayers(t *testing.T, s *server, stream string, workers, pubWorker int
 	return players
 }
 
-// forWorkers runs a case with one worker and with two.
+// forWorkers runs a case with one worker and with two, side by side: each
+// has a server of its own, and the cases only wait on their clients.
 func forWorkers(t *testing.T, f func(t *testing.T, workers int)) {
 	for _, n := range []int{1, 2} {
-		t.Run(fmt.Sprintf("w%d", n), func(t *testing.T) { f(t, n) })
+		t.Run(fmt.Sprintf("w%d", n), func(t *testing.T) {
+			t.Parallel()
+			f(t, n)
+		})
 	}
 }
 
@@ -322,6 +326,7 @@ func upToLastVideo(tags []tag) []tag {
 // A publisher bursting 40x real time: every player gets every message from
 // its start keyframe on, in order; none is skipped.
 func TestBurstReachesEveryPlayerWhole(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	file := mediatest.FLVFile(t, mediatest.Media{Duration: 30 * time.Second})
 	for _, tracks := range []struct {
@@ -354,6 +359,7 @@ func TestBurstReachesEveryPlayerWhole(t *testing.T) {
 // headers and its clock back at 0: every player gets both headers, each
 // before the media it applies to, on one monotonic timeline.
 func TestFileSwitchKeepsEverySequenceHeader(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	a := readTags(t, mediatest.FLVFile(t, mediatest.Media{Duration: 4 * time.Second}), allTracks)
 	b := readTags(t, mediatest.FLVFile(t, mediatest.Media{Width: 640, Height: 360, Duration: 4 * time.Second}), allTracks)
@@ -431,10 +437,10 @@ func containsTag(tags []tag, f frame) bool {
 // A real-time publish whose timestamps go back to 0 every 5 s for 30 s:
 // no skip, monotonic time, and the players get the source's bitrate.
 func TestTimestampResetsCostNothing(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	loop := upToLastVideo(readTags(t, mediatest.FLVFile(t, mediatest.Media{Duration: 5 * time.Second}), allTracks))
-	forWorkers(t, func(t *testing.T, workers int) {
-		t.Parallel() // 30 s of real time each
+	forWorkers(t, func(t *testing.T, workers int) { // 30 s of real time each
 		s := startServer(t, "", "-w", fmt.Sprint(workers))
 		pub, pubWorker := startGoPublisher(t, s, "resets")
 		pub.send(loop[:len(loop)/5], 0, 1)

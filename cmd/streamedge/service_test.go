@@ -20,6 +20,7 @@ import (
 // The master speaks systemd's notify protocol: READY=1 once the workers
 // serve, RELOADING=1 then READY=1 around a reload, STOPPING=1 on quit.
 func TestSystemdNotify(t *testing.T) {
+	t.Parallel()
 	sock := filepath.Join(t.TempDir(), "notify.sock")
 	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
@@ -52,6 +53,7 @@ func TestSystemdNotify(t *testing.T) {
 
 // The unit file systemd would load is valid (where systemd is installed).
 func TestSystemdUnitVerifies(t *testing.T) {
+	t.Parallel()
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze is not installed: cannot verify configs/streamedge.service")
@@ -82,6 +84,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 
 // Every example config passes -t.
 func TestExampleConfigsPassDashT(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob("../../configs/*.yaml")
 	if len(files) < 3 {
 		t.Fatalf("example configs: %v, want default, standalone, edge, origin", files)
@@ -97,6 +100,7 @@ func TestExampleConfigsPassDashT(t *testing.T) {
 // Every metric the Grafana dashboard queries is in a real scrape of a
 // server with a publisher and a player.
 func TestGrafanaDashboardMetricsExist(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	raw, err := os.ReadFile("../../configs/grafana-dashboard.json")
 	if err != nil {

@@ -122,6 +122,7 @@ func (s *server) streamRTC(t *testing.T, stream string) *supervisor.StreamInfo {
 // however many players, on both workers, play it (10 more; 100 more only
 // with STREAMEDGE_KNOWN_FLAKY=1, for the reason given there).
 func TestRTMPToWHEPOnEveryWorker(t *testing.T) {
+	heavy(t)
 	requireTranscode(t)
 	s, ports := startRTC(t, 2)
 	publishFFmpeg(t, s, "aac")
@@ -172,6 +173,7 @@ func TestRTMPToWHEPOnEveryWorker(t *testing.T) {
 // ffmpeg plays 10 s of it over both without an error, timestamps going
 // forward.
 func TestWHIPToRTMPHasAAC(t *testing.T) {
+	heavy(t)
 	requireTranscode(t)
 	s, _ := startRTC(t, 2)
 	publishRTC(t, s, "whip")
@@ -267,6 +269,7 @@ func (l *logLines) count(msg string) int {
 // an RTMP stream gets decodable video and no audio, with the reason on its
 // session's log line and in /api/v1/streams.
 func TestNoCgoServesVideoOnly(t *testing.T) {
+	heavy(t)
 	mediatest.RequireFFmpeg(t)
 	bin := filepath.Join(t.TempDir(), "streamedge-nocgo")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -316,6 +319,7 @@ func TestNoCgoServesVideoOnly(t *testing.T) {
 // video that decodes and Opus with the tone, through one upstream pull
 // (the origin sees one connection) and one transcoder on the edge.
 func TestEdgeWHEP(t *testing.T) {
+	heavy(t)
 	requireTranscode(t)
 	origin := startServer(t, "", "-w", "2")
 	publishFFmpeg(t, origin, "edgertc")
@@ -451,6 +455,7 @@ func avccNALUs(b []byte) [][]byte {
 // worker's log and /api/v1/streams say browsers may stutter and how the
 // publisher avoids it.
 func TestBFramesPassedThroughWithAWarning(t *testing.T) {
+	heavy(t)
 	requireTranscode(t)
 	file := filepath.Join(t.TempDir(), "bframes.flv")
 	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",

@@ -100,6 +100,7 @@ func publishRTC(t *testing.T, s *server, stream string) (*rtctest.Publisher, *rt
 // players see the WHIP video; a second publisher of the name is refused
 // whichever worker it reaches.
 func TestRTCPublishPlayOnEveryWorker(t *testing.T) {
+	heavy(t)
 	s, ports := startRTC(t, 2)
 	_, src := publishRTC(t, s, "w")
 	seen := map[int]bool{}
@@ -210,6 +211,7 @@ func send(t *testing.T, method, url, ctype, body string) int {
 // TestRTCPatchDeleteReachTheOwner (issue test 3): PATCH and DELETE of a
 // session go to the worker that owns it, whichever the kernel hands them.
 func TestRTCPatchDeleteReachTheOwner(t *testing.T) {
+	t.Parallel()
 	s, _ := startRTC(t, 2)
 	pub, _ := publishRTC(t, s, "p")
 	frag := "a=ice-ufrag:x\r\na=ice-pwd:y\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n" +
@@ -262,6 +264,7 @@ func TestRTCPlacementAvoidsAHotWorker(t *testing.T) {
 // session ends it, a new publisher succeeds at once on the other worker,
 // and the killed slot's UDP port serves again once its worker is back.
 func TestRTCWorkerKilled(t *testing.T) {
+	t.Parallel()
 	s, ports := startRTC(t, 2)
 	pub, _ := publishRTC(t, s, "k")
 	victim := -1
@@ -319,6 +322,7 @@ func TestRTCWorkerKilled(t *testing.T) {
 // TestRTCEnabledByReload: turning rtc on with a reload opens the UDP
 // sockets and gives the slots workers that serve WebRTC.
 func TestRTCEnabledByReload(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", "-w", "2")
 	s.waitWorkers(t, 2, nil)
 	if code, _, _ := rtctest.Post(t, s.rtcURL("/live/r/whip"), "application/sdp", "v=0"); code != http.StatusMethodNotAllowed {
@@ -353,6 +357,7 @@ func TestRTCEnabledByReload(t *testing.T) {
 // to start on: its keyframe request reaches the WHIP publisher on the other
 // worker.
 func TestRTCKeyframeAcrossWorkers(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "play:\n  gop_cache: false\nrtc:\n  enabled: true\n  udp_port_base: 0\n  keyframe_interval: 0\n", "-w", "2")
 	s.waitWorkers(t, 2, nil)
 	ports := s.rtcPorts(t, 2)
@@ -384,6 +389,7 @@ func TestRTCKeyframeAcrossWorkers(t *testing.T) {
 // is refused with NetStream.Publish.BadName and the reason, WHIP and SRS's
 // JSON API with a 400 and the reason, and nothing is published.
 func TestRenditionNamesRefused(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireFFmpeg(t)
 	s, _ := startRTC(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
