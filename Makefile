@@ -67,15 +67,11 @@ codecs:
 vet:
 	$(GO) vet ./...
 
-# cmd/streamedge's tests wait mostly on real clients' real time, so the
-# ones that measure nothing run 4 at a time (-parallel applies to tests
-# that call t.Parallel; see cmd/streamedge/harness_test.go). It runs beside
-# the other packages, one at a time (-p 1), as `go test -p 2 ./...` ran it;
-# their own parallel tests keep the default -parallel.
+# cmd/streamedge's TestMain runs its tests that only wait on real clients
+# 4 at a time (see cmd/streamedge/harness_test.go); the other packages
+# keep the default -parallel.
 test: deps vet
-	$(GO) test -race -count=1 -timeout 15m -p 1 $$($(GO) list ./... | grep -v '/cmd/streamedge$$') & others=$$!; \
-	$(GO) test -race -count=1 -timeout 15m -parallel 4 ./cmd/streamedge; cmd=$$?; \
-	wait $$others && exit $$cmd
+	$(GO) test -race -count=1 -timeout 15m ./...
 
 # A short coverage-guided run of every fuzz target (the seed corpora already
 # run in `make test`).

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,8 +31,7 @@ import (
 var binary string
 
 // Which tests run in parallel: a test that only waits on its own servers,
-// processes and clients calls t.Parallel (the Makefile runs this package
-// with -parallel 4: the time is the clients' real time, not CPU). A test
+// processes and clients calls t.Parallel (4 at a time: see TestMain). A test
 // that measures CPU, load, balancing (steering, caps, sheds, retires,
 // placement) or time (gaps, latency, rates, deadlines after a kill) stays
 // serial: Go runs every serial test before the first parallel one, so
@@ -55,6 +55,17 @@ func heavy(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
+	// The parallel tests wait on real clients' real time, not on CPU:
+	// four at a time (GOMAXPROCS, two here, by default), unless the
+	// command line says how many. Set here rather than by the Makefile so
+	// that go test ./... keeps running this package beside one other, and
+	// the other packages' parallel tests keep their default.
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		flag.Set("test.parallel", "4")
+	}
 	// A test that re-runs itself inside a network namespace hands its
 	// binary down rather than building another.
 	if b := os.Getenv(binaryEnv); b != "" {
