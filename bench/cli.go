@@ -301,13 +301,20 @@ func scenarioCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.StringVar(&cfg.Protocol, "protocol", ProtoFLV, "the players' protocol: flv (HTTP-FLV), rtmp or whep (WebRTC)")
 	fs.Var(&bitrate, "bitrate", "the synthetic publisher's bitrate")
 	fs.Float64Var(&cfg.MaxStarve, "max-starve", 1, "percent of failed or starving players that ends the scenario")
+	fs.StringVar(&cfg.ExtraYAML, "yaml", "", "YAML appended to the server's config, e.g. 'balance: {host_cpu_high: 0, max_connections: 0}'")
+	fs.Float64Var(&cfg.PastCapacity, "past-capacity", 0, "after the step that ends the ramp, one step of this many times its players, e.g. 1.5 (0: none)")
+	pinFlags(fs, &cfg.Pin)
 	jsonOut := fs.String("json", "", "write the steps as JSON to this `file`")
 	quiet := fs.Bool("q", false, "no progress line")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
 	cfg.Bitrate, cfg.Ramp = bitrate.bps, ramp.perSec
-	if err := cfg.check(*steps); err != nil {
+	err := cfg.check(*steps)
+	if err == nil {
+		err = cfg.Pin.Apply()
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, "streamedge bench scenario:", err)
 		return ExitUsage
 	}
@@ -323,6 +330,13 @@ func scenarioCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		return ExitFail
 	}
 	return ExitPass
+}
+
+// pinFlags adds -server-cpus and -client-cpus.
+func pinFlags(fs *flag.FlagSet, p *Pinning) {
+	fs.Var(cpuListFlag{&p.Server}, "server-cpus", "run the server (and nginx-rtmp) on these `CPUs`, e.g. 0 or 0-1 (default: any)")
+	fs.Var(cpuListFlag{&p.Client}, "client-cpus", "run the load client, this process, on these `CPUs`, with GOMAXPROCS their count (default: any)")
+	fs.IntVar(&p.Nice, "nice", 0, "run the server and the load client at this nice, e.g. -5 on a machine others share (negative: root only)")
 }
 
 // check validates the command line's view of a scenario.
