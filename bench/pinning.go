@@ -48,25 +48,33 @@ func busyPct(v float64) string {
 }
 
 // Apply pins this process, the load client, to its CPUs and checks that it
-// took: after it, every thread of the bench is on pin.Client.
+// took: after it, every thread of the bench is on pin.Client. A thread the
+// runtime starts while the threads are being pinned may come from one not
+// yet pinned, so it goes over them again until none is left out.
 func (p Pinning) Apply() error {
 	if err := p.check(); err != nil {
 		return err
 	}
-	if err := pinSelf(p); err != nil {
-		return err
-	}
-	if len(p.Client) == 0 {
+	if len(p.Client) == 0 && p.Nice == 0 {
 		return nil
 	}
-	a, err := pidsAffinity([]int{os.Getpid()})
-	if err != nil {
-		return err
+	var a Affinity
+	for range 10 {
+		if err := pinSelf(p); err != nil {
+			return err
+		}
+		if len(p.Client) == 0 {
+			return nil
+		}
+		var err error
+		if a, err = pidsAffinity([]int{os.Getpid()}); err != nil {
+			return err
+		}
+		if !a.Mixed && a.CPUs == p.Client.String() {
+			return nil
+		}
 	}
-	if a.Mixed || a.CPUs != p.Client.String() {
-		return fmt.Errorf("pinned the bench to CPUs %s, but its threads have %s", p.Client, a)
-	}
-	return nil
+	return fmt.Errorf("pinned the bench to CPUs %s, but its threads have %s", p.Client, a)
 }
 
 // writePinningHead says in a table's head where the server and the load
