@@ -158,6 +158,52 @@ func pinSelf(p Pinning) error {
 	return nil
 }
 
+// autogroupFile is the scheduler's group of this process's session.
+const autogroupFile = "/proc/self/autogroup"
+
+// setAutogroupNice sets the nice of the session's autogroup and returns
+// how to set it back. With autogroup scheduling (sched_autogroup_enabled,
+// the default of desktop and many server kernels) the kernel shares a
+// core between sessions first, so a thread's nice ranks it only against
+// its own session: what counts against the other work of a shared machine
+// is the session's. The server, the bench's child, is in the same session;
+// so is the shell that ran the bench, hence the undo. Without autogroups
+// there is no file, and the threads' nice is what counts.
+func setAutogroupNice(path string, nice int) (undo func(), err error) {
+	undo = func() {}
+	if nice == 0 {
+		return undo, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return undo, nil
+	}
+	was, perr := parseAutogroupNice(b)
+	if err == nil {
+		err = perr
+	}
+	if err == nil {
+		err = os.WriteFile(path, []byte(strconv.Itoa(nice)), 0)
+	}
+	if err != nil {
+		return undo, fmt.Errorf("setting the nice of the session's autogroup (%s): %w", path, err)
+	}
+	return func() { os.WriteFile(path, []byte(strconv.Itoa(was)), 0) }, nil
+}
+
+// parseAutogroupNice reads "/autogroup-677 nice -10".
+func parseAutogroupNice(b []byte) (int, error) {
+	f := strings.Fields(string(b))
+	if len(f) != 3 || f[1] != "nice" {
+		return 0, fmt.Errorf("bad autogroup line %q", b)
+	}
+	n, err := strconv.Atoi(f[2])
+	if err != nil {
+		return 0, fmt.Errorf("bad autogroup line %q", b)
+	}
+	return n, nil
+}
+
 // placement is where one side runs: its CPUs (none: any) and nice.
 type placement struct {
 	cpus CPUList

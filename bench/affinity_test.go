@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -190,13 +191,15 @@ func TestPinningApply(t *testing.T) {
 	}
 	procs := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(procs)
-	if err := (Pinning{Client: have}).Apply(); err != nil {
+	undo, err := Pinning{Client: have}.Apply()
+	if err != nil {
 		t.Fatal(err)
 	}
+	undo()
 	if got := runtime.GOMAXPROCS(0); got != len(have) {
 		t.Errorf("GOMAXPROCS %d after pinning to %s", got, have)
 	}
-	if err := (Pinning{Server: CPUList{0}, Client: CPUList{0}}).Apply(); err == nil {
+	if _, err := (Pinning{Server: CPUList{0}, Client: CPUList{0}}).Apply(); err == nil {
 		t.Error("Apply pinned a server and a client on one CPU")
 	}
 }
@@ -227,5 +230,37 @@ func TestWriteAffinityRows(t *testing.T) {
 		if tt.want == nil && b.Len() > 0 {
 			t.Errorf("%s: wrote %q", tt.name, b.String())
 		}
+	}
+}
+
+// TestAutogroupNice sets and undoes the nice of a file shaped like
+// /proc/self/autogroup, and leaves a machine without one alone.
+func TestAutogroupNice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "autogroup")
+	// A real autogroup file reads back as "/autogroup-N nice X"; a plain
+	// file reads back what was written, so the test writes the line back.
+	if err := os.WriteFile(path, []byte("/autogroup-7 nice 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	undo, err := setAutogroupNice(path, -5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "-5" {
+		t.Errorf("wrote %q, want -5", b)
+	}
+	undo()
+	if b, _ := os.ReadFile(path); string(b) != "2" {
+		t.Errorf("undo wrote %q, want 2", b)
+	}
+	if _, err := setAutogroupNice(filepath.Join(t.TempDir(), "none"), -5); err != nil {
+		t.Errorf("no autogroup file: %v", err)
+	}
+	os.WriteFile(path, []byte("garbage"), 0o644)
+	if _, err := setAutogroupNice(path, -5); err == nil {
+		t.Error("no error for a bad autogroup line")
+	}
+	if undo, err := setAutogroupNice(path, 0); err != nil || undo == nil {
+		t.Errorf("nice 0: %v", err)
 	}
 }

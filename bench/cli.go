@@ -311,8 +311,10 @@ func scenarioCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	cfg.Bitrate, cfg.Ramp = bitrate.bps, ramp.perSec
 	err := cfg.check(*steps)
+	var undo func()
 	if err == nil {
-		err = cfg.Pin.Apply()
+		undo, err = cfg.Pin.Apply()
+		defer undo()
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "streamedge bench scenario:", err)

@@ -343,8 +343,10 @@ func compareCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err == nil {
 		err = cfg.check()
 	}
+	var undo func()
 	if err == nil {
-		err = cfg.Pin.Apply()
+		undo, err = cfg.Pin.Apply()
+		defer undo()
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "streamedge bench compare:", err)

@@ -50,31 +50,35 @@ func busyPct(v float64) string {
 // Apply pins this process, the load client, to its CPUs and checks that it
 // took: after it, every thread of the bench is on pin.Client. A thread the
 // runtime starts while the threads are being pinned may come from one not
-// yet pinned, so it goes over them again until none is left out.
-func (p Pinning) Apply() error {
+// yet pinned, so it goes over them again until none is left out. undo sets
+// the session's autogroup nice back (see setAutogroupNice).
+func (p Pinning) Apply() (undo func(), err error) {
+	undo = func() {}
 	if err := p.check(); err != nil {
-		return err
+		return undo, err
 	}
 	if len(p.Client) == 0 && p.Nice == 0 {
-		return nil
+		return undo, nil
+	}
+	if undo, err = setAutogroupNice(autogroupFile, p.Nice); err != nil {
+		return undo, err
 	}
 	var a Affinity
 	for range 10 {
 		if err := pinSelf(p); err != nil {
-			return err
+			return undo, err
 		}
 		if len(p.Client) == 0 {
-			return nil
+			return undo, nil
 		}
-		var err error
 		if a, err = pidsAffinity([]int{os.Getpid()}); err != nil {
-			return err
+			return undo, err
 		}
 		if !a.Mixed && a.CPUs == p.Client.String() {
-			return nil
+			return undo, nil
 		}
 	}
-	return fmt.Errorf("pinned the bench to CPUs %s, but its threads have %s", p.Client, a)
+	return undo, fmt.Errorf("pinned the bench to CPUs %s, but its threads have %s", p.Client, a)
 }
 
 // writePinningHead says in a table's head where the server and the load
