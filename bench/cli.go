@@ -141,9 +141,18 @@ func playCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	jsonOut := fs.String("json", "", "write the result as JSON to this `file`")
 	reportOut := fs.String("report", "", "write an HTML report with charts to this `file`")
 	pid := fs.Int("pid", 0, "sample the CPU time of this server `process` and its children into the timeline")
+	var pin Pinning
+	fs.Var(cpuListFlag{&pin.Client}, "client-cpus", "run the players on these `CPUs`, with GOMAXPROCS their count (default: any)")
+	fs.IntVar(&pin.Nice, "nice", 0, "run the players at this nice (negative: root only)")
 	quiet := fs.Bool("q", false, "no progress line")
 	if code, ok := parse(fs, args); !ok {
 		return code
+	}
+	undo, err := pin.Apply()
+	defer undo()
+	if err != nil {
+		fmt.Fprintln(stderr, "streamedge bench play:", err)
+		return ExitUsage
 	}
 	if cfg.URL == "" {
 		fmt.Fprintln(stderr, "streamedge bench play: -url is required")
