@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Admission is how a step's offered players fared when the server may
@@ -80,4 +82,57 @@ func writeAdmission(w io.Writer, a Admission) {
 		verdict = fmt.Sprintf("admitted players did NOT keep %.0f%% of the rate", 100*StarvingRatio)
 	}
 	fmt.Fprintf(w, "past capacity: %s\n  %s\n", a, verdict)
+}
+
+// admissionActions are the balancer's decisions that open and close the
+// server to new players, as its log names them.
+var admissionActions = map[string]bool{"writer_full": true, "writer_ok": true, "hot": true, "cool": true,
+	"host_full": true, "host_ok": true}
+
+// decisionLog keeps the server's admission decisions from its log, so a
+// past-capacity step can say when the server closed, at how many players
+// and why, and whether it opened again while overloaded.
+type decisionLog struct {
+	mu    sync.Mutex
+	lines []decision
+}
+
+type decision struct {
+	At     time.Time
+	Action string
+	Detail string
+}
+
+// add is a ServerOptions.OnLog.
+func (l *decisionLog) add(line map[string]any) {
+	action, _ := line["action"].(string)
+	if line["msg"] != "balance decision" || !admissionActions[action] {
+		return
+	}
+	detail, _ := line["detail"].(string)
+	at, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(line["time"]))
+	l.mu.Lock()
+	l.lines = append(l.lines, decision{At: at, Action: action, Detail: clip(detail, 200)})
+	l.mu.Unlock()
+}
+
+// since is the decisions from start on, as lines with seconds from start.
+func (l *decisionLog) since(start time.Time) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, d := range l.lines {
+		if !d.At.Before(start) {
+			out = append(out, fmt.Sprintf("%+6.1fs %s: %s", d.At.Sub(start).Seconds(), d.Action, d.Detail))
+		}
+	}
+	return out
+}
+
+// clip cuts s to at most n bytes: a server's log is not the bench's to trust.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

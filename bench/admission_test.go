@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"streamedge/media/rtmp"
 )
@@ -80,5 +81,25 @@ func TestPastCapacitySteps(t *testing.T) {
 		if got := pastCapacitySteps(tt.n, tt.factor); got != tt.want {
 			t.Errorf("pastCapacitySteps(%d, %g) = %d, want %d", tt.n, tt.factor, got, tt.want)
 		}
+	}
+}
+
+// TestDecisionLog keeps the admission decisions of a server's log lines
+// and only those, bounded, with their time from a step's start.
+func TestDecisionLog(t *testing.T) {
+	var l decisionLog
+	start := time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)
+	line := func(at time.Duration, msg, action, detail string) map[string]any {
+		return map[string]any{"time": start.Add(at).Format(time.RFC3339Nano), "msg": msg, "action": action, "detail": detail}
+	}
+	l.add(line(-time.Second, "balance decision", "writer_full", "before the step"))
+	l.add(line(1500*time.Millisecond, "balance decision", "writer_full", "writer load 1.68 >= writer_load_high 0.9"))
+	l.add(line(2*time.Second, "balance decision", "weigh", "not about admission"))
+	l.add(line(3*time.Second, "admission", "", ""))
+	l.add(line(4*time.Second, "balance decision", "cool", strings.Repeat("x", 300)))
+	got := l.since(start)
+	if len(got) != 2 || got[0] != "  +1.5s writer_full: writer load 1.68 >= writer_load_high 0.9" ||
+		!strings.HasPrefix(got[1], "  +4.0s cool: xxx") || len(got[1]) > 230 {
+		t.Errorf("since = %q", got)
 	}
 }

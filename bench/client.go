@@ -54,7 +54,7 @@ type ClientResult struct {
 	// MaxGapEndMS is when the longest gap ended, from the first attempt:
 	// whether it came in the client's startup, during others', or later.
 	MaxGapEndMS float64 `json:"max_gap_end_ms,omitempty"`
-	Stalls   int     `json:"stalls"`
+	Stalls      int     `json:"stalls"`
 
 	Sessions    int      `json:"sessions"`    // plays the server accepted
 	Disconnects int      `json:"disconnects"` // sessions that ended before the run did

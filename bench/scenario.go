@@ -75,8 +75,10 @@ type ScenarioResult struct {
 	Bitrate  float64      `json:"bitrate_bps"`
 	Steps    []StepResult `json:"steps"`
 	Stopped  string       `json:"stopped"` // why there are no more steps
-	// Past is the past-capacity step, when one ran.
-	Past *StepResult `json:"past_capacity,omitempty"`
+	// Past is the past-capacity step, when one ran, and the server's
+	// admission decisions during it (from its log).
+	Past          *StepResult `json:"past_capacity,omitempty"`
+	PastDecisions []string    `json:"past_capacity_decisions,omitempty"`
 }
 
 // DefaultSteps doubles from 100 up to limit, ending on limit itself.
@@ -100,7 +102,8 @@ func Scenario(ctx context.Context, cfg ScenarioConfig) (*ScenarioResult, error) 
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	opts := ServerOptions{Path: cfg.Server, Workers: cfg.Workers, ExtraYAML: cfg.ExtraYAML, Pin: cfg.Pin}
+	decisions := &decisionLog{}
+	opts := ServerOptions{Path: cfg.Server, Workers: cfg.Workers, ExtraYAML: cfg.ExtraYAML, Pin: cfg.Pin, OnLog: decisions.add}
 	if cfg.Protocol == ProtoWHEP {
 		opts.ExtraYAML += "\nrtc:\n  enabled: true\n  udp_port_base: 0\n"
 	}
@@ -133,12 +136,13 @@ func Scenario(ctx context.Context, cfg ScenarioConfig) (*ScenarioResult, error) 
 		if step.StarvingPct > cfg.MaxStarve {
 			res.Stopped = fmt.Sprintf("%.1f%% of %d players failed or starved (limit %g%%)", step.StarvingPct, n, cfg.MaxStarve)
 			if past := pastCapacitySteps(n, cfg.PastCapacity); past > 0 && ctx.Err() == nil {
+				start := time.Now()
 				step, _, err := runStep(ctx, cfg, srv.CPU, url, past)
 				if err != nil {
 					return res, err
 				}
 				step.readAffinity(srv.Pid)
-				res.Past = &step
+				res.Past, res.PastDecisions = &step, decisions.since(start)
 				writeStepRow(cfg.Out, step)
 			}
 			break
@@ -159,6 +163,10 @@ func Scenario(ctx context.Context, cfg ScenarioConfig) (*ScenarioResult, error) 
 	fmt.Fprintf(cfg.Out, "stopped: %s\n", res.Stopped)
 	if res.Past != nil {
 		writeAdmission(cfg.Out, res.Past.Admission)
+		fmt.Fprintf(cfg.Out, "  the server's admission decisions during it (from the step's start):\n")
+		for _, d := range res.PastDecisions {
+			fmt.Fprintf(cfg.Out, "    %s\n", d)
+		}
 	}
 	writeScenarioNotes(cfg.Out, cfg.Pin, append(res.Steps, derefSteps(res.Past)...))
 	return res, nil
