@@ -127,7 +127,12 @@ func TestStartPinned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cpu0 := CPUList{0}
+	// The first CPU this test may use: a cpuset need not hold CPU 0.
+	have, err := ParseCPUList(before.CPUs)
+	if err != nil || len(have) == 0 {
+		t.Fatalf("the test's CPUs %q: %v", before.CPUs, err)
+	}
+	cpu0 := have[:1]
 	before0, err := currentPlacement()
 	if err != nil {
 		t.Fatal(err)
@@ -152,8 +157,8 @@ func TestStartPinned(t *testing.T) {
 		t.Errorf("child's nice %q, want 5", lines[2])
 	}
 	for _, l := range lines[:2] {
-		if !strings.HasSuffix(l, "\t0") {
-			t.Errorf("child process not pinned to CPU 0: %q", l)
+		if !strings.HasSuffix(l, "\t"+cpu0.String()) {
+			t.Errorf("child process not pinned to CPU %s: %q", cpu0, l)
 		}
 	}
 	after, err := pidsAffinity([]int{os.Getpid()})
