@@ -27,12 +27,18 @@ import (
 
 func publishFFmpeg(t *testing.T, s *server, stream string) *mediatest.Proc {
 	t.Helper()
+	return publishFFmpegFile(t, s, stream, mediatest.FLVFile(t, mediatest.Media{}))
+}
+
+// publishFFmpegFile is publishFFmpeg of file, looped.
+func publishFFmpegFile(t *testing.T, s *server, stream, file string) *mediatest.Proc {
+	t.Helper()
 	// A bound in case the cleanup never runs, not the test's: two minutes
 	// ended the publisher under the RTMP half of a 130 s move test (-race,
 	// a busy machine), and its player "stalled" (issue 12).
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
-	p := mediatest.StartFFmpegPublish(t, ctx, mediatest.FLVFile(t, mediatest.Media{}), s.rtmpURL(stream), true)
+	p := mediatest.StartFFmpegPublish(t, ctx, file, s.rtmpURL(stream), true)
 	s.logs.wait(t, "rtmp publish start", func(l map[string]any) bool {
 		return strings.HasSuffix(fmt.Sprint(l["stream"]), "/"+stream)
 	}, 30*time.Second) // ffmpeg's own start took over 10 s on a busy machine
