@@ -27,11 +27,13 @@ import (
 
 func publishFFmpeg(t *testing.T, s *server, stream string) *mediatest.Proc {
 	t.Helper()
-	return publishFFmpegFile(t, s, stream, mediatest.FLVFile(t, mediatest.Media{}))
+	p, _ := publishFFmpegFile(t, s, stream, mediatest.FLVFile(t, mediatest.Media{}))
+	return p
 }
 
-// publishFFmpegFile is publishFFmpeg of file, looped.
-func publishFFmpegFile(t *testing.T, s *server, stream, file string) *mediatest.Proc {
+// publishFFmpegFile is publishFFmpeg of file, looped; it also says which
+// worker the publisher landed on.
+func publishFFmpegFile(t *testing.T, s *server, stream, file string) (*mediatest.Proc, int) {
 	t.Helper()
 	// A bound in case the cleanup never runs, not the test's: two minutes
 	// ended the publisher under the RTMP half of a 130 s move test (-race,
@@ -39,10 +41,11 @@ func publishFFmpegFile(t *testing.T, s *server, stream, file string) *mediatest.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
 	p := mediatest.StartFFmpegPublish(t, ctx, file, s.rtmpURL(stream), true)
-	s.logs.wait(t, "rtmp publish start", func(l map[string]any) bool {
+	line := s.logs.wait(t, "rtmp publish start", func(l map[string]any) bool {
 		return strings.HasSuffix(fmt.Sprint(l["stream"]), "/"+stream)
 	}, 30*time.Second) // ffmpeg's own start took over 10 s on a busy machine
-	return p
+	w, _ := line["worker"].(float64)
+	return p, int(w)
 }
 
 func TestFFprobeSeesTheStreamOverRTMPAndHTTPFLV(t *testing.T) {

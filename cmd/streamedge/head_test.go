@@ -46,7 +46,7 @@ func TestHeadStartsNoRelay(t *testing.T) {
 	mediatest.RequireFFmpeg(t)
 	s := startServer(t, "", "-w", "2")
 	s.waitWorkers(t, 2, nil)
-	pubWorker := publishFile(t, s, mediatest.FLVFile(t, mediatest.Media{}), "h")
+	_, pubWorker := publishFFmpegFile(t, s, "h", mediatest.FLVFile(t, mediatest.Media{}))
 	answered := map[int]bool{}
 	for try := 0; len(answered) < 2; try++ {
 		if try == 100 {

@@ -37,18 +37,6 @@ func trackFile(t *testing.T, tracks string) string {
 	return out
 }
 
-func publishFile(t *testing.T, s *server, file, stream string) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	mediatest.StartFFmpegPublish(t, ctx, file, s.rtmpURL(stream), true)
-	line := s.logs.wait(t, "rtmp publish start", func(l map[string]any) bool {
-		return strings.HasSuffix(fmt.Sprint(l["stream"]), "/"+stream)
-	}, 10*time.Second)
-	w, _ := line["worker"].(float64)
-	return int(w)
-}
-
 // A relayed stream is the stream: the HTTP-FLV header flags and every data
 // tag a player gets are the same bytes on both workers, for each set of
 // tracks; metadata comes without duration and filesize; an RTMP player gets
@@ -63,7 +51,7 @@ func TestRelayedStreamIsTheSame(t *testing.T) {
 		t.Run(tt.tracks, func(t *testing.T) {
 			file := trackFile(t, tt.tracks)
 			s := startServer(t, "", "-w", "2")
-			pubWorker := publishFile(t, s, file, "same")
+			_, pubWorker := publishFFmpegFile(t, s, "same", file)
 			players := placePlayers(t, s, "same", 2, pubWorker)
 			seen := map[string][][]byte{} // protocol -> data bodies of the first player
 			for _, p := range players {
@@ -134,7 +122,7 @@ func TestLibrtmpClientsPlayWithoutWarnings(t *testing.T) {
 	}
 	forWorkers(t, func(t *testing.T, workers int) {
 		s := startServer(t, "", "-w", fmt.Sprint(workers))
-		publishFile(t, s, mediatest.FLVFile(t, mediatest.Media{}), "librtmp")
+		publishFFmpeg(t, s, "librtmp")
 		for i := range workers { // the kernel picks the worker: with two, try two
 			out := filepath.Join(t.TempDir(), fmt.Sprintf("dump%d.flv", i))
 			dump := exec.Command("rtmpdump", "-V", "--live", "-r", s.rtmpURL("librtmp"), "-o", out)
@@ -204,7 +192,7 @@ func TestPauseHeadAndOptionsOnEveryWorker(t *testing.T) {
 	mediatest.RequireFFmpeg(t)
 	forWorkers(t, func(t *testing.T, workers int) {
 		s := startServer(t, "", "-w", fmt.Sprint(workers))
-		pubWorker := publishFile(t, s, mediatest.FLVFile(t, mediatest.Media{}), "ctl")
+		_, pubWorker := publishFFmpegFile(t, s, "ctl", mediatest.FLVFile(t, mediatest.Media{}))
 		for _, p := range placePlayers(t, s, "ctl", workers, pubWorker, "rtmp") {
 			p.readUntil(t, 10*time.Second, isMedia)
 			if err := p.rtmp.Pause(true); err != nil {
