@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"streamedge/media/transcode"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -320,4 +321,44 @@ func TestCandidates(t *testing.T) {
 	if !strings.Contains(answer, " 198.51.100.3 ") {
 		t.Fatalf("answer after the change:\n%s", answer)
 	}
+}
+
+// TestHandshakeBesideBusyMedia (issue 15): a handshake does not wait for
+// the media's writes. With the socket's media descriptor held (as a queue
+// of a few hundred players' writes held it, for seconds, on a worker short
+// of CPU), a WHEP player still connects: ICE answers and DTLS flights go
+// out through the control descriptor. Once the media may go again, the
+// player gets its frames.
+func TestHandshakeBesideBusyMedia(t *testing.T) {
+	ts := startServer(t, Config{})
+	_, src := ts.publish(t, "/rtc/v1/whip/?app=live&stream=s")
+	awaitHeaders(t, ts.hub, testKey)
+	rc, err := ts.udp.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	wrote := make(chan error, 1)
+	go func() {
+		// RawConn.Write holds the descriptor's write lock while f runs.
+		wrote <- rc.Write(func(uintptr) bool { close(held); <-release; return true })
+	}()
+	<-held
+	var once sync.Once
+	let := func() { once.Do(func() { close(release) }) }
+	defer let()
+	// The deadline lets the media go, so that a handshake stuck behind it
+	// ends (and the test fails) rather than hangs.
+	deadline := time.AfterFunc(20*time.Second, let)
+	p := rtctest.NewPlayer(t).Play(t, ts.url+"/live/s/whep")
+	rtctest.AwaitConnected(t, p.PC)
+	if !deadline.Stop() {
+		t.Fatal("the player connected only once the media descriptor was let go")
+	}
+	let()
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	frames, opus := p.AwaitFrames(t, 10)
+	rtctest.CheckFrames(t, "player", src, frames, opus)
 }

@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -46,8 +47,19 @@ func classify(b []byte) packetClass {
 // cannot be WebRTC at all before the mux sees it, so junk on a public port
 // costs one read and no log line. What looks like WebRTC but belongs to no
 // session is dropped by the mux (and counted through OnUnhandledPacket).
+//
+// It writes STUN and DTLS through ctl, a second descriptor of the same
+// socket. Go serialises the writes on one descriptor with a lock whose
+// waiters queue and are woken one at a time; with a few hundred players
+// the media keeps a queue of that many writes on it, and a worker that is
+// short of CPU works through it slowly. A handshake's flight, or an ICE
+// agent's answer to a check (which holds up that agent's whole loop, and
+// with it the session's inbound DTLS), waited seconds in that queue, and
+// some handshakes never finished within their timeout (issue 15). On ctl
+// the few control datagrams queue only behind each other.
 type filterConn struct {
 	*net.UDPConn
+	ctl     *net.UDPConn
 	garbage *atomic.Uint64
 }
 
@@ -67,9 +79,34 @@ func (c *filterConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	}
 }
 
-// WriteToAddrPort writes one datagram.
+// WriteToAddrPort writes one datagram: STUN and DTLS through ctl, the
+// rest (SRTP and SRTCP) through the main descriptor.
 func (c *filterConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	if control(b) {
+		return c.ctl.WriteToUDPAddrPort(b, addr)
+	}
 	return c.UDPConn.WriteToUDPAddrPort(b, addr)
+}
+
+// WriteTo is WriteToAddrPort for callers that have a net.Addr.
+func (c *filterConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if control(b) {
+		return c.ctl.WriteTo(b, addr)
+	}
+	return c.UDPConn.WriteTo(b, addr)
+}
+
+// control reports a handshake datagram: STUN or DTLS.
+func control(b []byte) bool {
+	k := classify(b)
+	return k == classSTUN || k == classDTLS
+}
+
+// Close closes both descriptors.
+func (c *filterConn) Close() error {
+	err := c.UDPConn.Close()
+	c.ctl.Close()
+	return err
 }
 
 // ReadFrom is ReadFromAddrPort for callers that want a net.Addr.
@@ -101,5 +138,24 @@ func newFilterConn(pc net.PacketConn, garbage *atomic.Uint64) (*filterConn, erro
 	// effort: the kernel caps it at net.core.[rw]mem_max.
 	u.SetReadBuffer(socketBuffer)
 	u.SetWriteBuffer(socketBuffer)
-	return &filterConn{UDPConn: u, garbage: garbage}, nil
+	ctl, err := dupUDP(u)
+	if err != nil {
+		return nil, err
+	}
+	return &filterConn{UDPConn: u, ctl: ctl, garbage: garbage}, nil
+}
+
+// dupUDP returns a second descriptor of u's socket, with a write lock of
+// its own. It is never read.
+func dupUDP(u *net.UDPConn) (*net.UDPConn, error) {
+	f, err := u.File()
+	if err != nil {
+		return nil, fmt.Errorf("webrtc: second descriptor of the RTC socket: %w", err)
+	}
+	defer f.Close()
+	pc, err := net.FilePacketConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("webrtc: second descriptor of the RTC socket: %w", err)
+	}
+	return pc.(*net.UDPConn), nil
 }
