@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
+	"golang.org/x/sys/unix"
 )
 
 // packetClass sorts a datagram by its first byte, the demultiplexing rule
@@ -48,19 +50,26 @@ func classify(b []byte) packetClass {
 // costs one read and no log line. What looks like WebRTC but belongs to no
 // session is dropped by the mux (and counted through OnUnhandledPacket).
 //
-// It writes STUN and DTLS through ctl, a second descriptor of the same
-// socket. Go serialises the writes on one descriptor with a lock whose
-// waiters queue and are woken one at a time; with a few hundred players
-// the media keeps a queue of that many writes on it, and a worker that is
-// short of CPU works through it slowly. A handshake's flight, or an ICE
-// agent's answer to a check (which holds up that agent's whole loop, and
-// with it the session's inbound DTLS), waited seconds in that queue, and
-// some handshakes never finished within their timeout (issue 15). On ctl
-// the few control datagrams queue only behind each other.
+// It writes with sendto(2) on the descriptor itself, not through Go's
+// net.UDPConn, which serialises the writes on one descriptor with a lock
+// whose waiters queue and are woken one at a time. With a hundred players
+// the media kept a queue of that many writes on it (a goroutine dump of a
+// worker showed 203 of its 1029 goroutines there), and a worker short of
+// CPU worked through it slowly: a handshake's flight, or an ICE agent's
+// answer to a check (which holds up that agent's loop, and with it the
+// session's inbound DTLS), waited seconds, some handshakes never finished
+// within their timeout, and a player that had connected could wait as long
+// for its first packet (issue 15). The kernel takes concurrent sendto on a
+// UDP socket as they come. Only a full send buffer (EAGAIN) goes the Go
+// way, which waits for room.
 type filterConn struct {
 	*net.UDPConn
-	ctl     *net.UDPConn
 	garbage *atomic.Uint64
+
+	fd     int
+	family int          // AF_INET or AF_INET6: how a destination is spelled
+	mu     sync.RWMutex // held shared by raw writes, exclusively by Close
+	closed bool
 }
 
 var (
@@ -79,34 +88,56 @@ func (c *filterConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	}
 }
 
-// WriteToAddrPort writes one datagram: STUN and DTLS through ctl, the
-// rest (SRTP and SRTCP) through the main descriptor.
+// WriteToAddrPort writes one datagram.
 func (c *filterConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
-	if control(b) {
-		return c.ctl.WriteToUDPAddrPort(b, addr)
+	if sa := c.sockaddr(addr); sa != nil {
+		c.mu.RLock()
+		err := net.ErrClosed
+		if !c.closed {
+			err = unix.Sendto(c.fd, b, 0, sa)
+		}
+		c.mu.RUnlock()
+		switch {
+		case err == nil:
+			return len(b), nil
+		case err != unix.EAGAIN && err != unix.EINTR:
+			return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(addr), Err: err}
+		}
 	}
 	return c.UDPConn.WriteToUDPAddrPort(b, addr)
 }
 
 // WriteTo is WriteToAddrPort for callers that have a net.Addr.
 func (c *filterConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	if control(b) {
-		return c.ctl.WriteTo(b, addr)
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return c.UDPConn.WriteTo(b, addr)
 	}
-	return c.UDPConn.WriteTo(b, addr)
+	return c.WriteToAddrPort(b, ua.AddrPort())
 }
 
-// control reports a handshake datagram: STUN or DTLS.
-func control(b []byte) bool {
-	k := classify(b)
-	return k == classSTUN || k == classDTLS
+// sockaddr spells addr for sendto on the socket, or returns nil where the
+// Go way must take it (an IPv6 zone, IPv6 on an IPv4 socket).
+func (c *filterConn) sockaddr(addr netip.AddrPort) unix.Sockaddr {
+	ip := addr.Addr()
+	switch {
+	case ip.Zone() != "":
+		return nil
+	case c.family == unix.AF_INET && ip.Unmap().Is4():
+		return &unix.SockaddrInet4{Port: int(addr.Port()), Addr: ip.Unmap().As4()}
+	case c.family == unix.AF_INET6:
+		return &unix.SockaddrInet6{Port: int(addr.Port()), Addr: ip.As16()} // IPv4 as ::ffff:a.b.c.d
+	}
+	return nil
 }
 
-// Close closes both descriptors.
+// Close waits for the raw writes under way, so that none of them writes to
+// a descriptor number the process has given to another file.
 func (c *filterConn) Close() error {
-	err := c.UDPConn.Close()
-	c.ctl.Close()
-	return err
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	return c.UDPConn.Close()
 }
 
 // ReadFrom is ReadFromAddrPort for callers that want a net.Addr.
@@ -138,24 +169,20 @@ func newFilterConn(pc net.PacketConn, garbage *atomic.Uint64) (*filterConn, erro
 	// effort: the kernel caps it at net.core.[rw]mem_max.
 	u.SetReadBuffer(socketBuffer)
 	u.SetWriteBuffer(socketBuffer)
-	ctl, err := dupUDP(u)
+	c := &filterConn{UDPConn: u, garbage: garbage, fd: -1}
+	rc, err := u.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	return &filterConn{UDPConn: u, ctl: ctl, garbage: garbage}, nil
-}
-
-// dupUDP returns a second descriptor of u's socket, with a write lock of
-// its own. It is never read.
-func dupUDP(u *net.UDPConn) (*net.UDPConn, error) {
-	f, err := u.File()
-	if err != nil {
-		return nil, fmt.Errorf("webrtc: second descriptor of the RTC socket: %w", err)
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		c.fd = int(fd)
+		c.family, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+	}); err != nil {
+		return nil, err
 	}
-	defer f.Close()
-	pc, err := net.FilePacketConn(f)
-	if err != nil {
-		return nil, fmt.Errorf("webrtc: second descriptor of the RTC socket: %w", err)
+	if serr != nil {
+		return nil, fmt.Errorf("webrtc: the RTC socket's address family: %w", serr)
 	}
-	return pc.(*net.UDPConn), nil
+	return c, nil
 }
