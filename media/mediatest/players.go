@@ -1,0 +1,120 @@
+package mediatest
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"testing"
+	"time"
+
+	"streamedge/media/flv"
+	"streamedge/media/hub"
+)
+
+// PlayerProcess runs this test binary again as a process of clients: the
+// test named helper, with $env set to arg. The server under test then has
+// the process to itself, so what a benchmark reads of its memory and CPU is
+// the server's alone. A client prints one line once it plays; Wait counts
+// them. The process ends when its connections do, or with the test.
+type PlayerProcess struct {
+	lines chan string
+	cmd   *exec.Cmd
+}
+
+// StartPlayerProcess starts the client process.
+func StartPlayerProcess(tb testing.TB, helper, env, arg string) *PlayerProcess {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+helper+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+arg)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	p := &PlayerProcess{lines: make(chan string, 64), cmd: cmd}
+	go func() {
+		defer close(p.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+	}()
+	tb.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return p
+}
+
+// Wait waits until n clients have said they play, for up to d.
+func (p *PlayerProcess) Wait(tb testing.TB, n int, d time.Duration) {
+	tb.Helper()
+	deadline := time.After(d)
+	for got := 0; got < n; {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				tb.Fatalf("client process ended after %d of %d players", got, n)
+			}
+			if line == PlayingLine {
+				got++
+			}
+		case <-deadline:
+			tb.Fatalf("%d of %d players playing after %v", got, n, d)
+		}
+	}
+}
+
+// PlayingLine is what a client of a PlayerProcess prints once it plays.
+const PlayingLine = "playing"
+
+// SayPlaying is a client's line to its PlayerProcess.
+func SayPlaying() { fmt.Println(PlayingLine) }
+
+// MemInUse is the Go heap and stacks in use after a collection, and the
+// goroutine count: what a player costs a server, as a benchmark measures it.
+func MemInUse() (bytes uint64, goroutines int) {
+	runtime.GC()
+	runtime.GC() // the first may leave what finalizers freed
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse + ms.StackInuse, runtime.NumGoroutine()
+}
+
+// FeedPlayers publishes a 1.6 Mbit/s video stream to p until the test
+// ends: 8000-byte frames every 40 ms, a keyframe every 2 s, so new players
+// start on a keyframe, playing ones keep getting media, and what the hub
+// holds of the stream stays the same size while a benchmark measures.
+func FeedPlayers(tb testing.TB, p *hub.Publisher) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	tb.Cleanup(func() { close(stop); <-done })
+	frame := func(key bool) []byte {
+		b := make([]byte, 8000)
+		b[0], b[1] = 0x27, 1
+		if key {
+			b[0] = 0x17
+		}
+		return b
+	}
+	p.Write(flv.TagVideo, 0, []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff})
+	p.Write(flv.TagVideo, 0, frame(true))
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(40 * time.Millisecond)
+		defer tick.Stop()
+		for n := uint32(1); ; n++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				p.Write(flv.TagVideo, n*40, frame(n%50 == 0))
+			}
+		}
+	}()
+}
