@@ -9,6 +9,7 @@ package httpflv
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -141,9 +142,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.gated = gated
-	defer h.untrack(p)
-	defer p.notifyStop()
-	p.serve(brw.Reader)
+	// The response goes on in a goroutine of the player's own, and the
+	// handler returns: net/http's goroutine then ends and lets go of the
+	// request and its buffers (8 KiB of bufio for a connection that only
+	// ever writes). Bytes a client sent after its request are read from
+	// the buffer that holds them.
+	var in io.Reader = nc
+	if brw.Reader.Buffered() > 0 {
+		in = brw.Reader
+	}
+	go func() {
+		defer h.untrack(p)
+		defer p.notifyStop()
+		p.serve(in)
+	}()
 }
 
 func (h *Handler) track(p *player) bool {
@@ -229,6 +241,7 @@ type player struct {
 	log    *slog.Logger
 	vecs   [][]byte
 	out    *hub.Outlet
+	feed   hub.Feed
 	// scratch holds tag headers of a player handed over from a worker
 	// with another timeline of the stream.
 	scratch []byte

@@ -8,9 +8,6 @@ import (
 	"runtime"
 	"testing"
 	"time"
-
-	"streamedge/media/flv"
-	"streamedge/media/hub"
 )
 
 // PlayerProcess runs this test binary again as a process of clients: the
@@ -90,7 +87,10 @@ func MemInUse() (bytes uint64, goroutines int) {
 // ends: 8000-byte frames every 40 ms, a keyframe every 2 s, so new players
 // start on a keyframe, playing ones keep getting media, and what the hub
 // holds of the stream stays the same size while a benchmark measures.
-func FeedPlayers(tb testing.TB, p *hub.Publisher) {
+func FeedPlayers(tb testing.TB, p interface {
+	Write(typeID uint8, timestamp uint32, payload []byte) error
+}) {
+	const video = 9 // FLV's tag type (mediatest cannot import flv, whose tests import it)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	tb.Cleanup(func() { close(stop); <-done })
@@ -102,8 +102,8 @@ func FeedPlayers(tb testing.TB, p *hub.Publisher) {
 		}
 		return b
 	}
-	p.Write(flv.TagVideo, 0, []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff})
-	p.Write(flv.TagVideo, 0, frame(true))
+	p.Write(video, 0, []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff})
+	p.Write(video, 0, frame(true))
 	go func() {
 		defer close(done)
 		tick := time.NewTicker(40 * time.Millisecond)
@@ -113,7 +113,7 @@ func FeedPlayers(tb testing.TB, p *hub.Publisher) {
 			case <-stop:
 				return
 			case <-tick.C:
-				p.Write(flv.TagVideo, n*40, frame(n%50 == 0))
+				p.Write(video, n*40, frame(n%50 == 0))
 			}
 		}
 	}()

@@ -320,7 +320,7 @@ func (s *Server) Adopt(f *os.File, st *handoff.State) error {
 // for a handoff and waits for it. An error means the player ended on its
 // own meanwhile.
 func (p *player) pause() error {
-	if p.halt() {
+	if p.feed.Halt(p.sub) != nil {
 		return errors.New("player ended")
 	}
 	return nil

@@ -11,21 +11,16 @@ import (
 )
 
 // player feeds one RTMP play from the hub. The stream's writer loop writes
-// its media, and the player has no goroutine of its own; commands from the
-// session's reading goroutine share the write lock. A player the loop
-// cannot write (a relay's, or one on a connection without a file
-// descriptor) is fed from a goroutine of its own, as before the loop.
+// its media (see hub.Feed), and the player has no goroutine of its own;
+// commands from the session's reading goroutine share the write lock.
 type player struct {
 	c        *conn
 	sub      *hub.Subscriber
 	streamID uint32
-	joined   bool                    // in the writer loop (the session's goroutine's)
-	cancel   context.CancelCauseFunc // the goroutine of a player not in the loop
-	done     chan struct{}
-	err      atomic.Pointer[error] // why the writes ended on their own: set once, then the socket closes
-	ended    bool                  // finish has run
-	tail     handoff.Tail          // where the client is, for handoffs
-	from     string                // the worker an adopted player came from, for its log
+	feed     hub.Feed
+	ended    bool         // finish has run
+	tail     handoff.Tail // where the client is, for handoffs
+	from     string       // the worker an adopted player came from, for its log
 
 	vecs    [][]byte // reused for every batch: no allocation per message
 	out     *hub.Outlet
@@ -47,46 +42,7 @@ func startPlayer(c *conn, sub *hub.Subscriber, streamID uint32) *player {
 // player first catches up here, then the writer loop takes it. A handoff
 // halts it, and starts it again if the socket stays.
 func (p *player) start() {
-	p.err.Store(nil)
-	if err := handoff.CatchUp(p.sub, &p.tail, p); err != nil {
-		p.drop(err)
-		return
-	}
-	if p.joined = p.sub.Join(p, p.drop); p.joined {
-		return
-	}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	p.cancel, p.done = cancel, make(chan struct{})
-	go func() {
-		defer close(p.done)
-		if err := p.sub.Run(ctx, p); ctx.Err() == nil {
-			p.drop(err)
-		}
-	}()
-}
-
-// drop ends the writes for err (the stream dropped the player: too slow, a
-// write failed, the hub closed): closing the socket ends the session's
-// read, and with it the session, which logs err. It must not block: the
-// writer loop calls it.
-func (p *player) drop(err error) {
-	if p.err.CompareAndSwap(nil, &err) {
-		hub.ClosePlayerConn(p.c.nc, err)
-	}
-}
-
-// halt stops the writes and waits until none is under way; it reports
-// whether they had ended on their own.
-func (p *player) halt() bool {
-	if p.joined {
-		p.sub.Leave()
-		p.joined = false
-	} else if p.cancel != nil {
-		p.cancel(nil)
-		<-p.done
-		p.cancel = nil
-	}
-	return p.err.Load() != nil
+	p.feed.Start(p.sub, p, func() error { return handoff.CatchUp(p.sub, &p.tail, p) })
 }
 
 func (p *player) finish(err error) {
@@ -113,14 +69,7 @@ func (p *player) counter() *atomic.Int64 {
 }
 
 // stop ends the player as its session ends and logs why.
-func (p *player) stop() {
-	p.halt()
-	var err error
-	if e := p.err.Load(); e != nil {
-		err = *e
-	}
-	p.finish(err)
-}
+func (p *player) stop() { p.finish(p.feed.Halt(p.sub)) }
 
 // WriteBatch sends msgs as chunks in one writev, blocking: for writes
 // outside the stream's writer loop.
