@@ -239,7 +239,7 @@ type player struct {
 	stream string
 	since  time.Time
 	log    *slog.Logger
-	vecs   [][]byte
+	vecs   [][]byte // WriteBatch's scratch: a handed-over player's catch-up
 	out    *hub.Outlet
 	feed   hub.Feed
 	// scratch holds tag headers of a player handed over from a worker
@@ -282,17 +282,16 @@ func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
 // WriteBatch writes tags as header, body and trailer slices in one writev,
 // blocking: for writes outside the stream's writer loop.
 func (p *player) WriteBatch(msgs []*hub.Msg) error {
-	return hub.WriteNow(p, msgs, p.h.hub.Options().SendTimeout)
+	return hub.WriteNow(p, &p.vecs, msgs, p.h.hub.Options().SendTimeout)
 }
 
 // Frame lays tags out as header, body and trailer slices, sharing what the
 // hub encoded once; the FLV file header goes first, once.
-func (p *player) Frame(msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
+func (p *player) Frame(vecs [][]byte, msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
 	msgs, resumed := p.ho.tail.Admit(p.sub.Stream(), msgs)
 	if resumed != nil {
 		p.logResumed(resumed)
 	}
-	vecs := p.vecs[:0]
 	if !p.headSent {
 		p.headSent = true
 		p.audio, p.video = p.sub.Tracks()
@@ -307,7 +306,6 @@ func (p *player) Frame(msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
 		}
 		vecs = append(vecs, hdr, m.Payload, m.FLVTrailer())
 	}
-	p.vecs = vecs
 	return vecs, msgs
 }
 

@@ -85,9 +85,9 @@ func benchPlayerMemory(b *testing.B, n int) {
 	// A first player makes what every player shares (the stream's writer
 	// loop, the server's pools) exist before the baseline.
 	mediatest.StartPlayerProcess(b, "TestPlayersHelper", playersEnv, ln.Addr().String()+" 1").Wait(b, 1, time.Minute)
-	mem0, g0 := mediatest.MemInUse()
+	before := mediatest.MemInUse()
 	mediatest.StartPlayerProcess(b, "TestPlayersHelper", playersEnv, fmt.Sprintf("%s %d", ln.Addr(), n)).Wait(b, n, 2*time.Minute)
-	mem1, g1 := mediatest.MemInUse()
+	after := mediatest.MemInUse()
 	if path := os.Getenv("PLAYER_HEAP_PROFILE"); path != "" && n == 1000 {
 		f, err := os.Create(path)
 		if err != nil {
@@ -99,6 +99,5 @@ func benchPlayerMemory(b *testing.B, n int) {
 	for b.Loop() {
 		// The figures are of the setup; the loop only satisfies the harness.
 	}
-	b.ReportMetric(float64(int64(mem1)-int64(mem0))/1024/float64(n), "KiB/player")
-	b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/player")
+	mediatest.ReportPerPlayer(b, before, after, n)
 }

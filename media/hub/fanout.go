@@ -13,10 +13,11 @@ import (
 // hears what the client got.
 type FanoutWriter interface {
 	BatchWriter // for writes outside the loop: a handed-over player's catch-up
-	// Frame lays out msgs in the player's wire format. It may keep fewer
-	// (a handed-over player drops what its client had): kept is what
-	// Wrote is told once the bytes are out.
-	Frame(msgs []*Msg) (vecs [][]byte, kept []*Msg)
+	// Frame appends msgs to dst in the player's wire format. It may keep
+	// fewer (a handed-over player drops what its client had): kept is
+	// what Wrote is told once the bytes are out. dst is the writer's
+	// scratch (the loop's, shared by every player), not the player's.
+	Frame(dst [][]byte, msgs []*Msg) (vecs [][]byte, kept []*Msg)
 	// Wrote tells that the client got kept whole.
 	Wrote(kept []*Msg)
 	// Outlet is the player's socket.
@@ -28,11 +29,14 @@ type FanoutWriter interface {
 	Shared() (Wire, bool)
 }
 
-// WriteNow frames msgs for w and writes them whole, blocking for up to
-// timeout: a FanoutWriter's WriteBatch, for writes outside the loop.
-func WriteNow(w FanoutWriter, msgs []*Msg, timeout time.Duration) error {
-	vecs, kept := w.Frame(msgs)
+// WriteNow frames msgs for w into *scratch and writes them whole,
+// blocking for up to timeout: a FanoutWriter's WriteBatch, for writes
+// outside the loop.
+func WriteNow(w FanoutWriter, scratch *[][]byte, msgs []*Msg, timeout time.Duration) error {
+	vecs, kept := w.Frame((*scratch)[:0], msgs)
+	*scratch = vecs
 	err := w.Outlet().Write(vecs, timeout)
+	clear(vecs) // they point into the window's messages: let them go
 	if err == nil {
 		w.Wrote(kept)
 	}
@@ -74,6 +78,7 @@ type fanout struct {
 	// not the next tick), and scratch shared by every player's write.
 	pass, waiting []*Subscriber
 	batch         []*Msg
+	vecs          [][]byte // a player's framing, when it has no shared bytes
 	iov           []syscall.Iovec
 	segs          []*segment // this pass's shared bytes, one per Wire
 }
@@ -270,18 +275,20 @@ func (f *fanout) serve(sub *Subscriber) {
 		}
 		vecs, kept := f.shared(sub, batch)
 		if vecs == nil {
-			vecs, kept = sub.fw.Frame(batch)
+			vecs, kept = sub.fw.Frame(f.vecs[:0], batch)
+			f.vecs = vecs
 		}
 		sent := payloadBytes(batch)
 		done, err := sub.fw.Outlet().try(vecs, &f.iov)
-		if err != nil {
-			clear(batch)
-			f.drop(sub, err)
-			return
-		}
-		if !done {
+		if !done && err == nil {
 			f.park(sub, kept, sent)
+		}
+		clear(f.vecs) // let the window's old messages be collected
+		if err != nil || !done {
 			clear(batch)
+			if err != nil {
+				f.drop(sub, err)
+			}
 			return
 		}
 		sub.wrote(kept, sent)
@@ -324,6 +331,7 @@ func (f *fanout) shared(sub *Subscriber, batch []*Msg) ([][]byte, []*Msg) {
 // dropped). A player still behind is queued to be written again at once.
 func (f *fanout) park(sub *Subscriber, kept []*Msg, sent uint64) {
 	parked := append([]*Msg(nil), kept...)
+	sub.fw.Outlet().own() // what is left may be in the loop's scratch
 	go func() {
 		err := sub.fw.Outlet().flush(f.s.hub.opts.Load().SendTimeout)
 		if err != nil {

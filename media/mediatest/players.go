@@ -73,14 +73,29 @@ const PlayingLine = "playing"
 // SayPlaying is a client's line to its PlayerProcess.
 func SayPlaying() { fmt.Println(PlayingLine) }
 
-// MemInUse is the Go heap and stacks in use after a collection, and the
-// goroutine count: what a player costs a server, as a benchmark measures it.
-func MemInUse() (bytes uint64, goroutines int) {
+// Mem is what a server holds, as BenchmarkPlayerMemory measures it.
+type Mem struct {
+	Heap, Stack uint64 // Go heap and goroutine stacks in use after a collection
+	Goroutines  int
+}
+
+// MemInUse reads Mem.
+func MemInUse() Mem {
 	runtime.GC()
 	runtime.GC() // the first may leave what finalizers freed
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse, runtime.NumGoroutine()
+	return Mem{ms.HeapInuse, ms.StackInuse, runtime.NumGoroutine()}
+}
+
+// ReportPerPlayer reports what n players added from before to after:
+// KiB of heap and stacks (and of each), and goroutines, per player.
+func ReportPerPlayer(b *testing.B, before, after Mem, n int) {
+	per := func(a, b uint64) float64 { return float64(int64(a)-int64(b)) / 1024 / float64(n) }
+	b.ReportMetric(per(after.Heap+after.Stack, before.Heap+before.Stack), "KiB/player")
+	b.ReportMetric(per(after.Heap, before.Heap), "heap-KiB/player")
+	b.ReportMetric(per(after.Stack, before.Stack), "stack-KiB/player")
+	b.ReportMetric(float64(after.Goroutines-before.Goroutines)/float64(n), "goroutines/player")
 }
 
 // FeedPlayers publishes a 1.6 Mbit/s video stream to p until the test

@@ -22,7 +22,7 @@ type player struct {
 	tail     handoff.Tail // where the client is, for handoffs
 	from     string       // the worker an adopted player came from, for its log
 
-	vecs    [][]byte // reused for every batch: no allocation per message
+	vecs    [][]byte // WriteBatch's scratch: a relay's, a handed-over player's catch-up
 	out     *hub.Outlet
 	scratch []byte // headers for a player on a stream id other than hub.RTMPStreamID
 }
@@ -74,17 +74,16 @@ func (p *player) stop() { p.finish(p.feed.Halt(p.sub)) }
 // WriteBatch sends msgs as chunks in one writev, blocking: for writes
 // outside the stream's writer loop.
 func (p *player) WriteBatch(msgs []*hub.Msg) error {
-	return hub.WriteNow(p, msgs, p.c.srv.hub.Options().SendTimeout)
+	return hub.WriteNow(p, &p.vecs, msgs, p.c.srv.hub.Options().SendTimeout)
 }
 
 // Frame lays msgs out as chunks, reusing the headers the hub encoded once
 // for every player.
-func (p *player) Frame(msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
+func (p *player) Frame(vecs [][]byte, msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
 	msgs, resumed := p.tail.Admit(p.sub.Stream(), msgs)
 	if resumed != nil {
 		p.logResumed(resumed)
 	}
-	vecs := p.vecs[:0]
 	p.scratch = p.scratch[:0]
 	size := p.c.outChunkSize
 	for _, m := range msgs {
@@ -94,7 +93,6 @@ func (p *player) Frame(msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
 		}
 		vecs = appendChunks(vecs, hdr, cont, m.Payload, size)
 	}
-	p.vecs = vecs
 	return vecs, msgs
 }
 
