@@ -92,6 +92,9 @@ type conn struct {
 	gated    *access.Request // the publish or play the gate admitted, told when it ends
 	shedding atomic.Bool     // closed by ShedNewest
 	ho       handoffSide     // see handoff.go
+	// freshStack: the session reads in a goroutine started once it
+	// played (an adopted one's is that already); see serve.
+	freshStack bool
 }
 
 // sessionMeta is what the API lists of a connection that publishes or plays.
@@ -119,16 +122,31 @@ func (c *conn) client() string {
 	return c.nc.RemoteAddr().String()
 }
 
-// serve runs the session to its end and closes the connection.
-func (c *conn) serve(ctx context.Context) {
+// serve runs the session to its end, closes the connection and calls
+// done.
+func (c *conn) serve(ctx context.Context, done func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	c.ctx = ctx
 	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
-	defer stop()
-	err := c.run()
-	c.finish(err)
+	end := func(err error) {
+		stop()
+		c.finish(err)
+		cancel()
+		done()
+	}
+	if err := c.run(); !errors.Is(err, errPlaying) {
+		end(err)
+		return
+	}
+	// A player's session reads on in a new goroutine: the handshake and
+	// the commands grew this one's stack to 8 KiB, which a goroutine
+	// blocked in a read keeps (the runtime shrinks only stacks used to
+	// under a quarter), for the player's whole life.
+	go func() { end(c.readLoop()) }()
 }
+
+// errPlaying ends a session's first goroutine once it plays (see serve).
+var errPlaying = errors.New("playing: read on in a new goroutine")
 
 func (c *conn) run() error {
 	c.nc.SetDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
@@ -180,6 +198,10 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		c.checkpoint()
+		if c.play != nil && !c.freshStack {
+			c.freshStack = true
+			return errPlaying
+		}
 	}
 }
 

@@ -284,6 +284,7 @@ func (s *Server) Adopt(f *os.File, st *handoff.State) error {
 		return err
 	}
 	c := newConn(s, nc, cfg)
+	c.freshStack = true
 	jr.r = countingReader{nc, &s.Stats.BytesIn}
 	// The state we were handed is a message boundary too: this player can
 	// move on before the client sends anything.

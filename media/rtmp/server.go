@@ -98,10 +98,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			nc.Close()
 			continue
 		}
-		go func() {
-			defer s.untrack(c)
-			c.serve(ctx)
-		}()
+		go c.serve(ctx, func() { s.untrack(c) })
 	}
 }
 
