@@ -57,10 +57,11 @@ type journal struct {
 }
 
 // playerReadBuffer is the read buffer of a player's connection. A player
-// sends little after its play (acks, pings, a pause): the 16 KiB a
-// connection reads its handshake and commands with would otherwise stay
-// for the player's whole life. A larger message is read in more calls.
-const playerReadBuffer = 1 << 10
+// sends little after its play (acks of 4 bytes, pings, a pause of 40): the
+// 16 KiB a connection reads its handshake and commands with would
+// otherwise stay for the player's whole life. A larger message is read in
+// more calls.
+const playerReadBuffer = 256
 
 // maxUnparsed bounds the bytes read and not parsed that a move carries.
 const maxUnparsed = handoff.MaxState / 2

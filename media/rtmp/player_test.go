@@ -15,7 +15,7 @@ import (
 )
 
 // A playing session reads its commands in a goroutine of its own started
-// once it played, through a read buffer of 1 KiB: a command that came in
+// once it played, through a read buffer of 256 bytes: a command that came in
 // the same write as the play, one longer than the buffer, one split across
 // two writes, and a deleteStream are each handled there.
 func TestPlayerCommandsAfterItsReaderShrank(t *testing.T) {
@@ -56,7 +56,8 @@ func TestPlayerCommandsAfterItsReaderShrank(t *testing.T) {
 	readUntil(t, c, 10*time.Second, status("NetStream.Unpause.Notify"))
 	readUntil(t, c, 10*time.Second, isVideo)
 
-	// A command three times the buffer: ignored, and the next one parses.
+	// A command of 3 KiB, a dozen times the buffer: ignored, and the next
+	// one parses.
 	write(command("getStreamLength", 0.0, nil, strings.Repeat("x", 3<<10)))
 	half := pause(true)
 	write(half[:len(half)/2])
