@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -76,6 +78,7 @@ func SayPlaying() { fmt.Println(PlayingLine) }
 // Mem is what a server holds, as BenchmarkPlayerMemory measures it.
 type Mem struct {
 	Heap, Stack uint64 // Go heap and goroutine stacks in use after a collection
+	RSS         uint64 // the process's resident set, as bench compare reads a server's
 	Goroutines  int
 }
 
@@ -85,7 +88,18 @@ func MemInUse() Mem {
 	runtime.GC() // the first may leave what finalizers freed
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return Mem{ms.HeapInuse, ms.StackInuse, runtime.NumGoroutine()}
+	return Mem{ms.HeapInuse, ms.StackInuse, rss(), runtime.NumGoroutine()}
+}
+
+// rss is VmRSS of /proc/self/status, in bytes; 0 where there is none.
+func rss() uint64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	_, after, ok := strings.Cut(string(b), "VmRSS:")
+	if !ok {
+		return 0
+	}
+	kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(strings.SplitN(after, "\n", 2)[0]), " kB"), 10, 64)
+	return kb << 10
 }
 
 // ReportPerPlayer reports what n players added from before to after:
@@ -95,6 +109,7 @@ func ReportPerPlayer(b *testing.B, before, after Mem, n int) {
 	b.ReportMetric(per(after.Heap+after.Stack, before.Heap+before.Stack), "KiB/player")
 	b.ReportMetric(per(after.Heap, before.Heap), "heap-KiB/player")
 	b.ReportMetric(per(after.Stack, before.Stack), "stack-KiB/player")
+	b.ReportMetric(per(after.RSS, before.RSS), "rss-KiB/player")
 	b.ReportMetric(float64(after.Goroutines-before.Goroutines)/float64(n), "goroutines/player")
 }
 
