@@ -22,6 +22,7 @@ import (
 	"streamedge/media/access"
 	"streamedge/media/flv"
 	"streamedge/media/hub"
+	"streamedge/media/readpoll"
 )
 
 // Stats are the handler's running counters.
@@ -42,7 +43,13 @@ type Handler struct {
 	idle    chan struct{} // closed when the last player ends; nil until asked for
 	closed  bool
 	wg      sync.WaitGroup
+	poller  *readpoll.Poller // see SetPoller
 }
+
+// SetPoller, before the first request, has players wait for their
+// client's side in poller, with no goroutine each, instead of in a
+// blocked read of their own.
+func (h *Handler) SetPoller(poller *readpoll.Poller) { h.poller = poller }
 
 // New returns a handler that plays streams of h.
 func New(h *hub.Hub, log *slog.Logger) *Handler {
@@ -142,20 +149,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.gated = gated
-	// The response goes on in a goroutine of the player's own, and the
-	// handler returns: net/http's goroutine then ends and lets go of the
-	// request and its buffers (8 KiB of bufio for a connection that only
-	// ever writes). Bytes a client sent after its request are read from
-	// the buffer that holds them.
+	// The response goes on without the handler: net/http's goroutine ends
+	// and lets go of the request and its buffers (8 KiB of bufio for a
+	// connection that only ever writes). Bytes a client sent after its
+	// request are read from the buffer that holds them.
 	var in io.Reader = nc
 	if brw.Reader.Buffered() > 0 {
 		in = brw.Reader
 	}
-	go func() {
-		defer h.untrack(p)
-		defer p.notifyStop()
-		p.serve(in)
-	}()
+	go p.serve(in)
 }
 
 func (h *Handler) track(p *player) bool {
@@ -213,7 +215,7 @@ func (h *Handler) Close() {
 	h.mu.Lock()
 	h.closed = true
 	for p := range h.players {
-		p.nc.Close()
+		p.kill()
 	}
 	h.mu.Unlock()
 	h.wg.Wait()
@@ -242,6 +244,8 @@ type player struct {
 	vecs   [][]byte // WriteBatch's scratch: a handed-over player's catch-up
 	out    *hub.Outlet
 	feed   hub.Feed
+	waiter atomic.Pointer[readpoll.Waiter] // with a poller: the session's wait for the client's side
+	woke   atomic.Bool                     // wake was called: see run
 	// scratch holds tag headers of a player handed over from a worker
 	// with another timeline of the stream.
 	scratch []byte
@@ -262,21 +266,18 @@ var _ hub.FanoutWriter = (*player)(nil)
 // errClientGone ends a response whose client closed its side.
 var errClientGone = errors.New("client closed the connection")
 
-func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
+// serve writes the response head and starts the player's session.
+func (p *player) serve(in io.Reader) {
 	h := p.h
 	h.Stats.Players.Add(1)
-	defer p.uncount()
-	defer p.sub.Close()
-	var err error
-	defer func() { hub.ClosePlayerConn(p.nc, err) }()
 	h.hub.SetupPlayerConn(p.nc)
 	p.sub.WaitForTracks()
-	err = p.out.Write([][]byte{[]byte(responseHead)}, h.hub.Options().SendTimeout)
-	if err == nil {
-		p.log.Info("flv play start")
-		err = p.play(r)
+	if err := p.out.Write([][]byte{[]byte(responseHead)}, h.hub.Options().SendTimeout); err != nil {
+		p.end(err)
+		return
 	}
-	p.logEnd(err)
+	p.log.Info("flv play start")
+	p.run(in)
 }
 
 // WriteBatch writes tags as header, body and trailer slices in one writev,

@@ -39,55 +39,6 @@ type handoffSide struct {
 	req       atomic.Pointer[handoff.Request]
 }
 
-// play feeds the player until it ends or moves; a handoff that does not
-// happen resumes it here. The goroutine that runs it is the player's only
-// one: it waits in a read, since a player sends nothing after its request,
-// so a read that returns means the client has gone (or the writer loop
-// gave up on it and closed the socket), unless a handoff woke it.
-func (p *player) play(r interface{ Read([]byte) (int, error) }) error {
-	var answered *handoff.Request
-	for {
-		p.feed.Start(p.sub, p, func() error { return handoff.CatchUp(p.sub, &p.ho.tail, p) })
-		p.ho.running.Store(true)
-		// The request of the last round is cleared only once this round
-		// runs, so a new one never wakes a round that is over.
-		if answered != nil {
-			p.ho.req.CompareAndSwap(answered, nil)
-		}
-		woken := p.watch(r)
-		p.ho.running.Store(false)
-		if err := p.feed.Halt(p.sub); err != nil || !woken {
-			p.endHandoffs()
-			return cmp.Or(err, errClientGone)
-		}
-		answered = p.ho.req.Load()
-		if moved, err := p.handOff(answered); moved || err != nil {
-			return cmp.Or(err, errMoved)
-		}
-		p.nc.SetReadDeadline(time.Time{})
-	}
-}
-
-// watch reads until the connection fails, and reports whether it was
-// woken for a handoff instead.
-func (p *player) watch(r interface{ Read([]byte) (int, error) }) (woken bool) {
-	var b [128]byte
-	for {
-		_, err := r.Read(b[:])
-		if err == nil {
-			continue // whatever a client sends after its request is not ours to read
-		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			return false
-		}
-		if p.ho.req.Load() != nil {
-			return true
-		}
-		// A request's wake that came after it was answered: read on.
-		p.nc.SetReadDeadline(time.Time{})
-	}
-}
-
 // handOff answers the pending request of a stopped player.
 func (p *player) handOff(req *handoff.Request) (moved bool, err error) {
 	defer p.shedding.Store(false)
@@ -176,7 +127,8 @@ func (h *Handler) ExportPlayer(ctx context.Context) (*handoff.Export, error) {
 			p.shedding.Store(false)
 			continue
 		}
-		p.nc.SetReadDeadline(time.Now()) // wakes the player's read
+		p.nc.SetReadDeadline(time.Now()) // wakes the player's read, or
+		p.wake()                         // its session in the poller
 		e, err := req.Wait(ctx)
 		if err == nil {
 			return e, nil
@@ -233,16 +185,7 @@ func (h *Handler) Adopt(f *os.File, st *handoff.State) error {
 	}
 	h.Stats.Players.Add(1)
 	p.log.Info("flv play adopted", "from", st.From)
-	go func() {
-		defer h.untrack(p)
-		defer p.notifyStop()
-		defer p.uncount()
-		defer sub.Close()
-		var err error
-		defer func() { hub.ClosePlayerConn(nc, err) }()
-		err = p.play(nc)
-		p.logEnd(err)
-	}()
+	go p.run(nc) // its catch-up write is the session's to wait for, not the caller's
 	return nil
 }
 

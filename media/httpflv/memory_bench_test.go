@@ -70,6 +70,7 @@ func benchPlayerMemory(b *testing.B, n int) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := hub.New(hub.DefaultOptions(), log)
 	fh := New(h, log)
+	fh.SetPoller(mediatest.Poller(b)) // as a worker's
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -12,17 +12,27 @@ import (
 
 	"streamedge/media/flv"
 	"streamedge/media/hub"
+	"streamedge/media/mediatest"
 )
 
 // The handler returns once it has hijacked the connection (so net/http's
 // goroutine, request and buffers go), the response goes on in the
 // player's own goroutine, bytes a client sent after its request do not
 // disturb it, and a client that closes is noticed while the stream is
-// silent, with no write to fail.
+// silent, with no write to fail: with a poller (no goroutine per player)
+// and without (the player's own goroutine waits in a read).
 func TestResponseOutlivesTheHandlerAndNoticesAClose(t *testing.T) {
+	t.Run("poller", func(t *testing.T) { testResponseOutlivesTheHandler(t, true) })
+	t.Run("goroutine", func(t *testing.T) { testResponseOutlivesTheHandler(t, false) })
+}
+
+func testResponseOutlivesTheHandler(t *testing.T, poller bool) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := hub.New(hub.DefaultOptions(), log)
 	fh := New(h, log)
+	if poller {
+		fh.SetPoller(mediatest.Poller(t))
+	}
 	returned := make(chan struct{}, 2)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fh.ServeHTTP(w, r)

@@ -15,6 +15,10 @@ import (
 // feed closes the player's socket, which ends the session's read, and Halt
 // says why.
 type Feed struct {
+	// OnDrop, if set, is called after a drop closed the socket: for an
+	// owner that waits elsewhere than in a read of it. It must not block.
+	OnDrop func()
+
 	nc     net.Conn
 	joined bool
 	cancel context.CancelFunc
@@ -50,6 +54,9 @@ func (f *Feed) Start(sub *Subscriber, w FanoutWriter, catchUp func() error) {
 func (f *Feed) drop(err error) {
 	if f.err.CompareAndSwap(nil, &err) {
 		ClosePlayerConn(f.nc, err)
+		if f.OnDrop != nil {
+			f.OnDrop()
+		}
 	}
 }
 

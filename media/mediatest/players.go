@@ -2,6 +2,7 @@ package mediatest
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"streamedge/media/readpoll"
 )
 
 // PlayerProcess runs this test binary again as a process of clients: the
@@ -147,4 +150,22 @@ func FeedPlayers(tb testing.TB, p interface {
 			}
 		}
 	}()
+}
+
+// Poller runs a readpoll.Poller until the test ends.
+func Poller(tb testing.TB) *readpoll.Poller {
+	p, err := readpoll.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("poller: %v", err)
+		}
+	})
+	return p
 }
