@@ -60,6 +60,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cfg, name, err := loadConfig(*cfgPath)
+	if err == nil && *testOnly {
+		err = checkLogFile(cfg.Log.File)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		if *testOnly {
