@@ -51,14 +51,13 @@ type Worker struct {
 func New(cfg *configs.Config, log *slog.Logger) *Worker {
 	h := hub.New(hubOptions(cfg), log)
 	httpSrv := newHTTPServer("http", h, cfg, log)
-	w := &Worker{log: log, hub: h, servers: []server{
-		newRTMPServer("rtmp", h, cfg, log),
-		newRTMPServer(relaySocket, h, cfg, log),
-		httpSrv,
-	}}
+	rtmpSrv, relaySrv := newRTMPServer("rtmp", h, cfg, log), newRTMPServer(relaySocket, h, cfg, log)
+	w := &Worker{log: log, hub: h, servers: []server{rtmpSrv, relaySrv, httpSrv}}
 	if poll, err := readpoll.New(); err == nil {
 		w.poll = poll
 		httpSrv.flv.SetPoller(poll)
+		rtmpSrv.srv.SetPoller(poll)
+		relaySrv.srv.SetPoller(poll)
 	} else {
 		log.Warn("no read poller: each player waits in a goroutine", "reason", err.Error())
 	}

@@ -220,7 +220,8 @@ func (s *Server) ExportPlayer(ctx context.Context) (*handoff.Export, error) {
 			c.shedding.Store(false)
 			continue
 		}
-		c.nc.SetReadDeadline(time.Now()) // wakes the reading goroutine
+		c.nc.SetReadDeadline(time.Now()) // wakes the reading goroutine, or
+		c.wake()                         // the session in the poller
 		e, err := req.Wait(ctx)
 		if err == nil {
 			return e, nil
@@ -309,11 +310,14 @@ func (s *Server) Adopt(f *os.File, st *handoff.State) error {
 	c.play = adoptPlayer(c, sub, r.StreamID, handoff.AdoptedTail(st), st.From)
 	ctx, cancel := context.WithCancel(context.Background())
 	c.ctx = ctx
+	c.end = func(err error) {
+		c.finish(err)
+		cancel()
+		s.untrack(c)
+	}
 	go func() {
-		defer s.untrack(c)
-		defer cancel()
 		c.play.start() // its catch-up write is the session's, not the caller's, to wait for
-		c.finish(c.readLoop())
+		c.readOn(true)
 	}()
 	return nil
 }

@@ -83,6 +83,7 @@ func benchPlayerMemory(b *testing.B, n int) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := hub.New(hub.DefaultOptions(), log)
 	srv := rtmp.NewServer(h, rtmp.Config{ChunkSize: 4096, HandshakeTimeout: 10 * time.Second, MaxMessageSize: 1 << 20}, log)
+	srv.SetPoller(mediatest.Poller(b)) // as a worker's
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	go func() { srv.Serve(ctx, ln); close(served) }()

@@ -17,9 +17,16 @@ import (
 // A playing session reads its commands in a goroutine of its own started
 // once it played, through a read buffer of 256 bytes: a command that came in
 // the same write as the play, one longer than the buffer, one split across
-// two writes, and a deleteStream are each handled there.
+// two writes, and a deleteStream are each handled there: with a poller
+// (the session's goroutines are short-lived, started when the client sends
+// something) and without (one goroutine reads for the player's life).
 func TestPlayerCommandsAfterItsReaderShrank(t *testing.T) {
-	addr, srv, h := startServerAndHub(t)
+	t.Run("poller", func(t *testing.T) { testPlayerCommands(t, true) })
+	t.Run("goroutine", func(t *testing.T) { testPlayerCommands(t, false) })
+}
+
+func testPlayerCommands(t *testing.T, poller bool) {
+	addr, srv, h := startServerPolled(t, poller)
 	p, err := h.Publish(hub.Key{Vhost: hub.DefaultVhost, App: "live", Name: "s"})
 	if err != nil {
 		t.Fatal(err)
