@@ -244,8 +244,7 @@ type player struct {
 	vecs   [][]byte // WriteBatch's scratch: a handed-over player's catch-up
 	out    *hub.Outlet
 	feed   hub.Feed
-	waiter atomic.Pointer[readpoll.Waiter] // with a poller: the session's wait for the client's side
-	woke   atomic.Bool                     // wake was called: see run
+	wait   readpoll.Handle // with a poller: the session's wait for the client's side
 	// scratch holds tag headers of a player handed over from a worker
 	// with another timeline of the stream.
 	scratch []byte

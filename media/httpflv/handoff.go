@@ -128,7 +128,7 @@ func (h *Handler) ExportPlayer(ctx context.Context) (*handoff.Export, error) {
 			continue
 		}
 		p.nc.SetReadDeadline(time.Now()) // wakes the player's read, or
-		p.wake()                         // its session in the poller
+		p.wait.Wake()                    // its session in the poller
 		e, err := req.Wait(ctx)
 		if err == nil {
 			return e, nil

@@ -19,23 +19,17 @@ import (
 // the client going, the loop giving up on it (it closes the socket), a
 // kick or shed (the same), or a handoff request. With the handler's poller
 // the wait costs no goroutine: the poller starts a short one (ready) when
-// the socket has something to say or wake is called. Without one, a
+// the socket has something to say or p.wait is woken. Without one, a
 // goroutine of the player's own waits in a read (watch).
 
 // run starts the session; in is where the client's bytes come from: the
 // connection, or the buffer that holds what it sent after its request,
 // which only a read can drain.
 func (p *player) run(in io.Reader) {
-	p.feed.OnDrop = p.wake
+	p.feed.OnDrop = p.wait.Wake
 	p.round(nil)
-	if p.h.poller != nil && in == io.Reader(p.nc) {
-		if w, err := p.h.poller.Add(p.nc, p.ready); err == nil {
-			p.waiter.Store(w)
-			if p.woke.Load() {
-				w.Wake() // a kick or a request that came before the waiter
-			}
-			return
-		}
+	if p.h.poller != nil && in == io.Reader(p.nc) && p.h.poller.Add(p.nc, &p.wait, p.ready) == nil {
+		return
 	}
 	for p.next(p.watch(in)) {
 	}
@@ -91,7 +85,6 @@ func (p *player) watch(r io.Reader) (woken bool) {
 // is, without waiting, and goes back to the poller, unless the round is
 // over.
 func (p *player) ready(w *readpoll.Waiter) {
-	p.waiter.Store(w) // ready may come before run stored it
 	var b [128]byte
 	for {
 		_, err := w.Read(b[:])
@@ -127,28 +120,17 @@ func (p *player) wokenBy(err error) (woken, ok bool) {
 	return false, false
 }
 
-// wake has the session look at its state: a handoff request, or a
-// connection closed under it (a closed fd leaves the poller without an
-// event).
-func (p *player) wake() {
-	p.woke.Store(true)
-	if w := p.waiter.Load(); w != nil {
-		w.Wake()
-	}
-}
-
-// kill ends the player from outside its session (a kick, a shed, Close).
+// kill ends the player from outside its session (a kick, a shed, Close):
+// a closed fd leaves the poller without an event, so the session is woken.
 func (p *player) kill() {
 	p.nc.Close()
-	p.wake()
+	p.wait.Wake()
 }
 
 // end releases what the session held and logs why it ended, once, from
 // the session.
 func (p *player) end(err error) {
-	if w := p.waiter.Load(); w != nil {
-		w.Remove()
-	}
+	p.wait.Remove()
 	// After a move this closes our copy of the socket only: errMoved is
 	// no drop, so the close is not abortive.
 	hub.ClosePlayerConn(p.nc, err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,6 +104,63 @@ func rss() uint64 {
 	}
 	kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(strings.SplitN(after, "\n", 2)[0]), " kB"), 10, 64)
 	return kb << 10
+}
+
+// PlayerClients is the body of a PlayerProcess's helper test: $env is
+// "ADDR N"; it starts N players of the server at ADDR one after the other
+// (start returns once one is connected and has asked to play), then runs
+// each one's follow in a goroutine: follow reads until it plays, says so
+// (SayPlaying), and reads until its connection ends. It skips the test in
+// a normal run.
+func PlayerClients(t *testing.T, env string, start func(addr string) (follow func(), err error)) {
+	addr, nStr, ok := strings.Cut(os.Getenv(env), " ")
+	n, err := strconv.Atoi(nStr)
+	if !ok || err != nil {
+		t.Skip("only the client process of a player memory benchmark")
+	}
+	done := make(chan struct{}, n)
+	for range n {
+		follow, err := start(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { follow(); done <- struct{}{} }()
+	}
+	for range n {
+		<-done
+	}
+}
+
+// MeasurePlayers is a player memory benchmark's measurement: one player of
+// the server at addr, for what every player shares, then n more through
+// the helper test's PlayerProcess; it reports what the n added
+// (ReportPerPlayer). With $PLAYER_HEAP_PROFILE set, it writes a heap
+// profile there at 1,000 players (call ProfileRate first).
+func MeasurePlayers(b *testing.B, helper, env, addr string, n int) {
+	StartPlayerProcess(b, helper, env, addr+" 1").Wait(b, 1, time.Minute)
+	before := MemInUse()
+	StartPlayerProcess(b, helper, env, fmt.Sprintf("%s %d", addr, n)).Wait(b, n, 2*time.Minute)
+	after := MemInUse()
+	if path := os.Getenv("PLAYER_HEAP_PROFILE"); path != "" && n == 1000 {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+	for b.Loop() {
+		// The figures are of the setup; the loop only satisfies the harness.
+	}
+	ReportPerPlayer(b, before, after, n)
+}
+
+// ProfileRate makes the heap profile of MeasurePlayers fine-grained when
+// one is asked for; call it before the servers allocate.
+func ProfileRate() {
+	if os.Getenv("PLAYER_HEAP_PROFILE") != "" {
+		runtime.MemProfileRate = 64
+	}
 }
 
 // ReportPerPlayer reports what n players added from before to after:

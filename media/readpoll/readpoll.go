@@ -120,29 +120,60 @@ type Waiter struct {
 	state atomic.Int32
 }
 
-// Add puts nc in the set, armed: fn is started in a goroutine of its own
-// once nc has something to read (data, its end, an error) or Wake is
-// called. fn owns the connection until it calls Arm and Arm says so, or
-// Remove.
-func (p *Poller) Add(nc net.Conn, fn func(*Waiter)) (*Waiter, error) {
+// Add puts nc in the set, armed, as h's waiter: fn is started in a
+// goroutine of its own once nc has something to read (data, its end, an
+// error) or h is woken (at once if it was before). fn owns the connection
+// until it calls Arm and Arm says so, or Remove.
+func (p *Poller) Add(nc net.Conn, h *Handle, fn func(*Waiter)) error {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return nil, errors.New("readpoll: the connection has no file descriptor")
+		return errors.New("readpoll: the connection has no file descriptor")
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.mu.Lock()
 	w := &Waiter{p: p, rc: rc, id: p.next, fn: fn}
 	p.next++
 	p.waiters[w.id] = w
 	p.mu.Unlock()
+	h.w.Store(w) // before it can fire: fn may use h
 	if err := w.ctl(unix.EPOLL_CTL_ADD); err != nil {
+		h.w.Store(nil)
 		p.forget(w)
-		return nil, err
+		return err
 	}
-	return w, nil
+	if h.woke.Load() {
+		w.Wake() // a kick or a request that came before the waiter
+	}
+	return nil
+}
+
+// Handle is a session's hold on its waiter, which others (a kick, a
+// handoff request, a close) wake through it, before the session has a
+// waiter too: the waiter is then woken as Add makes it.
+type Handle struct {
+	w    atomic.Pointer[Waiter]
+	woke atomic.Bool
+}
+
+// Waiter is the session's waiter, nil until Add.
+func (h *Handle) Waiter() *Waiter { return h.w.Load() }
+
+// Wake has the session look at its state: see Waiter.Wake.
+func (h *Handle) Wake() {
+	h.woke.Store(true)
+	if w := h.w.Load(); w != nil {
+		w.Wake()
+	}
+}
+
+// Remove takes the session's waiter, if any, out of the set, for good.
+func (h *Handle) Remove() {
+	if w := h.w.Load(); w != nil {
+		w.Remove()
+	}
 }
 
 // ctl adds or re-arms the waiter's fd, one-shot, under Control so that the

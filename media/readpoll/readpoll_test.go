@@ -55,10 +55,11 @@ func TestWaiterFiresOnDataAndOnClose(t *testing.T) {
 	p := mediatest.Poller(t)
 	server, client := pair(t)
 	fn, calls := fired()
-	w, err := p.Add(server, fn)
-	if err != nil {
+	var h readpoll.Handle
+	if err := p.Add(server, &h, fn); err != nil {
 		t.Fatal(err)
 	}
+	w := h.Waiter()
 	if _, err := client.Write([]byte("hi")); err != nil {
 		t.Fatal(err)
 	}
@@ -88,10 +89,11 @@ func TestWakeAndArm(t *testing.T) {
 	p := mediatest.Poller(t)
 	server, client := pair(t)
 	fn, calls := fired()
-	w, err := p.Add(server, fn)
-	if err != nil {
+	var h readpoll.Handle
+	if err := p.Add(server, &h, fn); err != nil {
 		t.Fatal(err)
 	}
+	w := h.Waiter()
 	w.Wake()
 	await(t, calls, "Wake on an armed waiter")
 	w.Wake()
@@ -114,10 +116,11 @@ func TestWakeAfterClose(t *testing.T) {
 	p := mediatest.Poller(t)
 	server, _ := pair(t)
 	fn, calls := fired()
-	w, err := p.Add(server, fn)
-	if err != nil {
+	var h readpoll.Handle
+	if err := p.Add(server, &h, fn); err != nil {
 		t.Fatal(err)
 	}
+	w := h.Waiter()
 	server.Close()
 	w.Wake()
 	await(t, calls, "Wake after the close")

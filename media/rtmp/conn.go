@@ -96,9 +96,8 @@ type conn struct {
 	// freshStack: the session reads in a goroutine started once it
 	// played (an adopted one's is that already); see serve.
 	freshStack bool
-	end        func(error)                     // ends the session: see serve and Adopt
-	waiter     atomic.Pointer[readpoll.Waiter] // a player's wait in the server's poller (see park)
-	woke       atomic.Bool                     // wake was called: see park
+	end        func(error)     // ends the session: see serve and Adopt
+	wait       readpoll.Handle // a player's wait in the server's poller (see park)
 }
 
 // sessionMeta is what the API lists of a connection that publishes or plays.
@@ -234,9 +233,7 @@ func (c *conn) setState(s connlog.State) {
 // finish releases what the session held and logs why it ended, once.
 func (c *conn) finish(err error) {
 	c.endHandoffs()
-	if w := c.waiter.Load(); w != nil {
-		w.Remove()
-	}
+	c.wait.Remove()
 	c.nc.Close()
 	if c.play != nil {
 		c.play.stop()
@@ -362,47 +359,25 @@ var errParked = errors.New("waiting in the poller")
 // park leaves a playing session waiting in the server's poller, with no
 // goroutine, when it has read every message that came and no handoff
 // waits: a player sends almost nothing after its play. It reports whether
-// it did; the poller then starts ready when the client sends something or
-// wake is called. A message that comes in parts is read by the goroutine
+// it did; the poller then starts a goroutine that reads on when the
+// client sends something or the session is woken (c.wait). A message that comes in parts is read by the goroutine
 // the first part started, which blocks for the rest, as before.
 func (c *conn) park() bool {
 	poller := c.srv.poller
 	if poller == nil || c.play == nil || c.publisher != nil || c.ho.br.Buffered() > 0 || len(c.ho.in.pending) > 0 || c.handoffPending() {
 		return false
 	}
-	if w := c.waiter.Load(); w != nil {
+	if w := c.wait.Waiter(); w != nil {
 		return w.Arm()
 	}
-	w, err := poller.Add(c.nc, c.ready)
-	if err != nil {
-		return false // it reads in a goroutine of its own
-	}
-	c.waiter.Store(w)
-	if c.woke.Load() {
-		w.Wake() // a kick or a request that came before the waiter
-	}
-	return true
-}
-
-// ready is the poller's goroutine for a parked session.
-func (c *conn) ready(w *readpoll.Waiter) {
-	c.waiter.Store(w) // ready may come before park stored it
-	c.readOn(false)
-}
-
-// wake has a parked session look at its state: a handoff request, or a
-// connection closed under it (a closed fd leaves the poller without an
-// event).
-func (c *conn) wake() {
-	c.woke.Store(true)
-	if w := c.waiter.Load(); w != nil {
-		w.Wake()
-	}
+	// Else it reads on in a goroutine of its own.
+	return poller.Add(c.nc, &c.wait, func(*readpoll.Waiter) { c.readOn(false) }) == nil
 }
 
 // kill ends the session from outside it (a kick, a shed, Close, the end
-// of the server's context).
+// of the server's context): a closed fd leaves the poller without an
+// event, so the session is woken.
 func (c *conn) kill() {
 	c.nc.Close()
-	c.wake()
+	c.wait.Wake()
 }

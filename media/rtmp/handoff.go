@@ -221,7 +221,7 @@ func (s *Server) ExportPlayer(ctx context.Context) (*handoff.Export, error) {
 			continue
 		}
 		c.nc.SetReadDeadline(time.Now()) // wakes the reading goroutine, or
-		c.wake()                         // the session in the poller
+		c.wait.Wake()                    // the session in the poller
 		e, err := req.Wait(ctx)
 		if err == nil {
 			return e, nil

@@ -42,7 +42,7 @@ func startPlayer(c *conn, sub *hub.Subscriber, streamID uint32) *player {
 // player first catches up here, then the writer loop takes it. A handoff
 // halts it, and starts it again if the socket stays.
 func (p *player) start() {
-	p.feed.OnDrop = p.c.wake
+	p.feed.OnDrop = p.c.wait.Wake
 	p.feed.Start(p.sub, p, func() error { return handoff.CatchUp(p.sub, &p.tail, p) })
 }
 
