@@ -17,9 +17,10 @@ import (
 	"streamedge/media/hub"
 )
 
-// An HTTP-FLV response moves between batches: the session's goroutine,
-// which reads the client's side of the connection, is woken by a
-// deadline, takes the player out of the stream's writer loop, and the
+// An HTTP-FLV response moves between batches: the session, which reads
+// the client's side of the connection, is woken (by a deadline in its
+// read, or through its poller handle), takes the player out of the
+// stream's writer loop, and the
 // socket goes with the player's position and the tracks its FLV header
 // announced. The receiver writes no second header: the next bytes on the
 // wire are the next tag.

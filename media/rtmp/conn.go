@@ -360,8 +360,9 @@ var errParked = errors.New("waiting in the poller")
 // goroutine, when it has read every message that came and no handoff
 // waits: a player sends almost nothing after its play. It reports whether
 // it did; the poller then starts a goroutine that reads on when the
-// client sends something or the session is woken (c.wait). A message that comes in parts is read by the goroutine
-// the first part started, which blocks for the rest, as before.
+// client sends something or the session is woken (c.wait). A message
+// that comes in parts is read by the goroutine its first part started,
+// which blocks for the rest, as before.
 func (c *conn) park() bool {
 	poller := c.srv.poller
 	if poller == nil || c.play == nil || c.publisher != nil || c.ho.br.Buffered() > 0 || len(c.ho.in.pending) > 0 || c.handoffPending() {
