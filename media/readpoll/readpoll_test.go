@@ -31,10 +31,17 @@ func pair(t *testing.T) (server, client net.Conn) {
 	return server, client
 }
 
-// fired is a waiter's function that hands each call's waiter to the test.
-func fired() (func(*readpoll.Waiter), <-chan *readpoll.Waiter) {
+// added puts the server side of a new loopback connection in a running
+// poller through h; calls gets the waiter at each call of its function.
+func added(t *testing.T, h *readpoll.Handle) (w *readpoll.Waiter, server, client net.Conn, calls <-chan *readpoll.Waiter) {
+	t.Helper()
+	p := mediatest.Poller(t)
+	server, client = pair(t)
 	c := make(chan *readpoll.Waiter, 4)
-	return func(w *readpoll.Waiter) { c <- w }, c
+	if err := p.Add(server, h, func(w *readpoll.Waiter) { c <- w }); err != nil {
+		t.Fatal(err)
+	}
+	return h.Waiter(), server, client, c
 }
 
 func await(t *testing.T, c <-chan *readpoll.Waiter, what string) *readpoll.Waiter {
@@ -52,14 +59,8 @@ func await(t *testing.T, c <-chan *readpoll.Waiter, what string) *readpoll.Waite
 // waiting; armed again, the waiter wakes for the client's close, read as
 // EOF.
 func TestWaiterFiresOnDataAndOnClose(t *testing.T) {
-	p := mediatest.Poller(t)
-	server, client := pair(t)
-	fn, calls := fired()
 	var h readpoll.Handle
-	if err := p.Add(server, &h, fn); err != nil {
-		t.Fatal(err)
-	}
-	w := h.Waiter()
+	w, _, client, calls := added(t, &h)
 	if _, err := client.Write([]byte("hi")); err != nil {
 		t.Fatal(err)
 	}
@@ -86,14 +87,8 @@ func TestWaiterFiresOnDataAndOnClose(t *testing.T) {
 // function runs makes its Arm say go on, once. Bytes that came before an
 // Arm wake it again at once (the set is level-triggered).
 func TestWakeAndArm(t *testing.T) {
-	p := mediatest.Poller(t)
-	server, client := pair(t)
-	fn, calls := fired()
 	var h readpoll.Handle
-	if err := p.Add(server, &h, fn); err != nil {
-		t.Fatal(err)
-	}
-	w := h.Waiter()
+	w, _, client, calls := added(t, &h)
 	w.Wake()
 	await(t, calls, "Wake on an armed waiter")
 	w.Wake()
@@ -112,17 +107,18 @@ func TestWakeAndArm(t *testing.T) {
 
 // Closing a connection takes it out of the epoll set without an event:
 // whoever closes it wakes its waiter, and the function reads the close.
+// A wake that came through the handle before the waiter existed (a kick
+// before the session parked) starts the function as soon as it does.
 func TestWakeAfterClose(t *testing.T) {
-	p := mediatest.Poller(t)
-	server, _ := pair(t)
-	fn, calls := fired()
 	var h readpoll.Handle
-	if err := p.Add(server, &h, fn); err != nil {
-		t.Fatal(err)
+	h.Wake()
+	w, server, _, calls := added(t, &h)
+	await(t, calls, "a wake before Add")
+	if !w.Arm() {
+		t.Fatal("Arm said go on")
 	}
-	w := h.Waiter()
 	server.Close()
-	w.Wake()
+	h.Wake()
 	await(t, calls, "Wake after the close")
 	if _, err := w.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Read of a closed connection = %v, want net.ErrClosed", err)
