@@ -5,7 +5,7 @@ BIN     := bin/streamedge
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet deps codecs vendor fuzz bench bench-rebalance bench-edge microbench clean
+.PHONY: all build run test vet deps codecs vendor fuzz bench bench-capacity bench-rebalance bench-edge microbench clean
 
 all: build
 
@@ -79,15 +79,42 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; done
 
+# Where the benches run: the server (and nginx-rtmp) on SERVER_CPUS, the
+# load client on CLIENT_CPUS, so neither takes the other's core; on a
+# machine with one core they share it. BENCH_NICE (e.g. -5, as root) keeps
+# other work on a shared machine off their cores.
+SERVER_CPUS ?= 0
+CLIENT_CPUS ?= 1
+BENCH_NICE  ?= 0
+BENCH_PIN   := $(shell [ "$$(nproc)" -ge 2 ] && echo -server-cpus $(SERVER_CPUS) -client-cpus $(CLIENT_CPUS)) -nice $(BENCH_NICE)
+
 # The figures we quote (README, "Load generator"): streamedge against
 # nginx-rtmp with the same synthetic 2 Mbit/s publisher and players, at
 # 1,000 and 2,000 players on RTMP and HTTP-FLV, -w 1 and -w 2; then
-# streamedge -w 1 alone, ramped until more than 1 % starve. 5-12
-# minutes; bench-results/ keeps the JSON and a perf profile of the worker.
+# streamedge -w 1 alone, ramped until more than 1 % starve or are refused,
+# and offered 1.5 times that. 10-20 minutes; bench-results/ keeps the
+# JSON and a perf profile of the worker.
 bench: build
 	$(call need,/usr/lib/nginx/modules/ngx_rtmp_module.so,nginx-light libnginx-mod-rtmp)
 	@mkdir -p bench-results
-	./$(BIN) bench compare -server ./$(BIN) -json bench-results/compare.json -profile bench-results/worker.perf
+	./$(BIN) bench compare -server ./$(BIN) $(BENCH_PIN) -json bench-results/compare.json -profile bench-results/worker.perf
+
+# The capacity of one worker alone, per protocol: the ramp to where more
+# than 1 % of players starve or are refused, then 1.5 times as many
+# offered, and what the admitted ones get (bench/admission.go). On two
+# cores the load client's one core is the limit first; the last run makes
+# the server the limit (mw_latency 50ms costs it about 2.5 times the CPU
+# per Gbit), so that what it admits past its capacity is its own doing.
+CAPACITY_YAML := balance: {host_cpu_high: 0, max_connections: 0}
+bench-capacity: build
+	@mkdir -p bench-results
+	./$(BIN) bench scenario -server ./$(BIN) -w 1 -protocol flv -step-duration 10s -past-capacity 1.5 \
+	  -steps 2000,4000,6000,8000,10000,12000,14000 -yaml '$(CAPACITY_YAML)' $(BENCH_PIN) -json bench-results/capacity-flv.json
+	./$(BIN) bench scenario -server ./$(BIN) -w 1 -protocol rtmp -step-duration 10s -past-capacity 1.5 \
+	  -steps 2000,4000,6000,8000,10000,12000,14000 -yaml '$(CAPACITY_YAML)' $(BENCH_PIN) -json bench-results/capacity-rtmp.json
+	./$(BIN) bench scenario -server ./$(BIN) -w 1 -protocol flv -step-duration 10s -past-capacity 1.5 \
+	  -steps 1000,2000,3000,4000,5000,6000,8000 -yaml "$$(printf '$(CAPACITY_YAML)\nplay: {mw_latency: 50ms}')" $(BENCH_PIN) \
+	  -json bench-results/capacity-flv-mw50.json
 
 # The balancer evening out players piled on one of two workers: time to even,
 # players moved, reconnects, refusals (bench/rebalance.go).

@@ -141,9 +141,18 @@ func playCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	jsonOut := fs.String("json", "", "write the result as JSON to this `file`")
 	reportOut := fs.String("report", "", "write an HTML report with charts to this `file`")
 	pid := fs.Int("pid", 0, "sample the CPU time of this server `process` and its children into the timeline")
+	var pin Pinning
+	fs.Var(cpuListFlag{&pin.Client}, "client-cpus", "run the players on these `CPUs`, with GOMAXPROCS their count (default: any)")
+	fs.IntVar(&pin.Nice, "nice", 0, "run the players at this nice (negative: root only)")
 	quiet := fs.Bool("q", false, "no progress line")
 	if code, ok := parse(fs, args); !ok {
 		return code
+	}
+	undo, err := pin.Apply()
+	defer undo()
+	if err != nil {
+		fmt.Fprintln(stderr, "streamedge bench play:", err)
+		return ExitUsage
 	}
 	if cfg.URL == "" {
 		fmt.Fprintln(stderr, "streamedge bench play: -url is required")
@@ -301,13 +310,22 @@ func scenarioCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.StringVar(&cfg.Protocol, "protocol", ProtoFLV, "the players' protocol: flv (HTTP-FLV), rtmp or whep (WebRTC)")
 	fs.Var(&bitrate, "bitrate", "the synthetic publisher's bitrate")
 	fs.Float64Var(&cfg.MaxStarve, "max-starve", 1, "percent of failed or starving players that ends the scenario")
+	fs.StringVar(&cfg.ExtraYAML, "yaml", "", "YAML appended to the server's config, e.g. 'balance: {host_cpu_high: 0, max_connections: 0}'")
+	fs.Float64Var(&cfg.PastCapacity, "past-capacity", 0, "after the step that ends the ramp, one step of this many times its players, e.g. 1.5 (0: none)")
+	pinFlags(fs, &cfg.Pin)
 	jsonOut := fs.String("json", "", "write the steps as JSON to this `file`")
 	quiet := fs.Bool("q", false, "no progress line")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
 	cfg.Bitrate, cfg.Ramp = bitrate.bps, ramp.perSec
-	if err := cfg.check(*steps); err != nil {
+	err := cfg.check(*steps)
+	var undo func()
+	if err == nil {
+		undo, err = cfg.Pin.Apply()
+		defer undo()
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, "streamedge bench scenario:", err)
 		return ExitUsage
 	}
@@ -323,6 +341,13 @@ func scenarioCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		return ExitFail
 	}
 	return ExitPass
+}
+
+// pinFlags adds -server-cpus and -client-cpus.
+func pinFlags(fs *flag.FlagSet, p *Pinning) {
+	fs.Var(cpuListFlag{&p.Server}, "server-cpus", "run the server (and nginx-rtmp) on these `CPUs`, e.g. 0 or 0-1 (default: any)")
+	fs.Var(cpuListFlag{&p.Client}, "client-cpus", "run the load client, this process, on these `CPUs`, with GOMAXPROCS their count (default: any)")
+	fs.IntVar(&p.Nice, "nice", 0, "run the server and the load client at this nice, e.g. -5 on a machine others share (negative: root only)")
 }
 
 // check validates the command line's view of a scenario.

@@ -37,6 +37,9 @@ func TestUsageErrors(t *testing.T) {
 		{"compare too many players", []string{"compare", "-players", "30000"}, "-players: at most 20000"},
 		{"compare duration", []string{"compare", "-duration", "0s"}, "-duration must be between"},
 		{"compare starve steps", []string{"compare", "-starve-steps", "x"}, "bad steps"},
+		{"scenario cpu list", []string{"scenario", "-server-cpus", "0-x"}, "bad CPU list"},
+		{"compare shared cpu", []string{"compare", "-server-cpus", "0", "-client-cpus", "0"}, "share a CPU"},
+		{"scenario nice", []string{"scenario", "-nice", "30"}, "-nice 30: want -20 to 19"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,7 +51,10 @@ type ClientResult struct {
 	// a burst or a tail, and only count against themselves.
 	Steady   bool    `json:"bitrate_steady"`
 	MaxGapMS float64 `json:"max_gap_ms"`
-	Stalls   int     `json:"stalls"`
+	// MaxGapEndMS is when the longest gap ended, from the first attempt:
+	// whether it came in the client's startup, during others', or later.
+	MaxGapEndMS float64 `json:"max_gap_end_ms,omitempty"`
+	Stalls      int     `json:"stalls"`
 
 	Sessions    int      `json:"sessions"`    // plays the server accepted
 	Disconnects int      `json:"disconnects"` // sessions that ended before the run did
@@ -160,7 +163,7 @@ func (r *recorder) frame(now time.Time, typ uint8, ts uint32, body []byte) {
 		return
 	}
 	if !r.lastFrame.IsZero() {
-		r.gap(now.Sub(r.lastFrame))
+		r.gap(now, now.Sub(r.lastFrame))
 	}
 	r.lastFrame = now
 	r.lastTS = ts
@@ -210,8 +213,10 @@ func (r *recorder) open(now time.Time, ts uint32, n uint64) {
 	r.winStart, r.winBytes, r.winTS = now, r.res.Bytes-n, ts
 }
 
-func (r *recorder) gap(d time.Duration) {
-	r.res.MaxGapMS = max(r.res.MaxGapMS, float64(d)/float64(time.Millisecond))
+func (r *recorder) gap(end time.Time, d time.Duration) {
+	if ms := float64(d) / float64(time.Millisecond); ms > r.res.MaxGapMS {
+		r.res.MaxGapMS, r.res.MaxGapEndMS = ms, float64(end.Sub(r.start))/float64(time.Millisecond)
+	}
 	if d > StallGap {
 		r.res.Stalls++
 		r.live.stalls.Add(1)
@@ -224,7 +229,7 @@ func (r *recorder) finish(end time.Time) {
 	if !r.lastFrame.IsZero() {
 		// A client that went quiet before the end was stalled until then.
 		if tail := end.Sub(r.lastFrame); tail > StallGap {
-			r.gap(tail)
+			r.gap(end, tail)
 		}
 	}
 	if res.FirstMediaMS == nil {

@@ -29,6 +29,10 @@ type CompareConfig struct {
 	StarveProtocols []string
 	StarveSteps     []int
 	StarveDuration  time.Duration
+	// PastCapacity: after each starving point, one step with this many
+	// times the players of the step that ended it (0: none).
+	PastCapacity float64
+	Pin          Pinning // every server's CPUs and the load client's
 	// Profile: where to write a perf record of the streamedge -w 1 worker
 	// during its largest HTTP-FLV cell (RTMP without one); "" for none.
 	Profile  string
@@ -72,8 +76,9 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 	plan := comparePlan(cfg.Players, cfg.Protocols, cfg.W2)
 	profiled := profiledCell(plan, cfg.Profile != "")
 	fmt.Fprintf(cfg.Out, "streamedge bench compare: %s against %s (%s), one synthetic publisher at %s, %v measured per cell, "+
-		"a fresh server for each; this machine has %d cores, shared with the players\n",
+		"a fresh server for each; this machine has %d cores\n",
 		cfg.Server, serverNginx, cfg.NginxModule, formatBitrate(cfg.Bitrate), cfg.Duration, runtime.NumCPU())
+	writePinningHead(cfg.Out, cfg.Pin)
 	writeCellHead(cfg.Out)
 	for i, spec := range plan {
 		profile := ""
@@ -95,7 +100,7 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 		writeCellRow(cfg.Out, cell)
 	}
 	res.VsNginx, res.W2 = compareRatios(res.Cells)
-	writeCompareNotes(cfg.Out, res)
+	writeCompareNotes(cfg.Out, cfg.Pin, res)
 	if res.Stopped != "" {
 		return res, nil
 	}
@@ -103,7 +108,8 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 		fmt.Fprintln(cfg.Out)
 		sr, err := Scenario(ctx, ScenarioConfig{Server: cfg.Server, Workers: 1, Steps: cfg.StarveSteps,
 			StepDuration: cfg.StarveDuration, Cap: MaxClients, Ramp: cfg.Ramp, Protocol: proto, Bitrate: cfg.Bitrate,
-			MaxStarve: 1, ExtraYAML: compareYAML, Out: cfg.Out, Progress: cfg.Progress, Log: cfg.Log})
+			MaxStarve: 1, ExtraYAML: compareYAML, Pin: cfg.Pin, PastCapacity: cfg.PastCapacity,
+			Out: cfg.Out, Progress: cfg.Progress, Log: cfg.Log})
 		if sr != nil {
 			res.Starve = append(res.Starve, sr)
 		}
@@ -119,13 +125,22 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 	return res, nil
 }
 
-func writeCompareNotes(w io.Writer, res *CompareResult) {
+func writeCompareNotes(w io.Writer, pin Pinning, res *CompareResult) {
 	for _, c := range res.Cells {
 		if c.Saturated {
-			fmt.Fprintf(w, "* the machine was over 90%% busy (players and server share it): the machine, not only the server, set the limit\n")
+			if len(pin.Client) > 0 {
+				fmt.Fprintf(w, "* the load client's CPUs %s were over 90%% busy: the client, not only the server, may have set the limit\n", pin.Client)
+			} else {
+				fmt.Fprintf(w, "* the machine was over 90%% busy (players and server share it): the machine, not only the server, set the limit\n")
+			}
 			break
 		}
 	}
+	rows := make([]affinityRow, len(res.Cells))
+	for i, c := range res.Cells {
+		rows[i] = affinityRow{fmt.Sprintf("%s %s %d", c.Label(), protoName(c.Protocol), c.Players), c.ServerAffinity, c.ClientAffinity}
+	}
+	writeAffinityRows(w, pin, rows)
 	writeRatios(w, "streamedge -w 1 / nginx-rtmp, same players (nginx-rtmp has no HTTP-FLV: its RTMP row is the reference for both):", res.VsNginx)
 	writeRatios(w, "streamedge -w 2 / -w 1, same protocol and players:", res.W2)
 	if res.Profile != "" {
@@ -170,13 +185,13 @@ type target struct {
 
 func startTarget(ctx context.Context, cfg *CompareConfig, dir string, spec cellSpec) (*target, error) {
 	if spec.Server == serverNginx {
-		n, err := StartNginx(ctx, cfg.Nginx, cfg.NginxModule, dir, spec.Players+64)
+		n, err := StartNginx(ctx, cfg.Nginx, cfg.NginxModule, dir, spec.Players+64, cfg.Pin)
 		if err != nil {
 			return nil, err
 		}
 		return &target{rtmp: n.RTMP, pid: n.Pid, cpu: n.CPU, stop: n.Stop, done: n.Done(), log: n.Log}, nil
 	}
-	s, err := StartServer(ctx, ServerOptions{Path: cfg.Server, Workers: spec.Workers, ExtraYAML: compareYAML})
+	s, err := StartServer(ctx, ServerOptions{Path: cfg.Server, Workers: spec.Workers, ExtraYAML: compareYAML, Pin: cfg.Pin})
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +225,7 @@ func runCell(ctx context.Context, cfg *CompareConfig, dir string, spec cellSpec,
 		d, err := ProcessTreeUserCPU(tgt.pid)
 		return d.Seconds(), err
 	}}
-	step := ScenarioConfig{StepDuration: cfg.Duration, Ramp: cfg.Ramp, Bitrate: cfg.Bitrate, MaxStarve: 1, Progress: cfg.Progress}
+	step := ScenarioConfig{StepDuration: cfg.Duration, Ramp: cfg.Ramp, Bitrate: cfg.Bitrate, MaxStarve: 1, Pin: cfg.Pin, Progress: cfg.Progress}
 	if profile != "" {
 		// A profile is evidence beside the figures: without one the cell
 		// still counts.
@@ -233,6 +248,7 @@ func runCell(ctx context.Context, cfg *CompareConfig, dir string, spec cellSpec,
 		return cell, fmt.Errorf("the server exited during the cell:\n%s", tgt.log())
 	default:
 	}
+	sr.readAffinity(tgt.pid)
 	cell.StepResult, cell.Pid = sr, tgt.pid
 	cell.addFigures(r, base)
 	return cell, nil
@@ -308,6 +324,8 @@ func compareCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.Var(&ramp, "ramp", "players started per second")
 	fs.Var(&bitrate, "bitrate", "the synthetic publisher's bitrate")
 	fs.StringVar(&cfg.Profile, "profile", "", "perf record the streamedge -w 1 worker during its largest cell into this `file` (+ .txt: the flat report)")
+	fs.Float64Var(&cfg.PastCapacity, "past-capacity", 1.5, "after each starving point, one step of this many times its players (0: none)")
+	pinFlags(fs, &cfg.Pin)
 	jsonOut := fs.String("json", "", "write the result as JSON to this `file`")
 	quiet := fs.Bool("q", false, "no progress line")
 	if code, ok := parse(fs, args); !ok {
@@ -324,6 +342,11 @@ func compareCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	if err == nil {
 		err = cfg.check()
+	}
+	var undo func()
+	if err == nil {
+		undo, err = cfg.Pin.Apply()
+		defer undo()
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "streamedge bench compare:", err)

@@ -215,14 +215,58 @@ func hostBusy() (time.Duration, error) {
 func parseHostBusy(b []byte) (time.Duration, error) {
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	f := bytes.Fields(line)
-	if len(f) < 9 || string(f[0]) != "cpu" {
+	if len(f) == 0 || string(f[0]) != "cpu" {
 		return 0, fmt.Errorf("bad /proc/stat line %q", line)
+	}
+	return busyOf(line, f)
+}
+
+// coresBusy is the non-idle CPU time of some of this machine's cores: with
+// the server and the load client pinned apart, each side's own cores.
+func coresBusy(cpus CPUList) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseCoresBusy(b, cpus)
+}
+
+// parseCoresBusy sums the "cpuN" lines of the listed cores.
+func parseCoresBusy(b []byte, cpus CPUList) (time.Duration, error) {
+	var sum time.Duration
+	found := 0
+	for line := range bytes.Lines(b) {
+		f := bytes.Fields(line)
+		if len(f) == 0 || !bytes.HasPrefix(f[0], []byte("cpu")) || len(f[0]) == 3 {
+			continue
+		}
+		n, err := strconv.Atoi(string(f[0][3:]))
+		if err != nil || !slices.Contains(cpus, n) {
+			continue
+		}
+		d, err := busyOf(line, f)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+		found++
+	}
+	if found != len(cpus) {
+		return 0, fmt.Errorf("/proc/stat has %d of the CPUs %s", found, cpus)
+	}
+	return sum, nil
+}
+
+// busyOf adds up a /proc/stat cpu line's fields but idle and iowait.
+func busyOf(line []byte, f [][]byte) (time.Duration, error) {
+	if len(f) < 9 {
+		return 0, fmt.Errorf("bad /proc/stat line %q", bytes.TrimSpace(line))
 	}
 	var busy uint64
 	for i, field := range f[1:9] {
 		v, err := strconv.ParseUint(string(field), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("bad /proc/stat line %q", line)
+			return 0, fmt.Errorf("bad /proc/stat line %q", bytes.TrimSpace(line))
 		}
 		if i != 3 && i != 4 { // idle, iowait
 			busy += v

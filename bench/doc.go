@@ -5,6 +5,10 @@
 // against a freshly started server, and the comparison `make bench` runs:
 // streamedge and nginx-rtmp, one after the other, with the same publisher
 // and players, each cell on a fresh server, in one table with the ratios.
+// The server under test and the load client can run on cores of their own
+// (pinned from the server's first instruction, and read back from /proc),
+// and a step can offer more players than the server carries, to see what
+// the ones it admits get.
 //
 // It talks to servers only over the network, so it measures any RTMP or
 // HTTP-FLV server, not just ours. What it reports is what the clients really

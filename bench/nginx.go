@@ -75,7 +75,7 @@ type Nginx struct {
 // does not remove: the caller owns it) and returns once it listens. nginx
 // cannot listen on port 0, so the port is picked free just before; when
 // another process takes it first, nginx starts again on another.
-func StartNginx(ctx context.Context, bin, module, dir string, connections int) (*Nginx, error) {
+func StartNginx(ctx context.Context, bin, module, dir string, connections int, pin Pinning) (*Nginx, error) {
 	if _, err := exec.LookPath(bin); err != nil {
 		return nil, fmt.Errorf("nginx not found (%v): make deps installs nginx-light and libnginx-mod-rtmp", err)
 	}
@@ -84,7 +84,7 @@ func StartNginx(ctx context.Context, bin, module, dir string, connections int) (
 	}
 	var last error
 	for range 3 {
-		n, err := startNginxOnce(ctx, bin, module, dir, connections)
+		n, err := startNginxOnce(ctx, bin, module, dir, connections, pin)
 		if err == nil || ctx.Err() != nil {
 			return n, err
 		}
@@ -93,7 +93,7 @@ func StartNginx(ctx context.Context, bin, module, dir string, connections int) (
 	return nil, last
 }
 
-func startNginxOnce(ctx context.Context, bin, module, dir string, connections int) (*Nginx, error) {
+func startNginxOnce(ctx context.Context, bin, module, dir string, connections int, pin Pinning) (*Nginx, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -113,7 +113,7 @@ func startNginxOnce(ctx context.Context, bin, module, dir string, connections in
 	// Its own process group, so Stop reaches the worker as well; and the
 	// master must not outlive a bench that is killed.
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := n.cmd.Start(); err != nil {
+	if err := startPlaced(n.cmd, pin); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
 	n.Pid = n.cmd.Process.Pid

@@ -69,7 +69,7 @@ func requireNginx(t *testing.T) {
 // Stopping nginx leaves neither its master nor its worker.
 func TestNginxStartStop(t *testing.T) {
 	requireNginx(t)
-	n, err := StartNginx(context.Background(), "nginx", NginxRTMPModule, t.TempDir(), 64)
+	n, err := StartNginx(context.Background(), "nginx", NginxRTMPModule, t.TempDir(), 64, Pinning{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,12 +88,12 @@ func TestNginxStartStop(t *testing.T) {
 }
 
 func TestStartNginxMissing(t *testing.T) {
-	_, err := StartNginx(context.Background(), "/nonexistent/nginx", NginxRTMPModule, t.TempDir(), 64)
+	_, err := StartNginx(context.Background(), "/nonexistent/nginx", NginxRTMPModule, t.TempDir(), 64, Pinning{})
 	if err == nil || !strings.Contains(err.Error(), "make deps installs") {
 		t.Errorf("a missing nginx: %v, want the hint to make deps", err)
 	}
 	requireNginx(t)
-	_, err = StartNginx(context.Background(), "nginx", "/nonexistent/ngx_rtmp_module.so", t.TempDir(), 64)
+	_, err = StartNginx(context.Background(), "nginx", "/nonexistent/ngx_rtmp_module.so", t.TempDir(), 64, Pinning{})
 	if err == nil || !strings.Contains(err.Error(), "libnginx-mod-rtmp") {
 		t.Errorf("a missing module: %v, want the hint to install it", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"time"
 
@@ -29,8 +30,13 @@ type ScenarioConfig struct {
 	Bitrate      float64       // the publisher's
 	MaxStarve    float64       // percent of failed or starving players that ends the scenario
 	ExtraYAML    string        // appended to the server's config
-	Out          io.Writer     // the table
-	Progress     io.Writer     // per-second progress within a step; nil for none
+	Pin          Pinning       // the server's and the load client's CPUs; none: shared
+	// PastCapacity: when a step ends the ramp, one more step with this
+	// many times its players, to see what the players the server admits
+	// get when it is offered more than it carries. 0: none.
+	PastCapacity float64
+	Out          io.Writer // the table
+	Progress     io.Writer // per-second progress within a step; nil for none
 	Log          *slog.Logger
 }
 
@@ -46,10 +52,19 @@ type StepResult struct {
 	StalledPct    float64 `json:"stalled_pct"`  // players with a gap over a second
 	BenchCPUPct   float64 `json:"bench_cpu_pct"`
 	HostCPUPct    float64 `json:"host_cpu_pct"` // of all the machine's cores
-	// Saturated: the machine was over 90% busy, so the server's figures
-	// are bounded by the machine (shared with the bench) too.
-	Saturated bool     `json:"machine_saturated"`
-	Summary   *Summary `json:"summary"`
+	// With pinning: how busy the server's and the load client's cores
+	// were, with anything else that ran on them.
+	ServerCoresPct float64 `json:"server_cores_busy_pct,omitempty"`
+	ClientCoresPct float64 `json:"client_cores_busy_pct,omitempty"`
+	// Saturated: the load client's cores (unpinned: the machine) were over
+	// 90% busy, so the client, not only the server, may have set the limit.
+	Saturated bool      `json:"machine_saturated"`
+	Admission Admission `json:"admission"`
+	// The CPUs the server's and the bench's threads were allowed, read
+	// back from /proc at the end of the step.
+	ServerAffinity *Affinity `json:"server_affinity,omitempty"`
+	ClientAffinity *Affinity `json:"client_affinity,omitempty"`
+	Summary        *Summary  `json:"summary"`
 }
 
 // ScenarioResult is the whole table.
@@ -60,6 +75,10 @@ type ScenarioResult struct {
 	Bitrate  float64      `json:"bitrate_bps"`
 	Steps    []StepResult `json:"steps"`
 	Stopped  string       `json:"stopped"` // why there are no more steps
+	// Past is the past-capacity step, when one ran, and the server's
+	// admission decisions during it (from its log).
+	Past          *StepResult `json:"past_capacity,omitempty"`
+	PastDecisions []string    `json:"past_capacity_decisions,omitempty"`
 }
 
 // DefaultSteps doubles from 100 up to limit, ending on limit itself.
@@ -83,7 +102,8 @@ func Scenario(ctx context.Context, cfg ScenarioConfig) (*ScenarioResult, error) 
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	opts := ServerOptions{Path: cfg.Server, Workers: cfg.Workers, ExtraYAML: cfg.ExtraYAML}
+	decisions := &decisionLog{}
+	opts := ServerOptions{Path: cfg.Server, Workers: cfg.Workers, ExtraYAML: cfg.ExtraYAML, Pin: cfg.Pin, OnLog: decisions.add}
 	if cfg.Protocol == ProtoWHEP {
 		opts.ExtraYAML += "\nrtc:\n  enabled: true\n  udp_port_base: 0\n"
 	}
@@ -110,10 +130,21 @@ func Scenario(ctx context.Context, cfg ScenarioConfig) (*ScenarioResult, error) 
 		if err != nil {
 			return res, err
 		}
+		step.readAffinity(srv.Pid)
 		res.Steps = append(res.Steps, step)
 		writeStepRow(cfg.Out, step)
 		if step.StarvingPct > cfg.MaxStarve {
 			res.Stopped = fmt.Sprintf("%.1f%% of %d players failed or starved (limit %g%%)", step.StarvingPct, n, cfg.MaxStarve)
+			if past := pastCapacitySteps(n, cfg.PastCapacity); past > 0 && ctx.Err() == nil {
+				start := time.Now()
+				step, _, err := runStep(ctx, cfg, srv.CPU, url, past)
+				if err != nil {
+					return res, err
+				}
+				step.readAffinity(srv.Pid)
+				res.Past, res.PastDecisions = &step, decisions.since(start)
+				writeStepRow(cfg.Out, step)
+			}
 			break
 		}
 		select {
@@ -130,14 +161,59 @@ func Scenario(ctx context.Context, cfg ScenarioConfig) (*ScenarioResult, error) 
 		res.Stopped = fmt.Sprintf("all steps passed, up to %d players", cfg.Steps[len(cfg.Steps)-1])
 	}
 	fmt.Fprintf(cfg.Out, "stopped: %s\n", res.Stopped)
-	for _, s := range res.Steps {
+	if res.Past != nil {
+		writeAdmission(cfg.Out, res.Past.Admission)
+		fmt.Fprintf(cfg.Out, "  the server's admission decisions during it (from the step's start):\n")
+		for _, d := range res.PastDecisions {
+			fmt.Fprintf(cfg.Out, "    %s\n", d)
+		}
+	}
+	writeScenarioNotes(cfg.Out, cfg.Pin, append(res.Steps, derefSteps(res.Past)...))
+	return res, nil
+}
+
+// pastCapacitySteps is the players of the step after the one that ended
+// the ramp: factor times it, within MaxClients; 0 for none.
+func pastCapacitySteps(n int, factor float64) int {
+	if factor <= 1 {
+		return 0
+	}
+	return min(int(float64(n)*factor+0.5), MaxClients)
+}
+
+func derefSteps(s *StepResult) []StepResult {
+	if s == nil {
+		return nil
+	}
+	return []StepResult{*s}
+}
+
+// readAffinity records the CPUs the server's threads and the bench's own
+// were allowed at the end of the step.
+func (s *StepResult) readAffinity(pid int) {
+	if a, err := treeAffinity(pid); err == nil {
+		s.ServerAffinity = &a
+	}
+	if a, err := pidsAffinity([]int{os.Getpid()}); err == nil {
+		s.ClientAffinity = &a
+	}
+}
+
+// writeScenarioNotes says what bounded the steps marked saturated, and
+// whether the pinning held in every step.
+func writeScenarioNotes(w io.Writer, pin Pinning, steps []StepResult) {
+	for _, s := range steps {
 		if s.Saturated {
-			fmt.Fprintf(cfg.Out, "* this machine's %d cores were over 90%% busy (the bench and the server share them): "+
-				"at those steps the machine, not only the server, set the limit\n", runtime.NumCPU())
+			if len(pin.Client) > 0 {
+				fmt.Fprintf(w, "* the load client's CPUs %s were over 90%% busy: at those steps the client, not only the server, set the limit\n", pin.Client)
+			} else {
+				fmt.Fprintf(w, "* this machine's %d cores were over 90%% busy (the bench and the server share them): "+
+					"at those steps the machine, not only the server, set the limit\n", runtime.NumCPU())
+			}
 			break
 		}
 	}
-	return res, nil
+	writeAffinityNote(w, pin, steps)
 }
 
 // runStep plays n players for a step and measures the server whose CPU
@@ -178,14 +254,17 @@ func runStep(ctx context.Context, cfg ScenarioConfig, cpu func() (time.Duration,
 		d, err := hostBusy()
 		return d.Seconds(), err
 	}}
+	probes := append([]Probe{cpuProbe, hostProbe}, extra...)
+	probes = append(probes, coresProbes(cfg.Pin)...)
 	r, err := Play(ctx, PlayConfig{URL: url, Clients: n, Ramp: cfg.Ramp, Duration: ramp + settle + cfg.StepDuration,
 		Timeout: 10 * time.Second, Bitrate: cfg.Bitrate, MaxFail: cfg.MaxStarve, Progress: cfg.Progress,
-		Probes: append([]Probe{cpuProbe, hostProbe}, extra...)})
+		Probes: probes})
 	if err != nil {
 		return StepResult{}, nil, err
 	}
 	step := StepResult{Players: n, StartupP99MS: r.Summary.Startup.P99, StarvingPct: r.Summary.BadPct,
-		StalledPct: 100 * float64(r.Summary.StalledClient) / float64(n), BenchCPUPct: r.Summary.BenchCPUPct, Summary: &r.Summary}
+		StalledPct: 100 * float64(r.Summary.StalledClient) / float64(n), BenchCPUPct: r.Summary.BenchCPUPct,
+		Admission: admissionOf(r.Clients, &r.Summary), Summary: &r.Summary}
 	a, b, ok := steadyWindow(r.Timeline, n)
 	if !ok {
 		return step, r, nil
@@ -206,6 +285,11 @@ func runStep(ctx context.Context, cfg ScenarioConfig, cpu func() (time.Duration,
 		step.HostCPUPct = 100 * host / secs / float64(runtime.NumCPU())
 	}
 	step.Saturated = step.HostCPUPct > 90
+	if len(cfg.Pin.Client) > 0 {
+		step.ServerCoresPct = coresPct(a, b, serverCoresProbe, len(cfg.Pin.Server))
+		step.ClientCoresPct = coresPct(a, b, clientCoresProbe, len(cfg.Pin.Client))
+		step.Saturated = step.ClientCoresPct > 90
+	}
 	return step, r, nil
 }
 
@@ -291,8 +375,10 @@ func probeKeyframe(ctx context.Context, proto, url string) error {
 func writeScenarioHead(cfg ScenarioConfig) {
 	fmt.Fprintf(cfg.Out, "streamedge bench scenario: %s -w %d, one synthetic publisher at %s, %s players, %v measured per step\n",
 		cfg.Server, cfg.Workers, formatBitrate(cfg.Bitrate), protoName(cfg.Protocol), cfg.StepDuration)
-	fmt.Fprintf(cfg.Out, "%8s  %16s  %10s  %10s  %11s  %8s  %7s  %9s  %8s\n",
-		"players", "delivered Gbit/s", "server CPU", "CPU-s/Gbit", "startup p99", "starving", "stalled", "bench CPU", "host CPU")
+	writePinningHead(cfg.Out, cfg.Pin)
+	fmt.Fprintf(cfg.Out, "%8s  %16s  %10s  %10s  %11s  %8s  %7s  %9s  %8s  %8s  %8s  %8s  %8s  %7s\n",
+		"players", "delivered Gbit/s", "server CPU", "CPU-s/Gbit", "startup p99", "starving", "stalled", "bench CPU", "host CPU",
+		"srv core", "cli core", "admitted", "refused", "adm p1")
 }
 
 func writeStepRow(w io.Writer, s StepResult) {
@@ -300,9 +386,10 @@ func writeStepRow(w io.Writer, s StepResult) {
 	if s.Saturated {
 		mark = " *"
 	}
-	fmt.Fprintf(w, "%8d  %16.3f  %9.0f%%  %10.2f  %11s  %7.1f%%  %6.1f%%  %8.0f%%  %7.0f%%%s\n",
+	fmt.Fprintf(w, "%8d  %16.3f  %9.0f%%  %10.2f  %11s  %7.1f%%  %6.1f%%  %8.0f%%  %7.0f%%  %8s  %8s  %8d  %8d  %7.2f%s\n",
 		s.Players, s.DeliveredGbps, s.ServerCPUPct, s.CPUSecPerGbit, ms(s.StartupP99MS), s.StarvingPct,
-		s.StalledPct, s.BenchCPUPct, s.HostCPUPct, mark)
+		s.StalledPct, s.BenchCPUPct, s.HostCPUPct, busyPct(s.ServerCoresPct), busyPct(s.ClientCoresPct),
+		s.Admission.Admitted, s.Admission.Refused, s.Admission.ShareP1, mark)
 }
 
 func protoName(p string) string {

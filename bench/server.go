@@ -22,10 +22,11 @@ const serverStartTimeout = 15 * time.Second
 
 // ServerOptions says how to start a streamedge server for a benchmark.
 type ServerOptions struct {
-	Path      string // the streamedge binary
-	Workers   int    // -w; 0 passes none
-	API       bool   // serve the HTTP API on a free loopback port too
-	ExtraYAML string // appended to the config (loopback ports, JSON logs)
+	Path      string  // the streamedge binary
+	Workers   int     // -w; 0 passes none
+	API       bool    // serve the HTTP API on a free loopback port too
+	ExtraYAML string  // appended to the config (loopback ports, JSON logs)
+	Pin       Pinning // its CPUs (Server) and nice, and its workers'
 	// OnLog sees every JSON log line of the server, e.g. to compare its
 	// byte counts with the bench's. It runs on the log reader's goroutine.
 	OnLog func(line map[string]any)
@@ -80,7 +81,7 @@ func StartServer(ctx context.Context, opt ServerOptions) (*Server, error) {
 		return nil, err
 	}
 	s.cmd.Stdout = s.cmd.Stderr
-	if err := s.cmd.Start(); err != nil {
+	if err := startPlaced(s.cmd, opt.Pin); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("starting %s: %w", opt.Path, err)
 	}

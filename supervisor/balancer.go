@@ -258,10 +258,12 @@ func (b *balancer) observe(views []slotView) {
 			if l.Time.After(b.lastAt[v.Slot]) {
 				w.OverSince = balance.Over(w.OverSince, l.CPUPercent, b.policy.WorkerCPUHigh, l.Time)
 				w.WriterOver = balance.OverCount(w.WriterOver, l.WriterLoad, b.policy.WriterLoadHigh)
+				w.WriterUnder = balance.UnderCount(w.WriterUnder, l.WriterLoad, b.policy.WriterLoadLow)
 				b.lastAt[v.Slot] = l.Time
 			}
 		} else if !v.Ready {
 			w.CPU, w.BytesOut, w.WriterLoad, w.Conns, w.Players, w.OverSince, w.WriterOver = 0, 0, 0, 0, 0, time.Time{}, 0
+			w.WriterUnder = 0
 		}
 	}
 	for slot := range b.state {

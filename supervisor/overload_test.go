@@ -48,7 +48,14 @@ func TestBalancerWriterFullSlotGetsNothing(t *testing.T) {
 	if len(fx.broadcast) != 1 || !fx.broadcast[0].(*ipc.Admission).Refuse {
 		t.Fatalf("both writer full: broadcasts %v, want one refusing admission", fx.broadcast)
 	}
+	// One short pass is not headroom either (past capacity the players
+	// parked on full sockets make passes short): the second report under
+	// writer_load_low in a row is.
 	b.step(at(4), []slotView{loadView(b, 0, 0.5, at(4)), loadView(b, 1, 0.8, at(4))}, HostLoad{})
+	if len(fx.broadcast) != 1 || !b.state[0].WriterFull {
+		t.Fatalf("slot 0 after one report under writer_load_low: broadcasts %v, %+v; want still full", fx.broadcast, *b.state[0])
+	}
+	b.step(at(5), []slotView{loadView(b, 0, 0.5, at(5)), loadView(b, 1, 0.8, at(5))}, HostLoad{})
 	if len(fx.broadcast) != 2 || fx.broadcast[1].(*ipc.Admission).Refuse {
 		t.Fatalf("slot 0 under writer_load_low: broadcasts %v, want admission again", fx.broadcast)
 	}

@@ -83,32 +83,41 @@ func (d *decision) heat() {
 }
 
 // writerReports is how many reports in a row at writer_load_high close a
-// slot. The load is one pass's wall time, and a single pass can run long
-// for reasons that pass (a GC, the process descheduled on a busy host); two
-// reports, a second apart, tell capacity from that. No longer, as hot_for
-// is for CPU: from then on every player admitted takes rate from those
-// already there, and a loop is one goroutine, so a spare core does not help.
+// slot, and under writer_load_low open it. The load is one pass's wall
+// time, and a single pass can run long for reasons that pass (a GC, the
+// process descheduled on a busy host); two reports, a second apart, tell
+// capacity from that. No longer, as hot_for is for CPU: from then on every
+// player admitted takes rate from those already there, and a loop is one
+// goroutine, so a spare core does not help. Opening takes as many: past
+// capacity a pass runs short too, since it skips the players parked on a
+// full socket, which are the ones starving (measured at -w 1 with 9,300
+// HTTP-FLV players: a report of 2.05, then 0.43 with the core at 86 %).
 const writerReports = 2
 
 // writers closes a slot to new players while its busiest writer loop is at
 // writer_load_high, and opens it under writer_load_low. Nobody is shed for
-// it: the players it has keep full rate as long as no more come.
+// it: the players it has keep full rate as long as no more come. The
+// worker's CPU is the second witness: a long pass on a core over
+// worker_cpu_high is capacity, not a blip, and closes at once (during a
+// ramp each report waited for lets another second of players in); a short
+// one there is the parked players' doing, and does not open.
 func (d *decision) writers() {
 	high, low := d.p.WriterLoadHigh, d.p.WriterLoadLow
 	for i := range d.ws {
 		w := &d.ws[i]
+		coreFull := w.CPU >= d.p.WorkerCPUHigh
 		switch {
 		case w.WriterFull && !w.Ready:
 			w.WriterFull = false
 			d.add(Action{Kind: KindWriterOK, Slot: w.Slot, Reason: ReasonNotReady, Detail: "no ready worker in the slot"})
-		case w.WriterFull && (high <= 0 || w.WriterLoad < low):
+		case w.WriterFull && (high <= 0 || (w.WriterLoad < low && w.WriterUnder >= writerReports && !coreFull)):
 			w.WriterFull = false
 			d.add(Action{Kind: KindWriterOK, Slot: w.Slot, Reason: ReasonWriterLow,
-				Detail: fmt.Sprintf("writer load %.3g < writer_load_low %.3g, %d players", w.WriterLoad, low, w.Players)})
-		case !w.WriterFull && w.Ready && high > 0 && w.WriterLoad >= high && w.WriterOver >= writerReports:
+				Detail: fmt.Sprintf("writer load %.3g < writer_load_low %.3g for %d reports, cpu %.1f%%, %d players", w.WriterLoad, low, w.WriterUnder, w.CPU, w.Players)})
+		case !w.WriterFull && w.Ready && high > 0 && w.WriterLoad >= high && (w.WriterOver >= writerReports || coreFull):
 			w.WriterFull = true
 			d.add(Action{Kind: KindWriterFull, Slot: w.Slot, Reason: ReasonWriterLoad,
-				Detail: fmt.Sprintf("writer load %.3g >= writer_load_high %.3g for %d reports, %d players", w.WriterLoad, high, w.WriterOver, w.Players)})
+				Detail: fmt.Sprintf("writer load %.3g >= writer_load_high %.3g for %d reports, cpu %.1f%%, %d players", w.WriterLoad, high, w.WriterOver, w.CPU, w.Players)})
 		}
 	}
 }

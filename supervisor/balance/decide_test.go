@@ -35,11 +35,15 @@ func hot(slot int, cpu float64, since time.Duration) Worker {
 }
 
 // loaded is a slot whose busiest writer loop needs load of the tick; at
-// writer_load_high (0.9) it has been so for writerReports reports.
+// writer_load_high (0.9), or under writer_load_low (0.75), it has been so
+// for writerReports reports.
 func loaded(w Worker, load float64, full bool) Worker {
 	w.WriterLoad, w.WriterFull = load, full
 	if load >= 0.9 {
 		w.WriterOver = writerReports
+	}
+	if load < 0.75 {
+		w.WriterUnder = writerReports
 	}
 	return w
 }
@@ -295,6 +299,17 @@ var decideCases = []struct {
 	{name: "one worker writer full in the hysteresis band: the host stays full",
 		host: Host{Full: true, CPU: 10},
 		ws:   []Worker{loaded(cool(0, 10, 100), 0.8, true)}},
+	{name: "one report at writer_load_high on a core over worker_cpu_high: full at once",
+		// during a ramp of 500/s, the second report would let 500 more in
+		ws:   []Worker{with(loaded(cool(0, 85, 100), 1.2, false), func(w *Worker) { w.WriterOver = 1; w.OverSince = t0.Add(-time.Second) })},
+		want: []act{{kind: KindWriterFull, slot: 0, reason: ReasonWriterLoad}, {kind: KindHostFull, slot: -1, reason: ReasonWriterLoad}}},
+	{name: "one report under writer_load_low (a pass the parked players made short): stays full",
+		host: Host{Full: true, CPU: 10},
+		ws:   []Worker{with(loaded(cool(0, 60, 100), 0.43, true), func(w *Worker) { w.WriterUnder = 1 })}},
+	{name: "under writer_load_low with the core over worker_cpu_high: stays full",
+		// measured: 2.05, then 0.43 at 86 % with 9,300 players starving
+		host: Host{Full: true, CPU: 10},
+		ws:   []Worker{with(loaded(cool(0, 86, 100), 0.43, true), func(w *Worker) { w.OverSince = t0.Add(-time.Second) })}},
 	{name: "one worker under writer_load_low: the host admits again",
 		host: Host{Full: true, CPU: 10},
 		ws:   []Worker{loaded(cool(0, 10, 100), 0.7, true)},

@@ -60,6 +60,9 @@ type Worker struct {
 	// WriterOver counts the reports in a row with WriterLoad at or over
 	// writer_load_high (see OverCount); the master keeps it per slot.
 	WriterOver int
+	// WriterUnder counts the reports in a row with WriterLoad under
+	// writer_load_low (see UnderCount).
+	WriterUnder int
 
 	// OverSince starts the current run of reports over worker_cpu_high;
 	// zero when the last one was under (see Over).
@@ -182,6 +185,14 @@ func (a Action) String() string {
 // OverCount returns the WriterOver to carry after a new report of load.
 func OverCount(prev int, load, high float64) int {
 	if high <= 0 || load < high {
+		return 0
+	}
+	return prev + 1
+}
+
+// UnderCount returns the WriterUnder to carry after a new report of load.
+func UnderCount(prev int, load, low float64) int {
+	if load >= low {
 		return 0
 	}
 	return prev + 1
