@@ -13,23 +13,21 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/rtp/codecs"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
 	"streamedge/media/flv"
 )
 
 // whepAPI is the pion API every WHEP player of the process shares: a peer
-// on loopback only (the bench refuses other targets anyway), with the NACK
-// and report interceptors a browser has.
+// on loopback only (the bench refuses other targets anyway) that does
+// ICE, DTLS and SRTP as a browser does, and nothing a browser adds on top:
+// no interceptors (no NACKs, receiver reports or congestion feedback), so
+// that a load of players costs the machine little beside the server. The
+// players pion's defaults made used twice the server's CPU (issue 15).
 var whepAPI = sync.OnceValues(func() (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
-		return nil, err
-	}
-	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}
@@ -37,15 +35,16 @@ var whepAPI = sync.OnceValues(func() (*webrtc.API, error) {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(&interceptor.Registry{}),
+		webrtc.WithSettingEngine(se)), nil
 })
 
-// jitterBuffer is how long the player waits for a lost packet.
-const jitterBuffer = 300 * time.Millisecond
-
-// whepFrame is one depacketized picture or Opus packet, in the FLV shape
-// the recorder counts: a video tag header (keyframe or not) before the
-// picture, the enhanced-RTMP Opus header before audio.
+// whepFrame is one picture or Opus packet in the FLV shape the recorder
+// counts: a video tag header (keyframe or not) or the enhanced-RTMP Opus
+// header, then as many bytes as the frame's RTP payloads had. The bytes
+// themselves are not the media: the recorder looks at nothing but the
+// first byte and the length, and copying each picture out of its packets
+// was most of what a player cost.
 type whepFrame struct {
 	typ  uint8
 	ts   uint32
@@ -144,41 +143,122 @@ func (s *whepSession) signal(ctx context.Context, rawURL string) (string, error)
 	return string(body), nil
 }
 
+// onTrack reads the track's RTP into reused buffers and hands on a frame
+// per Opus packet and per picture: the packets up to the marker bit (or
+// up to a new timestamp, when the marker packet was lost).
 func (s *whepSession) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	video := t.Kind() == webrtc.RTPCodecTypeVideo
-	// A browser's jitter buffer gives a missing packet a few hundred ms
-	// (NACK has that long) and then plays on; waiting for 512 more packets
-	// would turn every loss into a stall that no viewer sees.
-	sb := samplebuilder.New(512, &codecs.H264Packet{}, 90000, samplebuilder.WithMaxTimeDelay(jitterBuffer))
+	buf := make([]byte, 1500)
+	var h rtp.Header
+	var bodies frameBodies
+	var pic picture
 	for {
-		pkt, _, err := t.ReadRTP()
+		n, _, err := t.Read(buf)
 		if err != nil {
 			return
 		}
-		if !video {
-			s.deliver(whepFrame{typ: flv.TagAudio, ts: pkt.Timestamp / 48, body: append([]byte{0x91, 'O', 'p', 'u', 's'}, pkt.Payload...)})
+		hl, err := h.Unmarshal(buf[:n])
+		if err != nil {
 			continue
 		}
-		sb.Push(pkt)
-		for sample := sb.Pop(); sample != nil; sample = sb.Pop() {
-			head := byte(flv.VideoFrameInter<<4 | flv.VideoCodecAVC)
-			if hasIDR(sample.Data) {
-				head = flv.VideoFrameKey<<4 | flv.VideoCodecAVC
-			}
-			s.deliver(whepFrame{typ: flv.TagVideo, ts: sample.PacketTimestamp / 90, body: append([]byte{head, 1, 0, 0, 0}, sample.Data...)})
+		payload := buf[hl:n]
+		if h.Padding && len(payload) > 0 {
+			payload = payload[:max(0, len(payload)-int(payload[len(payload)-1]))]
+		}
+		if !video {
+			s.deliver(whepFrame{typ: flv.TagAudio, ts: h.Timestamp / 48, body: bodies.audio(len(payload))})
+			continue
+		}
+		if pic.bytes > 0 && h.Timestamp != pic.ts {
+			s.deliver(pic.frame(&bodies))
+		}
+		pic.add(h.Timestamp, payload)
+		if h.Marker {
+			s.deliver(pic.frame(&bodies))
 		}
 	}
 }
 
-// hasIDR reports an IDR slice in an Annex B access unit.
-func hasIDR(au []byte) bool {
-	for i := 0; i+3 < len(au); i++ {
-		if au[i] == 0 && au[i+1] == 0 && au[i+2] == 1 && au[i+3]&0x1f == 5 {
-			return true
+// picture is the part of a picture received so far.
+type picture struct {
+	ts    uint32
+	bytes int
+	key   bool
+}
+
+func (p *picture) add(ts uint32, payload []byte) {
+	p.ts = ts
+	p.bytes += len(payload)
+	p.key = p.key || hasIDR(payload)
+}
+
+// frame returns the picture as a frame and starts the next.
+func (p *picture) frame(b *frameBodies) whepFrame {
+	f := whepFrame{typ: flv.TagVideo, ts: p.ts / 90, body: b.video(p.key, p.bytes)}
+	*p = picture{}
+	return f
+}
+
+// frameBodies are a player's frame bodies: the tag header, then zeros.
+// They are never written after they are made, so frames still queued for
+// the recorder may share them; a longer frame makes a longer one.
+type frameBodies struct {
+	key, inter, opus []byte
+}
+
+func (b *frameBodies) video(key bool, n int) []byte {
+	n += 5 // the FLV video tag header
+	p, head := &b.inter, byte(flv.VideoFrameInter<<4|flv.VideoCodecAVC)
+	if key {
+		p, head = &b.key, flv.VideoFrameKey<<4|flv.VideoCodecAVC
+	}
+	if len(*p) < n {
+		*p = make([]byte, max(n, 2*len(*p)))
+		(*p)[0], (*p)[1] = head, 1 // an AVC NAL unit
+	}
+	return (*p)[:n]
+}
+
+func (b *frameBodies) audio(n int) []byte {
+	n += 5 // the enhanced-RTMP Opus header
+	if len(b.opus) < n {
+		b.opus = append([]byte{0x91, 'O', 'p', 'u', 's'}, make([]byte, max(n, 1500))...)
+	}
+	return b.opus[:n]
+}
+
+// hasIDR reports an IDR slice in one RTP payload of H.264 (RFC 6184): a
+// single NAL unit, one inside a STAP-A, or the first fragment of a FU-A.
+func hasIDR(p []byte) bool {
+	if len(p) < 2 {
+		return false
+	}
+	switch p[0] & 0x1f {
+	case naluIDR:
+		return true
+	case naluSTAPA:
+		for rest := p[1:]; len(rest) > 2; {
+			n := int(rest[0])<<8 | int(rest[1])
+			if n == 0 || n > len(rest)-2 {
+				return false
+			}
+			if rest[2]&0x1f == naluIDR {
+				return true
+			}
+			rest = rest[2+n:]
 		}
+	case naluFUA:
+		return p[1]&0x80 != 0 && p[1]&0x1f == naluIDR
 	}
 	return false
 }
+
+// H.264 NAL unit types hasIDR looks at.
+const (
+	naluIDR   = 5
+	naluSTAPA = 24
+	naluFUA   = 28
+)
 
 // deliver hands a frame to next; a player too slow to take it loses it,
 // as a browser's jitter buffer would.

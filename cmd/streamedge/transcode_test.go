@@ -120,7 +120,7 @@ func (s *server) streamRTC(t *testing.T, stream string) *supervisor.StreamInfo {
 // that ffmpeg decodes at 320x240 without an error and Opus that decodes
 // to the tone (energy). The host has one transcoder for the stream
 // however many players, on both workers, play it (10 more; 100 more only
-// with STREAMEDGE_KNOWN_FLAKY=1, for the reason given there).
+// with STREAMEDGE_KNOWN_FLAKY=1, for its time).
 func TestRTMPToWHEPOnEveryWorker(t *testing.T) {
 	requireTranscode(t)
 	s, ports := startRTC(t, 2)
@@ -144,8 +144,11 @@ func TestRTMPToWHEPOnEveryWorker(t *testing.T) {
 	for _, n := range []int{10, 100} {
 		t.Run(fmt.Sprintf("%d players", n), func(t *testing.T) {
 			if n == 100 {
-				knownFlaky(t, "issue 15: under -race on a busy machine a few of 100 simultaneous WHEP handshakes never finish "+
-					"on the server within its 30 s handshake timeout (the pion player's DTLS is done, the server's DTLS client is not)")
+				// Its cause, writes queued on Go's write lock of the RTC
+				// socket, is fixed and tested by webrtc's
+				// TestWritesBesideGoLock; it passed 5 of 5 runs under
+				// -race on a busy machine, but takes 10-31 s there.
+				knownFlaky(t, "issue 15: 100 simultaneous WHEP players take 10-31 s under -race, too long for CI")
 			}
 			var wg sync.WaitGroup
 			players := make([]*rtctest.Player, n)

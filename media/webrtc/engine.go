@@ -73,6 +73,21 @@ func newAPI(mux ice.UDPMux, local net.Addr, cfg Config, logs pionLogs) (*webrtc.
 	// needs hidden.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(cfg.DisconnectTimeout/2, cfg.DisconnectTimeout, 2*time.Second)
+	// The DTLS handshake is kept as short as it can be, as SRS keeps it: a
+	// worker that handshakes with a hundred players at once while it feeds
+	// those already playing takes each step slowly, and every flight a
+	// peer waits for beyond a second costs a retransmission with doubling
+	// backoff (pion's 1, 2, 4, 8, 16 s).
+	//  - The server is the DTLS server (the answer says setup:passive):
+	//    it is done once it has sent its last flight; as the client it
+	//    waited for the player's, a round trip more.
+	//  - No HelloVerifyRequest: its cookie proves the client's address,
+	//    which ICE has proved already (pion takes no DTLS from an address
+	//    that has not passed a check); it would be one more round trip.
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+		return nil, err
+	}
+	se.SetDTLSInsecureSkipHelloVerify(true)
 	if ua, ok := local.(*net.UDPAddr); ok && ua.IP.IsLoopback() {
 		se.SetIncludeLoopbackCandidate(true)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"streamedge/media/transcode"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -319,5 +320,42 @@ func TestCandidates(t *testing.T) {
 	_, answer, _ = rtctest.Post(t, ts.url+"/live/s/whep", "application/sdp", offer)
 	if !strings.Contains(answer, " 198.51.100.3 ") {
 		t.Fatalf("answer after the change:\n%s", answer)
+	}
+}
+
+// TestWritesBesideGoLock (issue 15): no write of the server waits on Go's
+// write lock of its socket. With that lock held (as a queue of a hundred
+// players' writes held it, for seconds, on a worker short of CPU), a WHEP
+// player still connects and gets its frames.
+func TestWritesBesideGoLock(t *testing.T) {
+	ts := startServer(t, Config{})
+	_, src := ts.publish(t, "/rtc/v1/whip/?app=live&stream=s")
+	awaitHeaders(t, ts.hub, testKey)
+	rc, err := ts.udp.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	wrote := make(chan error, 1)
+	go func() {
+		// RawConn.Write holds the descriptor's write lock while f runs.
+		wrote <- rc.Write(func(uintptr) bool { close(held); <-release; return true })
+	}()
+	<-held
+	var once sync.Once
+	let := func() { once.Do(func() { close(release) }) }
+	defer let()
+	// The deadline lets the lock go, so that a session stuck behind it
+	// ends (and the test fails) rather than hangs.
+	deadline := time.AfterFunc(20*time.Second, let)
+	p := rtctest.NewPlayer(t).Play(t, ts.url+"/live/s/whep")
+	frames, opus := p.AwaitFrames(t, 10)
+	if !deadline.Stop() {
+		t.Fatal("the player played only once the write lock was let go")
+	}
+	rtctest.CheckFrames(t, "player", src, frames, opus)
+	let()
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
 	}
 }
