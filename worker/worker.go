@@ -17,6 +17,7 @@ import (
 	"streamedge/media/access"
 	"streamedge/media/connlog"
 	"streamedge/media/hub"
+	"streamedge/media/readpoll"
 )
 
 // Listeners are the sockets a worker serves, by the name of the server
@@ -40,17 +41,26 @@ type Worker struct {
 	// draining is set by Drain: the handoff socket refuses players from then.
 	draining atomic.Bool
 	ho       *handoffs // nil until the process opens its handoff socket
+	// poll is where players wait for their clients' side without a
+	// goroutine each; nil if the kernel gave no epoll set (players then
+	// wait in a read of their own).
+	poll *readpoll.Poller
 }
 
 // New builds a worker from cfg; Run starts it.
 func New(cfg *configs.Config, log *slog.Logger) *Worker {
 	h := hub.New(hubOptions(cfg), log)
 	httpSrv := newHTTPServer("http", h, cfg, log)
-	w := &Worker{log: log, hub: h, servers: []server{
-		newRTMPServer("rtmp", h, cfg, log),
-		newRTMPServer(relaySocket, h, cfg, log),
-		httpSrv,
-	}}
+	rtmpSrv, relaySrv := newRTMPServer("rtmp", h, cfg, log), newRTMPServer(relaySocket, h, cfg, log)
+	w := &Worker{log: log, hub: h, servers: []server{rtmpSrv, relaySrv, httpSrv}}
+	if poll, err := readpoll.New(); err == nil {
+		w.poll = poll
+		httpSrv.flv.SetPoller(poll)
+		rtmpSrv.srv.SetPoller(poll)
+		relaySrv.srv.SetPoller(poll)
+	} else {
+		log.Warn("no read poller: each player waits in a goroutine", "reason", err.Error())
+	}
 	if cfg.RTC.Enabled {
 		// WHIP/WHEP signalling goes in front of HTTP-FLV on the same port.
 		w.rtc = newRTCServer(h, cfg, log)
@@ -215,6 +225,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	summaryCtx, stopSummary := context.WithCancel(context.Background())
 	wg.Go(func() { connlog.Summarise(summaryCtx, w.log, connlog.Interval, w.junk()) })
+	// The poller outlives the sessions that wait in it.
+	pollCtx, stopPoll := context.WithCancel(context.Background())
+	if w.poll != nil {
+		wg.Go(func() {
+			if err := w.poll.Run(pollCtx); err != nil {
+				w.log.Error("read poller failed", "reason", err.Error())
+			}
+		})
+	}
 	// A server that returns nil had its listener closed by a drain: keep
 	// serving sessions until ctx ends. Only an error stops the worker early.
 	var err error
@@ -233,6 +252,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		ln.Close()
 	}
 	stopSummary() // after the servers: their last junk is in the last summary
+	stopPoll()
 	wg.Wait()
 	return err
 }

@@ -9,6 +9,7 @@ package httpflv
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"streamedge/media/access"
 	"streamedge/media/flv"
 	"streamedge/media/hub"
+	"streamedge/media/readpoll"
 )
 
 // Stats are the handler's running counters.
@@ -41,7 +43,13 @@ type Handler struct {
 	idle    chan struct{} // closed when the last player ends; nil until asked for
 	closed  bool
 	wg      sync.WaitGroup
+	poller  *readpoll.Poller // see SetPoller
 }
+
+// SetPoller, before the first request, has players wait for their
+// client's side in poller, with no goroutine each, instead of in a
+// blocked read of their own.
+func (h *Handler) SetPoller(poller *readpoll.Poller) { h.poller = poller }
 
 // New returns a handler that plays streams of h.
 func New(h *hub.Hub, log *slog.Logger) *Handler {
@@ -141,9 +149,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.gated = gated
-	defer h.untrack(p)
-	defer p.notifyStop()
-	p.serve(brw.Reader)
+	// The response goes on without the handler: net/http's goroutine ends
+	// and lets go of the request and its buffers (8 KiB of bufio for a
+	// connection that only ever writes). Bytes a client sent after its
+	// request are read from the buffer that holds them.
+	var in io.Reader = nc
+	if brw.Reader.Buffered() > 0 {
+		in = brw.Reader
+	}
+	go p.serve(in)
 }
 
 func (h *Handler) track(p *player) bool {
@@ -201,7 +215,7 @@ func (h *Handler) Close() {
 	h.mu.Lock()
 	h.closed = true
 	for p := range h.players {
-		p.nc.Close()
+		p.kill()
 	}
 	h.mu.Unlock()
 	h.wg.Wait()
@@ -227,8 +241,10 @@ type player struct {
 	stream string
 	since  time.Time
 	log    *slog.Logger
-	vecs   [][]byte
+	vecs   [][]byte // WriteBatch's scratch: a handed-over player's catch-up
 	out    *hub.Outlet
+	feed   hub.Feed
+	wait   readpoll.Handle // with a poller: the session's wait for the client's side
 	// scratch holds tag headers of a player handed over from a worker
 	// with another timeline of the stream.
 	scratch []byte
@@ -249,37 +265,33 @@ var _ hub.FanoutWriter = (*player)(nil)
 // errClientGone ends a response whose client closed its side.
 var errClientGone = errors.New("client closed the connection")
 
-func (p *player) serve(r interface{ Read([]byte) (int, error) }) {
+// serve writes the response head and starts the player's session.
+func (p *player) serve(in io.Reader) {
 	h := p.h
 	h.Stats.Players.Add(1)
-	defer p.uncount()
-	defer p.sub.Close()
-	var err error
-	defer func() { hub.ClosePlayerConn(p.nc, err) }()
 	h.hub.SetupPlayerConn(p.nc)
 	p.sub.WaitForTracks()
-	err = p.out.Write([][]byte{[]byte(responseHead)}, h.hub.Options().SendTimeout)
-	if err == nil {
-		p.log.Info("flv play start")
-		err = p.play(r)
+	if err := p.out.Write([][]byte{[]byte(responseHead)}, h.hub.Options().SendTimeout); err != nil {
+		p.end(err)
+		return
 	}
-	p.logEnd(err)
+	p.log.Info("flv play start")
+	p.run(in)
 }
 
 // WriteBatch writes tags as header, body and trailer slices in one writev,
 // blocking: for writes outside the stream's writer loop.
 func (p *player) WriteBatch(msgs []*hub.Msg) error {
-	return hub.WriteNow(p, msgs, p.h.hub.Options().SendTimeout)
+	return hub.WriteNow(p, &p.vecs, msgs, p.h.hub.Options().SendTimeout)
 }
 
 // Frame lays tags out as header, body and trailer slices, sharing what the
 // hub encoded once; the FLV file header goes first, once.
-func (p *player) Frame(msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
+func (p *player) Frame(vecs [][]byte, msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
 	msgs, resumed := p.ho.tail.Admit(p.sub.Stream(), msgs)
 	if resumed != nil {
 		p.logResumed(resumed)
 	}
-	vecs := p.vecs[:0]
 	if !p.headSent {
 		p.headSent = true
 		p.audio, p.video = p.sub.Tracks()
@@ -294,7 +306,6 @@ func (p *player) Frame(msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
 		}
 		vecs = append(vecs, hdr, m.Payload, m.FLVTrailer())
 	}
-	p.vecs = vecs
 	return vecs, msgs
 }
 

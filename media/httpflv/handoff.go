@@ -17,14 +17,15 @@ import (
 	"streamedge/media/hub"
 )
 
-// An HTTP-FLV response moves between batches: the player's goroutine
-// stops writing, the goroutine that watches the client's side of the
-// connection is woken by a deadline, and the socket goes with the player's
-// position and the tracks its FLV header announced. The receiver writes no
-// second header: the next bytes on the wire are the next tag.
+// An HTTP-FLV response moves between batches: the session, which reads
+// the client's side of the connection, is woken (by a deadline in its
+// read, or through its poller handle), takes the player out of the
+// stream's writer loop, and the
+// socket goes with the player's position and the tracks its FLV header
+// announced. The receiver writes no second header: the next bytes on the
+// wire are the next tag.
 
 var (
-	errHandoff = errors.New("stopped for a handoff")
 	errMoved   = errors.New("moved to another worker")
 	errDropped = errors.New("handed to a worker that did not answer: closed")
 )
@@ -34,79 +35,14 @@ type handoffSide struct {
 	moved     bool // the socket went to another worker: its on_stop is the receiver's
 	uncounted bool // taken off Stats.Players
 	tail      handoff.Tail
-	from      string                                  // the worker an adopted player came from
-	cancel    atomic.Pointer[context.CancelCauseFunc] // set while the player runs
+	from      string      // the worker an adopted player came from
+	running   atomic.Bool // fed and reading: a request wakes it
 	req       atomic.Pointer[handoff.Request]
 }
 
-// play feeds the player until it ends or moves; a handoff that does not
-// happen resumes it here.
-func (p *player) play(r interface{ Read([]byte) (int, error) }) error {
-	var answered *handoff.Request
-	for {
-		ctx, cancel := context.WithCancelCause(context.Background())
-		p.ho.cancel.Store(&cancel)
-		// The request of the last round is cleared only once this round's
-		// cancel is in place, so a new one never cancels a round that is over.
-		if answered != nil {
-			p.ho.req.CompareAndSwap(answered, nil)
-		}
-		watched := make(chan struct{})
-		gone := false // set by the watcher before it closes watched
-		// A player sends nothing after its request: a read that returns means
-		// it has gone, and we stop at once instead of at the next write.
-		go func() {
-			defer close(watched)
-			var b [512]byte
-			for {
-				if _, err := r.Read(b[:]); err != nil {
-					if errors.Is(err, os.ErrDeadlineExceeded) && p.ho.req.Load() != nil {
-						return // woken for a handoff
-					}
-					gone = true
-					cancel(errClientGone)
-					p.nc.Close()
-					return
-				}
-			}
-		}()
-		err := handoff.CatchUp(p.sub, &p.ho.tail, p)
-		if err == nil {
-			err = p.sub.Run(ctx, p)
-		}
-		if c := context.Cause(ctx); c != nil {
-			err = c
-		}
-		if !errors.Is(err, errHandoff) {
-			cancel(err)
-			p.endHandoffs()
-			// The watcher may be blocked reading from a client that
-			// neither reads nor closes (the player the server just gave
-			// up on): closing the socket, abortively after a drop, is what
-			// ends its read.
-			hub.ClosePlayerConn(p.nc, err)
-			<-watched
-			return err
-		}
-		p.nc.SetReadDeadline(time.Now())
-		<-watched
-		answered = p.ho.req.Load()
-		if moved, err := p.handOff(answered, gone); moved || err != nil {
-			cancel(nil)
-			return cmp.Or(err, errMoved)
-		}
-		p.nc.SetReadDeadline(time.Time{})
-		cancel(nil)
-	}
-}
-
 // handOff answers the pending request of a stopped player.
-func (p *player) handOff(req *handoff.Request, gone bool) (moved bool, err error) {
+func (p *player) handOff(req *handoff.Request) (moved bool, err error) {
 	defer p.shedding.Store(false)
-	if gone {
-		req.Reply(nil, errClientGone)
-		return false, errClientGone
-	}
 	e, err := p.export()
 	if err != nil {
 		req.Reply(nil, err)
@@ -148,7 +84,7 @@ func (p *player) export() (*handoff.Export, error) {
 
 // endHandoffs refuses a request that comes as the player ends.
 func (p *player) endHandoffs() {
-	p.ho.cancel.Store(nil)
+	p.ho.running.Store(false)
 	if r := p.ho.req.Swap(nil); r != nil {
 		r.Reply(nil, errors.New("session ended"))
 	}
@@ -187,13 +123,13 @@ func (h *Handler) ExportPlayer(ctx context.Context) (*handoff.Export, error) {
 			p.shedding.Store(false)
 			continue
 		}
-		cancel := p.ho.cancel.Load()
-		if cancel == nil {
+		if !p.ho.running.Load() {
 			p.ho.req.CompareAndSwap(req, nil)
 			p.shedding.Store(false)
 			continue
 		}
-		(*cancel)(errHandoff)
+		p.nc.SetReadDeadline(time.Now()) // wakes the player's read, or
+		p.wait.Wake()                    // its session in the poller
 		e, err := req.Wait(ctx)
 		if err == nil {
 			return e, nil
@@ -211,7 +147,7 @@ func (h *Handler) movablePlayers() []*player {
 	defer h.mu.Unlock()
 	var list []*player
 	for p := range h.players {
-		if !p.shedding.Load() && p.ho.cancel.Load() != nil {
+		if !p.shedding.Load() && p.ho.running.Load() {
 			list = append(list, p)
 		}
 	}
@@ -250,16 +186,7 @@ func (h *Handler) Adopt(f *os.File, st *handoff.State) error {
 	}
 	h.Stats.Players.Add(1)
 	p.log.Info("flv play adopted", "from", st.From)
-	go func() {
-		defer h.untrack(p)
-		defer p.notifyStop()
-		defer p.uncount()
-		defer sub.Close()
-		var err error
-		defer func() { hub.ClosePlayerConn(nc, err) }()
-		err = p.play(nc)
-		p.logEnd(err)
-	}()
+	go p.run(nc) // its catch-up write is the session's to wait for, not the caller's
 	return nil
 }
 

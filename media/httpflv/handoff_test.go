@@ -17,6 +17,7 @@ import (
 	"streamedge/media/handoff"
 	"streamedge/media/httpflv"
 	"streamedge/media/hub"
+	"streamedge/media/mediatest"
 	"streamedge/media/mediatest/numbered"
 )
 
@@ -36,6 +37,7 @@ func startSide(t testing.TB, name string) *side {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("worker", name)
 	h := hub.New(hub.DefaultOptions(), log)
 	s := &side{addr: ln.Addr().String(), hub: h, flv: httpflv.New(h, log), socket: filepath.Join(t.TempDir(), name+".sock")}
+	s.flv.SetPoller(mediatest.Poller(t))
 	hl, err := handoff.Listen(s.socket)
 	if err != nil {
 		t.Fatal(err)

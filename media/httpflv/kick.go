@@ -16,6 +16,6 @@ func (h *Handler) Kick(id, reason string) bool {
 		return false
 	}
 	found.log.Info("flv player kicked", "reason", reason)
-	found.nc.Close()
+	found.kill()
 	return true
 }

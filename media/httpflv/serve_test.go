@@ -13,6 +13,7 @@ import (
 
 	"streamedge/media/flv"
 	"streamedge/media/hub"
+	"streamedge/media/mediatest"
 )
 
 func startHandler(t *testing.T) (*httptest.Server, *hub.Hub) {
@@ -20,6 +21,7 @@ func startHandler(t *testing.T) (*httptest.Server, *hub.Hub) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := hub.New(hub.DefaultOptions(), log)
 	fh := New(h, log)
+	fh.SetPoller(mediatest.Poller(t))
 	srv := httptest.NewServer(fh)
 	t.Cleanup(func() { fh.Close(); srv.Close(); h.Close() })
 	return srv, h

@@ -22,7 +22,7 @@ func (h *Handler) ShedNewest(reason string) bool {
 		return false
 	}
 	p.log.Info("flv player shed", "reason", reason)
-	p.nc.Close()
+	p.kill()
 	return true
 }
 

@@ -13,10 +13,11 @@ import (
 // hears what the client got.
 type FanoutWriter interface {
 	BatchWriter // for writes outside the loop: a handed-over player's catch-up
-	// Frame lays out msgs in the player's wire format. It may keep fewer
-	// (a handed-over player drops what its client had): kept is what
-	// Wrote is told once the bytes are out.
-	Frame(msgs []*Msg) (vecs [][]byte, kept []*Msg)
+	// Frame appends msgs to dst in the player's wire format. It may keep
+	// fewer (a handed-over player drops what its client had): kept is
+	// what Wrote is told once the bytes are out. dst is the writer's
+	// scratch (the loop's, shared by every player), not the player's.
+	Frame(dst [][]byte, msgs []*Msg) (vecs [][]byte, kept []*Msg)
 	// Wrote tells that the client got kept whole.
 	Wrote(kept []*Msg)
 	// Outlet is the player's socket.
@@ -28,11 +29,14 @@ type FanoutWriter interface {
 	Shared() (Wire, bool)
 }
 
-// WriteNow frames msgs for w and writes them whole, blocking for up to
-// timeout: a FanoutWriter's WriteBatch, for writes outside the loop.
-func WriteNow(w FanoutWriter, msgs []*Msg, timeout time.Duration) error {
-	vecs, kept := w.Frame(msgs)
+// WriteNow frames msgs for w into *scratch and writes them whole,
+// blocking for up to timeout: a FanoutWriter's WriteBatch, for writes
+// outside the loop.
+func WriteNow(w FanoutWriter, scratch *[][]byte, msgs []*Msg, timeout time.Duration) error {
+	vecs, kept := w.Frame((*scratch)[:0], msgs)
+	*scratch = vecs
 	err := w.Outlet().Write(vecs, timeout)
+	clear(vecs) // they point into the window's messages: let them go
 	if err == nil {
 		w.Wrote(kept)
 	}
@@ -74,14 +78,15 @@ type fanout struct {
 	// not the next tick), and scratch shared by every player's write.
 	pass, waiting []*Subscriber
 	batch         []*Msg
+	vecs          [][]byte // a player's framing, when it has no shared bytes
 	iov           []syscall.Iovec
 	segs          []*segment // this pass's shared bytes, one per Wire
 }
 
-// join puts sub into the loop, starting it if it is not running, and
-// returns the channel on which the loop reports why it dropped sub.
-func (f *fanout) join(sub *Subscriber, w FanoutWriter) <-chan error {
-	sub.fw, sub.errc, sub.seenPauses, sub.started = w, make(chan error, 1), 0, false
+// join puts sub into the loop, starting it if it is not running; the loop
+// calls dropped if it gives up on sub.
+func (f *fanout) join(sub *Subscriber, w FanoutWriter, dropped func(error)) {
+	sub.fw, sub.dropped, sub.seenPauses, sub.started = w, dropped, 0, false
 	sub.gone.Store(false)
 	f.mu.Lock()
 	sub.idx = len(f.subs)
@@ -93,7 +98,6 @@ func (f *fanout) join(sub *Subscriber, w FanoutWriter) <-chan error {
 	}
 	f.mu.Unlock()
 	f.poke()
-	return sub.errc
 }
 
 // leave takes sub out of the loop. It returns once no write to sub is in
@@ -123,17 +127,17 @@ func (f *fanout) removeLocked(sub *Subscriber) {
 }
 
 // drop ends sub in the loop for err. The caller holds sub.busy, which drop
-// lets go only once sub cannot be written again.
+// lets go only once sub cannot be written again and its player has been
+// told, so a leave that returns has seen the drop's effects (the player
+// closes its socket in it: after a leave, the socket may be another
+// worker's).
 func (f *fanout) drop(sub *Subscriber, err error) {
 	sub.gone.Store(true)
 	f.mu.Lock()
 	f.removeLocked(sub)
 	f.mu.Unlock()
+	sub.dropped(err)
 	sub.busy.Unlock()
-	select {
-	case sub.errc <- err:
-	default:
-	}
 }
 
 // queue asks for sub to be written at once, not at the next tick.
@@ -271,18 +275,20 @@ func (f *fanout) serve(sub *Subscriber) {
 		}
 		vecs, kept := f.shared(sub, batch)
 		if vecs == nil {
-			vecs, kept = sub.fw.Frame(batch)
+			vecs, kept = sub.fw.Frame(f.vecs[:0], batch)
+			f.vecs = vecs
 		}
 		sent := payloadBytes(batch)
 		done, err := sub.fw.Outlet().try(vecs, &f.iov)
-		if err != nil {
-			clear(batch)
-			f.drop(sub, err)
-			return
-		}
-		if !done {
+		if !done && err == nil {
 			f.park(sub, kept, sent)
+		}
+		clear(f.vecs) // let the window's old messages be collected
+		if err != nil || !done {
 			clear(batch)
+			if err != nil {
+				f.drop(sub, err)
+			}
 			return
 		}
 		sub.wrote(kept, sent)
@@ -325,6 +331,7 @@ func (f *fanout) shared(sub *Subscriber, batch []*Msg) ([][]byte, []*Msg) {
 // dropped). A player still behind is queued to be written again at once.
 func (f *fanout) park(sub *Subscriber, kept []*Msg, sent uint64) {
 	parked := append([]*Msg(nil), kept...)
+	sub.fw.Outlet().own() // what is left may be in the loop's scratch
 	go func() {
 		err := sub.fw.Outlet().flush(f.s.hub.opts.Load().SendTimeout)
 		if err != nil {
@@ -359,15 +366,36 @@ func payloadBytes(batch []*Msg) uint64 {
 	return n
 }
 
-// runFanout is Run for a player in its stream's writer loop.
+// Join puts the player in its stream's writer loop when the loop can write
+// w (a socket with a file descriptor; relays write every message at once,
+// so they keep Run), and reports whether it did. A joined player needs no
+// goroutine of its own: if the loop gives up on it (too slow, a write
+// failed, the stream ended or the hub closed), it calls dropped, once,
+// from the loop; dropped must not block, and it has returned by the time
+// Leave does. Leave takes the player out, between two writes.
+func (sub *Subscriber) Join(w FanoutWriter, dropped func(error)) bool {
+	if sub.relay || w.Outlet().rc == nil {
+		return false
+	}
+	sub.s.fan.join(sub, w, dropped)
+	return true
+}
+
+// Leave takes a joined player out of the writer loop. It returns once no
+// write to it is under way (a write the socket took only part of is
+// finished first, or fails), so the player's position is exact.
+func (sub *Subscriber) Leave() { sub.s.fan.leave(sub) }
+
+// runFanout is Run for a player in its stream's writer loop, for callers
+// that wait in a goroutine of their own.
 func (sub *Subscriber) runFanout(ctx context.Context, w FanoutWriter) error {
-	f := &sub.s.fan
-	errc := f.join(sub, w)
+	errc := make(chan error, 1)
+	sub.s.fan.join(sub, w, func(err error) { errc <- err })
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		f.leave(sub)
+		sub.Leave()
 		return context.Cause(ctx)
 	}
 }

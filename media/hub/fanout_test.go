@@ -28,19 +28,19 @@ func newSockWriter(nc net.Conn) *sockWriter {
 	return w
 }
 
-func (w *sockWriter) Frame(msgs []*Msg) ([][]byte, []*Msg) {
-	vecs := w.vecs[:0]
+func (w *sockWriter) Frame(vecs [][]byte, msgs []*Msg) ([][]byte, []*Msg) {
 	for _, m := range msgs {
 		vecs = append(vecs, m.FLVHeader(), m.Payload, m.FLVTrailer())
 	}
-	w.vecs = vecs
 	return vecs, msgs
 }
 
-func (w *sockWriter) Wrote(kept []*Msg)            { w.wrote.Add(int64(len(kept))) }
-func (w *sockWriter) Outlet() *Outlet              { return w.out }
-func (w *sockWriter) Shared() (Wire, bool)         { return Wire{}, !w.own }
-func (w *sockWriter) WriteBatch(msgs []*Msg) error { return WriteNow(w, msgs, 10*time.Second) }
+func (w *sockWriter) Wrote(kept []*Msg)    { w.wrote.Add(int64(len(kept))) }
+func (w *sockWriter) Outlet() *Outlet      { return w.out }
+func (w *sockWriter) Shared() (Wire, bool) { return Wire{}, !w.own }
+func (w *sockWriter) WriteBatch(msgs []*Msg) error {
+	return WriteNow(w, &w.vecs, msgs, 10*time.Second)
+}
 
 // socketPair returns both ends of a loopback TCP connection, with small
 // buffers so that a client that does not read fills its socket at once.

@@ -150,6 +150,10 @@ func (o *Outlet) consume(n int64) {
 	}
 }
 
+// own copies what try left out of the caller's slice, for a flush that
+// outlives it.
+func (o *Outlet) own() { o.left = append(net.Buffers(nil), o.left...) }
+
 // pending tells whether try left something for flush.
 func (o *Outlet) pending() bool { return o.left != nil }
 

@@ -21,7 +21,7 @@ type BatchWriter interface {
 }
 
 // Subscriber is one player's position in a stream. Its methods are for the
-// player's own goroutine only, but for Pause.
+// goroutine that owns the player (its session's) only, but for Pause.
 type Subscriber struct {
 	s          *Stream
 	next       uint64
@@ -49,11 +49,11 @@ type Subscriber struct {
 	pauses atomic.Uint64 // counts Pause(true), so Run sees a pause it slept through
 	ctl    chan struct{} // Pause wakes Run
 
-	// In the stream's writer loop (see fanout): the writer, why the loop
-	// dropped the player, and busy, held while a write to it is under way
+	// In the stream's writer loop (see fanout): the writer, whom to tell
+	// when the loop drops the player, and busy, held while a write to it is under way
 	// (by the loop, or by the player's park until its socket took the rest).
 	fw         FanoutWriter
-	errc       chan error
+	dropped    func(error)
 	busy       sync.Mutex
 	gone       atomic.Bool // left or dropped: the loop must not write it again
 	idx        int         // in fanout.subs, under fanout.mu; -1 when not in it
@@ -263,7 +263,7 @@ func (sub *Subscriber) skipLocked(batch []*Msg) []*Msg {
 // Run then only waits for its end. Relays, and writers without one, are
 // fed from Run's own goroutine.
 func (sub *Subscriber) Run(ctx context.Context, w BatchWriter) error {
-	if fw, ok := w.(FanoutWriter); ok && !sub.relay && fw.Outlet().rc != nil {
+	if fw, ok := w.(FanoutWriter); ok && !sub.relay && fw.Outlet().rc != nil { // see Join
 		return sub.runFanout(ctx, fw)
 	}
 	batch := make([]*Msg, 0, maxBatch+3)

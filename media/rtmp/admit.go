@@ -133,5 +133,5 @@ func (c *conn) shed(description string) {
 	if meta := c.session.Load(); meta != nil {
 		c.writeStatus(meta.streamID, "error", "NetConnection.Connect.Closed", description)
 	}
-	c.nc.Close()
+	c.kill()
 }

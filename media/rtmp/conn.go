@@ -18,6 +18,7 @@ import (
 	"streamedge/media/access"
 	"streamedge/media/connlog"
 	"streamedge/media/hub"
+	"streamedge/media/readpoll"
 	"streamedge/media/rtmp/chunk"
 )
 
@@ -92,6 +93,11 @@ type conn struct {
 	gated    *access.Request // the publish or play the gate admitted, told when it ends
 	shedding atomic.Bool     // closed by ShedNewest
 	ho       handoffSide     // see handoff.go
+	// freshStack: the session reads in a goroutine started once it
+	// played (an adopted one's is that already); see serve.
+	freshStack bool
+	end        func(error)     // ends the session: see serve and Adopt
+	wait       readpoll.Handle // a player's wait in the server's poller (see park)
 }
 
 // sessionMeta is what the API lists of a connection that publishes or plays.
@@ -119,15 +125,41 @@ func (c *conn) client() string {
 	return c.nc.RemoteAddr().String()
 }
 
-// serve runs the session to its end and closes the connection.
-func (c *conn) serve(ctx context.Context) {
+// serve runs the session to its end, closes the connection and calls
+// done.
+func (c *conn) serve(ctx context.Context, done func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	c.ctx = ctx
-	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
-	defer stop()
-	err := c.run()
-	c.finish(err)
+	stop := context.AfterFunc(ctx, c.kill)
+	c.end = func(err error) {
+		stop()
+		c.finish(err)
+		cancel()
+		done()
+	}
+	switch err := c.run(); {
+	case errors.Is(err, errParked):
+	case errors.Is(err, errPlaying):
+		// A player's session reads on in a new goroutine: the handshake
+		// and the commands grew this one's stack to 8 KiB, which a
+		// goroutine blocked in a read keeps (the runtime shrinks only
+		// stacks used to under a quarter), for the player's whole life.
+		go c.readOn(false)
+	default:
+		c.end(err)
+	}
+}
+
+// errPlaying ends a session's first goroutine once it plays (see serve),
+// when it has no poller to wait in.
+var errPlaying = errors.New("playing: read on in a new goroutine")
+
+// readOn reads and handles the session's messages until it ends, or until
+// it waits in the poller with no goroutine.
+func (c *conn) readOn(parkNow bool) {
+	if err := c.readLoop(parkNow); !errors.Is(err, errParked) {
+		c.end(err)
+	}
 }
 
 func (c *conn) run() error {
@@ -147,12 +179,17 @@ func (c *conn) run() error {
 	}
 	c.setState(connlog.Idle)
 	c.cr = chunk.NewReader(br, min(c.cfg.MaxMessageSize, maxCommandSize))
-	return c.readLoop()
+	return c.readLoop(false)
 }
 
-// readLoop reads and handles messages until the session ends.
-func (c *conn) readLoop() error {
-	for {
+// readLoop reads and handles messages until the session ends, or parks
+// it; parkNow allows that before the first read, which a goroutine the
+// poller started must make (it was started because there is something).
+func (c *conn) readLoop(parkNow bool) error {
+	for ; ; parkNow = true {
+		if parkNow && c.park() {
+			return errParked
+		}
 		msg, err := c.cr.ReadMessage()
 		if err != nil {
 			if c.handoffPending() {
@@ -180,6 +217,10 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		c.checkpoint()
+		if c.play != nil && !c.freshStack && c.srv.poller == nil {
+			c.freshStack = true
+			return errPlaying
+		}
 	}
 }
 
@@ -192,6 +233,7 @@ func (c *conn) setState(s connlog.State) {
 // finish releases what the session held and logs why it ended, once.
 func (c *conn) finish(err error) {
 	c.endHandoffs()
+	c.wait.Remove()
 	c.nc.Close()
 	if c.play != nil {
 		c.play.stop()
@@ -308,4 +350,35 @@ func (cr countingReader) Read(p []byte) (int, error) {
 	n, err := cr.r.Read(p)
 	cr.n.Add(uint64(n))
 	return n, err
+}
+
+// errParked ends a goroutine of a player's session that left it waiting
+// in the poller (see park).
+var errParked = errors.New("waiting in the poller")
+
+// park leaves a playing session waiting in the server's poller, with no
+// goroutine, when it has read every message that came and no handoff
+// waits: a player sends almost nothing after its play. It reports whether
+// it did; the poller then starts a goroutine that reads on when the
+// client sends something or the session is woken (c.wait). A message
+// that comes in parts is read by the goroutine its first part started,
+// which blocks for the rest, as before.
+func (c *conn) park() bool {
+	poller := c.srv.poller
+	if poller == nil || c.play == nil || c.publisher != nil || c.ho.br.Buffered() > 0 || len(c.ho.in.pending) > 0 || c.handoffPending() {
+		return false
+	}
+	if w := c.wait.Waiter(); w != nil {
+		return w.Arm()
+	}
+	// Else it reads on in a goroutine of its own.
+	return poller.Add(c.nc, &c.wait, func(*readpoll.Waiter) { c.readOn(false) }) == nil
+}
+
+// kill ends the session from outside it (a kick, a shed, Close, the end
+// of the server's context): a closed fd leaves the poller without an
+// event, so the session is woken.
+func (c *conn) kill() {
+	c.nc.Close()
+	c.wait.Wake()
 }

@@ -56,8 +56,12 @@ type journal struct {
 	over    bool // more than a state can carry: this connection cannot move now
 }
 
-// adoptedReadBuffer is the read buffer of an adopted player's connection.
-const adoptedReadBuffer = 4 << 10
+// playerReadBuffer is the read buffer of a player's connection. A player
+// sends little after its play (acks of 4 bytes, pings, a pause of 40): the
+// 16 KiB a connection reads its handshake and commands with would
+// otherwise stay for the player's whole life. A larger message is read in
+// more calls.
+const playerReadBuffer = 256
 
 // maxUnparsed bounds the bytes read and not parsed that a move carries.
 const maxUnparsed = handoff.MaxState / 2
@@ -90,6 +94,23 @@ func (c *conn) checkpoint() {
 	buffered, _ := c.ho.br.Peek(c.ho.br.Buffered())
 	c.ho.in.rec = append(c.ho.in.rec[:0], buffered...)
 	c.ho.in.on, c.ho.in.over, c.ho.armed = true, false, true
+	if c.ho.br.Size() > playerReadBuffer {
+		c.shrinkReader()
+	}
+}
+
+// shrinkReader moves a player's connection to a reader with a
+// playerReadBuffer, at a message boundary. What the old buffer held and
+// had not parsed is served first, through the journal, as after a resume.
+func (c *conn) shrinkReader() {
+	pending := append(append([]byte(nil), c.ho.in.rec...), c.ho.in.pending...)
+	br := bufio.NewReaderSize(c.ho.in, playerReadBuffer)
+	cr, err := chunk.NewReaderAt(br, min(c.cfg.MaxMessageSize, maxCommandSize), c.ho.snap) // a player: commands only
+	if err != nil {
+		return // the state cannot be carried over: keep the reader we have
+	}
+	c.ho.in.pending, c.ho.in.rec = pending, c.ho.in.rec[:0]
+	c.ho.br, c.cr = br, cr
 }
 
 // handoffPending reports an export request that a read error may be the
@@ -199,7 +220,8 @@ func (s *Server) ExportPlayer(ctx context.Context) (*handoff.Export, error) {
 			c.shedding.Store(false)
 			continue
 		}
-		c.nc.SetReadDeadline(time.Now()) // wakes the reading goroutine
+		c.nc.SetReadDeadline(time.Now()) // wakes the reading goroutine, or
+		c.wait.Wake()                    // the session in the poller
 		e, err := req.Wait(ctx)
 		if err == nil {
 			return e, nil
@@ -249,9 +271,7 @@ func (s *Server) Adopt(f *os.File, st *handoff.State) error {
 	}
 	cfg := *s.cfg.Load()
 	jr := &journal{pending: st.Unparsed, on: true}
-	// A player sends little (acks, pings): a small buffer keeps an adopt
-	// cheap; a larger message is read in more calls.
-	br := bufio.NewReaderSize(jr, adoptedReadBuffer)
+	br := bufio.NewReaderSize(jr, playerReadBuffer)
 	cr, err := chunk.NewReaderAt(br, min(cfg.MaxMessageSize, maxCommandSize), in) // a player: commands only
 	if err != nil {
 		return err
@@ -266,6 +286,7 @@ func (s *Server) Adopt(f *os.File, st *handoff.State) error {
 		return err
 	}
 	c := newConn(s, nc, cfg)
+	c.freshStack = true
 	jr.r = countingReader{nc, &s.Stats.BytesIn}
 	// The state we were handed is a message boundary too: this player can
 	// move on before the client sends anything.
@@ -289,23 +310,23 @@ func (s *Server) Adopt(f *os.File, st *handoff.State) error {
 	c.play = adoptPlayer(c, sub, r.StreamID, handoff.AdoptedTail(st), st.From)
 	ctx, cancel := context.WithCancel(context.Background())
 	c.ctx = ctx
+	c.end = func(err error) {
+		c.finish(err)
+		cancel()
+		s.untrack(c)
+	}
 	go func() {
-		defer s.untrack(c)
-		defer cancel()
-		c.finish(c.readLoop())
+		c.play.start() // its catch-up write is the session's, not the caller's, to wait for
+		c.readOn(true)
 	}()
 	return nil
 }
 
-// errPaused stops a player's goroutine for a handoff; the session goes on.
-var errPaused = errors.New("paused for a handoff")
-
 // pause stops the player between two batches (a batch is written whole)
-// and waits for it. An error means the player ended on its own meanwhile.
+// for a handoff and waits for it. An error means the player ended on its
+// own meanwhile.
 func (p *player) pause() error {
-	p.cancel(errPaused)
-	<-p.done
-	if !p.paused {
+	if p.feed.Halt(p.sub) != nil {
 		return errors.New("player ended")
 	}
 	return nil
@@ -313,18 +334,19 @@ func (p *player) pause() error {
 
 // moved ends a paused player whose socket another worker owns now.
 func (p *player) moved() {
+	p.ended = true
 	p.sub.Close()
 	p.counter().Add(-1)
 	p.c.session.Store(nil)
 	p.c.log.Info("rtmp play moved", "bytes_sent", p.sub.Sent.Load(), "skips", p.sub.Skipped.Load())
 }
 
-// adoptPlayer starts the player of an adopted connection.
+// adoptPlayer makes the player of an adopted connection; its session's
+// goroutine starts it.
 func adoptPlayer(c *conn, sub *hub.Subscriber, streamID uint32, tail handoff.Tail, from string) *player {
 	p := &player{c: c, sub: sub, streamID: streamID, tail: tail, from: from, out: hub.NewOutlet(c.nc, &c.wmu, &c.srv.Stats.BytesOut)}
 	p.counter().Add(1)
 	c.log.Info("rtmp play adopted", "from", from)
-	p.start()
 	return p
 }
 

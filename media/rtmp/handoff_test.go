@@ -13,6 +13,7 @@ import (
 
 	"streamedge/media/handoff"
 	"streamedge/media/hub"
+	"streamedge/media/mediatest"
 	"streamedge/media/mediatest/numbered"
 	"streamedge/media/rtmp"
 	"streamedge/media/rtmp/amf"
@@ -37,6 +38,7 @@ func startSide(t testing.TB, name string) *side {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("worker", name)
 	h := hub.New(hub.DefaultOptions(), log)
 	srv := rtmp.NewServer(h, rtmp.Config{ChunkSize: 4096, HandshakeTimeout: 5 * time.Second, MaxMessageSize: 1 << 20}, log)
+	srv.SetPoller(mediatest.Poller(t)) // as a worker's
 	s := &side{addr: ln.Addr().String(), hub: h, srv: srv, socket: filepath.Join(t.TempDir(), name+".sock")}
 	hl, err := handoff.Listen(s.socket)
 	if err != nil {

@@ -22,6 +22,6 @@ func (s *Server) Kick(id, reason string) bool {
 			found.writeStatus(meta.streamID, "error", "NetConnection.Connect.Closed", reason)
 		}
 	}
-	found.nc.Close()
+	found.kill()
 	return true
 }

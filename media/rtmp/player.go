@@ -10,19 +10,19 @@ import (
 	"streamedge/media/rtmp/chunk"
 )
 
-// player feeds one RTMP play from the hub. Its goroutine is the only one
-// that writes media; commands from the reading goroutine share the write lock.
+// player feeds one RTMP play from the hub. The stream's writer loop writes
+// its media (see hub.Feed), and the player has no goroutine of its own;
+// commands from the session's reading goroutine share the write lock.
 type player struct {
 	c        *conn
 	sub      *hub.Subscriber
 	streamID uint32
-	cancel   context.CancelCauseFunc
-	done     chan struct{}
-	paused   bool         // the goroutine stopped for a handoff, the session goes on
+	feed     hub.Feed
+	ended    bool         // finish has run
 	tail     handoff.Tail // where the client is, for handoffs
 	from     string       // the worker an adopted player came from, for its log
 
-	vecs    [][]byte // reused for every batch: no allocation per message
+	vecs    [][]byte // WriteBatch's scratch: a relay's, a handed-over player's catch-up
 	out     *hub.Outlet
 	scratch []byte // headers for a player on a stream id other than hub.RTMPStreamID
 }
@@ -38,31 +38,19 @@ func startPlayer(c *conn, sub *hub.Subscriber, streamID uint32) *player {
 	return p
 }
 
-// start runs the player's goroutine; a handoff pauses it, and starts it
-// again if the socket stays.
+// start feeds the player, from the session's goroutine: a handed-over
+// player first catches up here, then the writer loop takes it. A handoff
+// halts it, and starts it again if the socket stays.
 func (p *player) start() {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	p.cancel, p.done, p.paused = cancel, make(chan struct{}), false
-	go func() {
-		defer close(p.done)
-		err := handoff.CatchUp(p.sub, &p.tail, p)
-		if err == nil {
-			err = p.sub.Run(ctx, p)
-		}
-		if errors.Is(err, errPaused) {
-			p.paused = true
-			return
-		}
-		if ctx.Err() == nil {
-			// The stream dropped the player (too slow, write failed, hub closed):
-			// close the socket so the reading side ends the session.
-			hub.ClosePlayerConn(p.c.nc, err)
-		}
-		p.finish(err)
-	}()
+	p.feed.OnDrop = p.c.wait.Wake
+	p.feed.Start(p.sub, p, func() error { return handoff.CatchUp(p.sub, &p.tail, p) })
 }
 
 func (p *player) finish(err error) {
+	if p.ended {
+		return
+	}
+	p.ended = true
 	p.sub.Close()
 	p.counter().Add(-1)
 	reason := "client closed the connection"
@@ -81,26 +69,22 @@ func (p *player) counter() *atomic.Int64 {
 	return &p.c.srv.Stats.Players
 }
 
-// stop ends the player and waits for its goroutine.
-func (p *player) stop() {
-	p.cancel(nil)
-	<-p.done
-}
+// stop ends the player as its session ends and logs why.
+func (p *player) stop() { p.finish(p.feed.Halt(p.sub)) }
 
 // WriteBatch sends msgs as chunks in one writev, blocking: for writes
 // outside the stream's writer loop.
 func (p *player) WriteBatch(msgs []*hub.Msg) error {
-	return hub.WriteNow(p, msgs, p.c.srv.hub.Options().SendTimeout)
+	return hub.WriteNow(p, &p.vecs, msgs, p.c.srv.hub.Options().SendTimeout)
 }
 
 // Frame lays msgs out as chunks, reusing the headers the hub encoded once
 // for every player.
-func (p *player) Frame(msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
+func (p *player) Frame(vecs [][]byte, msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
 	msgs, resumed := p.tail.Admit(p.sub.Stream(), msgs)
 	if resumed != nil {
 		p.logResumed(resumed)
 	}
-	vecs := p.vecs[:0]
 	p.scratch = p.scratch[:0]
 	size := p.c.outChunkSize
 	for _, m := range msgs {
@@ -110,7 +94,6 @@ func (p *player) Frame(msgs []*hub.Msg) ([][]byte, []*hub.Msg) {
 		}
 		vecs = appendChunks(vecs, hdr, cont, m.Payload, size)
 	}
-	p.vecs = vecs
 	return vecs, msgs
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"streamedge/media/connlog"
 	"streamedge/media/hub"
+	"streamedge/media/readpoll"
 )
 
 // Config is what a reload may change; new connections take the new values.
@@ -51,6 +52,8 @@ type Server struct {
 	// turn, count in Stats.RelayOut and are listed as relay_out.
 	Relay bool
 
+	poller *readpoll.Poller // see SetPoller
+
 	mu    sync.Mutex
 	conns map[*conn]struct{}
 	idle  chan struct{} // closed when the last connection ends; nil until asked for
@@ -63,6 +66,11 @@ func NewServer(h *hub.Hub, cfg Config, log *slog.Logger) *Server {
 	s.SetConfig(cfg)
 	return s
 }
+
+// SetPoller, before Serve, has playing sessions wait for their client's
+// commands in poller, with no goroutine each, instead of in a blocked read
+// of their own.
+func (s *Server) SetPoller(poller *readpoll.Poller) { s.poller = poller }
 
 // SetConfig applies a reloaded config to connections accepted from now on.
 func (s *Server) SetConfig(cfg Config) { s.cfg.Store(&cfg) }
@@ -98,10 +106,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			nc.Close()
 			continue
 		}
-		go func() {
-			defer s.untrack(c)
-			c.serve(ctx)
-		}()
+		go c.serve(ctx, func() { s.untrack(c) })
 	}
 }
 
@@ -183,7 +188,7 @@ func (s *Server) closeAll() {
 	s.conns = nil
 	s.mu.Unlock()
 	for c := range conns {
-		c.nc.Close()
+		c.kill()
 	}
 	s.wg.Wait()
 }

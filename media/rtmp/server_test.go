@@ -13,6 +13,7 @@ import (
 	"streamedge/media/flv"
 	"streamedge/media/hub"
 	"streamedge/media/mediatest"
+	"streamedge/media/readpoll"
 	"streamedge/media/rtmp"
 )
 
@@ -30,6 +31,17 @@ func startServerWith(t *testing.T) (string, *rtmp.Server) {
 
 func startServerAndHub(t *testing.T) (string, *rtmp.Server, *hub.Hub) {
 	t.Helper()
+	return startServerPolled(t, true)
+}
+
+// startServerPolled is startServerAndHub with players waiting in a poller
+// (as a worker's do) or in a goroutine each.
+func startServerPolled(t *testing.T, poller bool) (string, *rtmp.Server, *hub.Hub) {
+	t.Helper()
+	var poll *readpoll.Poller
+	if poller {
+		poll = mediatest.Poller(t)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +49,9 @@ func startServerAndHub(t *testing.T) (string, *rtmp.Server, *hub.Hub) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	h := hub.New(hub.DefaultOptions(), log)
 	srv := rtmp.NewServer(h, rtmp.Config{ChunkSize: 60000, HandshakeTimeout: 2 * time.Second, MaxMessageSize: 1 << 20}, log)
+	if poll != nil {
+		srv.SetPoller(poll)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()

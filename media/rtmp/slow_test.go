@@ -12,6 +12,7 @@ import (
 
 	"streamedge/media/flv"
 	"streamedge/media/hub"
+	"streamedge/media/mediatest"
 	"streamedge/media/rtmp"
 )
 
@@ -52,6 +53,7 @@ func TestStalledPlayerIsReset(t *testing.T) {
 	h := hub.New(opts, log)
 	defer h.Close()
 	srv := rtmp.NewServer(h, rtmp.Config{ChunkSize: 4096, HandshakeTimeout: 5 * time.Second, MaxMessageSize: 1 << 20}, log)
+	srv.SetPoller(mediatest.Poller(t)) // as a worker's
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go srv.Serve(ctx, ln)
