@@ -405,10 +405,24 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 }
 
 // grantClaim tells p it publishes msg.Stream and the other workers where
-// to relay it from.
+// to relay it from. A worker still starting has no relay address yet: they
+// are told when it is ready (announceStreams).
 func (m *Master) grantClaim(p *workerProc, msg *ipc.Claim) {
 	p.proc.Send(&ipc.ClaimReply{ID: msg.ID, OK: true, Owner: p.slot})
-	m.broadcast(p.gen, &ipc.StreamPublished{Stream: msg.Stream, Owner: p.slot, RelayAddr: p.relayAddr})
+	if p.relayAddr != "" {
+		m.broadcast(p.gen, &ipc.StreamPublished{Stream: msg.Stream, Owner: p.slot, RelayAddr: p.relayAddr})
+	}
+}
+
+// announceStreams tells the other workers where to relay what p, now
+// ready, was given to publish while it started. Edge pulls are left out:
+// the others find a puller by lookups (answerOwned).
+func (m *Master) announceStreams(p *workerProc) {
+	for _, stream := range m.registry.of(p.gen) {
+		if !m.edgeStream(stream) {
+			m.broadcast(p.gen, &ipc.StreamPublished{Stream: stream, Owner: p.slot, RelayAddr: p.relayAddr})
+		}
+	}
 }
 
 func (m *Master) slotOf(gen uint64) int {
@@ -425,6 +439,7 @@ func (m *Master) onReady(p *workerProc, msg *ipc.Ready) {
 		return
 	}
 	p.state = StateReady
+	m.announceStreams(p)
 	m.log.Info("worker ready", "worker", p.slot, "pid", p.pid, "startup", m.now().Sub(p.started).Round(time.Millisecond).String())
 	if p.slot < len(m.slots) && m.slots[p.slot].next == p {
 		m.promote(m.slots[p.slot])
