@@ -322,28 +322,22 @@ func TestStalledPlayersFreeTheirKernelMemory(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	s.logs.waitCount(t, "flv play end", n, 5*time.Second)
-	dropped := time.Now()
 	if peakUnsent < n*64<<10 {
 		t.Fatalf("the stalled players held only %d bytes unsent: the test did not fill their buffers", peakUnsent)
 	}
 	if per := peakUnsent / n; per > 2*262144 {
 		t.Fatalf("a stalled player held %d bytes unsent, over twice its 256 KiB send_buffer", per)
 	}
-	// Other tests on the machine move the global figure too: "back to the
-	// baseline" is within a tenth of what the stalled players took.
-	limit := baseline + (peak-baseline)/10
-	for {
-		now := tcpMemPages(t)
-		if now <= limit {
-			t.Logf("TCP mem: %d pages before, %d at the peak (%d bytes unsent), %d %v after the drop",
-				baseline, peak, peakUnsent, now, time.Since(dropped).Round(time.Millisecond))
-			break
-		}
-		if time.Since(dropped) > 2*time.Second {
-			t.Fatalf("TCP mem %d pages 2 s after the drop: baseline %d, peak %d", now, baseline, peak)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// No socket of the port is left in any state (ss "state all" lists
+	// orphaned FIN-WAIT-1 sockets too, which a graceful close would leave
+	// holding the unsent bytes for minutes): what they held is freed. The
+	// machine-wide TCP memory is only logged: other packages' tests run
+	// beside this one and move it by more than these players took.
+	if socks, unsent := serverSockets(t, port); socks != 0 {
+		t.Fatalf("%d server sockets (%d bytes unsent) after the drop", socks, unsent)
 	}
+	t.Logf("TCP mem: %d pages before, %d at the peak (%d bytes unsent), %d after the drop",
+		baseline, peak, peakUnsent, tcpMemPages(t))
 }
 
 func TestCommandLine(t *testing.T) {
