@@ -104,3 +104,28 @@ func TestNewPlayerGetsTheGOPsMetadataAtZero(t *testing.T) {
 		t.Fatalf("metadata out of order: first %q, last %q", got[0].Payload, got[len(got)-1].Payload)
 	}
 }
+
+// An RTMP player may join before the publisher (or the relay bringing the
+// stream to its worker) sends anything: its metadata comes from the window,
+// and is stamped 0 all the same.
+func TestPlayerBeforePublisherGetsMetadataAtZero(t *testing.T) {
+	h := newTestHub(DefaultOptions())
+	key := Key{DefaultVhost, "live", "s"}
+	sub, err := h.Subscribe(key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.MetadataAtZero()
+	if got := fetchAll(t, sub); len(got) != 0 {
+		t.Fatalf("player got %s before a publisher", stamps(got))
+	}
+	p, err := h.Publish(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishGOPs(pub{t, p}, 1000, 1)
+	want := "meta@0 vseq@1000 aseq@1000 key@1000 audio@1000 inter@1040 audio@1040 inter@1080 audio@1080 inter@1120 audio@1120"
+	if s := stamps(fetchAll(t, sub)); s != want {
+		t.Fatalf("player got\n%s\nwant\n%s", s, want)
+	}
+}

@@ -160,6 +160,9 @@ func (sub *Subscriber) Fetch(batch []*Msg) ([]*Msg, <-chan struct{}, error) {
 	for sub.next < s.win.head && len(batch) < maxBatch {
 		m := s.win.at(sub.next)
 		sub.next++
+		if sub.metaAtZero {
+			m = sub.firstLocked(m)
+		}
 		if sub.needKey && m.Type == flv.TagVideo && !m.SeqHeader {
 			if !m.Keyframe {
 				sub.plain = false
@@ -187,14 +190,28 @@ func (sub *Subscriber) tracksReadyLocked() bool {
 func (sub *Subscriber) primeLocked(batch []*Msg) []*Msg {
 	n0 := len(batch)
 	batch = sub.startLocked(batch)
-	if sub.metaAtZero {
+	// The metadata comes first of the headers (appendHeadersLocked). A
+	// player that joined before the publisher (or a relay here) sent any
+	// gets it from the window instead: Fetch stamps that one.
+	if sub.metaAtZero && len(batch) > n0 && batch[n0].Type == flv.TagScript {
 		sub.metaAtZero = false
-		// The metadata comes first of the headers (appendHeadersLocked).
-		if len(batch) > n0 && batch[n0].Type == flv.TagScript {
-			batch[n0] = sub.s.atZeroLocked(batch[n0])
-		}
+		batch[n0] = sub.s.atZeroLocked(batch[n0])
 	}
 	return batch
+}
+
+// firstLocked is m as a player that asked for MetadataAtZero gets it
+// before its first frame: metadata stamped 0. Once it has had a frame, it
+// is mid-file and takes everything on the hub's timeline.
+func (sub *Subscriber) firstLocked(m *Msg) *Msg {
+	switch {
+	case m.Type == flv.TagScript && isMetadata(m.Payload):
+		sub.metaAtZero, sub.plain = false, false
+		return sub.s.atZeroLocked(m)
+	case (m.Type == flv.TagVideo || m.Type == flv.TagAudio) && !m.SeqHeader:
+		sub.metaAtZero = false
+	}
+	return m
 }
 
 // startLocked places a player that starts or resumes and appends what it
