@@ -65,6 +65,12 @@ func TestFFprobeSeesTheStreamOverRTMPAndHTTPFLV(t *testing.T) {
 		if !okV || !okA || v.CodecName != "h264" || a.CodecName != "aac" || v.Width != 320 || v.Height != 240 {
 			t.Fatalf("ffprobe %s: %+v, want h264 320x240 and aac", url, res.Streams)
 		}
+		// ffmpeg's FLV demuxer reads onMetaData as the stream's metadata
+		// only at timestamp 0; stamped at the media's time it becomes a
+		// third (data) stream and its values are lost.
+		if len(res.Streams) != 2 || res.Tags["encoder"] == "" {
+			t.Fatalf("ffprobe %s: streams %+v, tags %v; want exactly video and audio, and the metadata's encoder tag", url, res.Streams, res.Tags)
+		}
 	}
 }
 

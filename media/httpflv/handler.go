@@ -271,6 +271,7 @@ func (p *player) serve(in io.Reader) {
 	h.Stats.Players.Add(1)
 	h.hub.SetupPlayerConn(p.nc)
 	p.sub.WaitForTracks()
+	p.sub.MetadataAtZero() // for ffmpeg, which reads it as metadata only at 0
 	if err := p.out.Write([][]byte{[]byte(responseHead)}, h.hub.Options().SendTimeout); err != nil {
 		p.end(err)
 		return

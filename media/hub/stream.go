@@ -24,9 +24,12 @@ type Stream struct {
 	watch     watchers
 
 	meta, videoSeq, audioSeq *Msg
-	gopStart                 uint64 // sequence number of the last keyframe
-	hasGOP                   bool
-	gopFrames                int
+	// meta0 is meta stamped 0, for a new player's first message (see
+	// Subscriber.MetadataAtZero).
+	meta0     *Msg
+	gopStart  uint64 // sequence number of the last keyframe
+	hasGOP    bool
+	gopFrames int
 	// gopHeaders are the headers in force at the last keyframe, stamped
 	// with its time: what a player starting on the GOP cache gets first.
 	gopHeaders []*Msg
@@ -104,7 +107,7 @@ func (s *Stream) unpublish(p *Publisher) {
 		s.publisher = nil
 		// Like SRS, a new publisher starts from scratch: no stale headers or GOP
 		// for players that join before it sends its own.
-		s.meta, s.videoSeq, s.audioSeq, s.gopHeaders = nil, nil, nil, nil
+		s.meta, s.meta0, s.videoSeq, s.audioSeq, s.gopHeaders = nil, nil, nil, nil, nil
 		s.hasGOP, s.gopFrames = false, 0
 		s.wakeLocked()
 	}
@@ -150,6 +153,10 @@ func (s *Stream) push(p *Publisher, typeID uint8, timestamp uint32, payload []by
 	switch {
 	case meta:
 		s.meta = m
+		s.meta0 = m
+		if m.Timestamp != 0 {
+			s.meta0 = NewMsg(typeID, 0, payload)
+		}
 	case typeID == flv.TagVideo:
 		s.hasVideo = true
 		s.mediaSeen = s.mediaSeen || !m.SeqHeader
@@ -199,6 +206,19 @@ func (s *Stream) appendHeadersLocked(batch []*Msg, ts uint32) []*Msg {
 		batch = append(batch, m)
 	}
 	return batch
+}
+
+// atZeroLocked is the metadata m stamped 0: the stream's own copy when m
+// is the metadata in force, a new one when the cached GOP's headers hold
+// an older one (the publisher updated it since the keyframe).
+func (s *Stream) atZeroLocked(m *Msg) *Msg {
+	if m.Timestamp == 0 {
+		return m
+	}
+	if s.meta0 != nil && len(m.Payload) > 0 && len(s.meta0.Payload) == len(m.Payload) && &s.meta0.Payload[0] == &m.Payload[0] {
+		return s.meta0
+	}
+	return NewMsg(m.Type, 0, m.Payload)
 }
 
 // tracksLocked tells which tracks the stream has, and whether that is known

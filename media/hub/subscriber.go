@@ -33,6 +33,7 @@ type Subscriber struct {
 	waitTracks bool
 	closed     bool
 	relay      bool
+	metaAtZero bool   // the first start stamps the metadata 0 (MetadataAtZero)
 	upGen      uint64 // the stream's upstream failures when the player joined
 
 	// The backlog (media time from the player's next message to the newest)
@@ -79,6 +80,19 @@ func (sub *Subscriber) Stream() *Stream { return sub.s }
 // are known, so Tracks is the truth when they come (HTTP-FLV writes its
 // file header from it). Call it before the first Fetch.
 func (sub *Subscriber) WaitForTracks() { sub.waitTracks = true }
+
+// MetadataAtZero makes the player's first start send the stream's
+// metadata stamped 0 rather than at the media's time. ffmpeg's FLV demuxer
+// (flvdec, over HTTP-FLV and RTMP alike) takes an onMetaData tag as the
+// stream's metadata only at dts 0; at any other time it makes a data
+// stream of it, which ffprobe lists as a third stream and `ffmpeg -map 0`
+// waits on while it interleaves, seconds behind live. SRS and nginx-rtmp
+// stamp it 0 too. Only the metadata: it does not advance time, and the
+// sequence headers and media keep the hub's timeline. Only the first
+// start: a player resumed after a pause, skipped or handed over from
+// another worker is mid-file for its client, and a relay passes the true
+// timeline on. Call it before the first Fetch.
+func (sub *Subscriber) MetadataAtZero() { sub.metaAtZero = true }
 
 // Tracks tells which tracks the stream had when the player started, as
 // known from its metadata or media; both when it was not known yet.
@@ -146,6 +160,9 @@ func (sub *Subscriber) Fetch(batch []*Msg) ([]*Msg, <-chan struct{}, error) {
 	for sub.next < s.win.head && len(batch) < maxBatch {
 		m := s.win.at(sub.next)
 		sub.next++
+		if sub.metaAtZero {
+			m = sub.firstLocked(m)
+		}
 		if sub.needKey && m.Type == flv.TagVideo && !m.SeqHeader {
 			if !m.Keyframe {
 				sub.plain = false
@@ -171,6 +188,35 @@ func (sub *Subscriber) tracksReadyLocked() bool {
 // primeLocked starts a new player: headers first, then the GOP cache, so its
 // first video frame is a keyframe.
 func (sub *Subscriber) primeLocked(batch []*Msg) []*Msg {
+	n0 := len(batch)
+	batch = sub.startLocked(batch)
+	// The metadata comes first of the headers (appendHeadersLocked). A
+	// player that joined before the publisher (or a relay here) sent any
+	// gets it from the window instead: Fetch stamps that one.
+	if sub.metaAtZero && len(batch) > n0 && batch[n0].Type == flv.TagScript {
+		sub.metaAtZero = false
+		batch[n0] = sub.s.atZeroLocked(batch[n0])
+	}
+	return batch
+}
+
+// firstLocked is m as a player that asked for MetadataAtZero gets it
+// before its first frame: metadata stamped 0. Once it has had a frame, it
+// is mid-file and takes everything on the hub's timeline.
+func (sub *Subscriber) firstLocked(m *Msg) *Msg {
+	switch {
+	case m.Type == flv.TagScript && isMetadata(m.Payload):
+		sub.metaAtZero, sub.plain = false, false
+		return sub.s.atZeroLocked(m)
+	case (m.Type == flv.TagVideo || m.Type == flv.TagAudio) && !m.SeqHeader:
+		sub.metaAtZero = false
+	}
+	return m
+}
+
+// startLocked places a player that starts or resumes and appends what it
+// needs first.
+func (sub *Subscriber) startLocked(batch []*Msg) []*Msg {
 	s := sub.s
 	sub.primed, sub.lagKnown = true, false
 	sub.audio, sub.video, _ = s.tracksLocked()

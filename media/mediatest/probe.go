@@ -30,8 +30,11 @@ type ProbeStream struct {
 // its stdout, for failure messages.
 type ProbeResult struct {
 	Streams []ProbeStream
-	Err     error
-	Output  string
+	// Tags are the container's tags: for FLV, what ffmpeg read from the
+	// onMetaData it took as the file's metadata.
+	Tags   map[string]string
+	Err    error
+	Output string
 }
 
 // Stream returns the first stream of the given codec type ("video" or
@@ -65,7 +68,7 @@ func FFprobe(t testing.TB, ctx context.Context, url string) ProbeResult {
 	}
 	deadline, _ := ctx.Deadline()
 
-	args := []string{"-v", "error", "-show_streams", "-of", "json"}
+	args := []string{"-v", "error", "-show_streams", "-show_format", "-of", "json"}
 	if strings.Contains(url, "://") {
 		// rw_timeout is a generic URL option honoured by every protocol,
 		// unlike "timeout", which means a listen timeout for rtmp and so
@@ -97,12 +100,15 @@ func FFprobe(t testing.TB, ctx context.Context, url string) ProbeResult {
 	}
 	var parsed struct {
 		Streams []ProbeStream `json:"streams"`
+		Format  struct {
+			Tags map[string]string `json:"tags"`
+		} `json:"format"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &parsed); err != nil {
 		res.Err = fmt.Errorf("ffprobe %s: parsing output: %w", url, err)
 		return res
 	}
-	res.Streams = parsed.Streams
+	res.Streams, res.Tags = parsed.Streams, parsed.Format.Tags
 	if len(res.Streams) == 0 {
 		res.Err = errors.New("ffprobe " + url + ": no streams found")
 	}

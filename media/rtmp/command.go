@@ -203,7 +203,13 @@ func (c *conn) onPlay(cmd command) error {
 		c.log = c.log.With("stream", key.String())
 		return fmt.Errorf("play refused: %s", r.Reason)
 	}
-	subscribe := func(k hub.Key) (*hub.Subscriber, error) { return c.srv.hub.Subscribe(k, false) }
+	subscribe := func(k hub.Key) (*hub.Subscriber, error) {
+		sub, err := c.srv.hub.Subscribe(k, false)
+		if err == nil {
+			sub.MetadataAtZero() // for ffmpeg, which reads it as metadata only at 0
+		}
+		return sub, err
+	}
 	if c.relay {
 		subscribe = c.srv.hub.SubscribeRelay
 	}
