@@ -210,13 +210,24 @@ func TestStoreDownServesTheLastViewAndRecovers(t *testing.T) {
 	if a.Stats().Up || a.Stats().Failures == 0 {
 		t.Errorf("stats while down: %+v", a.Stats())
 	}
+	// The retry backs off from a quarter beat and stops growing at one.
+	// After eight failed tries a backoff that kept doubling would wait
+	// 64 beats; one capped at a beat waits one. So the store stays down
+	// until both hosts have failed eight times, and the bound below, ten
+	// beats, leaves room for a loaded machine yet still catches the
+	// uncapped backoff.
+	deadline := time.Now().Add(100 * testBeat)
+	for a.Stats().Failures < 8 || b.Stats().Failures < 8 {
+		if time.Now().After(deadline) {
+			t.Fatalf("store down for 100 beats, failures %d and %d, want 8 each", a.Stats().Failures, b.Stats().Failures)
+		}
+		time.Sleep(testBeat / 10)
+	}
 	r.Restart() // empty: every record has to be written again
 	back := time.Now()
 	waitView(t, b.Store, "fresh after restart", hasHosts("e1", "e2"))
-	// The retry backs off up to one heartbeat, so the records are back
-	// within about one beat (plus a round trip on a loaded machine).
-	if d := time.Since(back); d > 3*testBeat {
-		t.Errorf("records rewritten %s after the store came back, want about a heartbeat (%s)", d, testBeat)
+	if d := time.Since(back); d > 10*testBeat {
+		t.Errorf("records rewritten %s after the store came back, want within about a heartbeat (%s): the retry's backoff is not capped", d, testBeat)
 	}
 }
 
