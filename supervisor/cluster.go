@@ -170,7 +170,7 @@ func (m *Master) clusterClaimed(p *workerProc, msg *ipc.Claim, holder string, er
 // origin is the cluster: the store says which host publishes it, and that
 // host is the origin of this pull (asked again at every pull, so a stream
 // that moved is followed). It reports false for other vhosts.
-func (m *Master) pullFromCluster(p *workerProc, msg *ipc.Lookup) bool {
+func (m *Master) pullFromCluster(p *workerProc, msg *ipc.Lookup, deadline time.Time) bool {
 	cl := m.cfg.Cluster(vhostOf(msg.Stream))
 	if !cl.FromCluster() {
 		return false
@@ -195,24 +195,20 @@ func (m *Master) pullFromCluster(p *workerProc, msg *ipc.Lookup) bool {
 		defer cancel()
 		rec, found, err := m.store.Publisher(ctx, name)
 		select {
-		case m.events <- func(m *Master) { m.clusterPublisher(p, msg, cl, rec, found, err) }:
+		case m.events <- func(m *Master) { m.clusterPublisher(p, msg, deadline, cl, rec, found, err) }:
 		case <-m.done:
 		}
 	}()
 	return true
 }
 
-func (m *Master) clusterPublisher(p *workerProc, msg *ipc.Lookup, cl configs.Cluster, rec hosts.Record, found bool, err error) {
+func (m *Master) clusterPublisher(p *workerProc, msg *ipc.Lookup, deadline time.Time, cl configs.Cluster, rec hosts.Record, found bool, err error) {
 	if m.procs[p.gen] != p {
 		return
 	}
 	// Another lookup may have made a puller meanwhile: relay from it.
 	if owner, ok := m.registry.owner(msg.Stream); ok {
-		reply := &ipc.LookupReply{ID: msg.ID}
-		if op := m.procs[owner]; op != nil && op.relayAddr != "" {
-			reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
-		}
-		p.proc.Send(reply)
+		m.answerOwned(p, msg, owner, deadline)
 		return
 	}
 	var reason string

@@ -77,11 +77,12 @@ func (m *Master) edgeLookup(p *workerProc, msg *ipc.Lookup, now time.Time) *ipc.
 // from the origins in order.
 func (m *Master) assignPull(p *workerProc, msg *ipc.Lookup, cl configs.Cluster, order []string) *ipc.LookupReply {
 	reply := &ipc.LookupReply{ID: msg.ID}
-	owner := m.leastLoaded()
+	owner, reason := m.leastLoaded(), "the least loaded ready worker"
 	if owner == nil && p.state == StateStarting {
 		// Serving before its ready is through, as at start: the asker
-		// pulls for itself rather than refusing its player.
-		owner = p
+		// pulls for itself rather than refusing its player. Lookups from
+		// the others wait for its ready (answerOwned).
+		owner, reason = p, "no worker is ready: the asker, still starting, pulls itself"
 	}
 	if owner == nil || len(order) == 0 {
 		return reply
@@ -91,7 +92,7 @@ func (m *Master) assignPull(p *workerProc, msg *ipc.Lookup, cl configs.Cluster, 
 		return reply
 	}
 	m.registry.claim(msg.Stream, owner.gen)
-	m.log.Info("edge pull assigned", "stream", msg.Stream, "worker", owner.slot, "origin", order[0], "asked_by", p.slot)
+	m.log.Info("edge pull assigned", "stream", clipText(msg.Stream), "worker", owner.slot, "origin", order[0], "asked_by", p.slot, "reason", reason)
 	reply.Found, reply.Owner, reply.RelayAddr, reply.Puller = true, owner.slot, owner.relayAddr, owner == p
 	return reply
 }

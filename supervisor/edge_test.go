@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"streamedge/configs"
@@ -174,5 +175,82 @@ func TestEdgePeekPullsNothing(t *testing.T) {
 	}
 	if r := last(b, &ipc.Lookup{ID: 3, Stream: s, Peek: true}); !r.Found || r.Owner != played.Owner || pulls() != 1 {
 		t.Fatalf("peek of a pulled stream: %+v, %d pulls", r, pulls())
+	}
+}
+
+// startingEdge is a master of n workers that have said hello but not
+// ready, on an edge of one origin.
+func startingEdge(t *testing.T, n int) *harness {
+	t.Helper()
+	h := newHarness(t, n)
+	cfg, err := configs.Parse("edge.yaml", []byte("vhosts:\n  __defaultVhost__:\n    cluster: {mode: remote, origin: [o1]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m.cfg = cfg
+	for _, p := range h.procs {
+		p.msgs <- &ipc.Hello{Slot: p.slot, PID: p.pid, GOMAXPROCS: 1}
+		h.until("hello", func() bool { return h.gen(p) != nil && h.gen(p).hello != nil })
+	}
+	return h
+}
+
+// lastReply is the last LookupReply the master sent p, nil if none.
+func lastReply(p *fakeProc) *ipc.LookupReply {
+	replies := sentOf[*ipc.LookupReply](p)
+	if len(replies) == 0 {
+		return nil
+	}
+	return replies[len(replies)-1]
+}
+
+// A player's lookup of a stream whose puller is still starting waits for
+// the puller's ready, which brings its relay address, instead of being
+// told no worker can pull the stream; still one pull on the host.
+func TestEdgeLookupWaitsForAStartingPuller(t *testing.T) {
+	const s = "__defaultVhost__/live/s"
+	for _, tc := range []struct {
+		name string
+		then func(h *harness, a, b *fakeProc)
+		want func(h *harness, a, b *fakeProc) (found bool, owner *fakeProc)
+		log  string // the decision's line, with its reason
+	}{
+		{"puller ready", func(h *harness, a, b *fakeProc) { h.ready(a) },
+			func(h *harness, a, b *fakeProc) (bool, *fakeProc) { return true, a },
+			`msg="waiting stream lookups resumed" worker=0 stream=__defaultVhost__/live/s reason="the owner is ready" lookups=1`},
+		{"puller never ready", func(h *harness, a, b *fakeProc) { h.ready(b); h.advance(pullerWait) },
+			func(h *harness, a, b *fakeProc) (bool, *fakeProc) { return false, nil },
+			`msg="stream lookups refused" worker=0 stream=__defaultVhost__/live/s lookups=1 reason="the owner was not ready within 2s"`},
+		{"puller dies, another is ready", func(h *harness, a, b *fakeProc) { h.ready(b); h.exit(a, errKilled) },
+			func(h *harness, a, b *fakeProc) (bool, *fakeProc) { return true, b },
+			`msg="waiting stream lookups resumed" worker=0 stream=__defaultVhost__/live/s reason="the owner exited" lookups=1`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startingEdge(t, 2)
+			a, b := h.procs[0], h.procs[1]
+			h.m.onMessage(h.gen(a), &ipc.Lookup{ID: 1, Stream: s})
+			if r := lastReply(a); r == nil || !r.Found || !r.Puller || len(sentOf[*ipc.Pull](a)) != 1 {
+				t.Fatalf("first lookup, none ready: %+v", r)
+			}
+			h.m.onMessage(h.gen(b), &ipc.Lookup{ID: 2, Stream: s})
+			if r := lastReply(b); r != nil {
+				t.Fatalf("lookup answered while its puller starts: %+v", r)
+			}
+			tc.then(h, a, b)
+			found, owner := tc.want(h, a, b)
+			h.until("lookup answered", func() bool { return lastReply(b) != nil })
+			r := lastReply(b)
+			if r.ID != 2 || r.Found != found || (found && (r.Owner != owner.slot || r.RelayAddr == "")) {
+				t.Fatalf("lookup answered %+v, want found %v", r, found)
+			}
+			if n := len(sentOf[*ipc.Pull](a)) + len(sentOf[*ipc.Pull](b)); found && owner == a && n != 1 {
+				t.Fatalf("%d pulls, want 1", n)
+			}
+			for _, want := range []string{`msg="stream lookup waits for its owner" worker=0`, tc.log} {
+				if !strings.Contains(h.logs.String(), want) {
+					t.Fatalf("not logged: %s", want)
+				}
+			}
+		})
 	}
 }

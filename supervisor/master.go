@@ -92,6 +92,9 @@ type Master struct {
 	quitting   bool // graceful quit under way: no restarts
 	sdReady    bool // systemd was told READY=1
 	stopping   bool // fast quit under way
+
+	// lookupWaits are lookups waiting for their stream's owner to be ready.
+	lookupWaits map[waitGroupKey]*lookupWait
 }
 
 // New opens the public sockets, so that a port in use is an error before
@@ -119,7 +122,7 @@ func New(opts Options) (*Master, error) {
 		return nil, fmt.Errorf("configuration for the workers: %w", err)
 	}
 	m := &Master{opts: opts, cfg: opts.Config, cfgYAML: cfgYAML, log: opts.Log,
-		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, kickReqs: map[uint64]chan bool{}, moveReqs: map[uint64]chan *ipc.Moved{}, registry: newRegistry(), edge: newEdge(),
+		procs: map[uint64]*workerProc{}, clientReqs: map[uint64]chan workerClients{}, kickReqs: map[uint64]chan bool{}, moveReqs: map[uint64]chan *ipc.Moved{}, lookupWaits: map[waitGroupKey]*lookupWait{}, registry: newRegistry(), edge: newEdge(),
 		events: make(chan any, 256), done: make(chan struct{}), started: time.Now()}
 	m.clock = realClock{m}
 	m.apiGuard.Store(newAPIGuard(opts.Config))
@@ -393,20 +396,7 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 			m.releaseInCluster(msg.Stream)
 		}
 	case *ipc.Lookup:
-		reply := &ipc.LookupReply{ID: msg.ID}
-		if msg.Forward {
-			reply = m.forwardLookup(msg, m.now())
-		} else if owner, ok := m.registry.owner(msg.Stream); ok {
-			if op := m.procs[owner]; op != nil && op.relayAddr != "" {
-				reply.Found, reply.Owner, reply.RelayAddr = true, op.slot, op.relayAddr
-			}
-		} else if m.edgeStream(msg.Stream) && !msg.Peek {
-			if m.pullFromCluster(p, msg) {
-				return // answered when the store has
-			}
-			reply = m.edgeLookup(p, msg, m.now())
-		}
-		p.proc.Send(reply)
+		m.onLookup(p, msg, m.now().Add(pullerWait))
 	case *ipc.UpstreamEvent:
 		m.onUpstreamEvent(p, msg, m.now())
 	default:
@@ -415,10 +405,24 @@ func (m *Master) onMessage(p *workerProc, msg ipc.Message) {
 }
 
 // grantClaim tells p it publishes msg.Stream and the other workers where
-// to relay it from.
+// to relay it from. A worker still starting has no relay address yet: they
+// are told when it is ready (announceStreams).
 func (m *Master) grantClaim(p *workerProc, msg *ipc.Claim) {
 	p.proc.Send(&ipc.ClaimReply{ID: msg.ID, OK: true, Owner: p.slot})
-	m.broadcast(p.gen, &ipc.StreamPublished{Stream: msg.Stream, Owner: p.slot, RelayAddr: p.relayAddr})
+	if p.relayAddr != "" {
+		m.broadcast(p.gen, &ipc.StreamPublished{Stream: msg.Stream, Owner: p.slot, RelayAddr: p.relayAddr})
+	}
+}
+
+// announceStreams tells the other workers where to relay what p, now
+// ready, was given to publish while it started. Edge pulls are left out:
+// the others find a puller by lookups (answerOwned).
+func (m *Master) announceStreams(p *workerProc) {
+	for _, stream := range m.registry.of(p.gen) {
+		if !m.edgeStream(stream) {
+			m.broadcast(p.gen, &ipc.StreamPublished{Stream: stream, Owner: p.slot, RelayAddr: p.relayAddr})
+		}
+	}
 }
 
 func (m *Master) slotOf(gen uint64) int {
@@ -430,10 +434,12 @@ func (m *Master) slotOf(gen uint64) int {
 
 func (m *Master) onReady(p *workerProc, msg *ipc.Ready) {
 	p.relayAddr, p.handoffAddr = msg.RelayAddr, msg.HandoffAddr
+	m.resumeWaits(p.gen, "the owner is ready")
 	if p.state != StateStarting {
 		return
 	}
 	p.state = StateReady
+	m.announceStreams(p)
 	m.log.Info("worker ready", "worker", p.slot, "pid", p.pid, "startup", m.now().Sub(p.started).Round(time.Millisecond).String())
 	if p.slot < len(m.slots) && m.slots[p.slot].next == p {
 		m.promote(m.slots[p.slot])
@@ -462,6 +468,7 @@ func (m *Master) onExit(p *workerProc, err error) {
 		m.broadcast(p.gen, m.unpublishedOnExit(stream, p.slot))
 		m.releaseInCluster(stream)
 	}
+	m.resumeWaits(p.gen, "the owner exited")
 	reason := "exited"
 	if err != nil {
 		reason = err.Error()

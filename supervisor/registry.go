@@ -34,15 +34,23 @@ func (r *registry) owner(stream string) (uint64, bool) {
 	return o, ok
 }
 
-// drop frees every stream of a worker that is gone and returns them.
-func (r *registry) drop(gen uint64) []string {
-	var gone []string
+// of returns the streams gen holds, sorted.
+func (r *registry) of(gen uint64) []string {
+	var held []string
 	for s, o := range r.owners {
 		if o == gen {
-			gone = append(gone, s)
-			delete(r.owners, s)
+			held = append(held, s)
 		}
 	}
-	sort.Strings(gone)
+	sort.Strings(held)
+	return held
+}
+
+// drop frees every stream of a worker that is gone and returns them.
+func (r *registry) drop(gen uint64) []string {
+	gone := r.of(gen)
+	for _, s := range gone {
+		delete(r.owners, s)
+	}
 	return gone
 }

@@ -429,10 +429,8 @@ func TestEdgeOfAnEdge(t *testing.T) {
 	a := startServer(t, edgeYAML("__defaultVhost__", "round_robin", "rtmp", o.rtmp), "-w", "2")
 	b := startServer(t, edgeYAML("__defaultVhost__", "round_robin", "rtmp", a.rtmp), "-w", "2")
 	// Players come once every worker is ready, as in the other edge tests:
-	// the second player on a worker that is still starting, and that the
-	// master made the puller, is refused ("no worker can pull it": the
-	// master knows no relay address for it until it is ready), a start-up
-	// race of the server's that this test is not about.
+	// this test is about a chain of edges, not start-up (a puller still
+	// starting is supervisor's TestEdgeLookupWaitsForAStartingPuller).
 	a.waitWorkers(t, 2, nil)
 	b.waitWorkers(t, 2, nil)
 	done := make(chan []error, 1)

@@ -205,6 +205,9 @@ func placePlayers(t *testing.T, s *server, stream string, workers, pubWorker int
 	if len(protos) == 0 {
 		protos = []string{"rtmp", "flv"}
 	}
+	// Until a worker's first load report the balancer steers nothing to
+	// it: 100 players in a third of a second all landed on worker 0 once.
+	s.waitWorkers(t, workers, nil)
 	var players []*mplayer
 	for _, proto := range protos {
 		have := map[int]bool{}
