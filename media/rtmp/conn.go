@@ -1,7 +1,6 @@
 package rtmp
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -147,6 +146,7 @@ func (c *conn) serve(ctx context.Context, done func()) {
 		go c.readOn(false)
 	default:
 		c.end(err)
+		returnSetupReader(c.ho.br) // a publisher's, or one never played: no one reads it now
 	}
 }
 
@@ -165,7 +165,7 @@ func (c *conn) readOn(parkNow bool) {
 func (c *conn) run() error {
 	c.nc.SetDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
 	c.ho.in = &journal{r: countingReader{c.nc, &c.srv.Stats.BytesIn}}
-	br := bufio.NewReaderSize(c.ho.in, 16<<10)
+	br := lendSetupReader(c.ho.in)
 	c.ho.br = br
 	first, err := br.Peek(1)
 	if err != nil {

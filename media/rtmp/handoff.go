@@ -58,9 +58,9 @@ type journal struct {
 
 // playerReadBuffer is the read buffer of a player's connection. A player
 // sends little after its play (acks of 4 bytes, pings, a pause of 40): the
-// 16 KiB a connection reads its handshake and commands with would
-// otherwise stay for the player's whole life. A larger message is read in
-// more calls.
+// setupReadBuffer a connection reads its handshake and commands with would
+// otherwise stay for the player's whole life; it goes back to its pool. A
+// larger message is read in more calls.
 const playerReadBuffer = 256
 
 // maxUnparsed bounds the bytes read and not parsed that a move carries.
@@ -110,7 +110,9 @@ func (c *conn) shrinkReader() {
 		return // the state cannot be carried over: keep the reader we have
 	}
 	c.ho.in.pending, c.ho.in.rec = pending, c.ho.in.rec[:0]
+	old := c.ho.br
 	c.ho.br, c.cr = br, cr
+	returnSetupReader(old) // what it held was copied into pending
 }
 
 // handoffPending reports an export request that a read error may be the

@@ -89,7 +89,9 @@ func s2Signature(s2, clientDigest []byte) []byte {
 // serverHandshake answers C0+C1 with S0+S1+S2 and reads C2. digest reports
 // whether the client used the digest handshake.
 func serverHandshake(br *bufio.Reader, w io.Writer) (digest bool, err error) {
-	c0c1 := make([]byte, 1+handshakeSize)
+	hb := handshakeBufs.Get().(*handshakeBuf)
+	defer handshakeBufs.Put(hb) // the packets are written before it returns
+	c0c1 := hb.c0c1[:]
 	if _, err := io.ReadFull(br, c0c1); err != nil {
 		return false, fmt.Errorf("reading C0+C1: %w", err)
 	}
@@ -97,7 +99,7 @@ func serverHandshake(br *bufio.Reader, w io.Writer) (digest bool, err error) {
 		return false, fmt.Errorf("RTMP version %d, want 3", c0c1[0])
 	}
 	c1 := c0c1[1:]
-	out := make([]byte, 1+2*handshakeSize)
+	out := hb.out[:]
 	out[0] = 3
 	s1, s2 := out[1:1+handshakeSize], out[1+handshakeSize:]
 	if _, err := rand.Read(out[1:]); err != nil {
