@@ -710,3 +710,24 @@ func TestEdgePullerKilledIsTakenOver(t *testing.T) {
 		t.Fatalf("the origin has %d players after the takeover, want 1", n)
 	}
 }
+
+// Issue 15: a WHIP publish on an edge is forwarded to the origin as RTMP,
+// where ffprobe sees H.264 and the AAC transcoded from its Opus.
+func TestEdgeForwardsWHIPPublishes(t *testing.T) {
+	heavy(t)
+	requireTranscode(t)
+	o := startServer(t, "", "-w", "1")
+	e := startServer(t, rtcYAML+edgeYAML("__defaultVhost__", "round_robin", "rtmp", o.rtmp), "-w", "1")
+	e.waitWorkers(t, 1, nil)
+	e.rtcPorts(t, 1)
+	publishRTC(t, e, "whipup")
+	o.logs.wait(t, "rtmp publish start", func(l map[string]any) bool { return l["stream"] == "__defaultVhost__/live/whipup" }, 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := waitProbe(t, ctx, o.rtmpURL("whipup"))
+	v, okV := res.Stream("video")
+	a, okA := res.Stream("audio")
+	if !okV || v.CodecName != "h264" || v.Width != 320 || v.Height != 240 || !okA || a.CodecName != "aac" {
+		t.Fatalf("ffprobe on the origin: video %+v (%v), audio %+v (%v)", v, okV, a, okA)
+	}
+}
