@@ -144,7 +144,10 @@ func TestConnectMemoryBombIsRefusedAndCostsNothing(t *testing.T) {
 // a line each; a huge stream name is clipped in the reply and the log.
 func TestJunkConnectionsAreSummarised(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "workers: 1\nrtmp:\n  handshake_timeout: 1s\n")
+	// 3 s, not less: a client's own handshake (rawRTMP) must finish within
+	// it, and under make test's parallel load a 1 s timeout once closed
+	// one between its C0 and C1.
+	s := startServer(t, "workers: 1\nrtmp:\n  handshake_timeout: 3s\n")
 	s.waitWorkers(t, 1, nil)
 	const n = 100
 	var conns []net.Conn
