@@ -274,7 +274,8 @@ func (f *fanout) serve(sub *Subscriber) {
 			break
 		}
 		vecs, kept := f.shared(sub, batch)
-		if vecs == nil {
+		framed := vecs == nil // a caught-up player's one iovec needs no clearing
+		if framed {
 			vecs, kept = sub.fw.Frame(f.vecs[:0], batch)
 			f.vecs = vecs
 		}
@@ -283,7 +284,9 @@ func (f *fanout) serve(sub *Subscriber) {
 		if !done && err == nil {
 			f.park(sub, kept, sent)
 		}
-		clear(f.vecs) // let the window's old messages be collected
+		if framed {
+			clear(f.vecs) // let the window's old messages be collected
+		}
 		if err != nil || !done {
 			clear(batch)
 			if err != nil {
